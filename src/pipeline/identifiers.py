@@ -1,0 +1,123 @@
+"""Unified social credit codes (GB 32100-2015) and GB/T 2260 administrative division codes.
+
+Both checks are python-stdnum's: ``stdnum.cn.uscc`` for the code and its ``cn/loc`` table for divisions.
+This module only turns the library's verdicts into messages an official can act on.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+from stdnum import numdb
+from stdnum.cn import uscc as stdnum_uscc
+from stdnum.exceptions import InvalidChecksum, InvalidFormat, InvalidLength, ValidationError
+
+from pipeline.errors import InvalidRegion, InvalidUSCC
+
+_USCC_ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
+
+
+def normalize_uscc(raw: str) -> str:
+    """Full-width characters, stray spaces and lower case are what published lists contain."""
+    text = unicodedata.normalize("NFKC", raw)
+    return str(stdnum_uscc.compact(re.sub(r"\s+", "", text)))
+
+
+def validate_uscc(raw: str) -> str:
+    """Return the normalized code or raise :class:`InvalidUSCC` saying which character is wrong."""
+    code = normalize_uscc(raw)
+    try:
+        return str(stdnum_uscc.validate(code))
+    except InvalidLength:
+        raise InvalidUSCC(
+            f"统一社会信用代码应为18位，收到{len(code)}位 — a USCC has 18 characters, {code!r} has {len(code)}",
+            field="uscc",
+        ) from None
+    except InvalidFormat:
+        raise InvalidUSCC(_format_problem(code), field="uscc") from None
+    except InvalidChecksum:
+        expected = stdnum_uscc.calc_check_digit(code[:17])
+        raise InvalidUSCC(
+            f"第18位校验码应为'{expected}'，实为'{code[17]}' — check character 18 of {code} is "
+            f"'{code[17]}', expected '{expected}'",
+            field="uscc",
+            expected_check_character=expected,
+        ) from None
+    except ValidationError as exc:  # any future verdict of the library
+        raise InvalidUSCC(f"统一社会信用代码无效 — {code!r} is not a valid USCC: {exc}", field="uscc") from None
+
+
+def _format_problem(code: str) -> str:
+    for position, char in enumerate(code, start=1):
+        if position <= 8 and not char.isdigit():
+            return (
+                f"第{position}位应为数字，实为'{char}' — character {position} of {code!r} must be a digit "
+                f"(characters 1–8 are the authority, type and division codes)"
+            )
+        if position > 8 and char not in _USCC_ALPHABET:
+            return (
+                f"第{position}位'{char}'不是允许的字符 — character {position} of {code!r} is '{char}', "
+                f"which GB 32100 does not use (allowed: {_USCC_ALPHABET})"
+            )
+    return f"统一社会信用代码格式错误 — {code!r} is not in the GB 32100 format"
+
+
+def region_of_uscc(code: str) -> str:
+    """Characters 3–8: the registering authority's division code."""
+    return code[2:8]
+
+
+def region_name(code: str) -> str | None:
+    """The current name of a GB/T 2260 code, or ``None`` if the code is unknown or abolished."""
+    if not re.fullmatch(r"\d{6}", code):
+        return None
+    parts = numdb.get("cn/loc").info(code)
+    if len(parts) != 2 or not parts[1][1]:
+        return None
+    province = parts[0][1].get("province", "")
+    county = parts[1][1].get("county", "")
+    current = _current_name(county)
+    if current is None:
+        return None
+    return province if code.endswith("0000") else f"{province}{current}"
+
+
+def _current_name(history: str) -> str | None:
+    """``'[1983-1993]郊区,[1994-]湛河区'`` → ``'湛河区'``; ``'[-2010]崇文区'`` → ``None`` (abolished)."""
+    for entry in reversed(history.split(",")):
+        match = re.fullmatch(r"(?:\[(\d*)-(\d*)\])?(.+)", entry.strip())
+        if match and not match.group(2):
+            return match.group(3)
+    return None
+
+
+def validate_region(code: str, *, field: str = "region_code") -> str:
+    code = unicodedata.normalize("NFKC", code).strip()
+    if not re.fullmatch(r"\d{6}", code):
+        raise InvalidRegion(
+            f"行政区划代码应为6位数字 — a GB/T 2260 division code has 6 digits, got {code!r}", field=field
+        )
+    if region_name(code) is None:
+        raise InvalidRegion(
+            f"行政区划代码{code}不存在或已撤销 — {code} is not a current GB/T 2260 division code", field=field
+        )
+    return code
+
+
+def region_prefix(code: str) -> str:
+    """The administrative prefix a code covers: province 2 digits, city 4, district 6."""
+    if code.endswith("0000"):
+        return code[:2]
+    if code.endswith("00"):
+        return code[:4]
+    return code
+
+
+def region_level(code: str) -> str:
+    return {2: "province", 4: "city", 6: "district"}[len(region_prefix(code))]
+
+
+def region_covers(scope: str | None, code: str) -> bool:
+    """Whether a jurisdiction (``None`` = everywhere) covers a firm's division code."""
+    return scope is None or code.startswith(region_prefix(scope))

@@ -1,0 +1,152 @@
+"""The tiers and how a firm moves between them — SPEC §2 as one table.
+
+The table compiles into one shared ``transitions.Machine(model=None)`` per rulebook. The service fires it
+on plain ORM objects (``Event.trigger(model, ...)``), so no machine is ever built per firm.
+Where a trigger has several destinations (``demote``, ``expire``) the guards compute where the firm
+lands and the machine's ``lands_on`` condition picks that row.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+from transitions import EventData, Machine, MachineError
+
+from pipeline.errors import IllegalTransition
+from pipeline.rulebooks import Rulebook, all_rulebooks, get_rulebook
+
+NEW = "new"
+"""Pseudo-state of a firm not yet in the pool; never stored."""
+
+STATES: tuple[str, ...] = (NEW, "reserve", "innovative", "provincial", "national", "revoked", "removed")
+
+#: trigger, from, to — read it as a list of every move the law allows.
+TRANSITION_TABLE: tuple[tuple[str, str, str], ...] = (
+    ("enroll", NEW, "reserve"),
+    ("enroll", "removed", "reserve"),
+    ("enroll", "revoked", "reserve"),  # only once barred_until has passed (guard)
+    ("recognize_innovative", "reserve", "innovative"),
+    ("recognize_provincial", "innovative", "provincial"),  # innovative title valid on the date (guard)
+    ("recognize_national", "provincial", "national"),  # provincial title valid on the date (guard)
+    ("renew", "innovative", "innovative"),
+    ("renew", "provincial", "provincial"),
+    ("renew", "national", "national"),
+    # demote and expire land on the highest lower title still valid on the date, else reserve
+    ("demote", "national", "provincial"),
+    ("demote", "national", "innovative"),
+    ("demote", "national", "reserve"),
+    ("demote", "provincial", "innovative"),
+    ("demote", "provincial", "reserve"),
+    ("demote", "innovative", "reserve"),
+    ("expire", "national", "provincial"),
+    ("expire", "national", "innovative"),
+    ("expire", "national", "reserve"),
+    ("expire", "provincial", "innovative"),
+    ("expire", "provincial", "reserve"),
+    ("expire", "innovative", "reserve"),
+    ("revoke", "reserve", "revoked"),
+    ("revoke", "innovative", "revoked"),
+    ("revoke", "provincial", "revoked"),
+    ("revoke", "national", "revoked"),
+    ("remove", "reserve", "removed"),
+    ("remove", "innovative", "removed"),
+    ("remove", "provincial", "removed"),
+    ("remove", "national", "removed"),
+    ("remove", "revoked", "removed"),
+)
+
+TRIGGERS: tuple[str, ...] = tuple(dict.fromkeys(trigger for trigger, _, _ in TRANSITION_TABLE))
+
+
+@dataclass(frozen=True)
+class TriggerShape:
+    trigger: str
+    sources: tuple[str, ...]
+    destinations: tuple[str, ...]
+
+
+def trigger_shapes() -> list[TriggerShape]:
+    shapes = []
+    for trigger in TRIGGERS:
+        rows = [(src, dst) for name, src, dst in TRANSITION_TABLE if name == trigger]
+        shapes.append(
+            TriggerShape(
+                trigger,
+                tuple(dict.fromkeys(src for src, _ in rows)),
+                tuple(dict.fromkeys(dst for _, dst in rows)),
+            )
+        )
+    return shapes
+
+
+def triggers_from(state: str) -> list[str]:
+    return [trigger for trigger in TRIGGERS if any(t == trigger and s == state for t, s, _ in TRANSITION_TABLE)]
+
+
+def destinations(trigger: str, state: str) -> list[str]:
+    return [dst for name, src, dst in TRANSITION_TABLE if name == trigger and src == state]
+
+
+def _lands_on(event: EventData) -> bool:
+    landing = event.kwargs.get("landing")
+    return landing is None or landing == event.transition.dest
+
+
+def _build(rulebook: Rulebook) -> Machine:
+    machine = Machine(
+        model=None,
+        states=list(STATES),
+        initial=NEW,
+        auto_transitions=False,
+        send_event=True,
+        model_attribute="state",
+        name=rulebook.id,
+    )
+    for trigger, source, dest in TRANSITION_TABLE:
+        machine.add_transition(trigger, source, dest, conditions=[_lands_on])
+    return machine
+
+
+@cache
+def machine_for(rulebook_id: str) -> Machine:
+    return _build(get_rulebook(rulebook_id))
+
+
+def machines() -> dict[str, Machine]:
+    return {book.id: machine_for(book.id) for book in all_rulebooks()}
+
+
+def fire(rulebook: Rulebook, trigger: str, model: Any, *, landing: str | None = None) -> None:
+    """Move ``model.state`` by ``trigger``; ``landing`` picks the destination where there are several."""
+    machine = machine_for(rulebook.id)
+    if trigger not in machine.events:
+        raise IllegalTransition(
+            f"未知操作'{trigger}' — unknown trigger {trigger!r}; triggers: {', '.join(TRIGGERS)}",
+            state=model.state,
+            allowed_triggers=triggers_from(model.state),
+        )
+    try:
+        moved = machine.events[trigger].trigger(model, landing=landing)
+    except MachineError:
+        moved = False
+    if not moved:
+        allowed = triggers_from(model.state)
+        raise IllegalTransition(
+            f"当前状态“{rulebook.label(model.state)}”不允许“{trigger}” — trigger {trigger!r} is not allowed "
+            f"from state {model.state!r}; allowed from here: {', '.join(allowed) or 'none'}",
+            state=model.state,
+            trigger=trigger,
+            allowed_triggers=allowed,
+        )
+
+
+def mermaid(rulebook: Rulebook) -> str:
+    """A Mermaid state diagram of the table, labelled with the rulebook's Chinese state names."""
+    lines = ["stateDiagram-v2"]
+    for state in STATES[1:]:
+        lines.append(f'    state "{rulebook.label(state)} ({state})" as {state}')
+    for trigger, source, dest in TRANSITION_TABLE:
+        lines.append(f"    {'[*]' if source == NEW else source} --> {dest} : {trigger}")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,55 @@
+"""Alembic, driven from code: `pipeline db upgrade`, `pipeline serve` and the tests all migrate this way."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Engine
+
+_PACKAGE_DIR = Path(__file__).resolve().parent
+
+
+def _ini_path() -> Path:
+    """The repository's alembic.ini in a checkout, the copy shipped inside the wheel otherwise."""
+    for candidate in (_PACKAGE_DIR.parents[1] / "alembic.ini", _PACKAGE_DIR / "_migrations" / "alembic.ini"):
+        if candidate.is_file():
+            return candidate
+    raise FileNotFoundError("alembic.ini not found beside the package; the installation is incomplete")
+
+
+def alembic_config(engine: Engine | None = None) -> Config:
+    ini = _ini_path()
+    config = Config(str(ini))
+    script_dir = ini.parent / "migrations" if (ini.parent / "migrations").is_dir() else ini.parent
+    config.set_main_option("script_location", str(script_dir))
+    config.attributes["configure_logging"] = False
+    if engine is not None:
+        config.set_main_option("sqlalchemy.url", engine.url.render_as_string(hide_password=False))
+    return config
+
+
+def upgrade(engine: Engine, revision: str = "head") -> None:
+    with engine.begin() as connection:
+        config = alembic_config(engine)
+        config.attributes["connection"] = connection
+        command.upgrade(config, revision)
+
+
+def downgrade(engine: Engine, revision: str = "base") -> None:
+    with engine.begin() as connection:
+        config = alembic_config(engine)
+        config.attributes["connection"] = connection
+        command.downgrade(config, revision)
+
+
+def head_revision() -> str | None:
+    return ScriptDirectory.from_config(alembic_config()).get_current_head()
+
+
+def current_revision(engine: Engine) -> str | None:
+    with engine.connect() as connection:
+        return MigrationContext.configure(connection).get_current_revision()

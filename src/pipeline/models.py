@@ -1,0 +1,168 @@
+"""The ORM. Events are append-only: nothing here cascades onto them and the database refuses changes."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Date,
+    DateTime,
+    Dialect,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.types import TypeDecorator
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+# BIGINT on PostgreSQL; SQLite only auto-increments a column declared exactly INTEGER.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+JsonDoc = JSON().with_variant(JSONB(), "postgresql")
+
+
+class UTCDateTime(TypeDecorator[dt.datetime]):
+    """Timezone-aware UTC in and out on both databases (SQLite keeps no zone of its own)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: Dialect) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetimes are not stored; pass an aware UTC time")
+        value = value.astimezone(dt.UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: dt.datetime | None, dialect: Dialect) -> dt.datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class Enterprise(Base):
+    __tablename__ = "enterprises"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    uscc: Mapped[str] = mapped_column(String(18), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    region_code: Mapped[str] = mapped_column(String(6), index=True)
+    state: Mapped[str] = mapped_column(String(16), index=True)
+    version: Mapped[int] = mapped_column(Integer, default=0)
+    barred_until: Mapped[dt.date | None] = mapped_column(Date)
+    last_seq: Mapped[int] = mapped_column(Integer, default=0)
+    last_effective_date: Mapped[dt.date | None] = mapped_column(Date)
+    data: Mapped[dict[str, Any]] = mapped_column(JsonDoc, default=dict)
+    """Further firm data officials keep (industry, legal representative, contact …)."""
+    flags: Mapped[dict[str, Any]] = mapped_column(JsonDoc, default=dict)
+    """Data-derived marks that are not states: candidate flags, dynamic-management flags."""
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+    recognitions: Mapped[list[Recognition]] = relationship(
+        back_populates="enterprise", order_by="Recognition.id", lazy="selectin"
+    )
+
+
+class Recognition(Base):
+    """One title (称号) held for one validity window. Renewal adds a row; nothing is overwritten."""
+
+    __tablename__ = "recognitions"
+    __table_args__ = (Index("ix_recognitions_tier_valid_until", "tier", "valid_until"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    enterprise_id: Mapped[int] = mapped_column(ForeignKey("enterprises.id", ondelete="RESTRICT"), index=True)
+    tier: Mapped[str] = mapped_column(String(16))
+    document_no: Mapped[str | None] = mapped_column(String(100))
+    batch: Mapped[str | None] = mapped_column(String(100))
+    recognized_on: Mapped[dt.date] = mapped_column(Date)
+    valid_until: Mapped[dt.date] = mapped_column(Date)
+    ended_on: Mapped[dt.date | None] = mapped_column(Date)
+    end_reason: Mapped[str | None] = mapped_column(String(64))
+    granted_by_seq: Mapped[int] = mapped_column(Integer)
+    ended_by_seq: Mapped[int | None] = mapped_column(Integer)
+
+    enterprise: Mapped[Enterprise] = relationship(back_populates="recognitions")
+
+    def valid_on(self, day: dt.date) -> bool:
+        return self.recognized_on <= day <= self.valid_until and (self.ended_on is None or day < self.ended_on)
+
+
+class Event(Base):
+    """The audit trail: one row per change of a firm, hash-chained per firm. Never updated or deleted."""
+
+    __tablename__ = "events"
+    __table_args__ = (UniqueConstraint("uscc", "seq"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    enterprise_id: Mapped[int] = mapped_column(ForeignKey("enterprises.id", ondelete="RESTRICT"), index=True)
+    uscc: Mapped[str] = mapped_column(String(18))
+    seq: Mapped[int] = mapped_column(Integer)
+    kind: Mapped[str] = mapped_column(String(16))
+    trigger: Mapped[str | None] = mapped_column(String(32))
+    from_state: Mapped[str | None] = mapped_column(String(16))
+    to_state: Mapped[str | None] = mapped_column(String(16))
+    effective_date: Mapped[dt.date] = mapped_column(Date)
+    recorded_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    actor: Mapped[str] = mapped_column(String(64))
+    reason_code: Mapped[str | None] = mapped_column(String(64))
+    reason: Mapped[str | None] = mapped_column(Text)
+    evidence: Mapped[dict[str, Any]] = mapped_column(JsonDoc)
+    rulebook_id: Mapped[str] = mapped_column(String(32))
+    rulebook_hash: Mapped[str] = mapped_column(String(64))
+    request_id: Mapped[str | None] = mapped_column(String(64))
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
+
+
+class Principal(Base):
+    """Someone or some system that calls the API. Only a hash of its bearer token is kept."""
+
+    __tablename__ = "principals"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(16))
+    level: Mapped[str | None] = mapped_column(String(16))
+    region_code: Mapped[str | None] = mapped_column(String(6))
+    grants: Mapped[list[str]] = mapped_column(JsonDoc, default=list)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    created_by: Mapped[str] = mapped_column(String(64))
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+
+class IdempotencyRecord(Base):
+    """The stored outcome of a write, so a retried request returns it instead of writing twice."""
+
+    __tablename__ = "idempotency_records"
+    __table_args__ = (UniqueConstraint("principal_id", "key"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    principal_id: Mapped[str] = mapped_column(String(40))
+    key: Mapped[str] = mapped_column(String(200))
+    request_hash: Mapped[str] = mapped_column(String(64))
+    status_code: Mapped[int] = mapped_column(Integer)
+    response_body: Mapped[str] = mapped_column(Text)
+    response_headers: Mapped[dict[str, str]] = mapped_column(JsonDoc)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, index=True)
