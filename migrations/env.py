@@ -9,6 +9,7 @@ from sqlalchemy import Connection
 
 from pipeline.config import Settings
 from pipeline.db import make_engine
+import pipeline.schema  # noqa: F401 — registers every ORM module on Base.metadata
 from pipeline.models import Base
 
 config = context.config

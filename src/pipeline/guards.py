@@ -91,7 +91,8 @@ def _date_not_before_latest(p: Proposal) -> list[Refusal]:
 
 
 def _bar_passed(p: Proposal) -> list[Refusal]:
-    if p.trigger == "enroll" and p.state == "revoked" and p.barred_until and p.effective_date < p.barred_until:
+    # The bar follows the firm, not its state: removing a revoked firm must not lift it early.
+    if p.trigger == "enroll" and p.barred_until and p.effective_date < p.barred_until:
         return [Refusal("barred_until",
                         f"撤销后{p.barred_until}前不得重新纳入 — the firm is barred until {p.barred_until}; "
                         f"enroll becomes possible on {p.barred_until}")]

@@ -91,7 +91,7 @@ def destinations(trigger: str, state: str) -> list[str]:
 
 def _lands_on(event: EventData) -> bool:
     landing = event.kwargs.get("landing")
-    return landing is None or landing == event.transition.dest
+    return landing is None or (event.transition is not None and landing == event.transition.dest)
 
 
 def _build(rulebook: Rulebook) -> Machine:

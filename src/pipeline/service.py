@@ -278,11 +278,10 @@ def _apply_titles(
             enterprise.barred_until = add_years(day, rulebook.bar_years)
             return {"ended_titles": [t.tier for t in open_titles], "barred_until": enterprise.barred_until.isoformat()}
         return {"ended_titles": [t.tier for t in open_titles]}
-    if trigger == "enroll":
-        if enterprise.barred_until is not None:
-            served = enterprise.barred_until
-            enterprise.barred_until = None
-            return {"bar_served_until": served.isoformat()}
+    if trigger == "enroll" and enterprise.barred_until is not None:
+        served = enterprise.barred_until
+        enterprise.barred_until = None
+        return {"bar_served_until": served.isoformat()}
     return {}
 
 

@@ -1,0 +1,190 @@
+"""/api/v1/enterprises — firms, their transitions and their history."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as dt
+import json
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Query, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy import exists, select
+
+from api.deps import CurrentActor, RequestId, SessionDep
+from api.idempotency import IdempotencyDep
+from api.presenters import detail, etag, event_out, jsonable, summary
+from api.responses import problems
+from api.schemas import (
+    EnterpriseCreate,
+    EnterpriseOut,
+    EnterprisePage,
+    EnterprisePatch,
+    HistoryOut,
+    TransitionOut,
+    TransitionRequest,
+)
+from pipeline import service
+from pipeline.errors import InvalidInput, VersionMismatch
+from pipeline.identifiers import region_prefix, validate_region
+from pipeline.machine import STATES
+from pipeline.models import Enterprise, Recognition
+
+router = APIRouter(prefix="/api/v1/enterprises", tags=["enterprises 企业"])
+
+MAX_LIMIT = 500
+IfMatch = Annotated[str | None, Header(description="乐观锁 — the firm's version (its ETag); stale → 412")]
+
+
+def _expected_version(if_match: str | None) -> int | None:
+    if if_match is None or if_match.strip() == "*":
+        return None
+    text = if_match.strip().removeprefix("W/").strip('"')
+    try:
+        return int(text)
+    except ValueError:
+        raise VersionMismatch(f"If-Match 应为版本号 — If-Match must be the firm's version (its ETag), got "
+                              f"{if_match!r}") from None
+
+
+def _encode_cursor(last_id: int) -> str:
+    return base64.urlsafe_b64encode(json.dumps({"after": last_id}).encode()).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> int:
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        value = json.loads(base64.urlsafe_b64decode(padded.encode()))["after"]
+        if not isinstance(value, int):
+            raise TypeError
+        return value
+    except (ValueError, KeyError, TypeError, binascii.Error):
+        raise InvalidInput("游标无效 — cursor is not one this API returned", field="cursor") from None
+
+
+@router.post(
+    "", status_code=201, response_model=EnterpriseOut,
+    summary="纳入培育库 Enroll a firm", responses=problems(401, 403, 404, 409, 422),
+    description="新建企业并纳入后备清单（reserve），首个事件为 enroll。Creates the firm in `reserve`; "
+                "its first event is `enroll`. An existing USCC → 409 `already-exists`.",
+)
+def create_enterprise(
+    payload: EnterpriseCreate, request: Request, session: SessionDep, actor: CurrentActor,
+    idem: IdempotencyDep, request_id: RequestId,
+) -> JSONResponse:
+    if (replay := idem.begin(session, actor)) is not None:
+        return replay  # type: ignore[return-value]
+    outcome = service.enroll(
+        session, uscc=payload.uscc, name=payload.name, region_code=payload.region_code,
+        effective_date=payload.effective_date, reason=payload.reason, data=payload.data, actor=actor,
+        request_id=request_id,
+    )
+    body = jsonable(detail(outcome.enterprise, actor))
+    location = str(request.url_for("get_enterprise", uscc=outcome.enterprise.uscc).path)
+    response = JSONResponse(body, status_code=201, headers={"Location": location, "ETag": etag(outcome.enterprise)})
+    return idem.finish(session, response)
+
+
+@router.get(
+    "", response_model=EnterprisePage, summary="企业列表 List firms",
+    responses=problems(401, 422),
+    description="按状态、区划（省2位/市4位/区县6位前缀）、到期日、名称筛选；游标分页。Filter by state, region "
+                "prefix, titles expiring before a date, name; keyset pagination stable under inserts.",
+)
+def list_enterprises(
+    session: SessionDep, actor: CurrentActor,
+    state: Annotated[str | None, Query(description="状态 — state code")] = None,
+    region: Annotated[str | None, Query(description="区划代码 — GB/T 2260 code")] = None,
+    expiring_before: Annotated[dt.date | None, Query(description="有效期在此日期前届满的在册称号")] = None,
+    q: Annotated[str | None, Query(max_length=100, description="名称或信用代码关键词")] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 100,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+) -> EnterprisePage:
+    query = select(Enterprise).order_by(Enterprise.id).limit(limit + 1)
+    if actor.region_prefix:
+        query = query.where(Enterprise.region_code.startswith(actor.region_prefix))
+    if state is not None:
+        if state not in STATES[1:]:
+            raise InvalidInput(f"未知状态 — unknown state {state!r}; states: {', '.join(STATES[1:])}", field="state")
+        query = query.where(Enterprise.state == state)
+    if region is not None:
+        query = query.where(Enterprise.region_code.startswith(region_prefix(validate_region(region, field="region"))))
+    if expiring_before is not None:
+        query = query.where(exists().where(
+            Recognition.enterprise_id == Enterprise.id, Recognition.ended_on.is_(None),
+            Recognition.valid_until < expiring_before))
+    if q:
+        term = q.strip().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        query = query.where(Enterprise.name.contains(term, autoescape=False, escape="\\")
+                            | Enterprise.uscc.startswith(term.upper(), escape="\\"))
+    if cursor:
+        query = query.where(Enterprise.id > _decode_cursor(cursor))
+    rows = list(session.scalars(query))
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return EnterprisePage(items=[summary(row) for row in rows],
+                          next_cursor=_encode_cursor(rows[-1].id) if more and rows else None)
+
+
+@router.get(
+    "/{uscc}", response_model=EnterpriseOut, summary="企业详情 One firm",
+    responses=problems(401, 404, 422),
+    description="当前状态、称号及各操作是否可行（不可行时说明原因）。State, titles, and for every trigger whether "
+                "the caller may fire it now and why not.",
+)
+def get_enterprise(uscc: str, session: SessionDep, actor: CurrentActor) -> JSONResponse:
+    enterprise = service.get_enterprise(session, uscc, actor)
+    return JSONResponse(jsonable(detail(enterprise, actor)), headers={"ETag": etag(enterprise)})
+
+
+@router.patch(
+    "/{uscc}", response_model=EnterpriseOut, summary="修改企业信息 Edit a firm's data",
+    responses=problems(401, 403, 404, 409, 412, 422),
+    description="修改名称、区划或其他信息，记为 amendment 事件；支持 If-Match。Edits are `amendment` events.",
+)
+def patch_enterprise(
+    uscc: str, payload: EnterprisePatch, session: SessionDep, actor: CurrentActor,
+    idem: IdempotencyDep, request_id: RequestId, if_match: IfMatch = None,
+) -> JSONResponse:
+    if (replay := idem.begin(session, actor)) is not None:
+        return replay  # type: ignore[return-value]
+    changes = payload.model_dump(exclude_unset=True, exclude={"reason"})
+    outcome = service.amend(session, uscc, changes=changes, actor=actor, reason=payload.reason,
+                            expected_version=_expected_version(if_match), request_id=request_id)
+    response = JSONResponse(jsonable(detail(outcome.enterprise, actor)), headers={"ETag": etag(outcome.enterprise)})
+    return idem.finish(session, response)
+
+
+@router.post(
+    "/{uscc}/transitions", response_model=TransitionOut, summary="状态变更 Fire a trigger",
+    responses=problems(401, 403, 404, 409, 412, 422),
+    description="认定、复核续期、降级、撤销、移出等。Recognitions, renewals, demotions, revocations, removals: "
+                "guards are checked, the firm's row is locked, and the event is written in the same transaction.",
+)
+def post_transition(
+    uscc: str, payload: TransitionRequest, session: SessionDep, actor: CurrentActor,
+    idem: IdempotencyDep, request_id: RequestId, if_match: IfMatch = None,
+) -> JSONResponse:
+    if (replay := idem.begin(session, actor)) is not None:
+        return replay  # type: ignore[return-value]
+    evidence = payload.evidence.model_dump(exclude_none=True) if payload.evidence else {}
+    outcome = service.transition(
+        session, uscc, trigger=payload.trigger, effective_date=payload.effective_date,
+        reason_code=payload.reason_code, reason=payload.reason, evidence=evidence, actor=actor,
+        expected_version=_expected_version(if_match), request_id=request_id,
+    )
+    body = TransitionOut(enterprise=detail(outcome.enterprise, actor), event=event_out(outcome.event))
+    response = JSONResponse(jsonable(body), headers={"ETag": etag(outcome.enterprise)})
+    return idem.finish(session, response)
+
+
+@router.get(
+    "/{uscc}/history", response_model=HistoryOut, summary="事件历史 History",
+    responses=problems(401, 404, 422),
+    description="按 seq 顺序的全部事件及哈希链。Every event in seq order with its hash chain fields.",
+)
+def get_history(uscc: str, session: SessionDep, actor: CurrentActor) -> HistoryOut:
+    enterprise = service.get_enterprise(session, uscc, actor)
+    return HistoryOut(items=[event_out(e) for e in service.history(session, enterprise)])
+

@@ -1,0 +1,155 @@
+"""The ``pipeline`` command. Each writing command is one unit of work; errors are one line and exit 1."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Callable, Sequence
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session
+
+from pipeline.access import Actor, cli_actor
+from pipeline.config import Settings
+from pipeline.db import make_engine, make_session_factory, unit_of_work
+from pipeline.errors import NotFound, PipelineError
+from pipeline.migrate import current_revision, head_revision, upgrade
+from pipeline.models import Principal
+from pipeline.principals import actor_of, add_principal, list_principals, revoke_principal
+
+Handler = Callable[[argparse.Namespace, Engine], int]
+
+
+def _actor(session: Session, args: argparse.Namespace) -> Actor:
+    """``cli:<OS user>`` unless ``--actor PRINCIPAL_ID`` names a principal to act as."""
+    if not args.actor:
+        return cli_actor()
+    principal = session.get(Principal, args.actor)
+    if principal is None or principal.revoked_at is not None:
+        raise NotFound(f"--actor {args.actor}: no such active principal")
+    return actor_of(principal)
+
+
+def cmd_db_upgrade(args: argparse.Namespace, engine: Engine) -> int:
+    upgrade(engine)
+    print(f"database at revision {current_revision(engine)} (head {head_revision()})")
+    return 0
+
+
+def cmd_db_current(args: argparse.Namespace, engine: Engine) -> int:
+    print(f"current {current_revision(engine)}, head {head_revision()}")
+    return 0 if current_revision(engine) == head_revision() else 1
+
+
+def cmd_serve(args: argparse.Namespace, engine: Engine) -> int:
+    import uvicorn
+
+    upgrade(engine)
+    url = engine.url
+    if args.workers > 1 and url.get_backend_name() == "sqlite":
+        print("note: several workers on SQLite serialise every write; use PostgreSQL to scale out",
+              file=sys.stderr)
+    engine.dispose()
+    os.environ["PIPELINE_DATABASE_URL"] = url.render_as_string(hide_password=False)
+    print(f"serving on http://{args.host}:{args.port} ({url.get_backend_name()}, {args.workers} worker(s))",
+          file=sys.stderr)
+    uvicorn.run("api.main:app_from_env", factory=True, host=args.host, port=args.port, workers=args.workers,
+                log_level=args.log_level, proxy_headers=True)
+    return 0
+
+
+def cmd_principal_add(args: argparse.Namespace, engine: Engine) -> int:
+    with unit_of_work(make_session_factory(engine)) as session:
+        created = add_principal(
+            session, name=args.name, role=args.role, level=args.level, region_code=args.region,
+            grants=args.grant, created_by=_actor(session, args).id,
+        )
+        principal = created.principal
+        scope = principal.region_code or "all"
+        print(f"principal {principal.id} ({principal.role}{':' + principal.level if principal.level else ''}, "
+              f"region {scope}) created; its token follows and is shown only once:")
+        print(created.token)
+    return 0
+
+
+def cmd_principal_list(args: argparse.Namespace, engine: Engine) -> int:
+    with unit_of_work(make_session_factory(engine)) as session:
+        rows = list_principals(session)
+        print(f"{'id':<16} {'role':<10} {'level':<9} {'region':<7} {'status':<8} {'grants':<20} name")
+        for p in rows:
+            status = "revoked" if p.revoked_at else "active"
+            print(f"{p.id:<16} {p.role:<10} {p.level or '-':<9} {p.region_code or 'all':<7} {status:<8} "
+                  f"{','.join(p.grants) or '-':<20} {p.name}")
+    return 0
+
+
+def cmd_principal_revoke(args: argparse.Namespace, engine: Engine) -> int:
+    with unit_of_work(make_session_factory(engine)) as session:
+        principal = revoke_principal(session, args.id)
+        print(f"principal {principal.id} revoked at {principal.revoked_at:%Y-%m-%d %H:%M:%S} UTC")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="pipeline", description="专精特新 Pipeline — tiered cultivation of SMEs")
+    parser.add_argument("--database-url", help="overrides PIPELINE_DATABASE_URL")
+    parser.add_argument("--actor", metavar="PRINCIPAL_ID",
+                        help="record writes as this principal instead of cli:<OS user>")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    db = commands.add_parser("db", help="database schema").add_subparsers(dest="db_command", required=True)
+    db.add_parser("upgrade", help="migrate to the latest schema (alembic upgrade head)").set_defaults(
+        handler=cmd_db_upgrade)
+    db.add_parser("current", help="show the schema revision; exit 1 if not at head").set_defaults(
+        handler=cmd_db_current)
+
+    serve = commands.add_parser("serve", help="migrate, then serve the API with uvicorn")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--workers", type=int, default=1, help=">1 on PostgreSQL is the scale-out mode")
+    serve.add_argument("--log-level", default="info")
+    serve.set_defaults(handler=cmd_serve)
+
+    principal = commands.add_parser("principal", help="manage who may call the API").add_subparsers(
+        dest="principal_command", required=True)
+    add = principal.add_parser("add", help="create a principal and print its bearer token (last line)")
+    add.add_argument("--name", required=True)
+    add.add_argument("--role", required=True, choices=["official", "auditor", "integrator", "admin"])
+    add.add_argument("--level", choices=["district", "city", "province"])
+    add.add_argument("--region", metavar="CODE", help="GB/T 2260 code of the jurisdiction")
+    add.add_argument("--grant", metavar="TRIGGER", action="append", default=[],
+                     help="a trigger an integrator may fire (repeatable)")
+    add.set_defaults(handler=cmd_principal_add)
+    principal.add_parser("list", help="list principals").set_defaults(handler=cmd_principal_list)
+    revoke = principal.add_parser("revoke", help="revoke a principal's token")
+    revoke.add_argument("id")
+    revoke.set_defaults(handler=cmd_principal_revoke)
+
+    for register in _EXTENSIONS:
+        register(commands)
+    return parser
+
+
+_EXTENSIONS: list[Callable[[argparse._SubParsersAction[argparse.ArgumentParser]], None]] = []
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    url = args.database_url or Settings.from_env().database_url
+    engine = make_engine(url)
+    handler: Handler = args.handler
+    try:
+        return handler(args, engine)
+    except PipelineError as exc:
+        print(f"pipeline: error: {exc.detail}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("pipeline: interrupted; nothing of the unfinished step was written", file=sys.stderr)
+        return 130
+    finally:
+        engine.dispose()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
