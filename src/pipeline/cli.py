@@ -126,12 +126,13 @@ def build_parser() -> argparse.ArgumentParser:
     revoke.add_argument("id")
     revoke.set_defaults(handler=cmd_principal_revoke)
 
-    for register in _EXTENSIONS:
+    for register in FEATURE_COMMANDS:
         register(commands)
     return parser
 
 
-_EXTENSIONS: list[Callable[[argparse._SubParsersAction[argparse.ArgumentParser]], None]] = []
+#: Each feature's own subcommands: a ``register(commands)`` function in that feature's module.
+FEATURE_COMMANDS: tuple[Callable[[argparse._SubParsersAction[argparse.ArgumentParser]], None], ...] = ()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
