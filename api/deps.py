@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import Depends, Header, Request
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session, sessionmaker
 
 from api.problems import ProblemError
+from pipeline import audit_reads
 from pipeline.access import Actor
 from pipeline.principals import authenticate
 
@@ -27,13 +29,19 @@ def get_session(request: Request) -> Iterator[Session]:
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 
 
+#: Declared as an HTTP bearer security scheme, so /docs offers "Authorize" and clients see it in the schema.
+#: ``auto_error=False``: a missing token is our own 401 problem, not FastAPI's 403.
+bearer_scheme = HTTPBearer(auto_error=False, scheme_name="bearer",
+                           description="令牌来自 `pipeline principal add` — a token from `pipeline principal add`")
+
+
 def current_actor(
     request: Request,
     session: SessionDep,
-    authorization: Annotated[str | None, Header(description="`Bearer <token>`")] = None,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)] = None,
 ) -> Actor:
-    scheme, _, token = (authorization or "").partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
+    token = credentials.credentials if credentials is not None else ""
+    if credentials is None or credentials.scheme.lower() != "bearer" or not token.strip():
         raise ProblemError("unauthorized", "需要 Authorization: Bearer <token> — this route needs a bearer token",
                            headers={"WWW-Authenticate": "Bearer"})
     actor = authenticate(session, token.strip())
@@ -41,6 +49,12 @@ def current_actor(
         raise ProblemError("unauthorized", "令牌无效或已吊销 — the bearer token is unknown or revoked",
                            headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
     request.state.actor = actor
+    if actor.role in audit_reads.LOGGED_ROLES and request.method == "GET":
+        # Auditors' reads are logged in the request's own transaction (committed with it).
+        route = request.scope.get("route")
+        audit_reads.record_read(session, actor, route=getattr(route, "path", request.url.path),
+                                uscc=str(request.path_params.get("uscc") or "") or None,
+                                query=request.url.query or None, request_id=getattr(request.state, "request_id", None))
     return actor
 
 
@@ -52,3 +66,29 @@ def request_id(request: Request) -> str:
 
 
 RequestId = Annotated[str, Depends(request_id)]
+
+
+def reject_unknown_query(request: Request) -> None:
+    """A misspelt filter (``?sate=national``) must not silently return everything: 422 naming it."""
+    route = request.scope.get("route")
+    dependant = getattr(route, "dependant", None)
+    if dependant is None or not request.query_params:
+        return
+    known = {param.alias for param in _all_query_params(dependant)}
+    unknown = sorted(set(request.query_params.keys()) - known)
+    if unknown:
+        listed = ", ".join(sorted(known)) or "none"
+        raise ProblemError(
+            "validation-error", f"未知查询参数 — unknown query parameter(s) {', '.join(map(repr, unknown))}; "
+            f"this route takes: {listed}",
+            errors=[{"field": name, "message": "unknown query parameter"} for name in unknown])
+
+
+def _all_query_params(dependant: Any) -> list[Any]:
+    params = list(dependant.query_params)
+    for sub in dependant.dependencies:
+        params.extend(_all_query_params(sub))
+    return params
+
+
+StrictQuery = Depends(reject_unknown_query)

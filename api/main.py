@@ -8,9 +8,11 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
+from fastapi.staticfiles import StaticFiles
 
 from api import problems
-from api.routers import enterprises, health, machine
+from api.console import routes as console
+from api.routers import audit, dynamic, enterprises, health, imports, machine, timetravel
 from pipeline import __version__
 from pipeline.config import Settings
 from pipeline.db import make_engine, make_session_factory
@@ -46,8 +48,10 @@ def create_app(database_url: str | None = None) -> FastAPI:
         response.headers["X-Request-ID"] = request.state.request_id
         return response
 
-    for router in (health.router, enterprises.router, machine.router):
+    for router in (health.router, enterprises.router, machine.router, console.router, timetravel.router, audit.router,
+                   dynamic.router, imports.router):
         app.include_router(router)
+    app.mount("/console/static", StaticFiles(directory=console.STATIC_DIR), name="console-static")
 
     @app.get("/problems/{slug}", include_in_schema=False)
     def problem_type(slug: str) -> JSONResponse:

@@ -9,6 +9,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from pipeline import errors
 
@@ -37,6 +38,10 @@ PROBLEM_TYPES: dict[str, tuple[int, str, str]] = {
     "idempotency-key-reuse": (422, "Idempotency-Key reused (幂等键已用于另一请求)",
                               "The same Idempotency-Key was sent with a different request body."),
     "payload-too-large": (413, "Payload too large (请求体过大)", "The request body exceeds the limit."),
+    "import-rejected": (422, "Import rejected (导入未通过校验)",
+                        "Some rows cannot be applied, so nothing was written; `report` lists every row."),
+    "batch-refused": (422, "Batch refused (批量操作未执行)", "An all_or_nothing batch had bad items; `items` names "
+                      "each (index, uscc, type, detail) and nothing was written."),
     "internal-error": (500, "Internal error (内部错误)", "A bug: nothing was written; the request id is logged."),
 }
 
@@ -93,6 +98,16 @@ def _field_of(loc: tuple[Any, ...]) -> str:
     return ".".join(parts) or "body"
 
 
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
+def _allowed_methods(request: Request) -> list[str]:
+    """Every method some route serves on this path (Starlette names only the first route that matched)."""
+    return [method for method in _METHODS
+            if any(route.matches({**request.scope, "method": method})[0] is Match.FULL
+                   for route in request.app.router.routes)]
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(errors.PipelineError)
     async def _domain(request: Request, exc: errors.PipelineError) -> JSONResponse:
@@ -119,8 +134,9 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        slug = {401: "unauthorized", 404: "not-found", 405: "method-not-allowed", 406: "not-acceptable",
-                413: "payload-too-large"}.get(exc.status_code)
+        # 400 is FastAPI's "could not parse the body" (e.g. a number too long to parse): a validation error.
+        slug = {400: "validation-error", 401: "unauthorized", 404: "not-found", 405: "method-not-allowed",
+                406: "not-acceptable", 413: "payload-too-large"}.get(exc.status_code)
         if slug is None:
             body = {"type": "about:blank", "title": str(exc.detail), "status": exc.status_code,
                     "detail": str(exc.detail)}
@@ -128,7 +144,10 @@ def install(app: FastAPI) -> None:
         detail = {"not-found": f"没有这个地址 — no route {request.url.path}",
                   "method-not-allowed": f"{request.method} is not allowed on {request.url.path}"}.get(
             slug, str(exc.detail))
-        return problem_response(slug, detail, request, headers=getattr(exc, "headers", None))
+        headers = dict(getattr(exc, "headers", None) or {})
+        if exc.status_code == 405:
+            headers["Allow"] = ", ".join(_allowed_methods(request))
+        return problem_response(slug, detail, request, headers=headers or None)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
+import math
+import re
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from pipeline.machine import TRIGGERS
 
@@ -13,6 +15,8 @@ from pipeline.machine import TRIGGERS
 def _no_control_characters(value: str) -> str:
     if any(ord(ch) < 32 and ch not in "\t\n\r" for ch in value):
         raise ValueError("must not contain control characters (不得包含控制字符)")
+    if any(0xD800 <= ord(ch) <= 0xDFFF for ch in value):  # a lone surrogate cannot be stored as UTF-8
+        raise ValueError("must not contain unpaired surrogates (不得包含无效的 Unicode 代理字符)")
     return value
 
 
@@ -23,13 +27,25 @@ def _clean_json(value: Any) -> Any:
         return {_no_control_characters(str(k)): _clean_json(v) for k, v in value.items()}
     if isinstance(value, list):
         return [_clean_json(v) for v in value]
-    if isinstance(value, float) and value != value:  # NaN has no JSON form
-        raise ValueError("NaN is not a number JSON can carry")
+    if isinstance(value, float) and not math.isfinite(value):  # NaN and ±Infinity have no JSON form
+        raise ValueError("NaN and Infinity are not numbers JSON can carry")
+    return value
+
+
+def _iso_date(value: Any) -> Any:
+    """Dates are ``YYYY-MM-DD`` text: pydantic's lax mode would also read ``0`` as 1970-01-01."""
+    if isinstance(value, str) and not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+        raise ValueError("must be a date YYYY-MM-DD (日期格式应为 YYYY-MM-DD)")
+    if not isinstance(value, str | dt.date) or isinstance(value, dt.datetime):
+        raise ValueError("must be a date YYYY-MM-DD (日期格式应为 YYYY-MM-DD)")
     return value
 
 
 Text = Annotated[str, AfterValidator(_no_control_characters)]
+IsoDate = Annotated[dt.date, BeforeValidator(_iso_date)]
 JsonObject = Annotated[dict[str, Any], AfterValidator(_clean_json)]
+#: Titles last a few years; a far-future end would overflow the date arithmetic of renewals and expiries.
+LATEST_VALID_UNTIL = dt.date(2199, 12, 31)
 TriggerName = Literal[tuple(TRIGGERS)]  # type: ignore[valid-type]
 
 
@@ -40,8 +56,17 @@ class Evidence(BaseModel):
 
     document_no: Annotated[Text, Field(max_length=100, description="文号 — decision document number")] | None = None
     batch: Annotated[Text, Field(max_length=100, description="批次 — recognition batch")] | None = None
-    valid_until: dt.date | None = Field(
-        None, description="有效期至 — end of validity; defaults to the rulebook's validity years")
+    valid_until: IsoDate | None = Field(
+        None, le=LATEST_VALID_UNTIL,
+        description="有效期至 — end of validity; defaults to the rulebook's validity years")
+
+    @model_validator(mode="after")
+    def _clean_extra(self) -> Evidence:
+        """Further keys are stored in the event as given, so they must be JSON both databases can hold."""
+        for key, value in (self.model_extra or {}).items():
+            _no_control_characters(key)
+            _clean_json(value)
+        return self
 
 
 class EnterpriseCreate(BaseModel):
@@ -55,7 +80,7 @@ class EnterpriseCreate(BaseModel):
     uscc: Annotated[Text, Field(max_length=40, description="统一社会信用代码 — unified social credit code")]
     name: Annotated[Text, Field(min_length=1, max_length=200, description="企业名称 — registered name")]
     region_code: Annotated[Text, Field(max_length=6, description="区划代码 GB/T 2260; default USCC 3–8")] | None = None
-    effective_date: dt.date | None = Field(None, description="纳入日期 — business date; default today (CST)")
+    effective_date: IsoDate | None = Field(None, description="纳入日期 — business date; default today (CST)")
     reason: Annotated[Text, Field(max_length=2000, description="纳入理由 — reason")] | None = None
     data: JsonObject | None = Field(None, description="其他企业信息 — further firm data")
 
@@ -86,7 +111,7 @@ class TransitionRequest(BaseModel):
 
     trigger: TriggerName = Field(description="enroll, recognize_innovative, recognize_provincial, "
                                              "recognize_national, renew, demote, expire, revoke, remove")
-    effective_date: dt.date = Field(description="生效日期（认定/撤销日期） — the decision's business date")
+    effective_date: IsoDate = Field(description="生效日期（认定/撤销日期） — the decision's business date")
     reason_code: Annotated[Text, Field(max_length=64, description="原因代码 (rulebook catalogue)")] | None = None
     reason: Annotated[Text, Field(max_length=2000, description="原因说明 — reason text")] | None = None
     evidence: Evidence | None = None
@@ -161,6 +186,10 @@ class EnterprisePage(BaseModel):
 
 class HistoryOut(BaseModel):
     items: list[EventOut]
+    voided_by: dict[str, int] = Field(
+        default_factory=dict,
+        description="已作废事件 → 作废它的更正事件序号 — seq of each voided event → seq of the correction that "
+                    "voided it. Kept beside the items so that every item is exactly the hashed fields.")
 
 
 class StateOut(BaseModel):
@@ -192,3 +221,16 @@ class Problem(BaseModel):
     status: int
     detail: str
     instance: str | None = None
+
+
+class HealthOut(BaseModel):
+    status: Literal["ok"]
+
+
+class ReadyOut(BaseModel):
+    """``ok`` when the database answers and is migrated to the head revision; otherwise ``unavailable``."""
+
+    status: Literal["ok", "unavailable"]
+    revision: str | None = None
+    head: str | None = None
+    detail: str | None = None

@@ -14,6 +14,7 @@ from helpers import (
     enroll,
     events,
     fire,
+    footprint,
     highest_valid_title,
     load,
     make_uscc,
@@ -22,7 +23,7 @@ from helpers import (
 )
 
 from pipeline.access import SYSTEM
-from pipeline.errors import GuardFailed, IllegalTransition
+from pipeline.errors import AlreadyExists, GuardFailed, IllegalTransition
 
 TIERS = ("innovative", "provincial", "national")
 
@@ -33,12 +34,24 @@ def test_enroll_puts_a_new_firm_in_reserve_with_its_first_event(session_factory:
 
     firm = load(session_factory, uscc)
     assert (firm.state, firm.region_code, firm.version, firm.last_seq) == ("reserve", "410106", 1, 1)
-    assert firm.barred_until is None and firm.recognitions == []
+    assert firm.barred_until is None
+    assert firm.recognitions == []
     [event] = events(session_factory, uscc)
     assert (event.seq, event.trigger, event.from_state, event.to_state) == (1, "enroll", None, "reserve")
     assert event.effective_date == dt.date(2022, 9, 1)
-    assert event.reason == "首批纳入" and event.actor == ADMIN.id
+    assert event.reason == "首批纳入"
+    assert event.actor == ADMIN.id
     assert event.hash == outcome.event.hash
+
+
+def test_a_code_already_enrolled_cannot_be_enrolled_twice(session_factory: Factory) -> None:
+    uscc = make_uscc("410106", 14)
+    enroll(session_factory, uscc, "2022-09-01")
+    before = footprint(session_factory, uscc)
+    with pytest.raises(AlreadyExists):
+        enroll(session_factory, uscc, "2022-10-01", name="另一家")
+    assert footprint(session_factory, uscc) == before
+    assert load(session_factory, uscc).name != "另一家"
 
 
 def test_a_firm_climbs_every_tier_and_its_state_is_its_highest_valid_title(session_factory: Factory) -> None:
@@ -90,7 +103,8 @@ def test_a_recognition_opens_a_title_valid_three_years_less_a_day(
         dt.date(2021, 1, 1), dt.date(2023, 12, 31), None)
     last = events(session_factory, uscc)[-1]
     assert last.trigger == trigger
-    assert last.evidence["valid_until"] == "2023-12-31" and last.evidence["tier"] == tier
+    assert last.evidence["valid_until"] == "2023-12-31"
+    assert last.evidence["tier"] == tier
 
 
 def test_a_recognition_keeps_the_document_and_an_explicit_validity_end(session_factory: Factory) -> None:
@@ -117,7 +131,8 @@ def test_renew_before_lapse_opens_the_next_window(session_factory: Factory, tier
     ended, renewed = same_tier
     assert (ended.id, ended.ended_on, ended.end_reason) == (old.id, dt.date(2025, 6, 1), "renewed")
     assert ended.valid_until == old.valid_until  # the old window is kept as it was, not overwritten
-    assert renewed.ended_on is None and renewed.recognized_on == dt.date(2025, 6, 1)
+    assert renewed.ended_on is None
+    assert renewed.recognized_on == dt.date(2025, 6, 1)
     assert renewed.valid_until == old.valid_until.replace(year=old.valid_until.year + 3)
     last = events(session_factory, uscc)[-1]
     assert (last.trigger, last.from_state, last.to_state) == ("renew", tier, tier)
@@ -166,13 +181,15 @@ def test_expire_is_refused_while_the_title_is_valid_and_allowed_after(session_fa
     with pytest.raises(GuardFailed) as refused:
         fire(session_factory, uscc, "expire", "2025-10-31", actor=SYSTEM)
     assert refused.value.extra["guard"] == "title_lapsed"
-    assert "2025-10-31" in refused.value.detail and "2025-11-01" in refused.value.detail
+    assert "2025-10-31" in refused.value.detail
+    assert "2025-11-01" in refused.value.detail
     assert load(session_factory, uscc).state == "national"
 
     outcome = fire(session_factory, uscc, "expire", "2025-11-01", actor=SYSTEM)
     firm = load(session_factory, uscc)
     assert firm.state == "reserve" == highest_valid_title(firm, dt.date(2025, 11, 1))
-    assert outcome.event.actor == SYSTEM.id and outcome.event.trigger == "expire"
+    assert outcome.event.actor == SYSTEM.id
+    assert outcome.event.trigger == "expire"
     assert {t.tier: t.end_reason for t in firm.recognitions} == {
         "innovative": "expired", "provincial": "expired", "national": "expired"}
 
@@ -239,7 +256,7 @@ def test_remove_works_from_every_state_but_removed(session_factory: Factory, sta
 
     firm = load(session_factory, uscc)
     assert firm.state == "removed"
-    assert all(t.ended_on == dt.date(2023, 6, 1) for t in firm.recognitions if t.ended_by_seq is not None)
+    assert all(t.ended_on == dt.date(2023, 6, 1) for t in firm.recognitions)
     assert not any(t.valid_on(dt.date(2023, 6, 1)) for t in firm.recognitions)
     with pytest.raises(IllegalTransition) as refused:
         fire(session_factory, uscc, "remove", "2023-06-02")

@@ -21,7 +21,7 @@ def firm(state: str) -> SimpleNamespace:
 
 def test_every_shipped_rulebook_has_exactly_one_shared_machine() -> None:
     ids = [book.id for book in all_rulebooks()]
-    assert ids == ["miit-2022", "miit-2026"]
+    assert {"miit-2022", "miit-2026"} <= set(ids)
     for rulebook_id in ids:
         shared = machine.machine_for(rulebook_id)
         assert isinstance(shared, Machine)
@@ -32,15 +32,15 @@ def test_every_shipped_rulebook_has_exactly_one_shared_machine() -> None:
 
 def test_firing_on_many_firms_registers_none_of_them_with_the_machine() -> None:
     shared = machine.machine_for(BOOK.id)
-    before = list(shared.models)
+    assert shared.models == []
     firms = [firm(machine.NEW) for _ in range(500)]
     for one in firms:
         machine.fire(BOOK, "enroll", one)
         machine.fire(BOOK, "recognize_innovative", one)
     assert {one.state for one in firms} == {"innovative"}
-    assert list(shared.models) == before
-    assert not any(one in shared.models for one in firms)
-    assert not hasattr(firms[0], "trigger") and not hasattr(firms[0], "is_reserve")
+    assert shared.models == []
+    assert not hasattr(firms[0], "trigger")
+    assert not hasattr(firms[0], "is_reserve")
 
 
 @pytest.mark.parametrize(("trigger", "source", "dest"), machine.TRANSITION_TABLE,

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import datetime as dt
 import json
 from typing import Annotated
 
@@ -12,7 +11,7 @@ from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy import exists, select
 
-from api.deps import CurrentActor, RequestId, SessionDep
+from api.deps import CurrentActor, RequestId, SessionDep, StrictQuery
 from api.idempotency import IdempotencyDep
 from api.presenters import detail, etag, event_out, jsonable, summary
 from api.responses import problems
@@ -22,16 +21,17 @@ from api.schemas import (
     EnterprisePage,
     EnterprisePatch,
     HistoryOut,
+    IsoDate,
     TransitionOut,
     TransitionRequest,
 )
-from pipeline import service
+from pipeline import corrections, service
 from pipeline.errors import InvalidInput, VersionMismatch
 from pipeline.identifiers import region_prefix, validate_region
 from pipeline.machine import STATES
 from pipeline.models import Enterprise, Recognition
 
-router = APIRouter(prefix="/api/v1/enterprises", tags=["enterprises 企业"])
+router = APIRouter(prefix="/api/v1/enterprises", tags=["enterprises 企业"], dependencies=[StrictQuery])
 
 MAX_LIMIT = 500
 IfMatch = Annotated[str | None, Header(description="乐观锁 — the firm's version (its ETag); stale → 412")]
@@ -48,6 +48,23 @@ def _expected_version(if_match: str | None) -> int | None:
                               f"{if_match!r}") from None
 
 
+def _region_filter(region: str) -> str:
+    """``41`` (province), ``4101`` (city), ``410106`` (district) or a full 6-digit code → the prefix to match."""
+    code = region.strip()
+    if len(code) in (2, 4) and code.isascii() and code.isdigit():
+        return code
+    if len(code) == 6:
+        return region_prefix(validate_region(code, field="region"))
+    raise InvalidInput(f"区划应为2位（省）、4位（市）或6位代码 — region must be a 2-digit (province), 4-digit (city) "
+                       f"or 6-digit (GB/T 2260) code, got {region!r}", field="region")
+
+
+def _search_term(q: str) -> str:
+    if any(ord(ch) < 32 or 0xD800 <= ord(ch) <= 0xDFFF for ch in q):
+        raise InvalidInput("q 不得包含控制字符 — q must not contain control characters", field="q")
+    return q.strip().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
 def _encode_cursor(last_id: int) -> str:
     return base64.urlsafe_b64encode(json.dumps({"after": last_id}).encode()).decode().rstrip("=")
 
@@ -56,8 +73,8 @@ def _decode_cursor(cursor: str) -> int:
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
         value = json.loads(base64.urlsafe_b64decode(padded.encode()))["after"]
-        if not isinstance(value, int):
-            raise TypeError
+        if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value < 2**63:
+            raise TypeError  # ids are BIGINT: anything else was not made by this API
         return value
     except (ValueError, KeyError, TypeError, binascii.Error):
         raise InvalidInput("游标无效 — cursor is not one this API returned", field="cursor") from None
@@ -95,8 +112,9 @@ def create_enterprise(
 def list_enterprises(
     session: SessionDep, actor: CurrentActor,
     state: Annotated[str | None, Query(description="状态 — state code")] = None,
-    region: Annotated[str | None, Query(description="区划代码 — GB/T 2260 code")] = None,
-    expiring_before: Annotated[dt.date | None, Query(description="有效期在此日期前届满的在册称号")] = None,
+    region: Annotated[str | None, Query(max_length=6, description=(
+        "区划前缀 — province 2 digits (41), city 4 (4101) or a 6-digit GB/T 2260 code (410106, 410100)"))] = None,
+    expiring_before: Annotated[IsoDate | None, Query(description="有效期在此日期前届满的在册称号")] = None,
     q: Annotated[str | None, Query(max_length=100, description="名称或信用代码关键词")] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 100,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
@@ -109,13 +127,13 @@ def list_enterprises(
             raise InvalidInput(f"未知状态 — unknown state {state!r}; states: {', '.join(STATES[1:])}", field="state")
         query = query.where(Enterprise.state == state)
     if region is not None:
-        query = query.where(Enterprise.region_code.startswith(region_prefix(validate_region(region, field="region"))))
+        query = query.where(Enterprise.region_code.startswith(_region_filter(region)))
     if expiring_before is not None:
         query = query.where(exists().where(
             Recognition.enterprise_id == Enterprise.id, Recognition.ended_on.is_(None),
             Recognition.valid_until < expiring_before))
     if q:
-        term = q.strip().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        term = _search_term(q)
         query = query.where(Enterprise.name.contains(term, autoescape=False, escape="\\")
                             | Enterprise.uscc.startswith(term.upper(), escape="\\"))
     if cursor:
@@ -186,5 +204,7 @@ def post_transition(
 )
 def get_history(uscc: str, session: SessionDep, actor: CurrentActor) -> HistoryOut:
     enterprise = service.get_enterprise(session, uscc, actor)
-    return HistoryOut(items=[event_out(e) for e in service.history(session, enterprise)])
+    voided = corrections.voided_by(session, enterprise.uscc)
+    return HistoryOut(items=[event_out(e) for e in service.history(session, enterprise)],
+                      voided_by={str(seq): by for seq, by in voided.items()})
 

@@ -7,26 +7,32 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
+from api.schemas import HealthOut, ReadyOut
 from pipeline.migrate import current_revision, head_revision
 
 router = APIRouter(tags=["health 健康检查"])
 
 
-@router.get("/healthz", summary="进程存活 Liveness")
-def healthz() -> dict[str, str]:
-    return {"status": "ok"}
+@router.get("/healthz", response_model=HealthOut, summary="进程存活 Liveness",
+            description="进程在运行即返回 ok，不访问数据库。The process answers; the database is not consulted.")
+def healthz() -> HealthOut:
+    return HealthOut(status="ok")
 
 
-@router.get("/readyz", summary="就绪 Readiness: database reachable and migrated to head",
-            responses={503: {"description": "database unreachable or not at the head revision"}})
+@router.get("/readyz", response_model=ReadyOut, summary="就绪 Readiness",
+            description="数据库可达且已迁移到最新版本时返回 200，否则 503。200 when the database is reachable and "
+                        "migrated to the head revision; 503 otherwise (load balancers stop routing here).",
+            responses={503: {"model": ReadyOut, "description": "database unreachable or not at the head revision"}})
 def readyz(request: Request) -> JSONResponse:
     engine: Engine = request.app.state.engine
     head = head_revision()
     try:
         current = current_revision(engine)
     except SQLAlchemyError as exc:
-        return JSONResponse({"status": "unavailable", "detail": f"database unreachable: {type(exc).__name__}"},
-                            status_code=503)
+        body = ReadyOut(status="unavailable", head=head, detail=f"database unreachable: {type(exc).__name__}")
+        return JSONResponse(body.model_dump(), status_code=503)
     ready = current == head
-    return JSONResponse({"status": "ok" if ready else "unavailable", "revision": current, "head": head},
-                        status_code=200 if ready else 503)
+    body = ReadyOut(status="ok" if ready else "unavailable", revision=current, head=head,
+                    detail=None if ready else f"database at revision {current}, head is {head}: run "
+                                              f"`pipeline db upgrade`")
+    return JSONResponse(body.model_dump(), status_code=200 if ready else 503)

@@ -7,14 +7,14 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from fastapi.responses import PlainTextResponse
 
-from api.deps import CurrentActor
+from api.deps import CurrentActor, StrictQuery
 from api.responses import problems
 from api.schemas import MachineOut, StateOut, TriggerOut
 from pipeline.dates import business_today
 from pipeline.machine import NEW, STATES, mermaid, trigger_shapes
 from pipeline.rulebooks import Rulebook, get_rulebook, rulebook_in_force
 
-router = APIRouter(prefix="/api/v1/machine", tags=["machine 状态机"])
+router = APIRouter(prefix="/api/v1/machine", tags=["machine 状态机"], dependencies=[StrictQuery])
 
 RulebookQuery = Annotated[str | None, Query(max_length=32, description="规则版本，如 miit-2022；默认现行")]
 

@@ -10,6 +10,7 @@ from collections.abc import Callable, Sequence
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
+from pipeline import audit_cli, dynamic_cli, imports_cli
 from pipeline.access import Actor, cli_actor
 from pipeline.config import Settings
 from pipeline.db import make_engine, make_session_factory, unit_of_work
@@ -132,7 +133,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 #: Each feature's own subcommands: a ``register(commands)`` function in that feature's module.
-FEATURE_COMMANDS: tuple[Callable[[argparse._SubParsersAction[argparse.ArgumentParser]], None], ...] = ()
+FEATURE_COMMANDS: tuple[Callable[[argparse._SubParsersAction[argparse.ArgumentParser]], None], ...] = (
+    dynamic_cli.register,
+    audit_cli.register,
+    imports_cli.register,
+)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -133,6 +133,8 @@ class Event(Base):
     request_id: Mapped[str | None] = mapped_column(String(64))
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64))
+    tx_id: Mapped[int | None] = mapped_column(BigInteger)
+    """Committing transaction (PostgreSQL: set by a BEFORE INSERT trigger; SQLite: null). Not hashed."""
 
 
 class Principal(Base):

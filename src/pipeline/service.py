@@ -5,9 +5,9 @@ check, fire the machine, append the event. It flushes; the caller (one request, 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -70,8 +70,12 @@ def _append_event(
     reason: str | None = None,
     evidence: Mapping[str, Any] | None = None,
     request_id: str | None = None,
+    previous_hash: str | None = None,
+    flush: bool = True,
 ) -> Event:
-    previous = session.scalars(
+    """Seal and add the firm's next event. Bulk callers (imports) that already know the chain's last hash
+    pass ``previous_hash`` and ``flush=False`` and flush once per chunk; the event is the same either way."""
+    previous = previous_hash if previous_hash is not None else session.scalars(
         select(Event.hash).where(Event.uscc == enterprise.uscc, Event.seq == enterprise.last_seq)
     ).one_or_none()
     now = utc_now()
@@ -99,8 +103,12 @@ def _append_event(
     enterprise.version += 1
     enterprise.updated_at = now
     session.add(event)
-    session.flush()
+    if flush:
+        session.flush()
     return event
+
+append_event = _append_event
+"""Public name for other modules (corrections) that append to a firm's chain; same behaviour."""
 
 
 def enroll(
@@ -225,10 +233,88 @@ def transition(
     return Outcome(enterprise, event)
 
 
-def _end(title: Recognition, day: dt.date, reason: str, seq: int) -> None:
+class TitleRow(guards.TitleLike, Protocol):
+    """A title as the bookkeeping below needs it: an ORM :class:`Recognition` or a replayed copy."""
+
+    document_no: str | None
+    batch: str | None
+    end_reason: str | None
+    granted_by_seq: int
+    ended_by_seq: int | None
+
+
+class TitleHolder(Protocol):
+    """A firm as the bookkeeping below needs it: an ORM :class:`Enterprise` or a replayed copy."""
+
+    state: str
+    barred_until: dt.date | None
+
+    @property
+    def recognitions(self) -> list[Any]: ...
+
+
+def _end(title: TitleRow, day: dt.date, reason: str, seq: int) -> None:
     title.ended_on = day
     title.end_reason = reason
     title.ended_by_seq = seq
+
+
+def apply_titles(
+    holder: TitleHolder,
+    trigger: str,
+    from_state: str,
+    day: dt.date,
+    reason_code: str | None,
+    facts: Mapping[str, Any],
+    rulebook: Rulebook,
+    seq: int,
+    new_title: Callable[..., TitleRow],
+) -> dict[str, Any]:
+    """Update a firm's titles and bar for a fired trigger (``holder.state`` already moved); return what the
+    event records of it. ``new_title(**columns)`` builds a title row: :class:`Recognition` in the service,
+    a plain object in :mod:`pipeline.replay`, so that the live firm and its replay share one bookkeeping."""
+    titles: list[TitleRow] = holder.recognitions
+    open_titles = [t for t in titles if t.ended_on is None]
+    if trigger in guards.RECOGNITION_TIER:
+        tier = guards.RECOGNITION_TIER[trigger]
+        valid_until = facts.get("valid_until") or validity_end(day, rulebook.validity_years[tier])
+        titles.append(new_title(
+            tier=tier, document_no=facts.get("document_no"), batch=facts.get("batch"), recognized_on=day,
+            valid_until=valid_until, granted_by_seq=seq,
+        ))
+        return {"tier": tier, "valid_until": valid_until.isoformat()}
+    if trigger == "renew":
+        old = guards.current_title(titles, from_state)
+        assert old is not None  # the renewal guard refused otherwise
+        start = max(old.valid_until + dt.timedelta(days=1), day)
+        valid_until = facts.get("valid_until") or validity_end(start, rulebook.validity_years[from_state])
+        _end(old, day, "renewed", seq)  # type: ignore[arg-type]
+        titles.append(new_title(
+            tier=from_state, document_no=facts.get("document_no"), batch=facts.get("batch"),
+            recognized_on=day, valid_until=valid_until, granted_by_seq=seq,
+        ))
+        return {"tier": from_state, "valid_until": valid_until.isoformat()}
+    if trigger in ("demote", "expire"):
+        keep = TITLE_TIERS.index(holder.state) if holder.state in TITLE_TIERS else -1
+        ended = []
+        for title in open_titles:
+            lapsed = title.valid_until < day
+            if TITLE_TIERS.index(title.tier) > keep or lapsed:
+                _end(title, day, "expired" if trigger == "expire" or lapsed else (reason_code or "demoted"), seq)
+                ended.append(title.tier)
+        return {"ended_titles": ended}
+    if trigger in ("revoke", "remove"):
+        for title in open_titles:
+            _end(title, day, f"{trigger}d:{reason_code}", seq)
+        if trigger == "revoke":
+            holder.barred_until = add_years(day, rulebook.bar_years)
+            return {"ended_titles": [t.tier for t in open_titles], "barred_until": holder.barred_until.isoformat()}
+        return {"ended_titles": [t.tier for t in open_titles]}
+    if trigger == "enroll" and holder.barred_until is not None:
+        served = holder.barred_until
+        holder.barred_until = None
+        return {"bar_served_until": served.isoformat()}
+    return {}
 
 
 def _apply_titles(
@@ -242,47 +328,7 @@ def _apply_titles(
     seq: int,
 ) -> dict[str, Any]:
     """Update the firm's title rows for a fired trigger; return what the event should record of it."""
-    open_titles = [t for t in enterprise.recognitions if t.ended_on is None]
-    if trigger in guards.RECOGNITION_TIER:
-        tier = guards.RECOGNITION_TIER[trigger]
-        valid_until = facts.get("valid_until") or validity_end(day, rulebook.validity_years[tier])
-        enterprise.recognitions.append(Recognition(
-            tier=tier, document_no=facts.get("document_no"), batch=facts.get("batch"), recognized_on=day,
-            valid_until=valid_until, granted_by_seq=seq,
-        ))
-        return {"tier": tier, "valid_until": valid_until.isoformat()}
-    if trigger == "renew":
-        old = guards.current_title(enterprise.recognitions, from_state)
-        assert old is not None  # the renewal guard refused otherwise
-        start = max(old.valid_until + dt.timedelta(days=1), day)
-        valid_until = facts.get("valid_until") or validity_end(start, rulebook.validity_years[from_state])
-        _end(old, day, "renewed", seq)  # type: ignore[arg-type]
-        enterprise.recognitions.append(Recognition(
-            tier=from_state, document_no=facts.get("document_no"), batch=facts.get("batch"),
-            recognized_on=day, valid_until=valid_until, granted_by_seq=seq,
-        ))
-        return {"tier": from_state, "valid_until": valid_until.isoformat()}
-    if trigger in ("demote", "expire"):
-        keep = TITLE_TIERS.index(enterprise.state) if enterprise.state in TITLE_TIERS else -1
-        ended = []
-        for title in open_titles:
-            lapsed = title.valid_until < day
-            if TITLE_TIERS.index(title.tier) > keep or lapsed:
-                _end(title, day, "expired" if trigger == "expire" or lapsed else (reason_code or "demoted"), seq)
-                ended.append(title.tier)
-        return {"ended_titles": ended}
-    if trigger in ("revoke", "remove"):
-        for title in open_titles:
-            _end(title, day, f"{trigger}d:{reason_code}", seq)
-        if trigger == "revoke":
-            enterprise.barred_until = add_years(day, rulebook.bar_years)
-            return {"ended_titles": [t.tier for t in open_titles], "barred_until": enterprise.barred_until.isoformat()}
-        return {"ended_titles": [t.tier for t in open_titles]}
-    if trigger == "enroll" and enterprise.barred_until is not None:
-        served = enterprise.barred_until
-        enterprise.barred_until = None
-        return {"bar_served_until": served.isoformat()}
-    return {}
+    return apply_titles(enterprise, trigger, from_state, day, reason_code, facts, rulebook, seq, Recognition)
 
 
 def amend(

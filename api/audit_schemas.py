@@ -1,0 +1,153 @@
+"""Request and response models of the audit, point-in-time and feed routes."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from typing import Annotated, Any
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+
+from api.schemas import EventOut, Text
+
+_RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d{1,6})?([Zz]|[+-]\d{2}:\d{2})")
+
+
+def _aware_timestamp(value: Any) -> Any:
+    """RFC 3339 with a zone only: pydantic's lax mode would read ``0.5`` as 1970 and a naive time as local."""
+    if not isinstance(value, str) or not _RFC3339.fullmatch(value):
+        raise ValueError("must be an RFC 3339 time with a zone, e.g. 2026-01-01T00:00:00Z (须为带时区的时间)")
+    return value
+
+
+AwareTimestamp = Annotated[dt.datetime, BeforeValidator(_aware_timestamp)]
+
+
+class TitleAtOut(BaseModel):
+    tier: str
+    tier_label: str
+    recognized_on: dt.date
+    valid_until: dt.date
+    document_no: str | None
+    batch: str | None
+
+
+class FirmStateOut(BaseModel):
+    """某日的企业状态（按某时刻已记录的事件） — the firm on a date, as recorded by a time."""
+
+    uscc: str
+    as_of: dt.date
+    known_at: dt.datetime | None = Field(description="null = now")
+    state: str | None = Field(description="null: not yet enrolled on that date (as recorded by then)")
+    state_label: str | None
+    barred_until: dt.date | None
+    titles: list[TitleAtOut] = Field(description="titles valid on as_of")
+    events_considered: int = Field(description="events recorded by known_at (voided ones included)")
+
+
+class RosterItem(BaseModel):
+    uscc: str
+    name: str
+    region_code: str
+    highest_tier: str
+    titles: list[TitleAtOut]
+
+
+class RosterPage(BaseModel):
+    as_of: dt.date
+    known_at: dt.datetime | None
+    source: str = Field(description="recognitions (known_at = now) or replay (a past known_at)")
+    items: list[RosterItem]
+    next_cursor: str | None
+
+
+class RegionCountOut(BaseModel):
+    region_code: str
+    level: str = Field(description="province, city or district")
+    states: dict[str, int] = Field(description="firms per state on as_of")
+    titles: dict[str, int] = Field(description="firms holding each title on as_of")
+
+
+class CountsOut(BaseModel):
+    as_of: dt.date
+    region: str | None
+    levels: list[RegionCountOut]
+
+
+class VoidRequest(BaseModel):
+    """作废最近一次事件 — void the firm's latest event with a correction."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
+        "reason": "误录：认定文号属于另一家企业",
+    }]})
+
+    reason: Annotated[Text, Field(min_length=1, max_length=2000, description="作废理由 — why the event is void")]
+
+
+class ProblemItem(BaseModel):
+    uscc: str
+    seq: int
+    problem: str
+
+
+class VerifyOut(BaseModel):
+    ok: bool
+    firms_checked: int
+    events_checked: int
+    problems: list[ProblemItem]
+
+
+class AnchorCreate(BaseModel):
+    """生成链头锚点 — anchor every chain head now."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"note": "2026年第四季度审计交付"}]})
+
+    note: Annotated[Text, Field(max_length=2000)] | None = None
+
+
+class AnchorOut(BaseModel):
+    id: int
+    digest: str = Field(description="sha256 over 'uscc,seq,hash\\n' of every head, sorted by uscc")
+    firms: int
+    events: int
+    created_at: dt.datetime
+    actor: str
+    note: str | None
+
+
+class AnchorList(BaseModel):
+    items: list[AnchorOut]
+
+
+class AnchorVerifyOut(BaseModel):
+    anchor: AnchorOut
+    ok: bool
+    recomputed_digest: str
+    firms_checked: int
+    events_checked: int
+    problems: list[ProblemItem]
+
+
+class AuditEventPage(BaseModel):
+    items: list[EventOut]
+    next_cursor: str | None
+
+
+class AuditReadOut(BaseModel):
+    id: int
+    actor: str
+    route: str
+    uscc: str | None
+    query: str | None
+    request_id: str | None
+    read_at: dt.datetime
+
+
+class AuditReadPage(BaseModel):
+    items: list[AuditReadOut]
+    next_cursor: str | None
+
+
+class FeedPage(BaseModel):
+    items: list[EventOut]
+    next_cursor: str = Field(description="pass as `after` next time; unchanged when there was nothing new")

@@ -1,0 +1,119 @@
+"""/console/audit — the auditor's event search with the filters of ``GET /api/v1/audit/events``, and its
+CSV/Excel exports.
+
+Both run :mod:`pipeline.audit_query` exactly as the API route does (same filter, same jurisdiction, same
+role rule). The exports are console routes because a browser link can send neither a bearer token nor an
+``Accept`` header; they stream the very files the API streams for ``Accept: text/csv`` / the .xlsx type.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import Response, StreamingResponse
+
+from api.console.pages import problem_of, render, signed_in
+from api.console.session import ConsoleRoute
+from api.deps import SessionDep
+from pipeline import audit_query
+from pipeline.access import Actor
+from pipeline.dates import parse_date
+from pipeline.errors import Forbidden, InvalidInput, PipelineError
+from pipeline.identifiers import validate_uscc
+from pipeline.machine import TRIGGERS
+
+PAGE_SIZE = 50
+ROLES = ("auditor", "official", "admin")
+"""Who may search events — the API route's rule."""
+KINDS = {"transition": "状态变更", "amendment": "信息变更", "correction": "更正"}
+
+router = APIRouter(route_class=ConsoleRoute)
+
+Text = Annotated[str, Query(max_length=64)]
+
+
+def _filter(actor: Actor, values: dict[str, str]) -> audit_query.EventFilter:
+    if actor.role not in ROLES:
+        raise Forbidden(f"审计查询仅限{'/'.join(ROLES)} — audit events are for {', '.join(ROLES)}; "
+                        f"you are {actor.role}", action="audit events")
+
+    def day(name: str) -> dt.date | None:
+        return parse_date(values[name], field=name) if values[name] else None
+
+    def moment(name: str, end: bool) -> dt.datetime | None:
+        date = day(name)
+        if date is None:
+            return None
+        start = dt.datetime.combine(date + dt.timedelta(days=1) if end else date, dt.time(), dt.UTC)
+        return start - dt.timedelta(microseconds=1) if end else start
+
+    if values["kind"] and values["kind"] not in KINDS:
+        raise InvalidInput(f"未知事件类型 — unknown kind {values['kind']!r}", field="kind")
+    flt = audit_query.EventFilter(
+        actor=values["actor"] or None, trigger=values["trigger"] or None, kind=values["kind"] or None,
+        region=values["region"] or None, uscc=validate_uscc(values["uscc"]) if values["uscc"] else None,
+        effective_from=day("effective_from"), effective_to=day("effective_to"),
+        recorded_from=moment("recorded_from", end=False), recorded_to=moment("recorded_to", end=True),
+        newest_first=values["order"] != "asc",
+    )
+    audit_query.events_query(actor, flt)  # validates the region, as the API does before streaming
+    return flt
+
+
+def _values(**given: str) -> dict[str, str]:
+    return {name: value.strip() for name, value in given.items()}
+
+
+@router.get("/audit")
+def audit_search(
+    request: Request, session: SessionDep, actor: Text = "", trigger: Text = "", kind: Text = "", region: Text = "",
+    uscc: Text = "", effective_from: Text = "", effective_to: Text = "", recorded_from: Text = "",
+    recorded_to: Text = "", order: Text = "desc", after: Annotated[int | None, Query(ge=0)] = None,
+) -> Response:
+    current = signed_in(request, session)
+    assert current.actor is not None
+    values = _values(actor=actor, trigger=trigger, kind=kind, region=region, uscc=uscc, effective_from=effective_from,
+                     effective_to=effective_to, recorded_from=recorded_from, recorded_to=recorded_to, order=order)
+    query = urlencode({k: v for k, v in values.items() if v})
+    rows: list[Any] = []
+    more = False
+    try:
+        flt = _filter(current.actor, values)
+        rows, more = audit_query.search(session, current.actor, flt, after_id=after, limit=PAGE_SIZE)
+    except PipelineError as exc:
+        problem = problem_of(exc)
+        return render(request, "audit.html", problem["status"], values=values, rows=[], problem=problem, query=query,
+                      next_page=None, triggers=TRIGGERS, kinds=KINDS)
+    next_page = f"?{query}&after={rows[-1].id}" if more and rows else None
+    return render(request, "audit.html", values=values, rows=rows, problem=None, query=query, next_page=next_page,
+                  triggers=TRIGGERS, kinds=KINDS)
+
+
+@router.get("/audit/export.{fmt}")
+def audit_export(
+    request: Request, session: SessionDep, fmt: str, actor: Text = "", trigger: Text = "", kind: Text = "",
+    region: Text = "", uscc: Text = "", effective_from: Text = "", effective_to: Text = "", recorded_from: Text = "",
+    recorded_to: Text = "", order: Text = "desc",
+) -> Response:
+    current = signed_in(request, session)
+    assert current.actor is not None
+    values = _values(actor=actor, trigger=trigger, kind=kind, region=region, uscc=uscc, effective_from=effective_from,
+                     effective_to=effective_to, recorded_from=recorded_from, recorded_to=recorded_to, order=order)
+    try:
+        if fmt not in ("csv", "xlsx"):
+            raise InvalidInput(f"导出格式应为 csv 或 xlsx — format {fmt!r} is not csv or xlsx", field="format")
+        flt = _filter(current.actor, values)
+    except PipelineError as exc:
+        problem = problem_of(exc)
+        return render(request, "error.html", problem["status"], title=problem["title"], message=problem["detail"])
+    documents = audit_query.iter_documents(request.app.state.session_factory, current.actor, flt)
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+    disposition = {"Content-Disposition": f'attachment; filename="events-{stamp}.{fmt}"'}
+    if fmt == "csv":
+        return StreamingResponse(audit_query.csv_chunks(documents), media_type="text/csv; charset=utf-8",
+                                 headers=disposition)
+    return StreamingResponse(audit_query.xlsx_chunks(documents), media_type=audit_query.XLSX_MEDIA_TYPE,
+                             headers=disposition)

@@ -1,0 +1,206 @@
+"""/console — the officials' and auditors' web pages, server-rendered, on the same domain functions as the API.
+
+Each request is one transaction (``SessionDep``); a write runs in a savepoint so that a refusal leaves the
+request's transaction clean and the page can show the refusal as the API's problem document would state it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Form, Query, Request
+from fastapi.responses import RedirectResponse, Response
+
+from api.console import audit_page, imports_page, views
+from api.console.diagram import machine_svg
+from api.console.pages import (
+    STATIC_DIR,
+    book_now,
+    check_csrf,
+    firm_of,
+    problem_of,
+    render,
+    safe_next,
+    signed_in,
+)
+from api.console.session import ConsoleRoute, ConsoleSession, load_session
+from api.deps import SessionDep
+from api.routers import enterprises as enterprise_routes
+from pipeline import machine, service
+from pipeline.dates import business_today, parse_date
+from pipeline.errors import InvalidInput, PipelineError
+from pipeline.models import Enterprise
+from pipeline.principals import authenticate, hash_token
+
+__all__ = ["STATIC_DIR", "router"]
+
+PAGE_SIZE = 50
+
+router = APIRouter(prefix="/console", include_in_schema=False, route_class=ConsoleRoute)
+router.include_router(imports_page.router)
+router.include_router(audit_page.router)
+
+
+@router.get("/login")
+def login_page(request: Request, session: SessionDep, next: str | None = None) -> Response:
+    current = load_session(request, session)
+    if current.actor is not None:
+        return RedirectResponse(safe_next(next), status_code=303)
+    return render(request, "login.html", next=safe_next(next), error=None)
+
+
+@router.post("/login")
+def login(
+    request: Request, session: SessionDep, token: Annotated[str, Form(max_length=200)] = "",
+    csrf_token: Annotated[str, Form(max_length=200)] = "", next: Annotated[str, Form(max_length=500)] = "",
+) -> Response:
+    current = load_session(request, session)
+    check_csrf(request, current, csrf_token)
+    actor = authenticate(session, token.strip()) if token.strip() else None
+    if actor is None:
+        return render(request, "login.html", 401, next=safe_next(next),
+                      error="令牌无效或已吊销，请向系统管理员确认 — the token is unknown or revoked")
+    current.sign_in(hash_token(token.strip()))
+    return RedirectResponse(safe_next(next), status_code=303)
+
+
+@router.post("/logout")
+def logout(request: Request, session: SessionDep, csrf_token: Annotated[str, Form(max_length=200)] = "") -> Response:
+    current = load_session(request, session)
+    check_csrf(request, current, csrf_token)
+    current.sign_out()
+    return RedirectResponse("/console/login", status_code=303)
+
+
+@router.get("")
+def pipeline_page(request: Request, session: SessionDep) -> Response:
+    current = signed_in(request, session)
+    assert current.actor is not None
+    book, today = book_now(), business_today()
+    ladder, outside = views.funnel(session, current.actor, book)
+    due = views.due_for_review(session, current.actor, book, today)
+    horizon = today + dt.timedelta(days=views.DUE_WINDOW_DAYS)
+    return render(request, "pipeline.html", ladder=ladder, outside=outside, due=due, horizon=horizon,
+                  window=views.DUE_WINDOW_DAYS)
+
+
+@router.get("/enterprises")
+def enterprises_page(
+    request: Request, session: SessionDep,
+    q: Annotated[str, Query(max_length=100)] = "", state: Annotated[str, Query(max_length=16)] = "",
+    region: Annotated[str, Query(max_length=6)] = "", expiring_before: Annotated[str, Query(max_length=10)] = "",
+    cursor: Annotated[str, Query(max_length=200)] = "",
+) -> Response:
+    current = signed_in(request, session)
+    assert current.actor is not None
+    filters = {"q": q.strip(), "state": state, "region": region.strip(), "expiring_before": expiring_before.strip()}
+    problem = None
+    items: list[Any] = []
+    next_cursor = None
+    try:
+        page = enterprise_routes.list_enterprises(
+            session=session, actor=current.actor, state=state or None, region=filters["region"] or None,
+            expiring_before=parse_date(filters["expiring_before"], field="expiring_before")
+            if filters["expiring_before"] else None,
+            q=filters["q"] or None, limit=PAGE_SIZE, cursor=cursor or None,
+        )
+        items, next_cursor = page.items, page.next_cursor
+    except PipelineError as exc:
+        problem = problem_of(exc)
+    more = "?" + urlencode({**{k: v for k, v in filters.items() if v}, "cursor": next_cursor}) if next_cursor else None
+    return render(request, "enterprises.html", 422 if problem else 200, items=items, filters=filters,
+                  problem=problem, more=more, states=machine.STATES[1:])
+
+
+@router.get("/enterprises/{uscc}")
+def enterprise_page(request: Request, session: SessionDep, uscc: str, event: int | None = None) -> Response:
+    current = signed_in(request, session)
+    assert current.actor is not None
+    firm = firm_of(request, session, uscc, current)
+    book, today = book_now(), business_today()
+    events = service.history(session, firm)
+    return render(
+        request, "enterprise.html", firm=firm, options=service.trigger_options(firm, current.actor),
+        timeline=views.timeline(book, list(firm.recognitions), today), events=list(reversed(events)),
+        chain=views.verify_chain(firm, events), evidence_items=lambda e: views.evidence_items(book, e),
+        recorded=event, titles=sorted(firm.recognitions, key=lambda t: (t.recognized_on, t.id)),
+    )
+
+
+@router.get("/enterprises/{uscc}/history")
+def history_page(request: Request, session: SessionDep, uscc: str) -> Response:
+    current = signed_in(request, session)
+    firm = firm_of(request, session, uscc, current)
+    book = book_now()
+    events = service.history(session, firm)
+    return render(request, "history.html", firm=firm, events=events, chain=views.verify_chain(firm, events),
+                  evidence_items=lambda e: views.evidence_items(book, e))
+
+
+def _transition_form(request: Request, firm: Enterprise, current: ConsoleSession, trigger: str,
+                     values: dict[str, str], problem: dict[str, Any] | None, status: int = 200) -> Response:
+    assert current.actor is not None
+    option = next(o for o in service.trigger_options(firm, current.actor) if o.trigger == trigger)
+    return render(request, "transition.html", status, firm=firm, trigger=trigger, option=option, values=values,
+                  spec=views.form_spec(book_now(), trigger, firm.state), problem=problem)
+
+
+@router.get("/enterprises/{uscc}/transitions/{trigger}")
+def transition_page(request: Request, session: SessionDep, uscc: str, trigger: str) -> Response:
+    current = signed_in(request, session)
+    firm = firm_of(request, session, uscc, current)
+    if trigger not in machine.TRIGGERS:
+        return render(request, "error.html", 404, title="未知操作", message=f"没有名为“{trigger}”的操作")
+    values = {"effective_date": business_today().isoformat(), "version": str(firm.version)}
+    return _transition_form(request, firm, current, trigger, values, None)
+
+
+@router.post("/enterprises/{uscc}/transitions/{trigger}")
+def transition_submit(
+    request: Request, session: SessionDep, uscc: str, trigger: str,
+    csrf_token: Annotated[str, Form(max_length=200)] = "",
+    effective_date: Annotated[str, Form(max_length=20)] = "",
+    reason_code: Annotated[str, Form(max_length=64)] = "",
+    reason: Annotated[str, Form(max_length=2000)] = "",
+    document_no: Annotated[str, Form(max_length=100)] = "",
+    batch: Annotated[str, Form(max_length=100)] = "",
+    valid_until: Annotated[str, Form(max_length=20)] = "",
+    version: Annotated[str, Form(max_length=12)] = "",
+) -> Response:
+    current = signed_in(request, session)
+    check_csrf(request, current, csrf_token)
+    assert current.actor is not None
+    firm = firm_of(request, session, uscc, current)
+    if trigger not in machine.TRIGGERS:
+        return render(request, "error.html", 404, title="未知操作", message=f"没有名为“{trigger}”的操作")
+    values = {"effective_date": effective_date, "reason_code": reason_code, "reason": reason,
+              "document_no": document_no, "batch": batch, "valid_until": valid_until, "version": version}
+    try:
+        with session.begin_nested():
+            if not effective_date.strip():
+                raise InvalidInput("请填写生效日期 — effective_date is required", field="effective_date")
+            outcome = service.transition(
+                session, firm.uscc, trigger=trigger, actor=current.actor,
+                effective_date=parse_date(effective_date, field="effective_date"),
+                reason_code=reason_code.strip() or None, reason=reason.strip() or None,
+                evidence={"document_no": document_no, "batch": batch, "valid_until": valid_until},
+                expected_version=int(version) if version.strip().isdigit() else None,
+                request_id=str(request.state.request_id),
+            )
+    except PipelineError as exc:
+        session.expire_all()  # the savepoint rolled back; show the firm as stored
+        problem = problem_of(exc)
+        return _transition_form(request, firm, current, trigger, values, problem, problem["status"])
+    return RedirectResponse(f"/console/enterprises/{outcome.enterprise.uscc}?event={outcome.event.seq}#event-"
+                            f"{outcome.event.seq}", status_code=303)
+
+
+@router.get("/machine")
+def machine_page(request: Request, session: SessionDep) -> Response:
+    signed_in(request, session)
+    book = book_now()
+    rows = [(source, dest, trigger) for trigger, source, dest in machine.TRANSITION_TABLE]
+    return render(request, "machine.html", rows=rows, svg=machine_svg(book), source=machine.mermaid(book),
+                  new=machine.NEW)

@@ -1,0 +1,218 @@
+"""/api/v1/audit — verification, anchors, auditor search and exports, the auditor read log; and the feed."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Header, Query, Request
+from fastapi.responses import JSONResponse, StreamingResponse
+from sqlalchemy.orm import Session, sessionmaker
+
+from api.audit_schemas import (
+    AnchorCreate,
+    AnchorList,
+    AnchorOut,
+    AnchorVerifyOut,
+    AuditEventPage,
+    AuditReadOut,
+    AuditReadPage,
+    AwareTimestamp,
+    FeedPage,
+    ProblemItem,
+    VerifyOut,
+)
+from api.deps import CurrentActor, SessionDep, StrictQuery
+from api.idempotency import IdempotencyDep
+from api.presenters import event_out, jsonable
+from api.responses import problems
+from api.routers.enterprises import _decode_cursor, _encode_cursor
+from api.schemas import IsoDate
+from pipeline import audit_query, audit_reads, feed, verify
+from pipeline.access import Actor
+from pipeline.audit_models import Anchor
+from pipeline.errors import Forbidden, InvalidInput
+from pipeline.identifiers import validate_uscc
+
+router = APIRouter(prefix="/api/v1", tags=["audit 审计"], dependencies=[StrictQuery])
+
+MAX_LIMIT = 500
+CSV_MEDIA_TYPE = "text/csv"
+EXPORT_CONTENT = {200: {"content": {"application/json": {}, f"{CSV_MEDIA_TYPE}; charset=utf-8": {},
+                                    audit_query.XLSX_MEDIA_TYPE: {}},
+                        "description": "JSON page, or the whole result streamed as CSV (UTF-8 with BOM) or .xlsx "
+                                       "according to `Accept`"}}
+
+
+def _require_role(actor: Actor, roles: tuple[str, ...], what: str) -> None:
+    if actor.role not in roles:
+        raise Forbidden(f"{what}仅限{'/'.join(roles)} — {what} is for {', '.join(roles)}; you are {actor.role}",
+                        rule=f"api:{what}", action=what)
+
+
+def _anchor_out(anchor: Anchor) -> AnchorOut:
+    return AnchorOut(id=anchor.id, digest=anchor.digest, firms=anchor.firms, events=anchor.events,
+                     created_at=anchor.created_at, actor=anchor.actor, note=anchor.note)
+
+
+@router.get(
+    "/audit/verify", response_model=VerifyOut, summary="校验审计链 Verify the chains",
+    responses=problems(401, 403, 404, 422),
+    description="逐企业按 seq 重算哈希链，并将存储的状态、禁入期、称号与事件重放结果比对。Recomputes every chain in "
+                "your jurisdiction (or one firm's) and compares each firm's stored state, bar and titles with a "
+                "replay of its events; every problem names the firm and the exact seq.",
+)
+def get_verify(
+    session: SessionDep, actor: CurrentActor,
+    uscc: Annotated[str | None, Query(max_length=40, description="只校验这家企业 — one firm only")] = None,
+) -> VerifyOut:
+    _require_role(actor, ("auditor", "admin"), "verify")
+    code = validate_uscc(uscc) if uscc is not None else None
+    report = verify.verify(session, uscc=code, region_prefix=actor.region_prefix)
+    return VerifyOut(ok=report.ok, firms_checked=report.firms_checked, events_checked=report.events_checked,
+                     problems=[ProblemItem(**p.as_dict()) for p in report.problems])
+
+
+@router.post(
+    "/audit/anchors", status_code=201, response_model=AnchorOut, summary="生成锚点 Anchor the chain heads",
+    responses=problems(401, 403, 422),
+    description="对全部企业的链头（按 uscc 排序）计算一个 sha256 摘要并保存，可公开或交外部审计。One digest over "
+                "every firm's chain head now, stored with the heads; publish it or hand it to an auditor.",
+)
+def post_anchor(payload: AnchorCreate, session: SessionDep, actor: CurrentActor, idem: IdempotencyDep) -> Any:
+    _require_role(actor, ("admin",), "anchor")
+    if (replay := idem.begin(session, actor)) is not None:
+        return replay
+    anchor = verify.create_anchor(session, actor, payload.note)
+    return idem.finish(session, JSONResponse(jsonable(_anchor_out(anchor)), status_code=201))
+
+
+@router.get(
+    "/audit/anchors", response_model=AnchorList, summary="锚点列表 Anchors", responses=problems(401, 403),
+    description="最近的锚点（新的在前）。The latest anchors, newest first.",
+)
+def get_anchors(session: SessionDep, actor: CurrentActor) -> AnchorList:
+    _require_role(actor, ("auditor", "admin"), "anchors")
+    return AnchorList(items=[_anchor_out(a) for a in verify.anchors(session)])
+
+
+@router.get(
+    "/audit/anchors/{anchor_id}/verify", response_model=AnchorVerifyOut, summary="校验锚点 Verify an anchor",
+    responses=problems(401, 403, 404, 422),
+    description="从创世哈希重算每条链直到锚定的序号，重算摘要并与锚点比对：锚定前记录的事件是否被改动。Recomputes "
+                "each chain up to its anchored seq and the digest: proves nothing recorded before the anchor "
+                "changed since.",
+)
+def get_anchor_verify(anchor_id: int, session: SessionDep, actor: CurrentActor) -> AnchorVerifyOut:
+    _require_role(actor, ("auditor", "admin"), "anchors")
+    result = verify.verify_anchor(session, anchor_id)
+    return AnchorVerifyOut(anchor=_anchor_out(result.anchor), ok=result.ok,
+                           recomputed_digest=result.recomputed_digest, firms_checked=result.firms_checked,
+                           events_checked=result.events_checked,
+                           problems=[ProblemItem(**p.as_dict()) for p in result.problems])
+
+
+def _stream(factory: sessionmaker[Session], actor: Actor, flt: audit_query.EventFilter,
+            accept: str) -> StreamingResponse | None:
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+    if audit_query.XLSX_MEDIA_TYPE in accept:
+        return StreamingResponse(
+            audit_query.xlsx_chunks(audit_query.iter_documents(factory, actor, flt)),
+            media_type=audit_query.XLSX_MEDIA_TYPE,
+            headers={"Content-Disposition": f'attachment; filename="events-{stamp}.xlsx"'})
+    if CSV_MEDIA_TYPE in accept:
+        return StreamingResponse(
+            audit_query.csv_chunks(audit_query.iter_documents(factory, actor, flt)),
+            media_type=f"{CSV_MEDIA_TYPE}; charset=utf-8",
+            headers={"Content-Disposition": f'attachment; filename="events-{stamp}.csv"'})
+    return None
+
+
+@router.get(
+    "/audit/events", response_model=AuditEventPage, summary="审计查询与导出 Search and export events",
+    responses={**problems(401, 403, 422), **EXPORT_CONTENT},  # type: ignore[dict-item]
+    description="辖区内全部企业的事件，按条件筛选，新→旧或旧→新，游标分页；`Accept: text/csv` 或 .xlsx 时流式导出"
+                "全部结果（中文表头）。Events across your jurisdiction; `Accept: text/csv` or the .xlsx media type "
+                "streams every match (Chinese headers) with flat memory.",
+)
+def get_audit_events(
+    request: Request, session: SessionDep, actor: CurrentActor,
+    accept: Annotated[str, Header(description="application/json, text/csv or the .xlsx media type")] = "",
+    actor_id: Annotated[str | None, Query(alias="actor", max_length=64, description="操作人")] = None,
+    trigger: Annotated[str | None, Query(max_length=32, description="操作")] = None,
+    kind: Annotated[str | None, Query(max_length=16, description="transition, amendment or correction")] = None,
+    region: Annotated[str | None, Query(description="区划代码")] = None,
+    uscc: Annotated[str | None, Query(max_length=40, description="统一社会信用代码")] = None,
+    effective_from: IsoDate | None = None, effective_to: IsoDate | None = None,
+    recorded_from: AwareTimestamp | None = None, recorded_to: AwareTimestamp | None = None,
+    order: Annotated[Literal["asc", "desc"], Query(description="asc = oldest first")] = "asc",
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 100,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+) -> Any:
+    _require_role(actor, ("auditor", "official", "admin"), "audit events")
+    flt = audit_query.EventFilter(
+        actor=actor_id, trigger=trigger, kind=kind, region=region,
+        uscc=validate_uscc(uscc) if uscc is not None else None,
+        effective_from=effective_from, effective_to=effective_to,
+        recorded_from=_aware(recorded_from, "recorded_from"), recorded_to=_aware(recorded_to, "recorded_to"),
+        newest_first=order == "desc")
+    audit_query.events_query(actor, flt)  # validates the region before a stream starts
+    streamed = _stream(request.app.state.session_factory, actor, flt, accept.lower())
+    if streamed is not None:
+        return streamed
+    rows, more = audit_query.search(session, actor, flt, after_id=_decode_cursor(cursor) if cursor else None,
+                                    limit=limit)
+    return AuditEventPage(items=[event_out(e) for e in rows],
+                          next_cursor=_encode_cursor(rows[-1].id) if more and rows else None)
+
+
+def _aware(value: dt.datetime | None, field: str) -> dt.datetime | None:
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        raise InvalidInput(f"{field} 须带时区 — {field} needs a time zone (e.g. Z)", field=field)
+    try:
+        return value.astimezone(dt.UTC)
+    except (OverflowError, ValueError):
+        raise InvalidInput(f"{field} 超出范围 — {field} is out of range", field=field) from None
+
+
+@router.get(
+    "/audit/reads", response_model=AuditReadPage, summary="审计查阅记录 Auditor read log",
+    responses=problems(401, 403, 422),
+    description="审计人员每次查阅企业数据的记录（谁、何时、查了什么）。管理员可见全部，审计人员可见本人的。"
+                "Every read of firm data by an auditor; administrators see all, an auditor sees their own.",
+)
+def get_audit_reads(
+    session: SessionDep, actor: CurrentActor,
+    actor_id: Annotated[str | None, Query(alias="actor", max_length=64)] = None,
+    uscc: Annotated[str | None, Query(max_length=40)] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 100,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+) -> AuditReadPage:
+    _require_role(actor, ("auditor", "admin"), "audit reads")
+    who = actor.id if actor.role == "auditor" else actor_id
+    rows = audit_reads.list_reads(session, actor_id=who, uscc=uscc, limit=limit + 1,
+                                  before_id=_decode_cursor(cursor) if cursor else None)
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return AuditReadPage(
+        items=[AuditReadOut(id=r.id, actor=r.actor, route=r.route, uscc=r.uscc, query=r.query,
+                            request_id=r.request_id, read_at=r.read_at) for r in rows],
+        next_cursor=_encode_cursor(rows[-1].id) if more and rows else None)
+
+
+@router.get(
+    "/feed", response_model=FeedPage, summary="变更订阅 Change feed",
+    responses=problems(401, 422),
+    description="按提交顺序返回事件；从头跟随的客户端恰好看到每个事件一次（即使并发事务提交顺序与序号不同）。Events "
+                "in commit order: a client following `next_cursor` from the start sees every event in its "
+                "jurisdiction exactly once, even when concurrent transactions commit out of id order.",
+)
+def get_feed(
+    session: SessionDep, actor: CurrentActor,
+    after: Annotated[str | None, Query(max_length=200, description="上次返回的 next_cursor")] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 100,
+) -> FeedPage:
+    rows, cursor = feed.page(session, actor, feed.Cursor.decode(after), limit)
+    return FeedPage(items=[event_out(e) for e in rows], next_cursor=cursor.encode())

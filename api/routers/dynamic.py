@@ -1,0 +1,321 @@
+"""/api/v1/dynamic-management — the expiry sweep, the re-review worklist, batches; and a firm's annual
+filings and major-change reports under /api/v1/enterprises/{uscc}."""
+
+from __future__ import annotations
+
+import datetime as dt
+from contextlib import nullcontext
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Path, Query
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from api.deps import CurrentActor, RequestId, SessionDep
+from api.idempotency import IdempotencyDep
+from api.presenters import detail, etag, event_out, jsonable
+from api.problems import ProblemError, slug_for
+from api.responses import problems
+from api.schemas import EnterpriseOut, EventOut, Evidence, IsoDate, Text, TriggerName
+from pipeline.dates import business_today
+from pipeline.dynamic import batches, obligations, sweep, worklist
+from pipeline.dynamic.obligations import FLAGS
+from pipeline.rulebooks import TITLE_TIERS
+
+router = APIRouter(tags=["dynamic management 动态管理"])
+PREFIX = "/api/v1/dynamic-management"
+MAX_SWEEP_ITEMS = 10_000
+MAX_BATCH_ITEMS = 2_000
+
+# --- schemas --------------------------------------------------------------------------------------------
+
+
+class SweepRequest(BaseModel):
+    """有效期届满清理 — expire every title whose validity ended before ``as_of`` (dry run unless ``apply``)."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"as_of": "2026-01-01", "apply": False}, {"as_of": "2026-01-01", "apply": True}]})
+
+    as_of: IsoDate | None = Field(None, description="清理基准日 — titles with valid_until < as_of lapse; "
+                                                    "default today (CST); never in the future")
+    apply: bool = Field(False, strict=True, description="写入 expire 事件，否则只返回将要发生的变化 — write?")
+    limit: int = Field(1000, ge=0, le=MAX_SWEEP_ITEMS, strict=True, description="返回明细条数上限 — items listed")
+
+
+class SweepItemOut(BaseModel):
+    uscc: str
+    region_code: str
+    tier: str
+    valid_until: dt.date
+    effective_date: dt.date
+    from_state: str
+    to_state: str
+    ended_titles: list[str]
+    seq: int | None
+
+
+class SkippedOut(BaseModel):
+    uscc: str
+    reason: str
+
+
+class SweepOut(BaseModel):
+    as_of: dt.date
+    applied: bool
+    candidates: int
+    firms_expired: int
+    events: int
+    by_tier: dict[str, int]
+    ended_titles: dict[str, int]
+    skipped: list[SkippedOut]
+    items: list[SweepItemOut]
+    items_truncated: bool
+
+
+class DueItemOut(BaseModel):
+    uscc: str
+    name: str
+    region_code: str
+    valid_until: dt.date
+    flags: dict[str, Any]
+
+
+class DueGroupOut(BaseModel):
+    tier: str
+    tier_label: str
+    batch: str | None
+    count: int
+    items: list[DueItemOut]
+
+
+class DueOut(BaseModel):
+    today: dt.date
+    until: dt.date
+    total: int
+    groups: list[DueGroupOut]
+
+
+class BatchItemIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    uscc: Annotated[Text, Field(max_length=40, description="统一社会信用代码")]
+    trigger: TriggerName
+    effective_date: IsoDate = Field(description="生效日期 — the decision's business date")
+    reason_code: Annotated[Text, Field(max_length=64)] | None = None
+    reason: Annotated[Text, Field(max_length=2000)] | None = None
+    evidence: Evidence | None = None
+
+
+class BatchRequest(BaseModel):
+    """批量撤销/降级等 — many transitions at once; ``all_or_nothing`` or ``each``."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
+        "mode": "all_or_nothing",
+        "items": [
+            {"uscc": "91410106MA44PB8G3D", "trigger": "demote", "effective_date": "2026-07-01",
+             "reason_code": "failed_review", "reason": "2026年复核未通过"},
+            {"uscc": "91410100000000001X", "trigger": "revoke", "effective_date": "2026-07-01",
+             "reason_code": "false_information", "reason": "申报材料不实",
+             "evidence": {"document_no": "豫工信企业〔2026〕37号"}},
+        ],
+    }]})
+
+    mode: Literal["all_or_nothing", "each"] = "all_or_nothing"
+    items: list[BatchItemIn] = Field(min_length=1, max_length=MAX_BATCH_ITEMS)
+
+
+class ItemProblemOut(BaseModel):
+    type: str
+    title: str
+    detail: str
+
+
+class BatchResultOut(BaseModel):
+    index: int
+    uscc: str
+    status: Literal["ok", "failed"]
+    event: EventOut | None = None
+    problem: ItemProblemOut | None = None
+
+
+class BatchOut(BaseModel):
+    mode: str
+    total: int
+    succeeded: int
+    failed: int
+    results: list[BatchResultOut]
+
+
+class FilingRequest(BaseModel):
+    """年度数据报送 — the date the firm filed its data for the year in the path."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"filed_on": "2026-04-20"}]})
+
+    filed_on: IsoDate = Field(description="报送日期 — the day the firm filed (not in the future)")
+
+
+class FilingOut(BaseModel):
+    uscc: str
+    year: int
+    filed_on: dt.date
+    deadline: dt.date
+    on_time: bool
+    event: EventOut | None = Field(description="the amendment event; null when this filing was already on record")
+    flags: dict[str, Any]
+
+
+class ChangeRequest(BaseModel):
+    """重大变化报告 — a rename, merger, reorganisation, move out of the province, foreign branch …"""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"kind": "rename", "occurred_on": "2026-09-01", "detail": "更名为郑州上街精密制造股份有限公司"},
+        {"kind": "relocation_out_of_province", "occurred_on": "2026-10-15", "detail": "迁至湖北省武汉市",
+         "remove_from_pool": True},
+    ]})
+
+    kind: Annotated[Text, Field(max_length=64, description="rename, merger, reorganisation, "
+                                "relocation_out_of_province, foreign_branch, other (rulebook [change_kinds])")]
+    occurred_on: IsoDate = Field(description="发生日期 — when the change happened")
+    detail: Annotated[Text, Field(min_length=1, max_length=2000, description="变化内容 — what changed")]
+    remove_from_pool: bool = Field(False, strict=True, description="迁出本省时同时移出培育库（remove, relocated）")
+
+
+class ChangeOut(BaseModel):
+    late: bool
+    due_by: dt.date
+    event: EventOut
+    removal_event: EventOut | None
+    enterprise: EnterpriseOut
+
+
+# --- routes ---------------------------------------------------------------------------------------------
+
+
+@router.post(
+    f"{PREFIX}/sweeps", response_model=SweepOut, summary="有效期届满清理 Run the expiry sweep",
+    responses=problems(401, 403, 409, 422),
+    description="找出 valid_until 早于 as_of 且未续期的称号；apply 时以 system 身份写入 expire 事件，企业落到仍有效的"
+                "最高称号或后备清单。重复执行不会重复写入。Finds titles whose validity ended before `as_of`; with "
+                "`apply` ends them by `expire` events recorded by `system` (the caller is kept in the evidence and "
+                "needs the `expire` permission). Limited to the caller's jurisdiction; safe to repeat. For "
+                "national-scale sweeps use `pipeline sweep` (one transaction per batch).",
+)
+def post_sweep(payload: SweepRequest, session: SessionDep, actor: CurrentActor, idem: IdempotencyDep,
+               ) -> JSONResponse:
+    if (replay := idem.begin(session, actor)) is not None:
+        return replay  # type: ignore[return-value]
+    items: list[sweep.SweepItem] = []
+
+    def keep(item: sweep.SweepItem) -> None:
+        if len(items) <= payload.limit:
+            items.append(item)
+
+    report = sweep.sweep(lambda: nullcontext(session), payload.as_of or business_today(), apply=payload.apply,
+                         requested_by=actor, on_item=keep)
+    body = SweepOut(
+        as_of=report.as_of, applied=report.applied, candidates=report.candidates,
+        firms_expired=report.firms_expired, events=report.events, by_tier=dict(report.by_tier),
+        ended_titles=dict(report.ended_titles),
+        skipped=[SkippedOut(uscc=u, reason=r) for u, r in report.skipped],
+        items=[SweepItemOut(**{**vars(i), "ended_titles": list(i.ended_titles)}) for i in items[:payload.limit]],
+        items_truncated=len(items) > payload.limit,
+    )
+    return idem.finish(session, JSONResponse(jsonable(body)))
+
+
+@router.get(
+    f"{PREFIX}/due", response_model=DueOut, summary="复核清单 Titles due for re-review",
+    responses=problems(401, 422),
+    description="有效期在今天起 within_days 天内届满的称号（企业当前状态所对应的称号），按称号与认定批次分组；"
+                "可按称号、区划、标记筛选。Titles ending within the window, grouped by tier and recognition batch "
+                "(how MIIT re-reviews the batch recognised three years earlier), in the caller's jurisdiction.",
+)
+def get_due(
+    session: SessionDep, actor: CurrentActor,
+    within_days: Annotated[int, Query(ge=0, le=worklist.MAX_WITHIN_DAYS, description="窗口天数")] = 180,
+    tier: Annotated[Literal[TITLE_TIERS] | None, Query(description="称号")] = None,  # type: ignore[valid-type]
+    region: Annotated[str | None, Query(max_length=6, description="区划代码 GB/T 2260")] = None,
+    flag: Annotated[Literal[FLAGS] | None, Query(description="只看带此标记的企业")] = None,  # type: ignore[valid-type]
+) -> DueOut:
+    today = business_today()
+    groups = worklist.due(session, actor, within_days=within_days, today=today, tier=tier, region=region, flag=flag)
+    return DueOut(
+        today=today, until=today + dt.timedelta(days=within_days), total=sum(g.count for g in groups),
+        groups=[DueGroupOut(tier=g.tier, tier_label=g.tier_label, batch=g.batch, count=g.count,
+                            items=[DueItemOut(**vars(i)) for i in g.items]) for g in groups],
+    )
+
+
+def _problem_of(exc: Any) -> ItemProblemOut:
+    slug = slug_for(exc)
+    return ItemProblemOut(type=f"/problems/{slug}", title=exc.title, detail=exc.detail)
+
+
+@router.post(
+    f"{PREFIX}/batches", response_model=BatchOut, summary="批量操作 Transitions in a batch",
+    responses=problems(401, 422),
+    description="all_or_nothing：任一项不符合即全部不执行，422 batch-refused 的 `items` 列出每个问题项；each：逐项"
+                "执行并返回各自结果。all_or_nothing: one bad item writes nothing and the 422 `batch-refused` problem "
+                "lists every bad item (index, uscc, type, detail); each: every item gets its own result.",
+)
+def post_batch(payload: BatchRequest, session: SessionDep, actor: CurrentActor, idem: IdempotencyDep,
+               request_id: RequestId) -> JSONResponse:
+    if (replay := idem.begin(session, actor)) is not None:
+        return replay  # type: ignore[return-value]
+    items = [batches.BatchItem(
+        uscc=i.uscc, trigger=i.trigger, effective_date=i.effective_date, reason_code=i.reason_code, reason=i.reason,
+        evidence=i.evidence.model_dump(exclude_none=True) if i.evidence else {}) for i in payload.items]
+    try:
+        results = batches.run_batch(session, items, mode=payload.mode, actor=actor, request_id=request_id)
+    except batches.BatchRefused as refused:
+        raise ProblemError("batch-refused", refused.detail, items=[
+            {"index": f.index, "uscc": f.uscc, "type": slug_for(f.error), "detail": f.error.detail}
+            for f in refused.failures if f.error is not None]) from None
+    out = BatchOut(mode=payload.mode, total=len(results), succeeded=sum(r.ok for r in results),
+                   failed=sum(not r.ok for r in results), results=[
+        BatchResultOut(index=r.index, uscc=r.uscc, status="ok" if r.ok else "failed",
+                       event=event_out(r.outcome.event) if r.outcome else None,
+                       problem=_problem_of(r.error) if r.error else None) for r in results])
+    return idem.finish(session, JSONResponse(jsonable(out)))
+
+
+@router.put(
+    "/api/v1/enterprises/{uscc}/filings/{year}", response_model=FilingOut,
+    summary="年度数据报送 Record an annual data filing", responses=problems(401, 403, 404, 422),
+    description="记录企业报送某年度数据的日期（amendment 事件）；年度数据须在次年规则规定的截止日前报送，逾期则标记 "
+                "annual_data_overdue。Records the day year `year`'s data was filed, as an amendment event; "
+                "repeating the same filing writes nothing. Missing the rulebook's deadline (in year+1) flags the "
+                "firm `annual_data_overdue`.",
+)
+def put_filing(
+    uscc: str, year: Annotated[int, Path(ge=1900, le=9999, description="数据年度")], payload: FilingRequest,
+    session: SessionDep, actor: CurrentActor, request_id: RequestId,
+) -> FilingOut:
+    outcome = obligations.record_filing(session, uscc, year=year, filed_on=payload.filed_on, actor=actor,
+                                        request_id=request_id)
+    return FilingOut(uscc=outcome.enterprise.uscc, year=year, filed_on=outcome.filing.filed_on,
+                     deadline=outcome.deadline, on_time=outcome.on_time,
+                     event=event_out(outcome.event) if outcome.event else None,
+                     flags=dict(outcome.enterprise.flags or {}))
+
+
+@router.post(
+    "/api/v1/enterprises/{uscc}/changes", status_code=201, response_model=ChangeOut,
+    summary="重大变化报告 Report a major change", responses=problems(401, 403, 404, 409, 422),
+    description="更名、合并、重组、迁出本省、设立境外分支机构等，记为 amendment 事件；超过规则规定的报告期限（3个月）"
+                "则标记 late_change_report。迁出本省并 remove_from_pool 时同时以 relocated 原因移出培育库。Recorded "
+                "as an amendment event; reported later than occurred_on + the rulebook's window → flagged "
+                "`late_change_report`. A move out of the province with `remove_from_pool` also fires `remove`.",
+)
+def post_change(uscc: str, payload: ChangeRequest, session: SessionDep, actor: CurrentActor,
+                idem: IdempotencyDep, request_id: RequestId) -> JSONResponse:
+    if (replay := idem.begin(session, actor)) is not None:
+        return replay  # type: ignore[return-value]
+    outcome = obligations.report_change(
+        session, uscc, kind=payload.kind, occurred_on=payload.occurred_on, detail=payload.detail, actor=actor,
+        remove_from_pool=payload.remove_from_pool, request_id=request_id)
+    body = ChangeOut(late=outcome.late, due_by=outcome.due_by, event=event_out(outcome.event),
+                     removal_event=event_out(outcome.removal) if outcome.removal else None,
+                     enterprise=detail(outcome.enterprise, actor))
+    response = JSONResponse(jsonable(body), status_code=201, headers={"ETag": etag(outcome.enterprise)})
+    return idem.finish(session, response)

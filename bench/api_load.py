@@ -1,0 +1,281 @@
+"""The REST API under load on PostgreSQL, next to pgbench on the same database in the same run.
+
+Creates a fresh database, migrates it, creates a principal, starts ``pipeline serve --workers 2`` on it and
+drives it with concurrent clients (processes × threads, each with its own keep-alive connection). Each
+client takes firms through enroll → recognize_innovative → recognize_provincial → recognize_national →
+renew: five writes per firm, every one a locked, hash-chained transition. Then ``pgbench -i`` and
+``pgbench -N`` (simple-update, no branch contention) run on the same database with as many clients, and
+the ratio of the two rates is printed (goal: the API sustains ≥ 10 % of pgbench's rate).
+
+``--profile`` instead runs the same request sequence in-process (TestClient, one worker) under cProfile and
+prints where the server-side time goes.
+
+    .venv/bin/python bench/api_load.py                       # defaults: 16 clients, 15 s each side
+    .venv/bin/python bench/api_load.py --clients 32 --seconds 20
+    .venv/bin/python bench/api_load.py --profile --firms 200
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import io
+import os
+import pstats
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import httpx
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import URL, make_url
+from stdnum.cn.uscc import calc_check_digit
+
+ADMIN_URL = os.environ.get("PIPELINE_BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+STEPS: tuple[tuple[str, str, dict[str, Any]], ...] = (
+    ("recognize_innovative", "2024-02-01", {"evidence": {"document_no": "豫工信企业〔2024〕1号"}}),
+    ("recognize_provincial", "2024-03-01", {"evidence": {"batch": "2024年第一批"}}),
+    ("recognize_national", "2024-04-01", {"evidence": {"document_no": "工信厅企业函〔2024〕1号"}}),
+    ("renew", "2025-06-01", {"evidence": {"document_no": "复核〔2025〕1号"}}),
+)
+WRITES_PER_FIRM = 1 + len(STEPS)
+
+
+def uscc(serial: int) -> str:
+    body = f"91410106{serial:09d}"
+    return body + calc_check_digit(body)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def pgbench_binary() -> str:
+    return shutil.which("pgbench") or "/usr/lib/postgresql/15/bin/pgbench"
+
+
+# -- the database ---------------------------------------------------------------------------------------------
+
+def create_database(name: str) -> str:
+    admin = create_engine(make_url(ADMIN_URL), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    return make_url(ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+
+
+def drop_database(name: str) -> None:
+    admin = create_engine(make_url(ADMIN_URL), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+def prepare(url: str) -> str:
+    """Migrate and create a province official; return its token."""
+    from pipeline.db import make_engine, make_session_factory, unit_of_work
+    from pipeline.migrate import upgrade
+    from pipeline.principals import add_principal
+
+    engine = make_engine(url)
+    upgrade(engine)
+    with unit_of_work(make_session_factory(engine)) as session:
+        token = add_principal(session, name="bench", role="official", level="province", region_code="410000",
+                              created_by="bench").token
+    engine.dispose()
+    return token
+
+
+# -- the load -------------------------------------------------------------------------------------------------
+
+def drive_firm(client: httpx.Client, headers: dict[str, str], serial: int) -> list[float]:
+    code = uscc(serial)
+    latencies = []
+    started = time.perf_counter()
+    response = client.post("/api/v1/enterprises", headers=headers,
+                           json={"uscc": code, "name": f"压测企业{serial}", "effective_date": "2024-01-10"})
+    latencies.append(time.perf_counter() - started)
+    if response.status_code != 201:
+        raise RuntimeError(f"enroll {code}: {response.status_code} {response.text}")
+    for trigger, day, extra in STEPS:
+        started = time.perf_counter()
+        response = client.post(f"/api/v1/enterprises/{code}/transitions", headers=headers,
+                               json={"trigger": trigger, "effective_date": day, **extra})
+        latencies.append(time.perf_counter() - started)
+        if response.status_code != 200:
+            raise RuntimeError(f"{trigger} {code}: {response.status_code} {response.text}")
+    return latencies
+
+
+def client_loop(base_url: str, token: str, first_serial: int, stride: int, deadline: float) -> list[float]:
+    headers = {"Authorization": f"Bearer {token}"}
+    latencies: list[float] = []
+    serial = first_serial
+    with httpx.Client(base_url=base_url, timeout=60) as client:
+        while time.monotonic() < deadline:
+            latencies += drive_firm(client, headers, serial)
+            serial += stride
+    return latencies
+
+
+def process_worker(base_url: str, token: str, process_index: int, threads: int, processes: int,
+                   seconds: float) -> list[float]:
+    deadline = time.monotonic() + seconds
+    stride = processes * threads
+    with ThreadPoolExecutor(threads) as pool:
+        futures = [pool.submit(client_loop, base_url, token, 1 + process_index * threads + t, stride, deadline)
+                   for t in range(threads)]
+        return [latency for future in futures for latency in future.result()]
+
+
+def run_api_load(url: str, token: str, clients: int, seconds: float, workers: int) -> dict[str, float]:
+    port = free_port()
+    base_url = f"http://127.0.0.1:{port}"
+    log = open(Path(tempfile.gettempdir()) / f"api_load_server_{os.getpid()}.log", "wb")  # noqa: SIM115
+    server = subprocess.Popen(
+        [sys.executable, "-m", "pipeline.cli", "serve", "--workers", str(workers), "--port", str(port),
+         "--log-level", "warning"],
+        env={**os.environ, "PIPELINE_DATABASE_URL": url}, stdout=log, stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"{base_url}/readyz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if server.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"server did not start; see {log.name}")
+            time.sleep(0.2)
+        processes = min(4, clients)
+        threads = max(1, clients // processes)
+        started = time.monotonic()
+        with ProcessPoolExecutor(processes) as pool:
+            futures = [pool.submit(process_worker, base_url, token, p, threads, processes, seconds)
+                       for p in range(processes)]
+            latencies = [latency for future in futures for latency in future.result()]
+        elapsed = time.monotonic() - started
+    finally:
+        if server.poll() is None:
+            os.killpg(server.pid, signal.SIGTERM)
+            try:
+                server.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(server.pid, signal.SIGKILL)
+                server.wait()
+        log.close()
+    latencies.sort()
+    return {
+        "writes": len(latencies),
+        "seconds": elapsed,
+        "rate": len(latencies) / elapsed,
+        "p50_ms": statistics.median(latencies) * 1000,
+        "p99_ms": latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] * 1000,
+        "clients": processes * threads,
+    }
+
+
+def run_pgbench(url: str, clients: int, seconds: int) -> float:
+    parsed: URL = make_url(url)
+    conn = ["-h", parsed.host or "127.0.0.1", "-p", str(parsed.port or 5432), "-U", parsed.username or "postgres"]
+    subprocess.run([pgbench_binary(), "-i", "-q", *conn, str(parsed.database)], check=True, capture_output=True)
+    out = subprocess.run([pgbench_binary(), "-N", "-c", str(clients), "-j", str(min(clients, 4)), "-T", str(seconds),
+                          *conn, str(parsed.database)], check=True, capture_output=True, text=True).stdout
+    match = re.search(r"tps = ([\d.]+) \(without initial connection time\)", out)
+    if match is None:
+        raise RuntimeError(f"cannot read pgbench's rate:\n{out}")
+    return float(match.group(1))
+
+
+# -- the profile ----------------------------------------------------------------------------------------------
+
+def profile(url: str, token: str, firms: int, top: int) -> None:
+    """The request path in one thread, so cProfile sees all of it: the ASGI app is called in-process and
+    FastAPI's thread-pool hops (sync endpoints and dependencies) are made inline."""
+    import asyncio
+
+    import anyio.to_thread
+
+    from api.main import create_app
+
+    async def inline(func: Any, *args: Any, **_: Any) -> Any:
+        return func(*args)
+
+    anyio.to_thread.run_sync = inline  # type: ignore[assignment]
+    app = create_app(url)
+    headers = {"Authorization": f"Bearer {token}"}
+
+    async def drive(first: int, count: int) -> None:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://bench") as client:
+            for serial in range(first, first + count):
+                code = uscc(serial)
+                response = await client.post("/api/v1/enterprises", headers=headers, json={
+                    "uscc": code, "name": f"压测企业{serial}", "effective_date": "2024-01-10"})
+                assert response.status_code == 201, response.text
+                for trigger, day, extra in STEPS:
+                    response = await client.post(f"/api/v1/enterprises/{code}/transitions", headers=headers,
+                                                 json={"trigger": trigger, "effective_date": day, **extra})
+                    assert response.status_code == 200, response.text
+
+    asyncio.run(drive(10_000_000, 5))  # warm up imports and caches
+    profiler = cProfile.Profile()
+    started = time.perf_counter()
+    profiler.enable()
+    asyncio.run(drive(1, firms))
+    profiler.disable()
+    elapsed = time.perf_counter() - started
+    writes = firms * WRITES_PER_FIRM
+    print(f"in-process, one thread, under cProfile: {writes} writes in {elapsed:.2f} s "
+          f"({elapsed / writes * 1000:.2f} ms per write)")
+    for order in ("cumulative", "tottime"):
+        stream = io.StringIO()
+        pstats.Stats(profiler, stream=stream).strip_dirs().sort_stats(order).print_stats(top)
+        print(stream.getvalue())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--clients", type=int, default=16, help="concurrent API clients and pgbench clients")
+    parser.add_argument("--seconds", type=float, default=15, help="duration of each side")
+    parser.add_argument("--workers", type=int, default=2, help="server worker processes")
+    parser.add_argument("--profile", action="store_true", help="profile the request path in-process instead")
+    parser.add_argument("--firms", type=int, default=200, help="firms to push through under --profile")
+    parser.add_argument("--top", type=int, default=30)
+    args = parser.parse_args()
+
+    name = f"pipeline_bench_{os.getpid()}"
+    url = create_database(name)
+    try:
+        token = prepare(url)
+        if args.profile:
+            profile(url, token, args.firms, args.top)
+            return
+        api = run_api_load(url, token, args.clients, args.seconds, args.workers)
+        tps = run_pgbench(url, args.clients, int(args.seconds))
+        print(f"API  (pipeline serve --workers {args.workers}, {api['clients']:.0f} clients): "
+              f"{api['rate']:8.1f} transitions/s  ({api['writes']:.0f} writes in {api['seconds']:.1f} s; "
+              f"p50 {api['p50_ms']:.1f} ms, p99 {api['p99_ms']:.1f} ms)")
+        print(f"pgbench -N ({args.clients} clients, same database):  {tps:8.1f} transactions/s")
+        ratio = api["rate"] / tps
+        print(f"ratio API / pgbench: {ratio:.1%}  (goal ≥ 10%: {'met' if ratio >= 0.10 else 'NOT met'})")
+    finally:
+        drop_database(name)
+
+
+if __name__ == "__main__":
+    main()

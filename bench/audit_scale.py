@@ -1,0 +1,244 @@
+"""Province-scale audit reads on PostgreSQL: one firm's history, a whole-province roster as of a date,
+verification throughput, CSV export rate and peak memory, and the query plans behind them.
+
+The dataset is generated set-based (generate_series, triggers off for the load): ``--firms`` firms
+(default 1,000,000) with ``--events-per-firm`` events each (default 10 → 10,000,000). The hashes are NOT
+real chains (an md5 stand-in): timings of reads do not depend on them, and verification is timed for what
+it does per event (recompute the hash, replay) — every event is then a reported mismatch, counted and
+dropped rather than collected.
+
+    .venv/bin/python bench/audit_scale.py --firms 100000            # a tenth of the default
+    .venv/bin/python bench/audit_scale.py --reuse --firms 100000    # skip generation
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import statistics
+import subprocess
+import sys
+import time
+
+from sqlalchemy import Engine, create_engine, select, text
+from sqlalchemy.engine import make_url
+
+from pipeline import feed, timetravel, verify
+from pipeline.access import Actor
+from pipeline.db import make_engine, make_session_factory
+from pipeline.migrate import upgrade
+from pipeline.models import Event
+
+REGIONS = ["410102", "410103", "410104", "410105", "410106", "410108", "410122", "410181", "410182", "410183",
+           "410202", "410302", "410305", "410411", "410421", "410502", "410602", "410702", "410802", "410902",
+           "411002", "411102", "411202", "411221", "411302", "411402", "411502", "411602", "411702"]
+PROVINCE = Actor(id="bench-province", role="auditor", region_code="410000")
+
+
+def generate(engine: Engine, firms: int, per_firm: int) -> None:
+    regions = "ARRAY[" + ",".join(f"'{r}'" for r in REGIONS) + "]"
+    statements = [
+        "SET session_replication_role = replica",  # the load only: append-only and tx_id triggers off
+        f"""INSERT INTO enterprises (id, uscc, name, region_code, state, version, barred_until, last_seq,
+                last_effective_date, data, flags, created_at, updated_at)
+            SELECT g, '91' || ({regions})[1 + g % {len(REGIONS)}] || lpad(g::text, 9, '0') || 'X',
+                   '企业' || g, ({regions})[1 + g % {len(REGIONS)}],
+                   CASE WHEN g % 10 = 0 THEN 'provincial' WHEN g % 3 = 0 THEN 'innovative' ELSE 'reserve' END,
+                   {per_firm}, NULL, {per_firm}, DATE '2023-01-01' + {per_firm}, '{{}}', '{{}}', now(), now()
+            FROM generate_series(1, {firms}) g""",
+        f"""INSERT INTO events (enterprise_id, uscc, seq, kind, trigger, from_state, to_state, effective_date,
+                recorded_at, actor, reason_code, reason, evidence, rulebook_id, rulebook_hash, request_id,
+                prev_hash, hash, tx_id)
+            SELECT f.id, f.uscc, s,
+                   CASE WHEN s = 1 OR (s = 2 AND f.id % 3 = 0) OR (s = 3 AND f.id % 10 = 0)
+                        THEN 'transition' ELSE 'amendment' END,
+                   CASE WHEN s = 1 THEN 'enroll' WHEN s = 2 AND f.id % 3 = 0 THEN 'recognize_innovative'
+                        WHEN s = 3 AND f.id % 10 = 0 THEN 'recognize_provincial' END,
+                   CASE WHEN s = 1 THEN NULL ELSE 'reserve' END,
+                   CASE WHEN s = 1 THEN 'reserve' WHEN f.id % 10 = 0 AND s >= 3 THEN 'provincial'
+                        WHEN f.id % 3 = 0 AND s >= 2 THEN 'innovative' ELSE 'reserve' END,
+                   DATE '2023-01-01' + s, now() - interval '1 day' * ({per_firm} - s), 'p-bench-' || (f.id % 50),
+                   NULL, '批量生成的测试数据',
+                   CASE WHEN s > 1 AND NOT ((s = 2 AND f.id % 3 = 0) OR (s = 3 AND f.id % 10 = 0))
+                        THEN jsonb_build_object('changes', jsonb_build_object('data', jsonb_build_object(
+                             'from', '{{}}'::jsonb, 'to', jsonb_build_object('员工', s))))
+                        ELSE jsonb_build_object('document_no', '豫工信〔2023〕' || s || '号') END,
+                   'miit-2022', repeat('a', 64), NULL, md5(f.uscc || (s - 1)) || md5('p'), md5(f.uscc || s) || md5('h'),
+                   1000 + f.id * {per_firm} + s
+            FROM enterprises f CROSS JOIN generate_series(1, {per_firm}) s""",
+        """INSERT INTO recognitions (enterprise_id, tier, document_no, batch, recognized_on, valid_until, ended_on,
+                end_reason, granted_by_seq, ended_by_seq)
+            SELECT id, 'innovative', '豫工信〔2023〕2号', NULL::text, DATE '2023-01-03', DATE '2026-01-02',
+                   NULL::date, NULL::text, 2, NULL::int
+            FROM enterprises WHERE id % 3 = 0
+            UNION ALL
+            SELECT id, 'provincial', '豫工信〔2023〕3号', NULL::text, DATE '2023-01-04', DATE '2026-01-03',
+                   NULL::date, NULL::text, 3, NULL::int
+            FROM enterprises WHERE id % 10 = 0""",
+        "SELECT setval(pg_get_serial_sequence('enterprises', 'id'), (SELECT max(id) FROM enterprises))",
+        "SELECT setval(pg_get_serial_sequence('events', 'id'), (SELECT max(id) FROM events))",
+    ]
+    with engine.begin() as connection:
+        for statement in statements:
+            started = time.perf_counter()
+            connection.execute(text(statement))
+            print(f"  {statement.split()[0]} {statement.split()[2] if len(statement.split()) > 2 else ''}: "
+                  f"{time.perf_counter() - started:.1f} s", flush=True)
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+        connection.execute(text("VACUUM ANALYZE"))
+
+
+def explain(engine: Engine, title: str, sql: str, params: dict[str, object]) -> None:
+    with engine.connect() as connection:
+        plan = connection.execute(text("EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) " + sql), params).scalars().all()
+    print(f"\n-- EXPLAIN {title}\n" + "\n".join(plan))
+
+
+def bench_history(engine: Engine, firms: int, samples: int = 1000) -> None:
+    factory = make_session_factory(engine)
+    rng = random.Random(7)
+    timings = []
+    with engine.connect() as connection:
+        usccs = [connection.execute(text("SELECT uscc FROM enterprises WHERE id = :i"),
+                                    {"i": rng.randint(1, firms)}).scalar_one() for _ in range(samples)]
+    for uscc in usccs:
+        started = time.perf_counter()
+        with factory() as session:
+            rows = list(session.scalars(select(Event).where(Event.uscc == uscc).order_by(Event.seq)))
+        timings.append((time.perf_counter() - started) * 1000)
+        assert rows
+    timings.sort()
+    print(f"history of one firm ({len(rows)} events, ORM, new session each): p50 {statistics.median(timings):.2f} ms, "
+          f"p99 {timings[int(len(timings) * 0.99) - 1]:.2f} ms over {samples} random firms")
+    explain(engine, "one firm's history", "SELECT * FROM events WHERE uscc = :u ORDER BY seq", {"u": usccs[0]})
+
+
+def bench_roster(engine: Engine) -> None:
+    import datetime as dt
+
+    factory = make_session_factory(engine)
+    as_of = dt.date(2024, 6, 1)
+    started = time.perf_counter()
+    total, pages, after = 0, 0, 0
+    with factory() as session:
+        while True:
+            entries, more = timetravel.roster(session, PROVINCE, as_of=as_of, after_id=after, limit=500)
+            total += len(entries)
+            pages += 1
+            if not more:
+                break
+            after = entries[-1].enterprise_id
+    elapsed = time.perf_counter() - started
+    print(f"\nroster of the whole province as of {as_of}: {total} firms in {pages} pages of 500, {elapsed:.2f} s "
+          f"({elapsed / pages * 1000:.1f} ms/page)")
+    explain(engine, "one roster page (the ids)",
+            "SELECT r.enterprise_id FROM recognitions r JOIN enterprises e ON e.id = r.enterprise_id "
+            "WHERE r.recognized_on <= :d AND r.valid_until >= :d AND (r.ended_on IS NULL OR r.ended_on > :d) "
+            "AND r.enterprise_id > :after AND e.id > :after AND e.region_code LIKE '41%' GROUP BY r.enterprise_id "
+            "ORDER BY r.enterprise_id LIMIT 501", {"d": as_of, "after": after // 2})
+    started = time.perf_counter()
+    with factory() as session:
+        rows = timetravel.counts(session, PROVINCE, as_of=as_of)
+    print(f"counts per state and region level as of {as_of}: {len(rows)} regions in "
+          f"{time.perf_counter() - started:.2f} s")
+
+
+def bench_verify(engine: Engine, firm_limit: int) -> None:
+    factory = make_session_factory(engine)
+    started = time.perf_counter()
+    events = problems = firms = 0
+    with factory() as session:
+        for batch in verify._firm_batches(session, None, None):
+            chains = verify._events_by_uscc(session, [f.uscc for f in batch])
+            titles: dict[int, list[object]] = {}
+            for firm in batch:
+                chain = chains.get(firm.uscc, [])
+                problems += len(verify.check_chain(firm.uscc, chain, firm.last_seq))
+                problems += len(verify.check_replay(firm, titles.get(firm.id, []), chain))
+                events += len(chain)
+                firms += 1
+            if firms >= firm_limit:
+                break
+    elapsed = time.perf_counter() - started
+    print(f"\nverification (chain recompute + replay): {events} events of {firms} firms in {elapsed:.1f} s = "
+          f"{events / elapsed:,.0f} events/s ({problems} problems counted: the generated hashes are stand-ins)")
+
+
+EXPORT_CHILD = """
+import resource, sys, time
+from pipeline import audit_query
+from pipeline.access import Actor
+from pipeline.db import make_engine, make_session_factory
+engine = make_engine(sys.argv[1])
+factory = make_session_factory(engine)
+flt = audit_query.EventFilter(recorded_to=None)
+actor = Actor(id="bench", role="auditor", region_code="410000")
+started = time.perf_counter(); size = 0; rows = 0
+limit = int(sys.argv[2])
+def limited():
+    global rows
+    for doc in audit_query.iter_documents(factory, actor, flt):
+        rows += 1
+        if rows > limit:
+            return
+        yield doc
+with open("/dev/null", "wb") as sink:
+    for chunk in audit_query.csv_chunks(limited()):
+        size += len(chunk); sink.write(chunk)
+elapsed = time.perf_counter() - started
+print(f"{min(rows, limit)} {size} {elapsed} {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}")
+"""
+
+
+def bench_export(url: str, rows: int) -> None:
+    for n in (rows // 10, rows):
+        out = subprocess.run([sys.executable, "-c", EXPORT_CHILD, url, str(n)], capture_output=True, text=True,
+                             check=True).stdout.split()
+        count, size, elapsed, rss = int(out[0]), int(out[1]), float(out[2]), int(out[3])
+        print(f"CSV export of {count:,} events: {size / 1e6:.0f} MB in {elapsed:.1f} s = "
+              f"{count / elapsed:,.0f} rows/s, "
+              f"peak RSS {rss / 1024:.0f} MB (whole process)")
+
+
+def explain_search(engine: Engine) -> None:
+    explain(engine, "auditor search, newest first, province scope, by actor",
+            "SELECT ev.* FROM events ev JOIN enterprises e ON e.id = ev.enterprise_id WHERE e.region_code LIKE '41%' "
+            "AND ev.actor = 'p-bench-7' ORDER BY ev.id DESC LIMIT 101", {})
+    explain(engine, "change feed page",
+            f"SELECT * FROM events WHERE tx_id < ({feed.HORIZON_SQL}) "
+            "AND (tx_id, id) > (5000000, 0) ORDER BY tx_id, id LIMIT 100", {})
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--url", default="postgresql+psycopg://postgres@127.0.0.1:5432/audit_bench")
+    parser.add_argument("--firms", type=int, default=1_000_000)
+    parser.add_argument("--events-per-firm", type=int, default=10)
+    parser.add_argument("--verify-firms", type=int, default=20_000, help="firms to verify for the throughput")
+    parser.add_argument("--export-rows", type=int, default=1_000_000)
+    parser.add_argument("--reuse", action="store_true", help="keep an already generated database")
+    args = parser.parse_args()
+    url = make_url(args.url)
+    if not args.reuse:
+        admin = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{url.database}" WITH (FORCE)'))
+            connection.execute(text(f'CREATE DATABASE "{url.database}"'))
+        admin.dispose()
+    engine = make_engine(args.url)
+    if not args.reuse:
+        upgrade(engine)
+        print(f"generating {args.firms:,} firms × {args.events_per_firm} events …", flush=True)
+        started = time.perf_counter()
+        generate(engine, args.firms, args.events_per_firm)
+        print(f"generated in {time.perf_counter() - started:.0f} s")
+    bench_history(engine, args.firms)
+    bench_roster(engine)
+    bench_verify(engine, args.verify_firms)
+    bench_export(args.url, args.export_rows)
+    explain_search(engine)
+    engine.dispose()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,129 @@
+"""`pipeline import --apply` on PostgreSQL against a plain COPY of the same rows, at two file sizes.
+
+For each size a fresh database is migrated, a GB18030-free UTF-8 CSV of new firms is generated (a title row,
+the header, then one firm per row), and three things are timed:
+
+* COPY of the same rows into a scratch table (psycopg ``COPY … FROM STDIN``), the limit;
+* ``pipeline import FILE --action enroll --apply`` as a subprocess (start-up, reading, validating every code,
+  the guards and the machine, hashing, writing firm + event rows, one commit);
+* ``pipeline import FILE --action recognize_innovative --apply`` on the same, now existing, firms (loading
+  each chunk's firms and titles, writing event + title rows and updating the firm).
+
+Peak memory is each child's own maximum RSS (``os.wait4``; ``resource.getrusage(RUSAGE_CHILDREN)`` would
+give the maximum over all children so far). Prints rows/s, the ratio to COPY and the peak RSS.
+
+    .venv/bin/python bench/import.py --rows 100000 50000
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import psycopg
+from sqlalchemy.engine import make_url
+from stdnum.cn.uscc import calc_check_digit
+
+from pipeline.db import make_engine
+from pipeline.migrate import upgrade
+
+DEFAULT_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+REGIONS = ("410106", "410102", "410103", "410105", "411202", "410411")
+PIPELINE = str(Path(sys.executable).with_name("pipeline"))
+
+
+def generate(path: Path, rows: int) -> None:
+    with path.open("w", encoding="utf-8", newline="") as stream:
+        writer = csv.writer(stream)
+        writer.writerow(["2025年河南省培育库名单（基准测试）", "", "", "", ""])
+        writer.writerow(["序号", "统一社会信用代码", "企业名称", "所在地区", "认定日期"])
+        for n in range(1, rows + 1):
+            region = REGIONS[n % len(REGIONS)]
+            body = f"91{region}{n:09d}"
+            writer.writerow([n, body + calc_check_digit(body), f"基准测试企业{n}有限公司", region, "2025-01-10"])
+
+
+def fresh_database(admin_url: str, name: str) -> str:
+    url = make_url(admin_url)
+    with psycopg.connect(url.set(drivername="postgresql").render_as_string(hide_password=False),
+                         autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+    target = url.set(database=name).render_as_string(hide_password=False)
+    engine = make_engine(target)
+    upgrade(engine)
+    engine.dispose()
+    return target
+
+
+def time_copy(url: str, path: Path) -> float:
+    dsn = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+    with psycopg.connect(dsn) as conn:
+        conn.execute("CREATE TABLE scratch_copy (serial int, uscc varchar(18), name varchar(200), "
+                     "region_code varchar(6), effective_date date)")
+        conn.commit()
+        started = time.perf_counter()
+        with conn.cursor() as cursor, path.open("rb") as stream:
+            stream.readline()
+            stream.readline()  # the title and header rows
+            with cursor.copy("COPY scratch_copy FROM STDIN WITH (FORMAT csv)") as copy:
+                while block := stream.read(1 << 16):
+                    copy.write(block)
+        conn.commit()
+        return time.perf_counter() - started
+
+
+def run_child(args: list[str]) -> tuple[float, int, str]:
+    """Wall seconds, peak RSS in MiB and the last line of output of one ``pipeline`` run."""
+    started = time.perf_counter()
+    with tempfile.TemporaryFile() as out:
+        child = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT)
+        _, status, usage = os.wait4(child.pid, 0)
+        child.returncode = os.waitstatus_to_exitcode(status)
+        elapsed = time.perf_counter() - started
+        out.seek(0)
+        text = out.read().decode("utf-8", "replace").strip()
+    if child.returncode != 0:
+        raise SystemExit(f"pipeline failed ({child.returncode}): {text[-2000:]}")
+    return elapsed, usage.ru_maxrss // 1024, text.splitlines()[-1]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rows", type=int, nargs="+", default=[100_000, 50_000])
+    parser.add_argument("--url", default=os.environ.get("PIPELINE_BENCH_POSTGRES_URL", DEFAULT_URL))
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        for rows in args.rows:
+            path = Path(tmp) / f"list-{rows}.csv"
+            generate(path, rows)
+            url = fresh_database(args.url, "pipeline_bench_import")
+            copy_s = time_copy(url, path)
+            enroll_s, enroll_mb, enroll_line = run_child(
+                [PIPELINE, "--database-url", url, "import", str(path), "--action", "enroll", "--apply"])
+            recog_s, recog_mb, recog_line = run_child(
+                [PIPELINE, "--database-url", url, "import", str(path), "--action", "recognize_innovative",
+                 "--effective-date", "2025-03-01", "--document-no", "豫工信企业〔2025〕1号", "--apply"])
+            size_mb = path.stat().st_size / 2**20
+            copy_rate = rows / copy_s
+            print(f"\n{rows:,} rows ({size_mb:.1f} MiB CSV) on PostgreSQL")
+            print(f"  COPY into a scratch table   {copy_s:7.2f} s  {copy_rate:10,.0f} rows/s  (the limit)")
+            for label, seconds, peak, line in (("import --action enroll", enroll_s, enroll_mb, enroll_line),
+                                               ("import recognize_innovative", recog_s, recog_mb, recog_line)):
+                rate = rows / seconds
+                print(f"  {label:<28}{seconds:7.2f} s  {rate:10,.0f} rows/s  1/{copy_rate / rate:.0f} of COPY  "
+                      f"peak RSS {peak} MiB")
+                print(f"      {line}")
+        with psycopg.connect(make_url(args.url).set(drivername="postgresql").render_as_string(
+                hide_password=False), autocommit=True) as conn:
+            conn.execute('DROP DATABASE IF EXISTS "pipeline_bench_import" WITH (FORCE)')
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,562 @@
+"""Planning and applying an import: every row through the domain's own guards, machine and hash chain.
+
+A dry run and an apply are the same run: the rows are applied inside a SAVEPOINT, and a dry run (or an apply
+that met any problem row) rolls the savepoint back. So the verdict a dry run reports is, by construction,
+what apply does — including rows that depend on earlier rows of the same file.
+
+Speed: rows go in chunks. A chunk's firms, their titles and the last hash of each chain are loaded with three
+queries (``FOR UPDATE`` on PostgreSQL); new firms are inserted in one batch; each row then runs the checks of
+:func:`pipeline.service.transition` / :func:`pipeline.service.enroll` in memory and appends its event with
+:func:`pipeline.service.append_event` (``flush=False``), and the chunk is flushed once. Memory stays flat:
+a chunk's objects are expunged once written, and report rows go to a sink instead of a list.
+
+``backfill`` is the exception: its rows for one firm may be anywhere in the file and must be applied in date
+order, so the (small) rows are held and sorted before they are applied. A lapsed backfilled title is expired
+at once by the ``system`` actor, dated the day after it lapsed — exactly what the expiry sweep would have
+recorded had the system existed then — so a firm's state is always its highest title valid today.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from itertools import islice
+from typing import Any
+
+from sqlalchemy import and_, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from pipeline import audit, guards, machine
+from pipeline.access import SYSTEM, Actor, require_permission
+from pipeline.dates import business_today, utc_now
+from pipeline.errors import AlreadyExists, Conflict, GuardFailed, InvalidInput, NotFound, PipelineError
+from pipeline.identifiers import region_of_uscc, validate_uscc
+from pipeline.imports.models import ImportRun
+from pipeline.imports.reading import ImportFile, SourceRow
+from pipeline.imports.regions import resolve_region
+from pipeline.imports.report import OK, PROBLEM, UNCHANGED, ImportSummary, RowReport
+from pipeline.models import Enterprise, Event, Recognition
+from pipeline.rulebooks import TITLE_TIERS, Rulebook, rulebook_in_force
+from pipeline.service import append_event, apply_titles
+
+ACTIONS: tuple[str, ...] = (
+    "enroll", "recognize_innovative", "recognize_provincial", "recognize_national", "renew", "backfill",
+)
+CHUNK_ROWS = 1000
+BACKFILL_CHUNK_FIRMS = 500
+
+Sink = Callable[[RowReport], None]
+Progress = Callable[[int], None]
+
+
+@dataclass(frozen=True)
+class ImportOptions:
+    action: str
+    batch: str | None = None
+    document_no: str | None = None
+    effective_date: dt.date | None = None
+    mapping: tuple[tuple[str, str], ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.action not in ACTIONS:
+            raise InvalidInput(f"未知导入操作 — unknown action {self.action!r}; actions: {', '.join(ACTIONS)}",
+                               field="action")
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "batch": (self.batch or "").strip() or None,
+            "document_no": (self.document_no or "").strip() or None,
+            "effective_date": self.effective_date.isoformat() if self.effective_date else None,
+            "map": [f"{header}={target}" for header, target in self.mapping],
+        }
+
+    def key(self) -> str:
+        return hashlib.sha256(audit.canonical_json(self.as_dict()).encode("utf-8")).hexdigest()
+
+
+class _Unchanged(Exception):
+    """A verdict, not an error: the row is already recorded."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+def _chunks(rows: Iterable[SourceRow], size: int) -> Iterator[list[SourceRow]]:
+    iterator = iter(rows)
+    while chunk := list(islice(iterator, size)):
+        yield chunk
+
+
+def find_run(session: Session, source: ImportFile, options: ImportOptions) -> ImportRun | None:
+    return session.scalars(select(ImportRun).where(
+        ImportRun.file_sha256 == source.sha256, ImportRun.action == options.action,
+        ImportRun.options_key == options.key())).one_or_none()
+
+
+def run_import(
+    session: Session,
+    source: ImportFile,
+    options: ImportOptions,
+    actor: Actor,
+    *,
+    apply: bool,
+    sink: Sink,
+    progress: Progress | None = None,
+) -> ImportSummary:
+    """Plan (``apply=False``) or apply a file; each row's verdict goes to ``sink`` in file order.
+
+    Applies all or nothing: with any problem row nothing stays written and ``summary.applied`` is False.
+    The caller commits (one unit of work per CLI command or request); this function only flushes.
+    """
+    return _Importer(session, source, options, actor, sink, progress, apply=apply).run(apply)
+
+
+class _Importer:
+    def __init__(self, session: Session, source: ImportFile, options: ImportOptions, actor: Actor, sink: Sink,
+                 progress: Progress | None, *, apply: bool) -> None:
+        self.session = session
+        self.source = source
+        self.options = options
+        self.actor = actor
+        self.sink = sink
+        self.progress = progress
+        self.today = business_today()
+        self.run_id = 0
+        self.summary = ImportSummary(
+            file_name=source.file_name, file_sha256=source.sha256, action=options.action,
+            options=options.as_dict(), dry_run=not apply, applied=False, already_imported_by=None, run_id=None)
+        self.last_hash: dict[str, str] = {}
+        self.last_import_row: dict[str, int] = {}
+        """firm → the row of this run that wrote its latest event (catches duplicates across chunks)."""
+
+    # -- the run ------------------------------------------------------------------------------------------
+
+    def run(self, apply: bool) -> ImportSummary:
+        earlier = find_run(self.session, self.source, self.options)
+        if earlier is not None:
+            return self._already_imported(earlier)
+        savepoint = self.session.begin_nested()
+        try:
+            run = self._start_run()
+            if self.options.action == "backfill":
+                self._backfill(self.source.rows(self.options.mapping))
+            else:
+                for chunk in _chunks(self.source.rows(self.options.mapping), CHUNK_ROWS):
+                    self._emit(self._chunk(chunk))
+            self.summary.ignored_headers = list(self.source.header.ignored) if self.source.header else []
+            if apply and self.summary.problems == 0:
+                run.rows = self.summary.rows
+                run.events_written = self.summary.events
+                self.session.flush()
+                savepoint.commit()
+                self.summary.applied = True
+                self.summary.run_id = run.id
+            else:
+                savepoint.rollback()
+        except BaseException:
+            if savepoint.is_active:
+                savepoint.rollback()
+            raise
+        return self.summary
+
+    def _start_run(self) -> ImportRun:
+        """The run's record, written first so that its id can go into every event's evidence.
+
+        Two concurrent imports of one file meet on its unique key: the second waits for the first and then
+        finds it (PostgreSQL) — reported as a conflict, to be retried, which then says "already imported".
+        """
+        run = ImportRun(
+            file_name=self.source.file_name[:255], file_sha256=self.source.sha256, action=self.options.action,
+            options=self.options.as_dict(), options_key=self.options.key(), rows=0, events_written=0,
+            actor=self.actor.id, applied_at=utc_now())
+        try:
+            with self.session.begin_nested():
+                self.session.add(run)
+                self.session.flush()
+        except IntegrityError:
+            raise Conflict("同一文件正在被导入 — the same file with the same options was imported concurrently; "
+                           "retry to see its report") from None
+        self.run_id = run.id
+        return run
+
+    def _already_imported(self, earlier: ImportRun) -> ImportSummary:
+        self.summary.already_imported_by = earlier.id
+        self.summary.run_id = earlier.id
+        when = earlier.applied_at.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+        message = (f"无变化：该文件已于{when}导入（第{earlier.id}次导入） — no change: this file was already imported "
+                   f"with the same options (run {earlier.id}, {when}, by {earlier.actor})")
+        for done, row in enumerate(self.source.rows(self.options.mapping), start=1):
+            report = RowReport(row.number, self._display_code(row.uscc), row.name, UNCHANGED, message)
+            self.summary.count(report)
+            self.sink(report)
+            if self.progress and done % CHUNK_ROWS == 0:
+                self.progress(done)
+        return self.summary
+
+    def _emit(self, reports: Sequence[RowReport]) -> None:
+        for report in reports:
+            self.summary.count(report)
+            self.sink(report)
+        if self.progress:
+            self.progress(self.summary.rows)
+
+    # -- row helpers --------------------------------------------------------------------------------------
+
+    @staticmethod
+    def _display_code(raw: str) -> str:
+        try:
+            return validate_uscc(raw)
+        except PipelineError:
+            return raw
+
+    def _evidence(self, row: SourceRow, *, with_decision: bool = True) -> dict[str, Any]:
+        facts: dict[str, Any] = {"import": {"file_name": self.source.file_name, "file_sha256": self.source.sha256,
+                                            "row": row.number, "run": self.run_id}}
+        if with_decision:
+            document_no = row.document_no or self.options.document_no
+            batch = row.batch or self.options.batch
+            if document_no and document_no.strip():
+                facts["document_no"] = document_no.strip()
+            if batch and batch.strip():
+                facts["batch"] = batch.strip()
+            if row.valid_until is not None:
+                facts["valid_until"] = row.valid_until
+        return facts
+
+    def _decision_date(self, row: SourceRow) -> dt.date:
+        day = row.effective_date or self.options.effective_date
+        if day is None:
+            raise InvalidInput("缺少认定日期：行内无“认定日期”，也未指定 --effective-date — the row has no 认定日期 "
+                               "and no --effective-date was given", field="effective_date")
+        return day
+
+    def _invisible(self, code: str, region: str | None = None) -> PipelineError:
+        """The refusal for a firm the actor cannot see: the same words whether or not it exists elsewhere."""
+        region = region or region_of_uscc(code)
+        if self.actor.covers(region):
+            return NotFound(f"辖区内无企业{code}，请先纳入培育库 — no enterprise {code} in your jurisdiction; enroll "
+                            f"it first (--action enroll) or record its history with --action backfill")
+        return NotFound(f"企业{code}不在您的辖区内 — {code} (region {region}) is outside your jurisdiction")
+
+    def _load(self, codes: Sequence[str]) -> dict[str, Enterprise]:
+        if not codes:
+            return {}
+        firms = {firm.uscc: firm for firm in self.session.scalars(
+            select(Enterprise).where(Enterprise.uscc.in_(codes)).with_for_update())}
+        rows = self.session.execute(
+            select(Event.uscc, Event.hash, Event.evidence)
+            .join(Enterprise, and_(Enterprise.uscc == Event.uscc, Enterprise.last_seq == Event.seq))
+            .where(Enterprise.uscc.in_(codes)))
+        for uscc, last_hash, evidence in rows:
+            self.last_hash[uscc] = last_hash
+            imported = (evidence or {}).get("import") or {}
+            if imported.get("run") == self.run_id and "row" in imported:
+                self.last_import_row[uscc] = int(imported["row"])
+        return firms
+
+    def _release(self, firms: Iterable[Enterprise], events: Iterable[Event]) -> None:
+        """Written objects leave the session, so a 100,000-row file does not pile up in its identity map."""
+        for firm in firms:
+            for title in firm.recognitions:
+                self.session.expunge(title)
+            self.session.expunge(firm)
+            self.last_hash.pop(firm.uscc, None)
+        for event in events:
+            self.session.expunge(event)
+
+    # -- the domain steps, as the service does them --------------------------------------------------------
+
+    def _new_firm(self, code: str, row: SourceRow, day: dt.date) -> tuple[Enterprise, Rulebook]:
+        """:func:`pipeline.service.enroll` up to its insert, without its per-row existence query."""
+        name = row.name.strip()
+        if not name:
+            raise InvalidInput("企业名称不能为空 — the row has no 企业名称 (needed to enroll a new firm)", field="name")
+        region = resolve_region(row.region or region_of_uscc(code))
+        rulebook = rulebook_in_force(day)
+        require_permission(rulebook, self.actor, "enroll")
+        if not self.actor.covers(region):
+            raise NotFound(f"区划{region}不在您的辖区内 — region {region} is outside your jurisdiction")
+        proposal = guards.Proposal(
+            trigger="enroll", state=machine.NEW, titles=[], barred_until=None, last_effective_date=None,
+            effective_date=day, today=self.today, rulebook=rulebook, reason=None)
+        _refuse(guards.check(proposal), "enroll")
+        now = utc_now()
+        firm = Enterprise(uscc=code, name=name, region_code=region, state=machine.NEW, version=0, last_seq=0,
+                          data={}, flags={}, created_at=now, updated_at=now, recognitions=[])
+        machine.fire(rulebook, "enroll", firm)
+        self.session.add(firm)
+        return firm, rulebook
+
+    def _enroll_event(self, firm: Enterprise, rulebook: Rulebook, day: dt.date, row: SourceRow) -> Event:
+        event = append_event(
+            self.session, firm, kind="transition", trigger="enroll", from_state=None, effective_date=day,
+            actor=self.actor, rulebook=rulebook, reason=self._enroll_reason(),
+            evidence={"name": firm.name, "region_code": firm.region_code, **self._evidence(row)},
+            previous_hash=audit.GENESIS_HASH, flush=False)
+        self.last_hash[firm.uscc] = event.hash
+        self.summary.events += 1
+        return event
+
+    def _enroll_reason(self) -> str:
+        return f"批量导入纳入培育库：{self.source.file_name} — enrolled by import of {self.source.file_name}"
+
+    def _transition(self, firm: Enterprise, trigger: str, day: dt.date, facts: dict[str, Any], events: list[Event],
+                    *, actor: Actor | None = None, reason_code: str | None = None,
+                    reason: str | None = None) -> str:
+        """:func:`pipeline.service.transition` on a firm already loaded and locked; returns what happened."""
+        actor = actor or self.actor
+        rulebook = rulebook_in_force(day)
+        require_permission(rulebook, actor, trigger)
+        proposal = guards.Proposal(
+            trigger=trigger, state=firm.state, titles=list(firm.recognitions), barred_until=firm.barred_until,
+            last_effective_date=firm.last_effective_date, effective_date=day, today=self.today,
+            rulebook=rulebook, reason_code=reason_code, reason=reason, evidence=facts)
+        if trigger not in machine.triggers_from(firm.state):
+            machine.fire(rulebook, trigger, firm)  # raises IllegalTransition saying what is allowed
+        _refuse(guards.check(proposal), trigger)
+        from_state = firm.state
+        landing = guards.landing_state(from_state, firm.recognitions, day)
+        machine.fire(rulebook, trigger, firm, landing=landing if trigger in ("demote", "expire") else None)
+        recorded = apply_titles(firm, trigger, from_state, day, reason_code, facts, rulebook, firm.last_seq + 1,
+                                Recognition)
+        evidence = {**facts, **recorded}
+        if isinstance(evidence.get("valid_until"), dt.date):
+            evidence["valid_until"] = evidence["valid_until"].isoformat()
+        event = append_event(
+            self.session, firm, kind="transition", trigger=trigger, from_state=from_state, effective_date=day,
+            actor=actor, rulebook=rulebook, reason_code=reason_code, reason=reason, evidence=evidence,
+            previous_hash=self.last_hash.get(firm.uscc), flush=False)
+        self.last_hash[firm.uscc] = event.hash
+        self.summary.events += 1
+        events.append(event)
+        return f"{trigger}: {from_state} → {firm.state} ({day.isoformat()})"
+
+    # -- enroll / recognize / renew: chunk by chunk -----------------------------------------------------------
+
+    def _chunk(self, rows: list[SourceRow]) -> list[RowReport]:
+        reports: dict[int, RowReport] = {}
+        codes: dict[int, str] = {}
+        first_row: dict[str, int] = {}
+        for row in rows:
+            try:
+                code = validate_uscc(row.uscc)
+            except PipelineError as exc:
+                reports[row.number] = self._problem(row, row.uscc, exc.detail)
+                continue
+            if row.problems:
+                reports[row.number] = self._problem(row, code, "; ".join(row.problems))
+            elif code in first_row:
+                reports[row.number] = self._duplicate(row, code, first_row[code])
+            else:
+                first_row[code] = row.number
+                codes[row.number] = code
+        firms = self._load(sorted(set(codes.values())))
+        events: list[Event] = []
+        new_firms: dict[int, tuple[Enterprise, Rulebook, dt.date]] = {}
+        if self.options.action == "enroll":
+            for row in rows:
+                new_code = codes.get(row.number)
+                if new_code is None or new_code in firms:
+                    continue
+                code = new_code
+                try:
+                    day = row.effective_date or self.options.effective_date or self.today
+                    firm, rulebook = self._new_firm(code, row, day)
+                    new_firms[row.number] = (firm, rulebook, day)
+                except PipelineError as exc:
+                    reports[row.number] = self._problem(row, code, exc.detail)
+            if new_firms:
+                self.session.flush()  # one batched INSERT; the firms' ids go into their events
+        for row in rows:
+            row_code = codes.get(row.number)
+            if row_code is None or row.number in reports:
+                continue
+            code = row_code
+            if row.number in new_firms:
+                firm, rulebook, day = new_firms[row.number]
+                events.append(self._enroll_event(firm, rulebook, day, row))
+                reports[row.number] = RowReport(row.number, code, row.name, OK, f"enroll → reserve ({day.isoformat()})")
+                continue
+            firm_or_none = firms.get(code)
+            if firm_or_none is not None and code in self.last_import_row:
+                reports[row.number] = self._duplicate(row, code, self.last_import_row[code])
+                continue
+            try:
+                outcome = self._existing(row, code, firm_or_none, events)
+                reports[row.number] = RowReport(row.number, code, row.name, OK, outcome)
+            except _Unchanged as verdict:
+                reports[row.number] = RowReport(row.number, code, row.name, UNCHANGED, verdict.message)
+            except PipelineError as exc:
+                reports[row.number] = self._problem(row, code, exc.detail)
+        self.session.flush()
+        self._release([*firms.values(), *(firm for firm, _, _ in new_firms.values())], events)
+        return [reports[row.number] for row in rows]
+
+    def _existing(self, row: SourceRow, code: str, firm: Enterprise | None, events: list[Event]) -> str:
+        action = self.options.action
+        if firm is None or not self.actor.covers(firm.region_code):
+            if action == "enroll" and firm is not None:
+                raise AlreadyExists(f"企业{code}已存在 — enterprise {code} already exists")
+            raise self._invisible(code, firm.region_code if firm else None)
+        if action == "enroll":
+            if firm.state not in ("removed", "revoked"):
+                label = rulebook_in_force(self.today).label(firm.state)
+                raise _Unchanged(f"无变化：已在培育库（{label}） — no change: already in the pool ({firm.state})")
+            day = row.effective_date or self.options.effective_date or self.today
+            return self._transition(firm, "enroll", day, self._evidence(row), events, reason=self._enroll_reason())
+        day = self._decision_date(row)
+        tier = guards.RECOGNITION_TIER.get(action) or firm.state
+        if any(t.tier == tier and t.recognized_on == day for t in firm.recognitions):
+            raise _Unchanged(f"无变化：该称号（{tier}，{day}）已有记录 — no change: the {tier} title recognised on "
+                             f"{day} is already recorded")
+        return self._transition(firm, action, day, self._evidence(row), events)
+
+    def _problem(self, row: SourceRow, code: str, message: str) -> RowReport:
+        return RowReport(row.number, code, row.name, PROBLEM, "—", message)
+
+    def _duplicate(self, row: SourceRow, code: str, first: int) -> RowReport:
+        return self._problem(row, code, f"与第{first}行重复 — duplicate of row {first} (same firm); remove one of them")
+
+    # -- backfill -----------------------------------------------------------------------------------------
+
+    def _backfill(self, rows: Iterable[SourceRow]) -> None:
+        reports: dict[int, RowReport] = {}
+        order: list[int] = []
+        by_firm: dict[str, list[tuple[dt.date, int, SourceRow]]] = {}
+        seen: dict[tuple[str, str, dt.date], int] = {}
+        for row in rows:
+            order.append(row.number)
+            try:
+                code = validate_uscc(row.uscc)
+                if row.problems:
+                    raise InvalidInput("; ".join(row.problems))
+                tier = parse_tier(row.tier)
+                if row.effective_date is None:
+                    raise InvalidInput("缺少认定日期 — backfill rows need their own 认定日期 (recognised on)")
+            except PipelineError as exc:
+                reports[row.number] = self._problem(row, self._display_code(row.uscc), exc.detail)
+                continue
+            key = (code, tier, row.effective_date)
+            if key in seen:
+                reports[row.number] = self._problem(
+                    row, code, f"与第{seen[key]}行重复 — duplicate of row {seen[key]} (same firm, title and date)")
+                continue
+            seen[key] = row.number
+            row.tier = tier
+            by_firm.setdefault(code, []).append((row.effective_date, TITLE_TIERS.index(tier), row))
+        del seen
+        codes = list(by_firm)
+        done = 0
+        for start in range(0, len(codes), BACKFILL_CHUNK_FIRMS):
+            chunk = codes[start:start + BACKFILL_CHUNK_FIRMS]
+            firms = self._load(chunk)
+            events: list[Event] = []
+            created: dict[str, tuple[Enterprise, Rulebook, dt.date, SourceRow]] = {}
+            blocked: set[str] = set()
+            for code in chunk:
+                history = sorted(by_firm[code], key=lambda item: (item[0], item[1], item[2].number))
+                by_firm[code] = history
+                if code in firms:
+                    continue
+                first = history[0][2]
+                try:
+                    firm, rulebook = self._new_firm(code, first, history[0][0])
+                    created[code] = (firm, rulebook, history[0][0], first)
+                except PipelineError as exc:
+                    blocked.add(code)
+                    for _, _, row in history:
+                        reports[row.number] = self._problem(row, code, exc.detail)
+            if created:
+                self.session.flush()
+            for code in chunk:
+                if code in blocked:
+                    continue
+                self._backfill_firm(code, firms.get(code), created.get(code), by_firm[code], events, reports)
+                done += len(by_firm[code])
+            self.session.flush()
+            self._release([*firms.values(), *(firm for firm, _, _, _ in created.values())], events)
+            for code in chunk:
+                del by_firm[code]
+            if self.progress:
+                self.progress(done)
+        for number in order:
+            report = reports[number]
+            self.summary.count(report)
+            self.sink(report)
+
+    def _backfill_firm(self, code: str, firm: Enterprise | None,
+                       created: tuple[Enterprise, Rulebook, dt.date, SourceRow] | None,
+                       history: list[tuple[dt.date, int, SourceRow]], events: list[Event],
+                       reports: dict[int, RowReport]) -> None:
+        steps: dict[int, list[str]] = {row.number: [] for _, _, row in history}
+        if created is not None:
+            firm, rulebook, day, first = created
+            events.append(self._enroll_event(firm, rulebook, day, first))
+            steps[first.number].append(f"enroll → reserve ({day.isoformat()})")
+        assert firm is not None
+        if not self.actor.covers(firm.region_code):
+            for _, _, row in history:
+                reports[row.number] = self._problem(row, code, self._invisible(code, firm.region_code).detail)
+            return
+        for day, _, row in history:
+            try:
+                if any(t.tier == row.tier and t.recognized_on == day for t in firm.recognitions):
+                    raise _Unchanged(f"无变化：该称号（{row.tier}，{day}）已有记录 — no change: the {row.tier} title "
+                                     f"recognised on {day} is already recorded")
+                steps[row.number].extend(self._expire_lapsed(firm, day, row, events))
+                trigger = "renew" if firm.state == row.tier else f"recognize_{row.tier}"
+                steps[row.number].append(self._transition(firm, trigger, day, self._evidence(row), events))
+                reports[row.number] = RowReport(row.number, code, row.name, OK, "; ".join(steps[row.number]))
+            except _Unchanged as verdict:
+                reports[row.number] = RowReport(row.number, code, row.name, UNCHANGED, verdict.message)
+            except PipelineError as exc:
+                reports[row.number] = self._problem(row, code, exc.detail)
+        last_row = history[-1][2]
+        if reports[last_row.number].status == OK:
+            try:
+                lapsed = self._expire_lapsed(firm, self.today, last_row, events)
+                report = reports[last_row.number]
+                report.outcome = "; ".join([report.outcome, *lapsed])
+            except PipelineError as exc:
+                reports[last_row.number] = self._problem(last_row, code, exc.detail)
+
+    def _expire_lapsed(self, firm: Enterprise, by: dt.date, row: SourceRow, events: list[Event]) -> list[str]:
+        """Expire the firm's titles that have lapsed by ``by``, each on the day after its validity ended."""
+        steps = []
+        while firm.state in TITLE_TIERS:
+            title = guards.current_title(firm.recognitions, firm.state)
+            lapse = title.valid_until + dt.timedelta(days=1) if title is not None else None
+            if lapse is None or lapse > by:
+                break
+            steps.append(self._transition(firm, "expire", lapse, self._evidence(row, with_decision=False), events,
+                                          actor=SYSTEM, reason_code="expired",
+                                          reason="历史称号已过有效期（导入补录） — the backfilled title had lapsed"))
+        return steps
+
+
+def parse_tier(text: str) -> str:
+    """A tier cell: a code (innovative/provincial/national) or a title as lists print it (小巨人, 专精特新 …)."""
+    cleaned = "".join(text.split()).lower()
+    if cleaned in TITLE_TIERS:
+        return cleaned
+    if "小巨人" in cleaned or cleaned in ("国家级", "国家级专精特新"):
+        return "national"
+    if "专精特新" in cleaned or cleaned == "省级":
+        return "provincial"
+    if "创新型" in cleaned:
+        return "innovative"
+    raise InvalidInput(f"未知称号“{text}” — unknown title {text!r} in 层级/称号; use 创新型中小企业, 专精特新中小企业, "
+                       f"专精特新“小巨人”企业 or innovative/provincial/national", field="tier")
+
+
+def _refuse(refusals: list[guards.Refusal], trigger: str) -> None:
+    """The same :class:`GuardFailed` the service raises, so a report row reads like the API's refusal."""
+    if refusals:
+        first = refusals[0]
+        raise GuardFailed(
+            first.message if len(refusals) == 1 else "; ".join(r.message for r in refusals),
+            guard=first.guard, trigger=trigger, refusals=[r.as_dict() for r in refusals])

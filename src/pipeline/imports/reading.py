@@ -1,0 +1,259 @@
+"""Reading published lists: .xlsx or .csv (UTF-8 with or without BOM, or GB18030) → normalised rows.
+
+Published lists carry a merged title row or two above the header ("2025年河南省专精特新中小企业名单"), blank
+trailing rows, full-width characters and stray spaces in codes, and numbers or dates where text was meant.
+The header row is the first row with a recognised USCC header; everything above it is ignored. Rows are
+yielded one at a time (openpyxl in read-only mode, csv line by line), so memory stays flat in the file size.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import datetime as dt
+import hashlib
+import io
+import re
+import unicodedata
+import zipfile
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import IO, Any
+
+from pipeline.errors import InvalidInput
+
+#: field → the headers published lists use for it (compared after removing spaces, "*" and full-width forms).
+FIELD_SYNONYMS: dict[str, tuple[str, ...]] = {
+    "uscc": ("统一社会信用代码", "信用代码", "社会信用代码", "统一代码", "uscc"),
+    "name": ("企业名称", "单位名称", "企业", "name"),
+    "region": ("所在地区", "区划代码", "行政区划代码", "所属地区", "所在地", "region", "region_code"),
+    "batch": ("批次", "batch"),
+    "document_no": ("文号", "认定文号", "document_no"),
+    "effective_date": ("认定日期", "认定时间", "纳入日期", "effective_date", "recognized_on"),
+    "valid_until": ("有效期至", "有效期", "valid_until"),
+    "tier": ("层级", "称号", "tier"),
+}
+FIELDS: tuple[str, ...] = tuple(FIELD_SYNONYMS)
+IGNORED_HEADERS = ("序号", "编号", "备注")
+HEADER_SEARCH_ROWS = 50
+"""How far down a header row is looked for before the file is refused."""
+
+
+def _header_key(text: str) -> str:
+    text = unicodedata.normalize("NFKC", text)
+    return re.sub(r"[\s*:：]+", "", text).lower()
+
+
+_SYNONYM_INDEX = {_header_key(name): fld for fld, names in FIELD_SYNONYMS.items() for name in names}
+
+
+def parse_mapping(pairs: Iterable[str]) -> tuple[tuple[str, str], ...]:
+    """``--map 'HEADER=field'`` items → ``((header_key, field), ...)``; ``field`` may be ``ignore``."""
+    result = []
+    for pair in pairs:
+        header, sep, target = pair.partition("=")
+        target = target.strip()
+        if not sep or not header.strip() or target not in (*FIELDS, "ignore"):
+            raise InvalidInput(
+                f"列映射应为“表头=字段” — --map expects 'HEADER=field' with field one of "
+                f"{', '.join(FIELDS)}, ignore; got {pair!r}", field="map")
+        result.append((_header_key(header), target))
+    return tuple(sorted(set(result)))
+
+
+@dataclass
+class SourceRow:
+    """One data row of the file, its cells assigned to fields and cleaned; ``problems`` are cell errors."""
+
+    number: int
+    uscc: str = ""
+    name: str = ""
+    region: str = ""
+    batch: str = ""
+    document_no: str = ""
+    effective_date: dt.date | None = None
+    valid_until: dt.date | None = None
+    tier: str = ""
+    problems: list[str] = field(default_factory=list)
+
+
+def _text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)  # a region code typed as a number: 410106.0
+    if isinstance(value, dt.datetime):
+        return value.date().isoformat()
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return str(value).replace("\u3000", " ").strip()
+
+
+_DATE_PATTERNS = (
+    re.compile(r"(\d{4})\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})\s*日?"),
+    re.compile(r"(\d{4})(\d{2})(\d{2})"),
+)
+
+
+def parse_cell_date(value: Any, label: str) -> dt.date | None:
+    """A date cell: an Excel date, or text such as 2025-06-30, 2025/6/30, 2025.6.30, 2025年6月30日, 20250630."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    text = unicodedata.normalize("NFKC", _text(value))
+    if not text:
+        return None
+    for pattern in _DATE_PATTERNS:
+        match = pattern.fullmatch(text)
+        if match:
+            try:
+                return dt.date(*(int(part) for part in match.groups()))
+            except ValueError:
+                break
+    raise ValueError(f"{label}“{text}”不是日期 — {label} {text!r} is not a date (YYYY-MM-DD, YYYY年M月D日 …)")
+
+
+@dataclass
+class Header:
+    row_number: int
+    columns: dict[str, int]
+    """field → column index."""
+    ignored: list[str]
+    """Headers that map to no field (shown in the report so a missed column is noticed)."""
+
+
+def find_header(cells: Sequence[Any], row_number: int, mapping: Sequence[tuple[str, str]]) -> Header | None:
+    overrides = dict(mapping)
+    columns: dict[str, int] = {}
+    ignored = []
+    for index, cell in enumerate(cells):
+        raw = _text(cell)
+        if not raw:
+            continue
+        key = _header_key(raw)
+        target = overrides.get(key) or _SYNONYM_INDEX.get(key)
+        if target is None or target == "ignore":
+            if key not in {_header_key(h) for h in IGNORED_HEADERS} and target != "ignore":
+                ignored.append(raw)
+            continue
+        if target in columns:  # 所在地区 beside 区划代码: the first column read wins, the other is named
+            ignored.append(raw)
+            continue
+        columns[target] = index
+    if "uscc" not in columns:
+        return None
+    return Header(row_number, columns, ignored)
+
+
+def to_source_row(number: int, cells: Sequence[Any], header: Header) -> SourceRow | None:
+    """A data row as a :class:`SourceRow`, or ``None`` for a blank row (or a note row with neither code nor name)."""
+    def cell(name: str) -> Any:
+        index = header.columns.get(name)
+        return cells[index] if index is not None and index < len(cells) else None
+
+    row = SourceRow(number=number)
+    row.uscc = _text(cell("uscc"))
+    row.name = _text(cell("name"))
+    if not row.uscc and not row.name:
+        return None
+    row.region = unicodedata.normalize("NFKC", _text(cell("region"))).replace(" ", "")
+    row.batch = _text(cell("batch"))
+    row.document_no = _text(cell("document_no"))
+    row.tier = _text(cell("tier"))
+    for name, label in (("effective_date", "认定日期"), ("valid_until", "有效期至")):
+        try:
+            setattr(row, name, parse_cell_date(cell(name), label))
+        except ValueError as exc:
+            row.problems.append(str(exc))
+    return row
+
+
+class ImportFile:
+    """An uploaded or local file: its name, SHA-256, kind and (for CSV) encoding, read in one pass up front."""
+
+    CHUNK = 1 << 16
+
+    def __init__(self, stream: IO[bytes], file_name: str) -> None:
+        self.stream = stream
+        self.file_name = file_name.rsplit("/", 1)[-1].rsplit("\\", 1)[-1] or "upload"
+        digest = hashlib.sha256()
+        decoder = codecs.getincrementaldecoder("utf-8")(errors="strict")
+        utf8 = True
+        head = b""
+        stream.seek(0)
+        while chunk := stream.read(self.CHUNK):
+            digest.update(chunk)
+            if len(head) < 4:
+                head += chunk[:4]
+            if utf8:
+                try:
+                    decoder.decode(chunk)
+                except UnicodeDecodeError:
+                    utf8 = False
+        if utf8:
+            try:
+                decoder.decode(b"", final=True)
+            except UnicodeDecodeError:
+                utf8 = False
+        self.sha256 = digest.hexdigest()
+        suffix = self.file_name.lower().rsplit(".", 1)[-1] if "." in self.file_name else ""
+        if head.startswith(b"PK\x03\x04") or suffix in ("xlsx", "xlsm"):
+            self.kind = "xlsx"
+        elif suffix in ("xls",):
+            raise InvalidInput("不支持旧版 .xls 文件，请另存为 .xlsx 或 CSV — .xls (Excel 97) is not read; save the "
+                               "sheet as .xlsx or CSV", field="file")
+        else:
+            self.kind = "csv"
+        self.encoding = "utf-8-sig" if utf8 else "gb18030"
+        self.header: Header | None = None
+
+    def cells(self) -> Iterator[tuple[int, Sequence[Any]]]:
+        """(row number as a spreadsheet shows it, cell values) for every row, blank ones included."""
+        self.stream.seek(0)
+        if self.kind == "xlsx":
+            yield from self._xlsx_cells()
+            return
+        text = io.TextIOWrapper(self.stream, encoding=self.encoding, errors="replace", newline="")
+        try:
+            yield from enumerate(csv.reader(text), start=1)
+        except csv.Error as exc:
+            raise InvalidInput(f"CSV 文件格式错误 — the CSV cannot be read: {exc}", field="file") from None
+        finally:
+            text.detach()
+
+    def _xlsx_cells(self) -> Iterator[tuple[int, Sequence[Any]]]:
+        import openpyxl  # type: ignore[import-untyped]  # here: the CLI starts faster for CSV files
+
+        try:
+            workbook = openpyxl.load_workbook(self.stream, read_only=True, data_only=True)
+        except (zipfile.BadZipFile, KeyError, ValueError, OSError) as exc:
+            raise InvalidInput(f"无法读取 .xlsx 文件 — the file is not a readable .xlsx workbook: {exc}",
+                               field="file") from None
+        try:
+            sheet = workbook.worksheets[0]
+            yield from enumerate(sheet.iter_rows(min_row=1, values_only=True), start=1)
+        finally:
+            workbook.close()
+
+    def rows(self, mapping: Sequence[tuple[str, str]] = ()) -> Iterator[SourceRow]:
+        """The data rows below the header row, blank rows skipped. Raises if no header row is found."""
+        header: Header | None = None
+        for number, cells in self.cells():
+            if header is None:
+                header = find_header(cells, number, mapping)
+                if header is None and number >= HEADER_SEARCH_ROWS:
+                    break
+                if header is not None:
+                    self.header = header
+                continue
+            row = to_source_row(number, cells, header)
+            if row is not None:
+                yield row
+        if header is None:
+            raise InvalidInput(
+                f"前{HEADER_SEARCH_ROWS}行中未找到含“统一社会信用代码”的表头行 — no header row with a USCC column "
+                f"(统一社会信用代码/信用代码/社会信用代码) in the first {HEADER_SEARCH_ROWS} rows; name the column "
+                f"with --map 'HEADER=uscc'", field="file")

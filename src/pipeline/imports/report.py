@@ -1,0 +1,87 @@
+"""The row-by-row report of an import, and its CSV form (to open beside the original file)."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterable, Iterator
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+OK = "ok"
+UNCHANGED = "unchanged"
+PROBLEM = "problem"
+
+#: CSV column → RowReport attribute. Chinese first: the report is read beside a Chinese list.
+CSV_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("行号", "row"),
+    ("统一社会信用代码", "uscc"),
+    ("企业名称", "name"),
+    ("结果", "status"),
+    ("处理", "outcome"),
+    ("问题", "problem"),
+)
+
+
+@dataclass
+class RowReport:
+    """What a row does (or would do) — ``status`` ok / unchanged / problem — and, if a problem, why."""
+
+    row: int
+    uscc: str
+    name: str
+    status: str
+    outcome: str
+    problem: str | None = None
+
+
+@dataclass
+class ImportSummary:
+    file_name: str
+    file_sha256: str
+    action: str
+    options: dict[str, Any]
+    dry_run: bool
+    applied: bool
+    """True only when this call wrote the file's events (apply, no problem rows, not imported before)."""
+    already_imported_by: int | None
+    """The earlier run that imported this file with these options, when this call found one."""
+    run_id: int | None
+    rows: int = 0
+    ok: int = 0
+    unchanged: int = 0
+    problems: int = 0
+    events: int = 0
+    ignored_headers: list[str] = field(default_factory=list)
+
+    def count(self, report: RowReport) -> None:
+        self.rows += 1
+        if report.status == OK:
+            self.ok += 1
+        elif report.status == UNCHANGED:
+            self.unchanged += 1
+        else:
+            self.problems += 1
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+CSV_HEADER: tuple[str, ...] = tuple(label for label, _ in CSV_COLUMNS)
+
+
+def csv_row(report: RowReport) -> list[Any]:
+    return ["" if getattr(report, attr) is None else getattr(report, attr) for _, attr in CSV_COLUMNS]
+
+
+def csv_lines(reports: Iterable[RowReport]) -> Iterator[str]:
+    """The report as CSV text, header first (UTF-8 with BOM when written to a file, so Excel reads it)."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(CSV_HEADER)
+    for report in reports:
+        writer.writerow(csv_row(report))
+        yield buffer.getvalue()
+        buffer.seek(0)
+        buffer.truncate()
+    yield buffer.getvalue()

@@ -1,0 +1,157 @@
+"""``pipeline import FILE --action …`` and ``pipeline export enterprises|roster …``.
+
+An import without ``--apply`` is a dry run: it prints what each row would do and writes nothing. With
+``--apply`` the file is written all or nothing; any problem row → nothing written, the rows named, exit 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import datetime as dt
+import sys
+import time
+from pathlib import Path
+from typing import IO, Any
+
+from sqlalchemy import Engine
+
+from pipeline.db import make_session_factory, unit_of_work
+from pipeline.errors import InvalidInput
+from pipeline.imports import ACTIONS, ImportFile, ImportOptions, RowReport, exports, parse_mapping, run_import
+from pipeline.imports.report import CSV_HEADER, PROBLEM, csv_row
+
+SHOWN_PROBLEMS = 50
+"""Problem rows printed on the terminal; ``--report FILE`` has every row."""
+
+
+def _date(text: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a date YYYY-MM-DD, got {text!r}") from None
+
+
+class _Progress:
+    """Rows done and the rate, on one rewritten stderr line, at most every half second."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+        self.started = time.monotonic()
+        self.shown = 0.0
+
+    def __call__(self, rows: int) -> None:
+        now = time.monotonic()
+        if self.enabled and now - self.shown >= 0.5:
+            self.shown = now
+            rate = rows / max(now - self.started, 1e-9)
+            print(f"\r{rows:,} rows ({rate:,.0f} rows/s)", end="", file=sys.stderr, flush=True)
+
+    def done(self) -> None:
+        if self.enabled and self.shown:
+            print(file=sys.stderr)
+
+
+def cmd_import(args: argparse.Namespace, engine: Engine) -> int:
+    from pipeline.cli import _actor  # imported late: pipeline.cli imports this module
+
+    path = Path(args.file)
+    if not path.is_file():
+        raise InvalidInput(f"文件不存在 — no such file: {path}", field="file")
+    options = ImportOptions(action=args.action, batch=args.batch, document_no=args.document_no,
+                            effective_date=args.effective_date, mapping=parse_mapping(args.map))
+    progress = _Progress(args.progress or sys.stderr.isatty())
+    shown: list[RowReport] = []
+    report_file: IO[str] | None = None
+    writer: Any = None
+    if args.report:
+        report_file = open(args.report, "w", encoding="utf-8-sig", newline="")  # noqa: SIM115 — closed below
+        writer = csv.writer(report_file)
+        writer.writerow(CSV_HEADER)
+
+    def sink(report: RowReport) -> None:
+        if report.status == PROBLEM and len(shown) < SHOWN_PROBLEMS:
+            shown.append(report)
+        if writer is not None:
+            writer.writerow(csv_row(report))
+
+    try:
+        with path.open("rb") as stream, unit_of_work(make_session_factory(engine)) as session:
+            source = ImportFile(stream, path.name)
+            summary = run_import(session, source, options, _actor(session, args), apply=args.apply, sink=sink,
+                                 progress=progress)
+    finally:
+        progress.done()
+        if report_file is not None:
+            report_file.close()
+    for report in shown:
+        print(f"row {report.row}: {report.uscc} {report.name}: {report.problem}")
+    if summary.problems > len(shown):
+        print(f"… and {summary.problems - len(shown)} more problem rows" +
+              ("" if args.report else " (write them all with --report FILE)"))
+    if summary.ignored_headers:
+        print(f"ignored columns: {', '.join(summary.ignored_headers)} (map them with --map 'HEADER=field')")
+    counts = (f"{summary.rows} rows: {summary.ok} to write, {summary.unchanged} unchanged, "
+              f"{summary.problems} with problems; {summary.events} events")
+    if summary.already_imported_by is not None:
+        print(f"{source.file_name} (sha256 {source.sha256[:12]}…) was already imported as run "
+              f"{summary.already_imported_by}; nothing changed. {counts}")
+        return 0
+    if summary.problems:
+        verb = "nothing written" if args.apply else "dry run"
+        print(f"{verb}: {counts}. Fix the rows above and run again.")
+        return 1
+    if args.apply:
+        print(f"imported {source.file_name} as run {summary.run_id}: {counts}")
+    else:
+        print(f"dry run, nothing written: {counts}. Run again with --apply to write.")
+    return 0
+
+
+def cmd_export(args: argparse.Namespace, engine: Engine) -> int:
+    from pipeline.cli import _actor
+
+    output = Path(args.output)
+    fmt = args.format or (output.suffix.lstrip(".").lower() if output.suffix else "xlsx")
+    with unit_of_work(make_session_factory(engine)) as session:
+        actor = _actor(session, args)
+        if args.list == "enterprises":
+            table = exports.enterprises_table(session, actor, state=args.state, region=args.region)
+        else:
+            table = exports.roster_table(session, actor, tier=args.tier, as_of=args.as_of, region=args.region)
+        with output.open("wb") as out:
+            count = exports.write(table, fmt, out)
+    print(f"wrote {count} rows to {output} ({fmt})")
+    return 0
+
+
+def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    imp = commands.add_parser(
+        "import", help="import a recognition list or history from .xlsx/.csv (dry run unless --apply)",
+        description="Rows are validated one by one; without --apply nothing is written. With --apply the file is "
+                    "written all or nothing. Re-importing the same file with the same options changes nothing.")
+    imp.add_argument("file", help=".xlsx, or .csv in UTF-8 or GB18030")
+    imp.add_argument("--action", required=True, choices=ACTIONS)
+    imp.add_argument("--batch", help="批次 for rows without one")
+    imp.add_argument("--document-no", help="文号 for rows without one")
+    imp.add_argument("--effective-date", type=_date, metavar="YYYY-MM-DD",
+                     help="认定日期 for rows without one (enroll: default today)")
+    imp.add_argument("--map", action="append", default=[], metavar="'HEADER=field'",
+                     help="read column HEADER as field (uscc, name, region, batch, document_no, effective_date, "
+                          "valid_until, tier, or ignore); repeatable")
+    imp.add_argument("--apply", action="store_true", help="write (all or nothing); default is a dry run")
+    imp.add_argument("--report", metavar="FILE.csv", help="write the row-by-row report as CSV")
+    imp.add_argument("--progress", action="store_true", help="show progress on stderr even when not a terminal")
+    imp.set_defaults(handler=cmd_import)
+
+    exp = commands.add_parser("export", help="export firms or the roster of valid titles as .xlsx or CSV")
+    exp.add_argument("list", choices=("enterprises", "roster"))
+    exp.add_argument("--format", choices=exports.FORMATS, help="default: from --output's suffix, else xlsx")
+    exp.add_argument("--output", "-o", required=True, metavar="FILE")
+    exp.add_argument("--region", metavar="CODE", help="narrow to a GB/T 2260 code within your jurisdiction")
+    exp.add_argument("--state", help="enterprises: only this state")
+    exp.add_argument("--tier", choices=("innovative", "provincial", "national"), help="roster: only this tier")
+    exp.add_argument("--as-of", type=_date, metavar="YYYY-MM-DD", help="roster: titles valid on this date "
+                                                                       "(default today)")
+    exp.set_defaults(handler=cmd_export)
+

@@ -1,0 +1,185 @@
+"""Point in time: a firm on a date as recorded by a time, the roster of titled firms on a date, and the
+counts officials report upward.
+
+Two axes (SPEC §3): ``as_of`` is the business date (effective dates), ``known_at`` the recorded time.
+With ``known_at`` absent (now) the roster is answered from the ``recognitions`` table (a title is valid on
+a day when ``recognized_on <= day <= valid_until`` and it has not ended by then), which the indexes
+``ix_recognitions_tier_recognized_on`` and ``ix_recognitions_enterprise_id`` serve. For a past ``known_at``
+the title rows are not enough (a void reopens rows in place), so those firms are replayed from their
+events (:func:`pipeline.replay.replay`); the candidates are the firms with a title row granted by an
+event recorded by then.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from sqlalchemy import ColumnElement, Select, and_, case, func, or_, select
+from sqlalchemy.orm import Session
+
+from pipeline.access import Actor
+from pipeline.dates import utc_now
+from pipeline.errors import InvalidInput
+from pipeline.identifiers import region_prefix, validate_region
+from pipeline.models import Enterprise, Event, Recognition
+from pipeline.replay import ReplayedFirm, replay
+from pipeline.rulebooks import TITLE_TIERS
+
+_Q = TypeVar("_Q", bound="Select[*tuple[Any, ...]]")
+LEVELS = (("province", 2), ("city", 4), ("district", 6))
+
+
+def firm_at(session: Session, enterprise: Enterprise, *, as_of: dt.date,
+            known_at: dt.datetime | None = None) -> ReplayedFirm:
+    events = list(session.scalars(select(Event).where(Event.uscc == enterprise.uscc).order_by(Event.seq)))
+    return replay(events, as_of=as_of, known_at=known_at)
+
+
+@dataclass
+class RosterEntry:
+    enterprise_id: int
+    uscc: str
+    name: str
+    region_code: str
+    titles: list[Any] = field(default_factory=list)
+    """The titles held on the date (ORM rows or replayed titles), lowest tier first."""
+
+    @property
+    def highest_tier(self) -> str:
+        return str(max((t.tier for t in self.titles), key=TITLE_TIERS.index))
+
+
+def _valid_on(day: dt.date) -> ColumnElement[bool]:
+    return and_(Recognition.recognized_on <= day, Recognition.valid_until >= day,
+                or_(Recognition.ended_on.is_(None), Recognition.ended_on > day))
+
+
+def _scope(query: _Q, actor: Actor, region: str | None) -> _Q:
+    """Only firms in the actor's jurisdiction (and in ``region`` when given)."""
+    if actor.region_prefix:
+        query = query.where(Enterprise.region_code.startswith(actor.region_prefix))
+    if region is not None:
+        query = query.where(Enterprise.region_code.startswith(region_prefix(validate_region(region, field="region"))))
+    return query
+
+
+def _check_tier(tier: str | None) -> None:
+    if tier is not None and tier not in TITLE_TIERS:
+        raise InvalidInput(f"未知称号 — unknown tier {tier!r}; tiers: {', '.join(TITLE_TIERS)}", field="tier")
+
+
+def uses_replay(known_at: dt.datetime | None) -> bool:
+    """A past ``known_at`` is answered by replay; ``None`` or a time not yet passed by the title rows."""
+    return known_at is not None and known_at < utc_now()
+
+
+def roster(session: Session, actor: Actor, *, as_of: dt.date, tier: str | None = None, region: str | None = None,
+           known_at: dt.datetime | None = None, after_id: int = 0, limit: int = 100) -> tuple[list[RosterEntry], bool]:
+    """Firms holding a title (of ``tier``) on ``as_of``, by enterprise id after ``after_id``; and whether more."""
+    _check_tier(tier)
+    if known_at is not None and uses_replay(known_at):
+        return _roster_replayed(session, actor, as_of=as_of, tier=tier, region=region, known_at=known_at,
+                                after_id=after_id, limit=limit)
+    ids_query = (select(Recognition.enterprise_id).join(Enterprise, Enterprise.id == Recognition.enterprise_id)
+                 .where(_valid_on(as_of), Recognition.enterprise_id > after_id, Enterprise.id > after_id)
+                 .group_by(Recognition.enterprise_id).order_by(Recognition.enterprise_id).limit(limit + 1))
+    if tier is not None:
+        ids_query = ids_query.where(Recognition.tier == tier)
+    ids = list(session.scalars(_scope(ids_query, actor, region)))
+    more = len(ids) > limit
+    ids = ids[:limit]
+    if not ids:
+        return [], False
+    firms = {f.id: RosterEntry(f.id, f.uscc, f.name, f.region_code) for f in session.execute(
+        select(Enterprise.id, Enterprise.uscc, Enterprise.name, Enterprise.region_code)
+        .where(Enterprise.id.in_(ids)))}
+    titles_query = select(Recognition).where(Recognition.enterprise_id.in_(ids), _valid_on(as_of))
+    if tier is not None:
+        titles_query = titles_query.where(Recognition.tier == tier)
+    for title in session.scalars(titles_query.order_by(Recognition.enterprise_id, Recognition.id)):
+        firms[title.enterprise_id].titles.append(title)
+    return [firms[i] for i in ids], more
+
+
+def _roster_replayed(session: Session, actor: Actor, *, as_of: dt.date, tier: str | None, region: str | None,
+                     known_at: dt.datetime, after_id: int, limit: int) -> tuple[list[RosterEntry], bool]:
+    found: list[RosterEntry] = []
+    while True:
+        candidates = (select(Enterprise.id, Enterprise.uscc, Enterprise.name, Enterprise.region_code)
+                      .join(Recognition, Recognition.enterprise_id == Enterprise.id)
+                      .join(Event, and_(Event.uscc == Enterprise.uscc, Event.seq == Recognition.granted_by_seq))
+                      .where(Enterprise.id > after_id, Recognition.recognized_on <= as_of,
+                             Event.recorded_at <= known_at)
+                      .group_by(Enterprise.id, Enterprise.uscc, Enterprise.name, Enterprise.region_code)
+                      .order_by(Enterprise.id).limit(max(limit, 200)))
+        if tier is not None:
+            candidates = candidates.where(Recognition.tier == tier)
+        batch = list(session.execute(_scope(candidates, actor, region)))
+        if not batch:
+            return found, False
+        by_uscc = _events_of(session, [row.uscc for row in batch])
+        for row in batch:
+            firm = replay(by_uscc.get(row.uscc, []), as_of=as_of, known_at=known_at)
+            held = [t for t in firm.titles_on(as_of) if tier is None or t.tier == tier]
+            if held:
+                if len(found) == limit:
+                    return found, True
+                found.append(RosterEntry(row.id, row.uscc, row.name, row.region_code, held))
+            after_id = row.id
+
+
+def _events_of(session: Session, usccs: Sequence[str]) -> dict[str, list[Any]]:
+    by_uscc: dict[str, list[Any]] = defaultdict(list)
+    rows = session.execute(select(Event.__table__).where(Event.uscc.in_(usccs)).order_by(Event.uscc, Event.seq))
+    for row in rows:
+        by_uscc[row.uscc].append(row)
+    return by_uscc
+
+
+@dataclass
+class RegionCount:
+    region_code: str
+    level: str
+    states: dict[str, int] = field(default_factory=dict)
+    titles: dict[str, int] = field(default_factory=dict)
+
+
+def counts(session: Session, actor: Actor, *, as_of: dt.date, region: str | None = None) -> list[RegionCount]:
+    """Per region at each level (province, city, district) within scope: firms per state on ``as_of`` and
+    firms holding each title on ``as_of`` (as recorded now).
+
+    A firm's state on a date is the ``to_state`` of its last event dated on or before it (a correction is
+    dated like the event it voids and comes after it, so it wins). Firms with no later event than the date
+    — nearly all, for a recent date — take their stored state without touching the events.
+    """
+    latest = (select(Event.to_state).where(Event.uscc == Enterprise.uscc, Event.effective_date <= as_of)
+              .order_by(Event.seq.desc()).limit(1).correlate(Enterprise).scalar_subquery())
+    state_on = case((Enterprise.last_effective_date <= as_of, Enterprise.state), else_=latest).label("state_on")
+    per_firm = _scope(select(Enterprise.region_code, state_on), actor, region).subquery()
+    state_rows = session.execute(
+        select(per_firm.c.region_code, per_firm.c.state_on, func.count())
+        .where(per_firm.c.state_on.is_not(None))
+        .group_by(per_firm.c.region_code, per_firm.c.state_on))
+    title_rows = session.execute(_scope(
+        select(Enterprise.region_code, Recognition.tier, func.count(func.distinct(Recognition.enterprise_id)))
+        .join(Enterprise, Enterprise.id == Recognition.enterprise_id).where(_valid_on(as_of))
+        .group_by(Enterprise.region_code, Recognition.tier), actor, region))
+    table: dict[tuple[str, str], RegionCount] = {}
+
+    def add(code: str, kind: str, key: str, n: int) -> None:
+        for level, width in LEVELS:
+            rolled = code[:width].ljust(6, "0")
+            entry = table.setdefault((level, rolled), RegionCount(rolled, level))
+            bucket = entry.states if kind == "state" else entry.titles
+            bucket[key] = bucket.get(key, 0) + n
+
+    for row in state_rows:
+        add(row[0], "state", row[1], int(row[2]))
+    for row in title_rows:
+        add(row[0], "title", row[1], int(row[2]))
+    order = {level: i for i, (level, _) in enumerate(LEVELS)}
+    return sorted(table.values(), key=lambda c: (order[c.level], c.region_code))
