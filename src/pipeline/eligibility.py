@@ -460,7 +460,7 @@ class _Check(_Node):
         self.aggregate: Callable[[list[Any]], float] | None = None
         if "aggregate" in raw:
             self.keys = tuple(_list(raw, "of", where))
-            spec = next(indicators.numeric(key, where) for key in self.keys)
+            spec, *_others = [indicators.numeric(key, where) for key in self.keys]  # every input numeric
             self.aggregate = _aggregator(_str(raw, "aggregate", where), indicators.decimals, where)
             subject = f"{raw['aggregate']}({', '.join(self.keys)})"
         else:
@@ -615,8 +615,8 @@ class _Band(NamedTuple):
 
 
 def _band(raw: Mapping[str, Any], where: str, spec: IndicatorSpec | None, indicators: _Indicators) -> _Band:
-    points, label_zh, label_en = _int(raw, "points", where), _str(raw, "label_zh", where), _str(
-        raw, "label_en", where)
+    points = _int(raw, "points", where)
+    label_zh, label_en = _str(raw, "label_zh", where), _str(raw, "label_en", where)
     _str(raw, "source", where)
     if spec is None:  # a rule band: the first whose condition holds scores
         if raw.get("otherwise") is True:

@@ -99,7 +99,10 @@ def _append_event(
     )
     audit.seal(event, previous or audit.GENESIS_HASH)
     enterprise.last_seq = event.seq
-    enterprise.last_effective_date = max(effective_date, enterprise.last_effective_date or effective_date)
+    if kind != "amendment":
+        # Amendments (a rename, a filing) carry today's date but change no state or title, so they must not
+        # stop a decision from last month being keyed in today; only state-bearing events order the firm.
+        enterprise.last_effective_date = max(effective_date, enterprise.last_effective_date or effective_date)
     enterprise.version += 1
     enterprise.updated_at = now
     session.add(event)
