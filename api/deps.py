@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
+import anyio
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session, sessionmaker
@@ -15,15 +16,38 @@ from pipeline.access import Actor
 from pipeline.principals import authenticate
 
 
-def get_session(request: Request) -> Iterator[Session]:
+async def get_session(request: Request) -> AsyncIterator[Session]:
     """One transaction per request: committed when the handler returns, rolled back if it raises.
 
     ``scope="function"`` (below) makes FastAPI run the commit before the response is sent, so a client
     never sees a success that was not stored.
+
+    Opening a session does no I/O (it connects on first use), so that part runs on the event loop; only the
+    commit or rollback, which waits on the database, goes to a worker thread — shielded from cancellation
+    (a client that hangs up must not leave a transaction open), and outside the thread pool's capacity
+    limit (as FastAPI does for sync context managers: a full pool must not block a release of a connection).
     """
     factory: sessionmaker[Session] = request.app.state.session_factory
-    with factory() as session, session.begin():
+    session = factory()
+    session.begin()
+    try:
         yield session
+    except BaseException:
+        with anyio.CancelScope(shield=True):
+            await anyio.to_thread.run_sync(_finish, session, False, limiter=anyio.CapacityLimiter(1))
+        raise
+    with anyio.CancelScope(shield=True):
+        await anyio.to_thread.run_sync(_finish, session, True, limiter=anyio.CapacityLimiter(1))
+
+
+def _finish(session: Session, commit: bool) -> None:
+    try:
+        if commit:
+            session.commit()
+        else:
+            session.rollback()
+    finally:
+        session.close()
 
 
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]
@@ -61,14 +85,14 @@ def current_actor(
 CurrentActor = Annotated[Actor, Depends(current_actor)]
 
 
-def request_id(request: Request) -> str:
+async def request_id(request: Request) -> str:  # async: no I/O, so no thread-pool hop
     return str(request.state.request_id)
 
 
 RequestId = Annotated[str, Depends(request_id)]
 
 
-def reject_unknown_query(request: Request) -> None:
+async def reject_unknown_query(request: Request) -> None:  # async: no I/O, so no thread-pool hop
     """A misspelt filter (``?sate=national``) must not silently return everything: 422 naming it."""
     route = request.scope.get("route")
     dependant = getattr(route, "dependant", None)

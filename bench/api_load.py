@@ -131,13 +131,61 @@ def client_loop(base_url: str, token: str, first_serial: int, stride: int, deadl
 
 
 def process_worker(base_url: str, token: str, process_index: int, threads: int, processes: int,
-                   seconds: float) -> list[float]:
+                   seconds: float) -> tuple[list[float], float]:
+    """One client process: its latencies and the CPU seconds it used to drive them."""
+    cpu_started = time.process_time()
     deadline = time.monotonic() + seconds
     stride = processes * threads
     with ThreadPoolExecutor(threads) as pool:
         futures = [pool.submit(client_loop, base_url, token, 1 + process_index * threads + t, stride, deadline)
                    for t in range(threads)]
-        return [latency for future in futures for latency in future.result()]
+        latencies = [latency for future in futures for latency in future.result()]
+    return latencies, time.process_time() - cpu_started
+
+
+# -- CPU accounting (Linux /proc): where the machine's cores went during the load ------------------------------
+
+def _proc_stat(pid: int) -> tuple[int, float] | None:
+    """(parent pid, CPU seconds used) of a live process, or None if it is gone."""
+    try:
+        raw = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = raw[raw.rindex(")") + 2:].split()
+    return int(fields[1]), (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _pids() -> list[int]:
+    return [int(entry.name) for entry in Path("/proc").iterdir() if entry.name.isdigit()]
+
+
+def server_cpu(root: int) -> float:
+    """CPU seconds of a process and all its descendants (uvicorn's supervisor and its workers)."""
+    parents = {pid: stat for pid in _pids() if (stat := _proc_stat(pid)) is not None}
+    family, total, grew = {root}, 0.0, True
+    while grew:
+        grew = False
+        for pid, (parent, _) in parents.items():
+            if parent in family and pid not in family:
+                family.add(pid)
+                grew = True
+    for pid in family:
+        if pid in parents:
+            total += parents[pid][1]
+    return total
+
+
+def database_cpu(database: str) -> float:
+    """CPU seconds of the PostgreSQL backends connected to ``database`` (others' backends are not counted)."""
+    total = 0.0
+    for pid in _pids():
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+        except OSError:
+            continue
+        if cmdline.startswith("postgres:") and f" {database} " in cmdline and (stat := _proc_stat(pid)):
+            total += stat[1]
+    return total
 
 
 def run_api_load(url: str, token: str, clients: int, seconds: float, workers: int) -> dict[str, float]:
@@ -163,12 +211,18 @@ def run_api_load(url: str, token: str, clients: int, seconds: float, workers: in
             time.sleep(0.2)
         processes = min(4, clients)
         threads = max(1, clients // processes)
+        database = str(make_url(url).database)
+        server_before, database_before = server_cpu(server.pid), database_cpu(database)
         started = time.monotonic()
         with ProcessPoolExecutor(processes) as pool:
             futures = [pool.submit(process_worker, base_url, token, p, threads, processes, seconds)
                        for p in range(processes)]
-            latencies = [latency for future in futures for latency in future.result()]
+            results = [future.result() for future in futures]
         elapsed = time.monotonic() - started
+        server_used = server_cpu(server.pid) - server_before
+        database_used = database_cpu(database) - database_before
+        latencies = [latency for result in results for latency in result[0]]
+        client_used = sum(result[1] for result in results)
     finally:
         if server.poll() is None:
             os.killpg(server.pid, signal.SIGTERM)
@@ -186,6 +240,10 @@ def run_api_load(url: str, token: str, clients: int, seconds: float, workers: in
         "p50_ms": statistics.median(latencies) * 1000,
         "p99_ms": latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] * 1000,
         "clients": processes * threads,
+        "server_cpu_ms": server_used / len(latencies) * 1000,
+        "client_cpu_ms": client_used / len(latencies) * 1000,
+        "database_cpu_ms": database_used / len(latencies) * 1000,
+        "machine_busy": (server_used + client_used + database_used) / elapsed,
     }
 
 
@@ -270,6 +328,9 @@ def main() -> None:
         print(f"API  (pipeline serve --workers {args.workers}, {api['clients']:.0f} clients): "
               f"{api['rate']:8.1f} transitions/s  ({api['writes']:.0f} writes in {api['seconds']:.1f} s; "
               f"p50 {api['p50_ms']:.1f} ms, p99 {api['p99_ms']:.1f} ms)")
+        print(f"     CPU per write: server {api['server_cpu_ms']:.2f} ms, clients {api['client_cpu_ms']:.2f} ms, "
+              f"PostgreSQL backends {api['database_cpu_ms']:.2f} ms; these three kept "
+              f"{api['machine_busy']:.2f} of {os.cpu_count()} cores busy")
         print(f"pgbench -N ({args.clients} clients, same database):  {tps:8.1f} transactions/s")
         ratio = api["rate"] / tps
         print(f"ratio API / pgbench: {ratio:.1%}  (goal ≥ 10%: {'met' if ratio >= 0.10 else 'NOT met'})")

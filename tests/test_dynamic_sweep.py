@@ -94,17 +94,14 @@ def test_a_landing_title_that_lapsed_too_expires_in_a_second_event(session_facto
     assert load(session_factory, uscc).state == "reserve"
 
 
-def test_the_expire_date_never_precedes_the_firms_latest_event(session_factory: Factory) -> None:
+def test_an_amendment_after_the_lapse_does_not_postpone_the_expiry(session_factory: Factory) -> None:
     uscc = make_uscc("410106", 6)
     bring_to(session_factory, uscc, "innovative")  # → 2025-08-31
-    with unit_of_work(session_factory) as session:  # an amendment, dated today, after the lapse
+    with unit_of_work(session_factory) as session:  # a rename, dated today, after the lapse: no state change
         service.amend(session, uscc, changes={"name": "改名后的企业"}, actor=ADMIN)
-    today = business_today()
-    skipped, report = run(session_factory, "2025-12-01", apply=True)
-    assert skipped == []
-    assert [u for u, _ in report.skipped] == [uscc]
-    [item], _ = run(session_factory, today.isoformat(), apply=True)
-    assert (item.effective_date, item.valid_until) == (today, dt.date(2025, 8, 31))
+    [item], report = run(session_factory, "2025-12-01", apply=True)
+    assert report.skipped == []
+    assert (item.effective_date, item.valid_until) == (dt.date(2025, 9, 1), dt.date(2025, 8, 31))
 
 
 def test_sweep_refuses_a_future_date_and_applying_needs_the_expire_permission(session_factory: Factory) -> None:

@@ -47,6 +47,28 @@ def get_enterprise(session: Session, uscc: str, actor: Actor, *, for_update: boo
     return enterprise
 
 
+def _lock_with_head(session: Session, uscc: str, actor: Actor) -> tuple[Enterprise, str | None]:
+    """:func:`get_enterprise` with ``for_update``, plus the hash of the firm's last event read in the same
+    statement (one round trip fewer, and no autoflush of a half-made change before the event is sealed).
+
+    The hash is that of the event ``(uscc, last_seq)`` of the *locked* row. On PostgreSQL, a statement that
+    waited for the lock re-reads the locked row at its newest version but evaluates the subquery in the
+    snapshot taken when the statement began: the event that the lock holder appended is then invisible and
+    the hash comes back NULL — never another event's hash, since ``(uscc, seq)`` is unique and events are
+    immutable. ``None`` makes :func:`_append_event` read the head in a statement of its own, as it always did.
+    (The recognitions are loaded by their own statement, after the lock, for the same reason.)
+    """
+    code = validate_uscc(uscc)
+    head = (select(Event.hash).where(Event.uscc == Enterprise.uscc, Event.seq == Enterprise.last_seq)
+            .correlate(Enterprise).scalar_subquery())
+    row = session.execute(
+        select(Enterprise, head).where(Enterprise.uscc == code).with_for_update(of=Enterprise)
+    ).one_or_none()
+    if row is None or not actor.covers(row[0].region_code):
+        raise NotFound(f"未找到企业{code} — no enterprise {code} in your jurisdiction")
+    return row[0], row[1]
+
+
 def _check_version(enterprise: Enterprise, expected_version: int | None) -> None:
     if expected_version is not None and expected_version != enterprise.version:
         raise VersionMismatch(
@@ -144,6 +166,7 @@ def enroll(
     enterprise = Enterprise(
         uscc=code, name=name, region_code=region, state=machine.NEW, version=0, last_seq=0,
         data=dict(data or {}), flags={}, created_at=now, updated_at=now,
+        recognitions=[],  # a new firm holds no titles: say so, rather than have the response load them
     )
     proposal = guards.Proposal(
         trigger="enroll", state=machine.NEW, titles=[], barred_until=None, last_effective_date=None,
@@ -161,6 +184,7 @@ def enroll(
         session, enterprise, kind="transition", trigger="enroll", from_state=None, effective_date=day,
         actor=actor, rulebook=rulebook, reason=reason or DEFAULT_ENROLL_REASON,
         evidence={"name": name, "region_code": region, **(evidence or {})}, request_id=request_id,
+        previous_hash=audit.GENESIS_HASH,  # a firm's first event: its chain starts here
     )
     return Outcome(enterprise, event)
 
@@ -203,7 +227,7 @@ def transition(
     request_id: str | None = None,
 ) -> Outcome:
     """Fire ``trigger`` on a firm as of ``effective_date``: guards, machine, titles, event — all or nothing."""
-    enterprise = get_enterprise(session, uscc, actor, for_update=True)
+    enterprise, head = _lock_with_head(session, uscc, actor)
     _check_version(enterprise, expected_version)
     rulebook = rulebook_in_force(effective_date)
     if trigger not in machine.TRIGGERS:
@@ -231,7 +255,7 @@ def transition(
     event = _append_event(
         session, enterprise, kind="transition", trigger=trigger, from_state=from_state,
         effective_date=effective_date, actor=actor, rulebook=rulebook, reason_code=reason_code,
-        reason=reason, evidence=event_evidence, request_id=request_id,
+        reason=reason, evidence=event_evidence, request_id=request_id, previous_hash=head,
     )
     return Outcome(enterprise, event)
 
@@ -345,7 +369,7 @@ def amend(
     request_id: str | None = None,
 ) -> Outcome:
     """Edit a firm's data (name, region, further data) as an ``amendment`` event."""
-    enterprise = get_enterprise(session, uscc, actor, for_update=True)
+    enterprise, head = _lock_with_head(session, uscc, actor)
     _check_version(enterprise, expected_version)
     day = max(business_today(), enterprise.last_effective_date or business_today())
     rulebook = rulebook_in_force(day)
@@ -386,6 +410,7 @@ def amend(
     event = _append_event(
         session, enterprise, kind="amendment", trigger=None, from_state=enterprise.state, effective_date=day,
         actor=actor, rulebook=rulebook, reason=reason, evidence={"changes": diff}, request_id=request_id,
+        previous_hash=head,
     )
     return Outcome(enterprise, event)
 

@@ -4,11 +4,13 @@ A dry run and an apply are the same run: the rows are applied inside a SAVEPOINT
 that met any problem row) rolls the savepoint back. So the verdict a dry run reports is, by construction,
 what apply does — including rows that depend on earlier rows of the same file.
 
-Speed: rows go in chunks. A chunk's firms, their titles and the last hash of each chain are loaded with three
-queries (``FOR UPDATE`` on PostgreSQL); new firms are inserted in one batch; each row then runs the checks of
-:func:`pipeline.service.transition` / :func:`pipeline.service.enroll` in memory and appends its event with
-:func:`pipeline.service.append_event` (``flush=False``), and the chunk is flushed once. Memory stays flat:
-a chunk's objects are expunged once written, and report rows go to a sink instead of a list.
+Speed: rows go in chunks. A chunk's firms, their titles and the last hash of each chain are loaded with two
+queries (``FOR UPDATE`` on PostgreSQL). Each row then runs the checks of :func:`pipeline.service.transition` /
+:func:`pipeline.service.enroll` in memory — the same guards, :func:`pipeline.machine.fire` and
+:func:`pipeline.service.apply_titles` — on plain records (:mod:`pipeline.imports.bulk`) instead of ORM objects,
+and seals its event exactly as :func:`pipeline.service.append_event` does; the chunk is then written in bulk
+(``COPY`` on PostgreSQL). Memory stays flat: nothing of a chunk is kept once it is written, and report rows go
+to a sink instead of a list.
 
 ``backfill`` is the exception: its rows for one firm may be anywhere in the file and must be applied in date
 order, so the (small) rows are held and sorted before they are applied. A lapsed backfilled title is expired
@@ -20,32 +22,36 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from functools import cache
 from itertools import islice
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import and_, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
+from stdnum.cn import uscc as stdnum_uscc
 
 from pipeline import audit, guards, machine
 from pipeline.access import SYSTEM, Actor, require_permission
 from pipeline.dates import business_today, utc_now
 from pipeline.errors import AlreadyExists, Conflict, GuardFailed, InvalidInput, NotFound, PipelineError
 from pipeline.identifiers import region_of_uscc, validate_uscc
+from pipeline.imports.bulk import ChunkWrites, EventRecord, FirmRecord, TitleRecord, load_firms, write_chunk
 from pipeline.imports.models import ImportRun
 from pipeline.imports.reading import ImportFile, SourceRow
 from pipeline.imports.regions import resolve_region
 from pipeline.imports.report import OK, PROBLEM, UNCHANGED, ImportSummary, RowReport
-from pipeline.models import Enterprise, Event, Recognition
+from pipeline.models import Event
 from pipeline.rulebooks import TITLE_TIERS, Rulebook, rulebook_in_force
-from pipeline.service import append_event, apply_titles
+from pipeline.service import apply_titles
 
 ACTIONS: tuple[str, ...] = (
     "enroll", "recognize_innovative", "recognize_provincial", "recognize_national", "renew", "backfill",
 )
-CHUNK_ROWS = 1000
+CHUNK_ROWS = 2000
 BACKFILL_CHUNK_FIRMS = 500
 
 Sink = Callable[[RowReport], None]
@@ -75,6 +81,26 @@ class ImportOptions:
 
     def key(self) -> str:
         return hashlib.sha256(audit.canonical_json(self.as_dict()).encode("utf-8")).hexdigest()
+
+
+_CANONICAL_USCC = re.compile(r"[0-9A-Z]{18}")
+
+
+def _valid_uscc(raw: str) -> str:
+    """:func:`pipeline.identifiers.validate_uscc`, with a shortcut for a cell that is already a clean code.
+
+    Such a cell normalises to itself, so python-stdnum's verdict on it is the whole check; anything else (and
+    every invalid code, for its message) goes the full way. The shortcut halves the cost of the commonest row.
+    """
+    if _CANONICAL_USCC.fullmatch(raw) and stdnum_uscc.is_valid(raw):
+        return raw
+    return validate_uscc(raw)
+
+
+@cache
+def _triggers_from(state: str) -> frozenset[str]:
+    """:func:`pipeline.machine.triggers_from` as a set, once per state (it scans the transition table)."""
+    return frozenset(machine.triggers_from(state))
 
 
 class _Unchanged(Exception):
@@ -129,9 +155,12 @@ class _Importer:
         self.summary = ImportSummary(
             file_name=source.file_name, file_sha256=source.sha256, action=options.action,
             options=options.as_dict(), dry_run=not apply, applied=False, already_imported_by=None, run_id=None)
-        self.last_hash: dict[str, str] = {}
-        self.last_import_row: dict[str, int] = {}
-        """firm → the row of this run that wrote its latest event (catches duplicates across chunks)."""
+        self.writes = ChunkWrites()
+        """The chunk being applied: written in one go by :func:`pipeline.imports.bulk.write_chunk`."""
+        self._rulebooks: dict[dt.date, Rulebook] = {}
+        self._regions: dict[str, str] = {}
+        self._enroll_reason_text = (f"批量导入纳入培育库：{source.file_name} — enrolled by import of "
+                                    f"{source.file_name}")
 
     # -- the run ------------------------------------------------------------------------------------------
 
@@ -242,41 +271,47 @@ class _Importer:
                             f"it first (--action enroll) or record its history with --action backfill")
         return NotFound(f"企业{code}不在您的辖区内 — {code} (region {region}) is outside your jurisdiction")
 
-    def _load(self, codes: Sequence[str]) -> dict[str, Enterprise]:
-        if not codes:
-            return {}
-        firms = {firm.uscc: firm for firm in self.session.scalars(
-            select(Enterprise).where(Enterprise.uscc.in_(codes)).with_for_update())}
-        rows = self.session.execute(
-            select(Event.uscc, Event.hash, Event.evidence)
-            .join(Enterprise, and_(Enterprise.uscc == Event.uscc, Enterprise.last_seq == Event.seq))
-            .where(Enterprise.uscc.in_(codes)))
-        for uscc, last_hash, evidence in rows:
-            self.last_hash[uscc] = last_hash
-            imported = (evidence or {}).get("import") or {}
-            if imported.get("run") == self.run_id and "row" in imported:
-                self.last_import_row[uscc] = int(imported["row"])
+    def _load(self, codes: Sequence[str]) -> dict[str, FirmRecord]:
+        firms = load_firms(self.session, codes)
+        self.writes.firms.extend(firms.values())
         return firms
 
-    def _release(self, firms: Iterable[Enterprise], events: Iterable[Event]) -> None:
-        """Written objects leave the session, so a 100,000-row file does not pile up in its identity map."""
-        for firm in firms:
-            for title in firm.recognitions:
-                self.session.expunge(title)
-            self.session.expunge(firm)
-            self.last_hash.pop(firm.uscc, None)
-        for event in events:
-            self.session.expunge(event)
+    def _write(self) -> None:
+        """Write the chunk and let go of it, so that a 100,000-row file does not pile up in memory."""
+        write_chunk(self.session, self.writes)
+        self.writes = ChunkWrites()
+
+    def _last_import_row(self, firm: FirmRecord) -> int | None:
+        """The row of this run that wrote the firm's latest stored event (catches duplicates across chunks)."""
+        imported = firm.head_import
+        if imported is not None and imported.get("run") == self.run_id and "row" in imported:
+            return int(imported["row"])
+        return None
+
+    def _rulebook(self, day: dt.date) -> Rulebook:
+        rulebook = self._rulebooks.get(day)
+        if rulebook is None:
+            rulebook = self._rulebooks[day] = rulebook_in_force(day)
+        return rulebook
+
+    def _region(self, text: str) -> str:
+        """:func:`resolve_region`, remembered per cell text (a list repeats a few regions)."""
+        region = self._regions.get(text)
+        if region is None:
+            region = resolve_region(text)
+            if len(self._regions) < 10_000:
+                self._regions[text] = region
+        return region
 
     # -- the domain steps, as the service does them --------------------------------------------------------
 
-    def _new_firm(self, code: str, row: SourceRow, day: dt.date) -> tuple[Enterprise, Rulebook]:
+    def _new_firm(self, code: str, row: SourceRow, day: dt.date) -> tuple[FirmRecord, Rulebook]:
         """:func:`pipeline.service.enroll` up to its insert, without its per-row existence query."""
         name = row.name.strip()
         if not name:
             raise InvalidInput("企业名称不能为空 — the row has no 企业名称 (needed to enroll a new firm)", field="name")
-        region = resolve_region(row.region or region_of_uscc(code))
-        rulebook = rulebook_in_force(day)
+        region = self._region(row.region or region_of_uscc(code))
+        rulebook = self._rulebook(day)
         require_permission(rulebook, self.actor, "enroll")
         if not self.actor.covers(region):
             raise NotFound(f"区划{region}不在您的辖区内 — region {region} is outside your jurisdiction")
@@ -285,54 +320,65 @@ class _Importer:
             effective_date=day, today=self.today, rulebook=rulebook, reason=None)
         _refuse(guards.check(proposal), "enroll")
         now = utc_now()
-        firm = Enterprise(uscc=code, name=name, region_code=region, state=machine.NEW, version=0, last_seq=0,
-                          data={}, flags={}, created_at=now, updated_at=now, recognitions=[])
+        firm = FirmRecord(uscc=code, name=name, region_code=region, state=machine.NEW, version=0, last_seq=0,
+                          barred_until=None, last_effective_date=None, created_at=now, updated_at=now)
         machine.fire(rulebook, "enroll", firm)
-        self.session.add(firm)
         return firm, rulebook
 
-    def _enroll_event(self, firm: Enterprise, rulebook: Rulebook, day: dt.date, row: SourceRow) -> Event:
-        event = append_event(
-            self.session, firm, kind="transition", trigger="enroll", from_state=None, effective_date=day,
-            actor=self.actor, rulebook=rulebook, reason=self._enroll_reason(),
-            evidence={"name": firm.name, "region_code": firm.region_code, **self._evidence(row)},
-            previous_hash=audit.GENESIS_HASH, flush=False)
-        self.last_hash[firm.uscc] = event.hash
-        self.summary.events += 1
-        return event
+    def _enroll_event(self, firm: FirmRecord, rulebook: Rulebook, day: dt.date, row: SourceRow) -> None:
+        self.writes.new_firms.append(firm)
+        self._append_event(
+            firm, trigger="enroll", from_state=None, effective_date=day, actor=self.actor, rulebook=rulebook,
+            reason=self._enroll_reason(),
+            evidence={"name": firm.name, "region_code": firm.region_code, **self._evidence(row)})
 
     def _enroll_reason(self) -> str:
-        return f"批量导入纳入培育库：{self.source.file_name} — enrolled by import of {self.source.file_name}"
+        return self._enroll_reason_text
 
-    def _transition(self, firm: Enterprise, trigger: str, day: dt.date, facts: dict[str, Any], events: list[Event],
-                    *, actor: Actor | None = None, reason_code: str | None = None,
-                    reason: str | None = None) -> str:
+    def _append_event(self, firm: FirmRecord, *, trigger: str, from_state: str | None, effective_date: dt.date,
+                      actor: Actor, rulebook: Rulebook, reason_code: str | None = None, reason: str | None = None,
+                      evidence: dict[str, Any]) -> None:
+        """:func:`pipeline.service.append_event` for a transition, field for field, on the plain records: the same
+        seq, to_state, recorded time, evidence and seal, and the same bookkeeping on the firm."""
+        now = utc_now()
+        event = EventRecord(
+            firm=firm, uscc=firm.uscc, seq=firm.last_seq + 1, kind="transition", trigger=trigger,
+            from_state=from_state, to_state=firm.state, effective_date=effective_date, recorded_at=now,
+            actor=actor.id, reason_code=reason_code, reason=reason, evidence=dict(evidence), rulebook_id=rulebook.id,
+            rulebook_hash=rulebook.content_hash, request_id=None)
+        # audit.seal reads the hashed fields by name; an EventRecord carries exactly those.
+        audit.seal(cast(Event, event), firm.head_hash or audit.GENESIS_HASH)
+        firm.head_hash = event.hash
+        firm.last_seq = event.seq
+        firm.last_effective_date = max(effective_date, firm.last_effective_date or effective_date)
+        firm.version += 1
+        firm.updated_at = now
+        self.writes.events.append(event)
+        self.summary.events += 1
+
+    def _transition(self, firm: FirmRecord, trigger: str, day: dt.date, facts: dict[str, Any], *,
+                    actor: Actor | None = None, reason_code: str | None = None, reason: str | None = None) -> str:
         """:func:`pipeline.service.transition` on a firm already loaded and locked; returns what happened."""
         actor = actor or self.actor
-        rulebook = rulebook_in_force(day)
+        rulebook = self._rulebook(day)
         require_permission(rulebook, actor, trigger)
         proposal = guards.Proposal(
             trigger=trigger, state=firm.state, titles=list(firm.recognitions), barred_until=firm.barred_until,
             last_effective_date=firm.last_effective_date, effective_date=day, today=self.today,
             rulebook=rulebook, reason_code=reason_code, reason=reason, evidence=facts)
-        if trigger not in machine.triggers_from(firm.state):
+        if trigger not in _triggers_from(firm.state):
             machine.fire(rulebook, trigger, firm)  # raises IllegalTransition saying what is allowed
         _refuse(guards.check(proposal), trigger)
         from_state = firm.state
         landing = guards.landing_state(from_state, firm.recognitions, day)
         machine.fire(rulebook, trigger, firm, landing=landing if trigger in ("demote", "expire") else None)
         recorded = apply_titles(firm, trigger, from_state, day, reason_code, facts, rulebook, firm.last_seq + 1,
-                                Recognition)
+                                TitleRecord)
         evidence = {**facts, **recorded}
         if isinstance(evidence.get("valid_until"), dt.date):
             evidence["valid_until"] = evidence["valid_until"].isoformat()
-        event = append_event(
-            self.session, firm, kind="transition", trigger=trigger, from_state=from_state, effective_date=day,
-            actor=actor, rulebook=rulebook, reason_code=reason_code, reason=reason, evidence=evidence,
-            previous_hash=self.last_hash.get(firm.uscc), flush=False)
-        self.last_hash[firm.uscc] = event.hash
-        self.summary.events += 1
-        events.append(event)
+        self._append_event(firm, trigger=trigger, from_state=from_state, effective_date=day, actor=actor,
+                           rulebook=rulebook, reason_code=reason_code, reason=reason, evidence=evidence)
         return f"{trigger}: {from_state} → {firm.state} ({day.isoformat()})"
 
     # -- enroll / recognize / renew: chunk by chunk -----------------------------------------------------------
@@ -343,7 +389,7 @@ class _Importer:
         first_row: dict[str, int] = {}
         for row in rows:
             try:
-                code = validate_uscc(row.uscc)
+                code = _valid_uscc(row.uscc)
             except PipelineError as exc:
                 reports[row.number] = self._problem(row, row.uscc, exc.detail)
                 continue
@@ -355,8 +401,7 @@ class _Importer:
                 first_row[code] = row.number
                 codes[row.number] = code
         firms = self._load(sorted(set(codes.values())))
-        events: list[Event] = []
-        new_firms: dict[int, tuple[Enterprise, Rulebook, dt.date]] = {}
+        new_firms: dict[int, tuple[FirmRecord, Rulebook, dt.date]] = {}
         if self.options.action == "enroll":
             for row in rows:
                 new_code = codes.get(row.number)
@@ -369,8 +414,6 @@ class _Importer:
                     new_firms[row.number] = (firm, rulebook, day)
                 except PipelineError as exc:
                     reports[row.number] = self._problem(row, code, exc.detail)
-            if new_firms:
-                self.session.flush()  # one batched INSERT; the firms' ids go into their events
         for row in rows:
             row_code = codes.get(row.number)
             if row_code is None or row.number in reports:
@@ -378,25 +421,25 @@ class _Importer:
             code = row_code
             if row.number in new_firms:
                 firm, rulebook, day = new_firms[row.number]
-                events.append(self._enroll_event(firm, rulebook, day, row))
+                self._enroll_event(firm, rulebook, day, row)
                 reports[row.number] = RowReport(row.number, code, row.name, OK, f"enroll → reserve ({day.isoformat()})")
                 continue
             firm_or_none = firms.get(code)
-            if firm_or_none is not None and code in self.last_import_row:
-                reports[row.number] = self._duplicate(row, code, self.last_import_row[code])
+            earlier = self._last_import_row(firm_or_none) if firm_or_none is not None else None
+            if earlier is not None:
+                reports[row.number] = self._duplicate(row, code, earlier)
                 continue
             try:
-                outcome = self._existing(row, code, firm_or_none, events)
+                outcome = self._existing(row, code, firm_or_none)
                 reports[row.number] = RowReport(row.number, code, row.name, OK, outcome)
             except _Unchanged as verdict:
                 reports[row.number] = RowReport(row.number, code, row.name, UNCHANGED, verdict.message)
             except PipelineError as exc:
                 reports[row.number] = self._problem(row, code, exc.detail)
-        self.session.flush()
-        self._release([*firms.values(), *(firm for firm, _, _ in new_firms.values())], events)
+        self._write()
         return [reports[row.number] for row in rows]
 
-    def _existing(self, row: SourceRow, code: str, firm: Enterprise | None, events: list[Event]) -> str:
+    def _existing(self, row: SourceRow, code: str, firm: FirmRecord | None) -> str:
         action = self.options.action
         if firm is None or not self.actor.covers(firm.region_code):
             if action == "enroll" and firm is not None:
@@ -404,16 +447,16 @@ class _Importer:
             raise self._invisible(code, firm.region_code if firm else None)
         if action == "enroll":
             if firm.state not in ("removed", "revoked"):
-                label = rulebook_in_force(self.today).label(firm.state)
+                label = self._rulebook(self.today).label(firm.state)
                 raise _Unchanged(f"无变化：已在培育库（{label}） — no change: already in the pool ({firm.state})")
             day = row.effective_date or self.options.effective_date or self.today
-            return self._transition(firm, "enroll", day, self._evidence(row), events, reason=self._enroll_reason())
+            return self._transition(firm, "enroll", day, self._evidence(row), reason=self._enroll_reason())
         day = self._decision_date(row)
         tier = guards.RECOGNITION_TIER.get(action) or firm.state
         if any(t.tier == tier and t.recognized_on == day for t in firm.recognitions):
             raise _Unchanged(f"无变化：该称号（{tier}，{day}）已有记录 — no change: the {tier} title recognised on "
                              f"{day} is already recorded")
-        return self._transition(firm, action, day, self._evidence(row), events)
+        return self._transition(firm, action, day, self._evidence(row))
 
     def _problem(self, row: SourceRow, code: str, message: str) -> RowReport:
         return RowReport(row.number, code, row.name, PROBLEM, "—", message)
@@ -454,8 +497,7 @@ class _Importer:
         for start in range(0, len(codes), BACKFILL_CHUNK_FIRMS):
             chunk = codes[start:start + BACKFILL_CHUNK_FIRMS]
             firms = self._load(chunk)
-            events: list[Event] = []
-            created: dict[str, tuple[Enterprise, Rulebook, dt.date, SourceRow]] = {}
+            created: dict[str, tuple[FirmRecord, Rulebook, dt.date, SourceRow]] = {}
             blocked: set[str] = set()
             for code in chunk:
                 history = sorted(by_firm[code], key=lambda item: (item[0], item[1], item[2].number))
@@ -470,15 +512,12 @@ class _Importer:
                     blocked.add(code)
                     for _, _, row in history:
                         reports[row.number] = self._problem(row, code, exc.detail)
-            if created:
-                self.session.flush()
             for code in chunk:
                 if code in blocked:
                     continue
-                self._backfill_firm(code, firms.get(code), created.get(code), by_firm[code], events, reports)
+                self._backfill_firm(code, firms.get(code), created.get(code), by_firm[code], reports)
                 done += len(by_firm[code])
-            self.session.flush()
-            self._release([*firms.values(), *(firm for firm, _, _, _ in created.values())], events)
+            self._write()
             for code in chunk:
                 del by_firm[code]
             if self.progress:
@@ -488,14 +527,13 @@ class _Importer:
             self.summary.count(report)
             self.sink(report)
 
-    def _backfill_firm(self, code: str, firm: Enterprise | None,
-                       created: tuple[Enterprise, Rulebook, dt.date, SourceRow] | None,
-                       history: list[tuple[dt.date, int, SourceRow]], events: list[Event],
-                       reports: dict[int, RowReport]) -> None:
+    def _backfill_firm(self, code: str, firm: FirmRecord | None,
+                       created: tuple[FirmRecord, Rulebook, dt.date, SourceRow] | None,
+                       history: list[tuple[dt.date, int, SourceRow]], reports: dict[int, RowReport]) -> None:
         steps: dict[int, list[str]] = {row.number: [] for _, _, row in history}
         if created is not None:
             firm, rulebook, day, first = created
-            events.append(self._enroll_event(firm, rulebook, day, first))
+            self._enroll_event(firm, rulebook, day, first)
             steps[first.number].append(f"enroll → reserve ({day.isoformat()})")
         assert firm is not None
         if not self.actor.covers(firm.region_code):
@@ -507,9 +545,9 @@ class _Importer:
                 if any(t.tier == row.tier and t.recognized_on == day for t in firm.recognitions):
                     raise _Unchanged(f"无变化：该称号（{row.tier}，{day}）已有记录 — no change: the {row.tier} title "
                                      f"recognised on {day} is already recorded")
-                steps[row.number].extend(self._expire_lapsed(firm, day, row, events))
+                steps[row.number].extend(self._expire_lapsed(firm, day, row))
                 trigger = "renew" if firm.state == row.tier else f"recognize_{row.tier}"
-                steps[row.number].append(self._transition(firm, trigger, day, self._evidence(row), events))
+                steps[row.number].append(self._transition(firm, trigger, day, self._evidence(row)))
                 reports[row.number] = RowReport(row.number, code, row.name, OK, "; ".join(steps[row.number]))
             except _Unchanged as verdict:
                 reports[row.number] = RowReport(row.number, code, row.name, UNCHANGED, verdict.message)
@@ -518,13 +556,13 @@ class _Importer:
         last_row = history[-1][2]
         if reports[last_row.number].status == OK:
             try:
-                lapsed = self._expire_lapsed(firm, self.today, last_row, events)
+                lapsed = self._expire_lapsed(firm, self.today, last_row)
                 report = reports[last_row.number]
                 report.outcome = "; ".join([report.outcome, *lapsed])
             except PipelineError as exc:
                 reports[last_row.number] = self._problem(last_row, code, exc.detail)
 
-    def _expire_lapsed(self, firm: Enterprise, by: dt.date, row: SourceRow, events: list[Event]) -> list[str]:
+    def _expire_lapsed(self, firm: FirmRecord, by: dt.date, row: SourceRow) -> list[str]:
         """Expire the firm's titles that have lapsed by ``by``, each on the day after its validity ended."""
         steps = []
         while firm.state in TITLE_TIERS:
@@ -532,7 +570,7 @@ class _Importer:
             lapse = title.valid_until + dt.timedelta(days=1) if title is not None else None
             if lapse is None or lapse > by:
                 break
-            steps.append(self._transition(firm, "expire", lapse, self._evidence(row, with_decision=False), events,
+            steps.append(self._transition(firm, "expire", lapse, self._evidence(row, with_decision=False),
                                           actor=SYSTEM, reason_code="expired",
                                           reason="历史称号已过有效期（导入补录） — the backfilled title had lapsed"))
         return steps

@@ -1,0 +1,60 @@
+"""A file longer than one chunk: earlier chunks are already written in bulk when a later one meets a problem,
+and the file must still be all or nothing, with duplicates found across chunks."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from helpers import CITY, Factory, events, make_uscc
+from imports_support import bad_check, by_row, do_import, write_csv
+from sqlalchemy import func, select
+
+from pipeline.imports import engine
+from pipeline.models import Enterprise, Event, Recognition
+
+CODES = [make_uscc("410106", n) for n in range(61, 68)]
+
+
+@pytest.fixture(autouse=True)
+def small_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(engine, "CHUNK_ROWS", 2)
+
+
+def _counts(factory: Factory) -> tuple[int, int, int]:
+    with factory() as session:
+        return tuple(int(session.scalar(select(func.count()).select_from(table)) or 0)  # type: ignore[return-value]
+                     for table in (Enterprise, Event, Recognition))
+
+
+def test_a_bad_row_in_the_last_chunk_undoes_the_chunks_written_before_it(
+        session_factory: Factory, tmp_path: Path) -> None:
+    rows = [(n, code, f"企业{n}", "", "2025-01-10", "") for n, code in enumerate(CODES[:5], start=1)]
+    rows.append((6, bad_check(CODES[5]), "企业6", "", "2025-01-10", ""))
+    summary, report = do_import(session_factory, write_csv(tmp_path / "l.csv", rows), CITY, "enroll", apply=True)
+    assert not summary.applied
+    assert [r.status for r in report] == ["ok"] * 5 + ["problem"]
+    assert _counts(session_factory) == (0, 0, 0)
+
+
+def test_a_firm_repeated_in_a_later_chunk_is_a_duplicate_of_its_first_row(
+        session_factory: Factory, tmp_path: Path) -> None:
+    rows = [(1, CODES[0], "甲", "", "2025-01-10", ""), (2, CODES[1], "乙", "", "2025-01-10", ""),
+            (3, CODES[2], "丙", "", "2025-01-10", ""), (4, CODES[0], "甲", "", "2025-01-10", "")]
+    summary, report = do_import(session_factory, write_csv(tmp_path / "l.csv", rows), CITY, "enroll")
+    assert "duplicate of row 3" in (by_row(report)[6].problem or "")
+    assert summary.problems == 1
+
+
+def test_recognitions_over_several_chunks_are_all_written(session_factory: Factory, tmp_path: Path) -> None:
+    enrol = [(n, code, f"企业{n}", "", "2025-01-10", "") for n, code in enumerate(CODES, start=1)]
+    do_import(session_factory, write_csv(tmp_path / "e.csv", enrol), CITY, "enroll", apply=True)
+    recognise = [(n, code, f"企业{n}", "", "2025-03-01", f"文号{n}") for n, code in enumerate(CODES, start=1)]
+    summary, _ = do_import(session_factory, write_csv(tmp_path / "r.csv", recognise), CITY, "recognize_innovative",
+                           apply=True)
+    assert summary.applied
+    assert _counts(session_factory) == (7, 14, 7)
+    for n, code in enumerate(CODES, start=1):
+        first, second = events(session_factory, code)
+        assert (second.trigger, second.seq, second.prev_hash) == ("recognize_innovative", 2, first.hash)
+        assert second.evidence["document_no"] == f"文号{n}"
