@@ -123,7 +123,8 @@ def client_loop(base_url: str, token: str, first_serial: int, stride: int, deadl
     headers = {"Authorization": f"Bearer {token}"}
     latencies: list[float] = []
     serial = first_serial
-    with httpx.Client(base_url=base_url, timeout=60) as client:
+    transport = httpx.HTTPTransport(socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)])
+    with httpx.Client(base_url=base_url, timeout=60, transport=transport) as client:
         while time.monotonic() < deadline:
             latencies += drive_firm(client, headers, serial)
             serial += stride
