@@ -39,11 +39,15 @@ def test_a_bad_row_in_the_last_chunk_undoes_the_chunks_written_before_it(
 
 def test_a_firm_repeated_in_a_later_chunk_is_a_duplicate_of_its_first_row(
         session_factory: Factory, tmp_path: Path) -> None:
+    # Chunks of two: 甲 again in the next chunk (its first chunk may still be being written) and two later.
     rows = [(1, CODES[0], "甲", "", "2025-01-10", ""), (2, CODES[1], "乙", "", "2025-01-10", ""),
-            (3, CODES[2], "丙", "", "2025-01-10", ""), (4, CODES[0], "甲", "", "2025-01-10", "")]
-    summary, report = do_import(session_factory, write_csv(tmp_path / "l.csv", rows), CITY, "enroll")
+            (3, CODES[2], "丙", "", "2025-01-10", ""), (4, CODES[0], "甲", "", "2025-01-10", ""),
+            (5, CODES[3], "丁", "", "2025-01-10", ""), (6, CODES[4], "戊", "", "2025-01-10", ""),
+            (7, CODES[1], "乙", "", "2025-01-10", "")]
+    _, report = do_import(session_factory, write_csv(tmp_path / "l.csv", rows), CITY, "enroll")
     assert "duplicate of row 3" in (by_row(report)[6].problem or "")
-    assert summary.problems == 1
+    assert "duplicate of row 4" in (by_row(report)[9].problem or "")
+    assert [r.status for r in report] == ["ok", "ok", "ok", "problem", "ok", "ok", "problem"]
 
 
 def test_recognitions_over_several_chunks_are_all_written(session_factory: Factory, tmp_path: Path) -> None:

@@ -3,13 +3,14 @@ dialects differ for imports.
 
 The importer runs the domain's own steps (guards, :func:`pipeline.machine.fire`, :func:`pipeline.service.apply_titles`,
 :func:`pipeline.audit.seal`) on the plain records below instead of ORM objects, and hands each chunk's result to
-:func:`write_chunk`:
+a :class:`ChunkWriter`:
 
 * PostgreSQL: new firm ids come from the sequence in one query; new firms, titles and events go in with ``COPY``
   (row triggers fire as for any insert, so ``events.tx_id`` is set for the change feed); the chunk's changed firms
-  and titles are one ``UPDATE … FROM unnest(…)`` each.
-* SQLite (the embedded default): Core ``executemany``; new firm ids are ``max(id) + 1 …``, safe because the
-  writer lock is held from ``BEGIN IMMEDIATE`` on.
+  and titles are one ``UPDATE … FROM unnest(…)`` each. The database writes one chunk while Python computes the
+  next (a second thread on the same connection, never both at once on it).
+* SQLite (the embedded default): Core ``executemany`` on the importer's thread; new firm ids are
+  ``max(id) + 1 …``, safe because the writer lock is held from ``BEGIN IMMEDIATE`` on.
 
 Firms are loaded (and, on PostgreSQL, locked ``FOR UPDATE`` so that concurrent writers serialise) with their chain
 heads in one query and their titles in a second.
@@ -19,15 +20,32 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import BigInteger, ColumnElement, String, and_, any_, bindparam, func, insert, select, update
+import psycopg
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    Connection,
+    String,
+    and_,
+    any_,
+    bindparam,
+    func,
+    insert,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.types import TypeEngine
 
+from pipeline.errors import Conflict
 from pipeline.models import Base, Enterprise, Event, Recognition
 
 ENTERPRISES = Base.metadata.tables[Enterprise.__tablename__]
@@ -83,7 +101,7 @@ class FirmRecord:
     updated_at: dt.datetime
     recognitions: list[TitleRecord] = field(default_factory=list)
     id: int | None = None
-    """``None`` for a firm this chunk creates, until :func:`write_chunk` draws its id."""
+    """``None`` for a firm this chunk creates, until :meth:`ChunkWriter.prepare` draws its id."""
     head_hash: str | None = None
     """The hash of the firm's latest event (the previous hash of its next one)."""
     head_import: dict[str, Any] | None = None
@@ -118,7 +136,7 @@ class EventRecord:
 
 @dataclass
 class ChunkWrites:
-    """Everything a chunk changed: written by :func:`write_chunk` in one go."""
+    """Everything a chunk changed: written by a :class:`ChunkWriter` in one go."""
 
     new_firms: list[FirmRecord] = field(default_factory=list)
     firms: list[FirmRecord] = field(default_factory=list)
@@ -137,15 +155,15 @@ def load_firms(session: Session, codes: Sequence[str]) -> dict[str, FirmRecord]:
     postgres = _postgres(session)
     e, head = ENTERPRISES.c, EVENTS.c
     query = (select(e.id, e.uscc, e.name, e.region_code, e.state, e.version, e.last_seq, e.barred_until,
-                    e.last_effective_date, e.created_at, e.updated_at, head.hash, head.evidence)
+                    e.last_effective_date, e.created_at, e.updated_at, head.hash,
+                    head.evidence["import"].label("imported"))
              .select_from(ENTERPRISES.outerjoin(EVENTS, and_(head.uscc == e.uscc, head.seq == e.last_seq)))
              .where(_member(e.uscc, list(codes), String(), postgres)))
     if postgres:
         query = query.with_for_update(of=ENTERPRISES)
     firms: dict[int, FirmRecord] = {}
-    for row in session.execute(query):
-        evidence = row.evidence or {}
-        imported = evidence.get("import") if isinstance(evidence, dict) else None
+    for row in session.execute(query).all():
+        imported = row.imported
         firms[row.id] = FirmRecord(
             id=row.id, uscc=row.uscc, name=row.name, region_code=row.region_code, state=row.state,
             version=row.version, last_seq=row.last_seq, barred_until=row.barred_until,
@@ -157,7 +175,7 @@ def load_firms(session: Session, codes: Sequence[str]) -> dict[str, FirmRecord]:
         titles = select(r.id, r.enterprise_id, r.tier, r.document_no, r.batch, r.recognized_on, r.valid_until,
                         r.ended_on, r.end_reason, r.granted_by_seq, r.ended_by_seq) \
             .where(_member(r.enterprise_id, list(firms), BigInteger(), postgres)).order_by(r.id)
-        for t in session.execute(titles):
+        for t in session.execute(titles).all():
             firms[t.enterprise_id].recognitions.append(TitleRecord(
                 id=t.id, tier=t.tier, document_no=t.document_no, batch=t.batch, recognized_on=t.recognized_on,
                 valid_until=t.valid_until, ended_on=t.ended_on, end_reason=t.end_reason,
@@ -174,77 +192,165 @@ def _member(column: ColumnElement[Any], values: list[Any], item_type: TypeEngine
     return column.in_(values)
 
 
-def write_chunk(session: Session, writes: ChunkWrites) -> None:
-    """Insert the chunk's new firms, titles and events; update its changed stored firms and titles."""
-    if not writes.events:
-        return
-    changed = [firm for firm in writes.firms if firm.version != firm.stored_version]
-    firms = [*writes.new_firms, *changed]
-    new_titles = [(firm, title) for firm in firms for title in firm.recognitions if title.id is None]
-    ended = [title for firm in changed for title in firm.recognitions
-             if title.id is not None and title.end_changed()]
-    if _postgres(session):
-        _PostgresWriter(session).write(writes.new_firms, changed, new_titles, ended, writes.events)
-    else:
-        _sqlite_write(session, writes.new_firms, changed, new_titles, ended, writes.events)
+class ChunkWriter:
+    """Writes an import's chunks; on PostgreSQL a chunk is written on a second thread while the next is computed.
+
+    The importer calls, per chunk: :meth:`start` (begin writing the previous chunk) once it has loaded this
+    chunk's firms, then computes, then :meth:`join` and :meth:`prepare` (draw ids, snapshot the rows) — so the
+    connection is never used by both threads at once, and the database's work overlaps Python's. SQLite writes
+    in :meth:`start` on the calling thread. :meth:`close` waits for any write in flight (always call it).
+    """
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self.postgres = _postgres(session)
+        self._job: _PostgresJob | _SqliteJob | None = None
+        self._thread: threading.Thread | None = None
+        self._error: BaseException | None = None
+
+    def prepare(self, writes: ChunkWrites) -> None:
+        """Take a computed chunk: its new firms get their ids and every row is copied out of the records."""
+        assert self._job is None, "the previous chunk was not started"
+        assert self._thread is None, "the previous chunk was not joined"
+        if not writes.events:
+            return
+        changed = [firm for firm in writes.firms if firm.version != firm.stored_version]
+        new_titles = [(firm, title) for firm in (*writes.new_firms, *changed) for title in firm.recognitions
+                      if title.id is None]
+        ended = [title for firm in changed for title in firm.recognitions
+                 if title.id is not None and title.end_changed()]
+        self._assign_ids(writes.new_firms)
+        job_type = _PostgresJob if self.postgres else _SqliteJob
+        self._job = job_type(writes.new_firms, changed, new_titles, ended, writes.events)
+
+    def start(self) -> None:
+        """Begin writing the prepared chunk, if any."""
+        job, self._job = self._job, None
+        if job is None:
+            return
+        if isinstance(job, _PostgresJob):
+            connection = self.session.connection().connection.driver_connection
+            self._thread = threading.Thread(target=self._write, args=(job, connection), name="import-writer")
+            self._thread.start()
+        else:
+            try:
+                job.run(self.session.connection())
+            except IntegrityError:
+                raise _concurrent_write() from None
+
+    def join(self) -> None:
+        """Wait until the chunk being written is written; raise what writing it raised."""
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+        if self._error is not None:
+            error, self._error = self._error, None
+            raise error
+
+    def flush(self) -> None:
+        self.start()
+        self.join()
+
+    def close(self) -> None:
+        """Wait for a write in flight and drop a prepared one (after an error, before the rollback)."""
+        self._job = None
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+        self._error = None
+
+    def _write(self, job: _PostgresJob, connection: Any) -> None:
+        try:
+            job.run(connection)
+        except psycopg.errors.UniqueViolation:
+            self._error = _concurrent_write()
+        except BaseException as exc:  # re-raised on the importer's thread by join()
+            self._error = exc
+
+    def _assign_ids(self, firms: list[FirmRecord]) -> None:
+        if not firms:
+            return
+        if self.postgres:
+            drawn = self.session.execute(text(
+                "SELECT nextval(pg_get_serial_sequence('enterprises', 'id')) FROM generate_series(1, :n)"),
+                {"n": len(firms)}).scalars()
+            ids = sorted(int(value) for value in drawn)
+        else:
+            # The writer lock is held since BEGIN IMMEDIATE: nobody else can insert a firm before we do.
+            top = int(self.session.scalar(select(func.coalesce(func.max(ENTERPRISES.c.id), 0))) or 0)
+            ids = list(range(top + 1, top + 1 + len(firms)))
+        for firm, firm_id in zip(firms, ids, strict=True):
+            firm.id = firm_id
 
 
-def _firm_row(firm: FirmRecord) -> tuple[Any, ...]:
-    return (firm.id, firm.uscc, firm.name, firm.region_code, firm.state, firm.version, firm.barred_until,
-            firm.last_seq, firm.last_effective_date, {}, {}, firm.created_at, firm.updated_at)
-
-
-def _title_row(firm: FirmRecord, title: TitleRecord) -> tuple[Any, ...]:
-    return (firm.id, title.tier, title.document_no, title.batch, title.recognized_on, title.valid_until,
-            title.ended_on, title.end_reason, title.granted_by_seq, title.ended_by_seq)
+def _concurrent_write() -> Conflict:
+    return Conflict("另一操作同时写入了同一企业 — another import or enrolment wrote one of these firms at the same "
+                    "time; nothing of this import was written: run it again")
 
 
 EMPTY_JSON = "{}"
 
 
-def _event_row(event: EventRecord) -> tuple[Any, ...]:
-    return (event.firm.id, event.uscc, event.seq, event.kind, event.trigger, event.from_state, event.to_state,
-            event.effective_date, event.recorded_at, event.actor, event.reason_code, event.reason, event.evidence,
-            event.rulebook_id, event.rulebook_hash, event.request_id, event.prev_hash, event.hash)
+def _firm_row(f: FirmRecord) -> tuple[Any, ...]:
+    return (f.id, f.uscc, f.name, f.region_code, f.state, f.version, f.barred_until, f.last_seq,
+            f.last_effective_date, EMPTY_JSON, EMPTY_JSON, f.created_at, f.updated_at)
 
 
-class _PostgresWriter:
-    def __init__(self, session: Session) -> None:
-        self.connection: Any = session.connection().connection.driver_connection  # psycopg.Connection
+def _firm_update(f: FirmRecord) -> tuple[Any, ...]:
+    return f.id, f.state, f.version, f.barred_until, f.last_seq, f.last_effective_date, f.updated_at
 
-    def write(self, new_firms: list[FirmRecord], changed: list[FirmRecord],
-              new_titles: list[tuple[FirmRecord, TitleRecord]], ended: list[TitleRecord],
-              events: list[EventRecord]) -> None:
-        with self.connection.cursor() as cursor:
-            if new_firms:
-                cursor.execute("SELECT nextval(pg_get_serial_sequence('enterprises', 'id')) "
-                               "FROM generate_series(1, %s)", (len(new_firms),))
-                for firm, (new_id,) in zip(new_firms, sorted(cursor.fetchall()), strict=True):
-                    firm.id = int(new_id)
-                self._copy(cursor, "enterprises", FIRM_COLUMNS, (
-                    (f.id, f.uscc, f.name, f.region_code, f.state, f.version, f.barred_until, f.last_seq,
-                     f.last_effective_date, EMPTY_JSON, EMPTY_JSON, f.created_at, f.updated_at) for f in new_firms))
-            if changed:
+
+def _title_row(firm: FirmRecord, t: TitleRecord) -> tuple[Any, ...]:
+    return (firm.id, t.tier, t.document_no, t.batch, t.recognized_on, t.valid_until, t.ended_on, t.end_reason,
+            t.granted_by_seq, t.ended_by_seq)
+
+
+def _title_update(t: TitleRecord) -> tuple[Any, ...]:
+    return t.id, t.ended_on, t.end_reason, t.ended_by_seq
+
+
+def _event_row(e: EventRecord, evidence: Any) -> tuple[Any, ...]:
+    return (e.firm.id, e.uscc, e.seq, e.kind, e.trigger, e.from_state, e.to_state, e.effective_date, e.recorded_at,
+            e.actor, e.reason_code, e.reason, evidence, e.rulebook_id, e.rulebook_hash, e.request_id, e.prev_hash,
+            e.hash)
+
+
+FIRM_UPDATE = ("firm_id", "state", "version", "barred_until", "last_seq", "last_effective_date", "updated_at")
+TITLE_UPDATE = ("title_id", "ended_on", "end_reason", "ended_by_seq")
+
+
+class _PostgresJob:
+    """A chunk as COPY rows and unnest() columns, independent of the records (which the next chunk may change)."""
+
+    def __init__(self, new_firms: list[FirmRecord], changed: list[FirmRecord],
+                 new_titles: list[tuple[FirmRecord, TitleRecord]], ended: list[TitleRecord],
+                 events: list[EventRecord]) -> None:
+        self.firms = [_firm_row(f) for f in new_firms]
+        self.updates = _columns([_firm_update(f) for f in changed], len(FIRM_UPDATE))
+        self.ended = _columns([_title_update(t) for t in ended], len(TITLE_UPDATE))
+        self.titles = [_title_row(f, t) for f, t in new_titles]
+        # jsonb parses the text: key order and spacing do not matter to it, nor to the hash (taken before).
+        self.events = [_event_row(e, json.dumps(e.evidence, ensure_ascii=False)) for e in events]
+
+    def run(self, connection: Any) -> None:
+        with connection.cursor() as cursor:
+            if self.firms:
+                self._copy(cursor, "enterprises", FIRM_COLUMNS, self.firms)
+            if self.updates[0]:
                 cursor.execute(
                     "UPDATE enterprises AS e SET state = v.state, version = v.version, barred_until = v.barred_until, "
                     "last_seq = v.last_seq, last_effective_date = v.last_effective_date, updated_at = v.updated_at "
                     "FROM unnest(%s::bigint[], %s::varchar[], %s::int[], %s::date[], %s::int[], %s::date[], "
                     "%s::timestamptz[]) AS v(id, state, version, barred_until, last_seq, last_effective_date, "
-                    "updated_at) WHERE e.id = v.id",
-                    _columns([(f.id, f.state, f.version, f.barred_until, f.last_seq, f.last_effective_date,
-                               f.updated_at) for f in changed], 7))
-            if ended:
+                    "updated_at) WHERE e.id = v.id", self.updates)
+            if self.ended[0]:
                 cursor.execute(
                     "UPDATE recognitions AS r SET ended_on = v.ended_on, end_reason = v.end_reason, "
                     "ended_by_seq = v.ended_by_seq FROM unnest(%s::bigint[], %s::date[], %s::varchar[], %s::int[]) "
-                    "AS v(id, ended_on, end_reason, ended_by_seq) WHERE r.id = v.id",
-                    _columns([(t.id, t.ended_on, t.end_reason, t.ended_by_seq) for t in ended], 4))
-            if new_titles:
-                self._copy(cursor, "recognitions", TITLE_COLUMNS, (_title_row(f, t) for f, t in new_titles))
-            self._copy(cursor, "events", EVENT_COLUMNS, (
-                (e.firm.id, e.uscc, e.seq, e.kind, e.trigger, e.from_state, e.to_state, e.effective_date, e.recorded_at,
-                 e.actor, e.reason_code, e.reason, json.dumps(e.evidence, ensure_ascii=False), e.rulebook_id,
-                 e.rulebook_hash, e.request_id, e.prev_hash, e.hash) for e in events))
+                    "AS v(id, ended_on, end_reason, ended_by_seq) WHERE r.id = v.id", self.ended)
+            if self.titles:
+                self._copy(cursor, "recognitions", TITLE_COLUMNS, self.titles)
+            self._copy(cursor, "events", EVENT_COLUMNS, self.events)
 
     @staticmethod
     def _copy(cursor: Any, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
@@ -254,31 +360,29 @@ class _PostgresWriter:
 
 
 def _columns(rows: list[tuple[Any, ...]], width: int) -> list[list[Any]]:
-    return [[row[i] for row in rows] for i in range(width)] if rows else [[] for _ in range(width)]
+    return [[row[i] for row in rows] for i in range(width)]
 
 
-def _sqlite_write(session: Session, new_firms: list[FirmRecord], changed: list[FirmRecord],
-                  new_titles: list[tuple[FirmRecord, TitleRecord]], ended: list[TitleRecord],
-                  events: list[EventRecord]) -> None:
-    connection = session.connection()
-    if new_firms:
-        # The writer lock is held since BEGIN IMMEDIATE: nobody else can insert a firm before we do.
-        start = int(connection.scalar(select(func.coalesce(func.max(ENTERPRISES.c.id), 0))) or 0) + 1
-        for offset, firm in enumerate(new_firms):
-            firm.id = start + offset
-        connection.execute(insert(ENTERPRISES), [dict(zip(FIRM_COLUMNS, _firm_row(f), strict=True))
-                                                 for f in new_firms])
-    if changed:
-        e = ENTERPRISES.c
-        connection.execute(update(ENTERPRISES).where(e.id == bindparam("firm_id")), [
-            {"firm_id": f.id, "state": f.state, "version": f.version, "barred_until": f.barred_until,
-             "last_seq": f.last_seq, "last_effective_date": f.last_effective_date, "updated_at": f.updated_at}
-            for f in changed])
-    if ended:
-        connection.execute(update(RECOGNITIONS).where(RECOGNITIONS.c.id == bindparam("title_id")), [
-            {"title_id": t.id, "ended_on": t.ended_on, "end_reason": t.end_reason, "ended_by_seq": t.ended_by_seq}
-            for t in ended])
-    if new_titles:
-        connection.execute(insert(RECOGNITIONS), [dict(zip(TITLE_COLUMNS, _title_row(f, t), strict=True))
-                                                  for f, t in new_titles])
-    connection.execute(insert(EVENTS), [dict(zip(EVENT_COLUMNS, _event_row(e), strict=True)) for e in events])
+class _SqliteJob:
+    """A chunk as Core executemany parameters (SQLite, the embedded default: correct first, fast enough)."""
+
+    def __init__(self, new_firms: list[FirmRecord], changed: list[FirmRecord],
+                 new_titles: list[tuple[FirmRecord, TitleRecord]], ended: list[TitleRecord],
+                 events: list[EventRecord]) -> None:
+        self.firms = [{**dict(zip(FIRM_COLUMNS, _firm_row(f), strict=True)), "data": {}, "flags": {}}
+                      for f in new_firms]
+        self.updates = [dict(zip(FIRM_UPDATE, _firm_update(f), strict=True)) for f in changed]
+        self.ended = [dict(zip(TITLE_UPDATE, _title_update(t), strict=True)) for t in ended]
+        self.titles = [dict(zip(TITLE_COLUMNS, _title_row(f, t), strict=True)) for f, t in new_titles]
+        self.events = [dict(zip(EVENT_COLUMNS, _event_row(e, dict(e.evidence)), strict=True)) for e in events]
+
+    def run(self, connection: Connection) -> None:
+        if self.firms:
+            connection.execute(insert(ENTERPRISES), self.firms)
+        if self.updates:
+            connection.execute(update(ENTERPRISES).where(ENTERPRISES.c.id == bindparam("firm_id")), self.updates)
+        if self.ended:
+            connection.execute(update(RECOGNITIONS).where(RECOGNITIONS.c.id == bindparam("title_id")), self.ended)
+        if self.titles:
+            connection.execute(insert(RECOGNITIONS), self.titles)
+        connection.execute(insert(EVENTS), self.events)
