@@ -7,6 +7,11 @@ renew: five writes per firm, every one a locked, hash-chained transition. Then `
 ``pgbench -N`` (simple-update, no branch contention) run on the same database with as many clients, and
 the ratio of the two rates is printed (goal: the API sustains ≥ 10 % of pgbench's rate).
 
+Where the machine's time went is printed under the API's line: CPU milliseconds per write of the server's
+processes, of the client processes and of the PostgreSQL backends serving the bench database (from /proc),
+how many of the cores those three kept busy (the rest went to other programs on the machine), and how many
+database connections were opened during the load (a pool that churns shows up there).
+
 ``--profile`` instead runs the same request sequence in-process (TestClient, one worker) under cProfile and
 prints where the server-side time goes.
 
@@ -123,8 +128,7 @@ def client_loop(base_url: str, token: str, first_serial: int, stride: int, deadl
     headers = {"Authorization": f"Bearer {token}"}
     latencies: list[float] = []
     serial = first_serial
-    transport = httpx.HTTPTransport(socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)])
-    with httpx.Client(base_url=base_url, timeout=60, transport=transport) as client:
+    with httpx.Client(base_url=base_url, timeout=60) as client:
         while time.monotonic() < deadline:
             latencies += drive_firm(client, headers, serial)
             serial += stride
@@ -176,6 +180,17 @@ def server_cpu(root: int) -> float:
     return total
 
 
+def database_sessions(database: str) -> int:
+    """Connections ever opened to ``database`` (PostgreSQL ≥ 14 counts them): a pool that churns shows here."""
+    admin = create_engine(make_url(ADMIN_URL))
+    with admin.connect() as conn:
+        conn.execute(text("SELECT pg_stat_clear_snapshot()"))
+        opened = conn.execute(text("SELECT sessions FROM pg_stat_database WHERE datname = :name"),
+                              {"name": database}).scalar_one()
+    admin.dispose()
+    return int(opened or 0)
+
+
 def database_cpu(database: str) -> float:
     """CPU seconds of the PostgreSQL backends connected to ``database`` (others' backends are not counted)."""
     total = 0.0
@@ -214,6 +229,7 @@ def run_api_load(url: str, token: str, clients: int, seconds: float, workers: in
         threads = max(1, clients // processes)
         database = str(make_url(url).database)
         server_before, database_before = server_cpu(server.pid), database_cpu(database)
+        sessions_before = database_sessions(database)
         started = time.monotonic()
         with ProcessPoolExecutor(processes) as pool:
             futures = [pool.submit(process_worker, base_url, token, p, threads, processes, seconds)
@@ -222,6 +238,7 @@ def run_api_load(url: str, token: str, clients: int, seconds: float, workers: in
         elapsed = time.monotonic() - started
         server_used = server_cpu(server.pid) - server_before
         database_used = database_cpu(database) - database_before
+        sessions_opened = database_sessions(database) - sessions_before
         latencies = [latency for result in results for latency in result[0]]
         client_used = sum(result[1] for result in results)
     finally:
@@ -245,6 +262,7 @@ def run_api_load(url: str, token: str, clients: int, seconds: float, workers: in
         "client_cpu_ms": client_used / len(latencies) * 1000,
         "database_cpu_ms": database_used / len(latencies) * 1000,
         "machine_busy": (server_used + client_used + database_used) / elapsed,
+        "sessions_opened": sessions_opened,
     }
 
 
@@ -331,7 +349,8 @@ def main() -> None:
               f"p50 {api['p50_ms']:.1f} ms, p99 {api['p99_ms']:.1f} ms)")
         print(f"     CPU per write: server {api['server_cpu_ms']:.2f} ms, clients {api['client_cpu_ms']:.2f} ms, "
               f"PostgreSQL backends {api['database_cpu_ms']:.2f} ms; these three kept "
-              f"{api['machine_busy']:.2f} of {os.cpu_count()} cores busy")
+              f"{api['machine_busy']:.2f} of {os.cpu_count()} cores busy; "
+              f"{api['sessions_opened']:.0f} database connections opened during the load")
         print(f"pgbench -N ({args.clients} clients, same database):  {tps:8.1f} transactions/s")
         ratio = api["rate"] / tps
         print(f"ratio API / pgbench: {ratio:.1%}  (goal ≥ 10%: {'met' if ratio >= 0.10 else 'NOT met'})")

@@ -86,7 +86,9 @@ def test_csv_and_xlsx_exports_carry_chinese_headers_and_every_row(database_url: 
         assert values[0] == HEADERS
         assert [(v[0], v[1], v[3]) for v in values[1:]] == [
             (ours, 1, "enroll"), (ours, 2, "recognize_innovative"), (ours, 3, "recognize_provincial")]
-        assert values[3][11] == '{"batch":"2022-豫-1","tier":"provincial","valid_until":"2026-01-31"}'
+        assert values[3][11] == ('{"batch":"2022-豫-1","eligibility_warning":{"missing":"no annual data","passed":null,'
+                                 '"rulebook_id":"miit-2022","tier":"provincial","year":null},"tier":"provincial",'
+                                 '"valid_until":"2026-01-31"}')  # issue 6: no indicators → an open warning
 
 
 def test_every_auditor_read_is_logged_and_others_are_not(database_url: str, session_factory: Factory) -> None:

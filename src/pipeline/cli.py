@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from pipeline import audit_cli, dynamic_cli, imports_cli
+from pipeline import audit_cli, dynamic_cli, imports_cli, screening_cli
 from pipeline.access import Actor, cli_actor
 from pipeline.config import Settings
 from pipeline.db import make_engine, make_session_factory, unit_of_work
@@ -137,6 +137,7 @@ FEATURE_COMMANDS: tuple[Callable[[argparse._SubParsersAction[argparse.ArgumentPa
     dynamic_cli.register,
     audit_cli.register,
     imports_cli.register,
+    screening_cli.register,
 )
 
 

@@ -10,6 +10,8 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+POOL_SIZE = 15
+"""PostgreSQL connections one process keeps (and at most opens): SQLAlchemy's 5 + 10 overflow, all kept."""
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
@@ -18,6 +20,12 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         _configure_sqlite(engine)
         return engine
     kwargs.setdefault("pool_pre_ping", True)
+    # SQLAlchemy's default (5 kept + 10 overflow) closes every connection beyond the fifth when it is returned:
+    # a worker serving more than five requests at once then opens a new PostgreSQL session (a forked backend,
+    # statements no longer prepared) for most of them. Same ceiling per process, all of it kept, opened lazily.
+    if "poolclass" not in kwargs:
+        kwargs.setdefault("pool_size", POOL_SIZE)
+        kwargs.setdefault("max_overflow", 0)
     return create_engine(url, **kwargs)
 
 

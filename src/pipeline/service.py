@@ -252,6 +252,10 @@ def transition(
     event_evidence = {**facts, **recorded}
     if isinstance(event_evidence.get("valid_until"), dt.date):
         event_evidence["valid_until"] = event_evidence["valid_until"].isoformat()
+    if trigger in guards.RECOGNITION_TIER:  # recorded regardless; where our data disagrees the event says so
+        from pipeline.screening import recognition_warning  # late: screening builds on this module
+
+        event_evidence.update(recognition_warning(session, enterprise, trigger, effective_date, rulebook))
     event = _append_event(
         session, enterprise, kind="transition", trigger=trigger, from_state=from_state,
         effective_date=effective_date, actor=actor, rulebook=rulebook, reason_code=reason_code,

@@ -1,0 +1,385 @@
+"""Eligibility screening of the firms in the pool (对照认定标准梳理辖区企业) and the three 后备清单.
+
+* :func:`screen` judges one firm against a tier's criteria with its indicators of one data year.
+* :func:`candidates` is a tier's candidate list: the firms one tier below (reserve → 创新型, 创新型 → 专精特新,
+  专精特新 → 小巨人) in the caller's jurisdiction that pass or nearly pass, ranked by the engine's gap. It scores
+  every such firm in Python over one streamed query: no per-firm queries.
+* :func:`mark_candidate` pins a firm to a list or drops it from one, with a reason, as an audited amendment.
+  The current marks live in ``enterprise.flags["candidates"]`` — ``{tier: {action, reason, actor, marked_on,
+  seq}}`` — beside other features' flags, which are kept.
+* :func:`recognition_warning` is what :func:`pipeline.service.transition` records in a recognition's evidence
+  when our data says the firm does not (or may not) qualify: the authority's decision stands regardless.
+
+Context of an evaluation (documented choices):
+
+``year``
+    the data year of the indicators (see :mod:`pipeline.indicator_data`); the engine's assessment year, which
+    dates award look-backs and year-bound rules such as the 2025 under-¥50M rule, is ``year + 1``.
+``holds_innovative`` / ``holds_provincial``
+    whether the firm holds a title of exactly that tier valid **today** (the day of a decision, for the
+    recognition warning) — the same test the recognition guards apply.
+``re_review``
+    the firm already holds a valid title of the tier screened for (a 复核 rather than an application).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as dt
+import gc
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from sqlalchemy import ColumnElement, and_, exists, func, or_, select
+from sqlalchemy.orm import Session
+
+from pipeline import guards, service
+from pipeline.access import Actor, require_permission
+from pipeline.dates import business_today
+from pipeline.dynamic.models import AnnualFiling
+from pipeline.dynamic.obligations import with_flag
+from pipeline.eligibility import CriteriaError, EligibilityResult, Gap, criteria_for
+from pipeline.errors import GuardFailed, InvalidInput, NotFound, PipelineError
+from pipeline.identifiers import region_prefix, validate_region
+from pipeline.indicator_data import ASSESSMENT_LAG
+from pipeline.models import Enterprise, Event, Recognition
+from pipeline.rulebooks import TITLE_TIERS, Rulebook, all_rulebooks, rulebook_in_force
+
+CANDIDATES_FLAG = "candidates"
+MARK_ACTIONS = ("pin", "drop")
+#: The tier a firm in each state would be screened for by default: the next one up (a 小巨人 for its 复核).
+NEXT_TIER = {"reserve": "innovative", "innovative": "provincial", "provincial": "national", "national": "national",
+             "revoked": "innovative", "removed": "innovative"}
+#: A tier's candidate list holds the firms in the state one tier below.
+LIST_STATE = {"innovative": "reserve", "provincial": "innovative", "national": "provincial"}
+#: "Nearly passes": at most this many failed conditions and this many score points short (query defaults).
+NEAR_CONDITIONS = 1
+NEAR_POINTS = 10
+NO_DATA = "no annual data"
+
+
+def resolve_rulebook(rulebook_id: str | None, day: dt.date) -> Rulebook:
+    if rulebook_id is None:
+        return rulebook_in_force(day)
+    for book in all_rulebooks():
+        if book.id == rulebook_id:
+            return book
+    known = ", ".join(book.id for book in all_rulebooks())
+    raise InvalidInput(f"未知规则库“{rulebook_id}” — unknown rulebook {rulebook_id!r}; known: {known}",
+                       field="rulebook")
+
+
+def _check_tier(tier: str) -> str:
+    if tier not in TITLE_TIERS:
+        raise InvalidInput(f"未知称号“{tier}” — unknown tier {tier!r}; tiers: {', '.join(TITLE_TIERS)}", field="tier")
+    return tier
+
+
+def _holds(titles: Sequence[guards.TitleLike], tier: str, day: dt.date) -> bool:
+    return any(t.tier == tier and t.valid_on(day) for t in titles)
+
+
+def outcome_of(passed: bool | None) -> Literal["pass", "fail", "unknown"]:
+    return "pass" if passed is True else "fail" if passed is False else "unknown"
+
+
+# --- one firm -----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Screening:
+    enterprise: Enterprise
+    tier: str
+    rulebook: Rulebook
+    year: int
+    """The data year of the indicators judged."""
+    assessment_year: int
+    has_data: bool
+    """False when the firm has no indicators for ``year``: every condition on data is then unknown."""
+    holds_innovative: bool
+    holds_provincial: bool
+    result: EligibilityResult
+
+
+def screen(session: Session, uscc: str, actor: Actor, *, tier: str | None = None, year: int | None = None,
+           rulebook_id: str | None = None) -> Screening:
+    """Judge a firm with its indicators of data year ``year`` (default: its latest year with data)."""
+    firm = service.get_enterprise(session, uscc, actor)
+    today = business_today()
+    tier = _check_tier(tier) if tier is not None else NEXT_TIER.get(firm.state, "innovative")
+    rulebook = resolve_rulebook(rulebook_id, today)
+    query = select(AnnualFiling.year, AnnualFiling.indicators).where(
+        AnnualFiling.enterprise_id == firm.id, AnnualFiling.indicators.is_not(None))
+    query = query.where(AnnualFiling.year == year) if year is not None else query.order_by(
+        AnnualFiling.year.desc()).limit(1)
+    row = session.execute(query).first()
+    values = row.indicators if row is not None and isinstance(row.indicators, dict) else None
+    data_year = row.year if row is not None else (year if year is not None else today.year - 1)
+    titles = firm.recognitions
+    holds_innovative, holds_provincial = _holds(titles, "innovative", today), _holds(titles, "provincial", today)
+    result = criteria_for(rulebook, tier).evaluate(
+        values or {}, year=data_year + ASSESSMENT_LAG, re_review=_holds(titles, tier, today),
+        holds_innovative=holds_innovative, holds_provincial=holds_provincial)
+    return Screening(firm, tier, rulebook, data_year, data_year + ASSESSMENT_LAG, values is not None,
+                     holds_innovative, holds_provincial, result)
+
+
+# --- the candidate lists ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """What a candidate list keeps of a firm's result: the full result of 100,000 firms would not fit lightly."""
+
+    passed: bool | None
+    total_points: int | None
+    category_points: dict[str, int | None]
+    unmet: tuple[str, ...]
+    """Top-level unmet conditions."""
+    missing: tuple[str, ...]
+    direct_condition: str | None
+    gap: Gap
+
+    @classmethod
+    def of(cls, result: EligibilityResult) -> Verdict:
+        return cls(result.passed, result.total_points, result.category_points,
+                   tuple(entry.code for entry in result.unmet), result.missing, result.direct_condition, result.gap)
+
+
+@dataclass(frozen=True)
+class Candidate:
+    uscc: str
+    name: str
+    region_code: str
+    state: str
+    year: int | None
+    """The data year judged; ``None`` for a pinned firm without data."""
+    result: Verdict | None
+    mark: Mapping[str, Any] | None
+
+    @property
+    def pinned(self) -> bool:
+        return self.mark is not None and self.mark.get("action") == "pin"
+
+    @property
+    def dropped(self) -> bool:
+        return self.mark is not None and self.mark.get("action") == "drop"
+
+    @property
+    def gap(self) -> Gap | None:
+        return self.result.gap if self.result is not None else None
+
+    def sort_key(self) -> tuple[int, int, tuple[int, int, int], str]:
+        passed = self.result is not None and self.result.passed is True
+        rank = self.result.gap.rank_key if self.result is not None else (1 << 30, 0, 0)
+        return (0 if self.pinned else 1, 0 if passed else 1, rank, self.uscc)
+
+
+@dataclass(frozen=True)
+class CandidateList:
+    tier: str
+    rulebook: Rulebook
+    list_state: str
+    screened: int
+    """Firms in ``list_state`` in scope that were judged (those with data for the year)."""
+    items: list[Candidate]
+    """Every firm on the list, ranked; the caller pages through it."""
+
+    def count(self, outcome: str) -> int:
+        return sum(outcome_of(c.result.passed if c.result else None) == outcome for c in self.items)
+
+
+def _holds_clause(tier: str, day: dt.date) -> ColumnElement[bool]:
+    return exists().where(
+        Recognition.enterprise_id == Enterprise.id, Recognition.tier == tier, Recognition.recognized_on <= day,
+        Recognition.valid_until >= day, or_(Recognition.ended_on.is_(None), Recognition.ended_on > day))
+
+
+def candidates(session: Session, actor: Actor, *, tier: str, region: str | None = None, year: int | None = None,
+               rulebook_id: str | None = None, include_dropped: bool = False,
+               max_conditions: int = NEAR_CONDITIONS, max_points: int = NEAR_POINTS,
+               chunk: int = 2000) -> CandidateList:
+    """The candidate list of ``tier``: firms one tier below, in scope, that pass or nearly pass, ranked.
+
+    "Nearly" is at most ``max_conditions`` failed conditions and ``max_points`` score points short on the
+    cheapest route; a firm whose outcome missing data leaves open counts as near when nothing failed.
+    Pinned firms are always listed (first), dropped ones never unless ``include_dropped``. ``year`` is the
+    data year (default: each firm's latest year with indicators).
+    """
+    _check_tier(tier)
+    today = business_today()
+    rulebook = resolve_rulebook(rulebook_id, today)
+    criteria = criteria_for(rulebook, tier)
+    state = LIST_STATE[tier]
+    if year is not None:
+        on_year: ColumnElement[bool] = AnnualFiling.year == year
+    else:
+        latest = (select(func.max(AnnualFiling.year))
+                  .where(AnnualFiling.enterprise_id == Enterprise.id, AnnualFiling.indicators.is_not(None))
+                  .correlate(Enterprise).scalar_subquery())
+        on_year = AnnualFiling.year == latest
+    query = (
+        select(Enterprise.uscc, Enterprise.name, Enterprise.region_code, Enterprise.flags[CANDIDATES_FLAG],
+               AnnualFiling.year,
+               AnnualFiling.indicators, _holds_clause("innovative", today), _holds_clause("provincial", today))
+        .select_from(Enterprise)
+        .outerjoin(AnnualFiling, and_(AnnualFiling.enterprise_id == Enterprise.id, on_year))
+        .where(Enterprise.state == state)
+    )
+    if actor.region_prefix:
+        query = query.where(Enterprise.region_code.startswith(actor.region_prefix))
+    if region is not None:
+        query = query.where(Enterprise.region_code.startswith(region_prefix(validate_region(region, field="region"))))
+    evaluate = criteria.evaluate
+    items: list[Candidate] = []
+    screened = 0
+    collecting = gc.isenabled()
+    gc.disable()  # each kept result is a tree of tuples: cyclic-GC passes over them would cost more than the scoring
+    try:
+        for uscc, name, region_code, marks, data_year, values, holds_innovative, holds_provincial in session.execute(
+                query.execution_options(yield_per=chunk)):
+            mark = marks.get(tier) if isinstance(marks, dict) else None
+            action = mark.get("action") if isinstance(mark, dict) else None
+            if action == "drop" and not include_dropped:
+                continue
+            result = None
+            if isinstance(values, dict) and data_year is not None:
+                screened += 1
+                try:
+                    result = Verdict.of(evaluate(
+                        values, year=data_year + ASSESSMENT_LAG, re_review=False,
+                        holds_innovative=bool(holds_innovative), holds_provincial=bool(holds_provincial)))
+                except (PipelineError, CriteriaError):
+                    result = None  # a stored record the rulebook cannot read: listed only when pinned
+            if action is None and not _near(result, max_conditions, max_points):
+                continue
+            items.append(Candidate(uscc, name, region_code, state, data_year if result is not None else None, result,
+                                   mark))
+    finally:
+        if collecting:
+            gc.enable()
+    items.sort(key=Candidate.sort_key)
+    return CandidateList(tier, rulebook, state, screened, items)
+
+
+def _near(result: Verdict | None, max_conditions: int, max_points: int) -> bool:
+    if result is None:
+        return False
+    if result.passed is True:
+        return True
+    gap = result.gap
+    return len(gap.conditions) <= max_conditions and gap.points <= max_points
+
+
+def encode_cursor(offset: int) -> str:
+    return base64.urlsafe_b64encode(json.dumps({"o": offset}).encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str | None) -> int:
+    if not cursor:
+        return 0
+    try:
+        raw = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        offset = raw["o"]
+        if type(offset) is not int or offset < 0:
+            raise ValueError
+        return offset
+    except (ValueError, KeyError, TypeError, binascii.Error, UnicodeDecodeError):
+        raise InvalidInput("cursor 无效 — this cursor was not issued by this list", field="cursor") from None
+
+
+# --- pin / drop ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MarkOutcome:
+    enterprise: Enterprise
+    tier: str
+    mark: dict[str, Any] | None
+    event: Event | None
+    """``None`` when the same mark with the same reason was already in place."""
+
+
+def mark_candidate(session: Session, uscc: str, *, tier: str, action: str, actor: Actor, reason: str | None = None,
+                   request_id: str | None = None) -> MarkOutcome:
+    """Pin a firm to (``pin``), drop it from (``drop``) or clear its mark on (``clear``) a tier's list."""
+    _check_tier(tier)
+    if action not in (*MARK_ACTIONS, "clear"):
+        raise InvalidInput(f"未知操作“{action}” — action must be pin, drop or clear", field="action")
+    firm = service.get_enterprise(session, uscc, actor, for_update=True)
+    today = business_today()
+    day = max(today, firm.last_effective_date or today)
+    rulebook = rulebook_in_force(day)
+    require_permission(rulebook, actor, "flag")
+    reason = (reason or "").strip()
+    marks = dict((firm.flags or {}).get(CANDIDATES_FLAG) or {})
+    previous = marks.get(tier)
+    if action == "clear":
+        if previous is None:
+            raise NotFound(f"企业{firm.uscc}在{rulebook.label(tier)}后备清单上没有标记 — {firm.uscc} has no mark on "
+                           f"the {tier} candidate list")
+        mark = None
+        marks.pop(tier)
+    else:
+        if not reason:
+            raise InvalidInput("请说明理由 — a pin or drop needs a reason", field="reason")
+        state = LIST_STATE[tier]
+        if firm.state != state:
+            raise GuardFailed(
+                f"{rulebook.label(tier)}后备清单只收{rulebook.label(state)}，企业当前为{rulebook.label(firm.state)} — "
+                f"the {tier} candidate list holds firms in state {state}; {firm.uscc} is {firm.state}",
+                guard="candidate_list_state", trigger="flag")
+        if isinstance(previous, dict) and previous.get("action") == action and previous.get("reason") == reason:
+            return MarkOutcome(firm, tier, previous, None)
+        mark = {"action": action, "reason": reason, "actor": actor.id, "marked_on": today.isoformat(),
+                "seq": firm.last_seq + 1}
+        marks[tier] = mark
+    firm.flags = with_flag(firm.flags, CANDIDATES_FLAG, marks or None)
+    label = {"pin": "纳入", "drop": "移出", "clear": "取消标记"}[action]
+    event = service.append_event(
+        session, firm, kind="amendment", trigger=None, from_state=firm.state, effective_date=day, actor=actor,
+        rulebook=rulebook, reason=f"{rulebook.label(tier)}后备清单{label} — {action} on the {tier} candidate list"
+                                  + (f": {reason}" if reason else ""),
+        evidence={"candidate_mark": {"tier": tier, "action": action, "reason": reason or None,
+                                     "previous": previous}},
+        request_id=request_id,
+    )
+    return MarkOutcome(firm, tier, mark, event)
+
+
+# --- the warning on recognitions ----------------------------------------------------------------------
+
+
+def recognition_warning(session: Session, firm: Enterprise, trigger: str, day: dt.date,
+                        rulebook: Rulebook) -> dict[str, Any]:
+    """``{"eligibility_warning": …}`` for a recognition our data does not support, else ``{}``. Never raises.
+
+    One query: the firm's latest indicators of a year before the decision's. Judged by the rulebook in force
+    on the decision date, with the lower titles valid on that date. No data at all → ``passed: null``.
+    """
+    tier = guards.RECOGNITION_TIER[trigger]
+    warning: dict[str, Any] = {"rulebook_id": rulebook.id, "tier": tier}
+    try:
+        with session.no_autoflush:  # the firm's half-made change is flushed with its event, not before
+            row = session.execute(
+                select(AnnualFiling.year, AnnualFiling.indicators)
+                .where(AnnualFiling.enterprise_id == firm.id, AnnualFiling.indicators.is_not(None),
+                       AnnualFiling.year < day.year)
+                .order_by(AnnualFiling.year.desc()).limit(1)).first()
+        if row is None or not isinstance(row.indicators, dict):
+            return {"eligibility_warning": {**warning, "year": None, "passed": None, "missing": NO_DATA}}
+        titles = firm.recognitions
+        result = criteria_for(rulebook, tier).evaluate(
+            row.indicators, year=row.year + ASSESSMENT_LAG, re_review=False,
+            holds_innovative=_holds(titles, "innovative", day), holds_provincial=_holds(titles, "provincial", day))
+    except (PipelineError, CriteriaError) as exc:
+        detail = getattr(exc, "detail", str(exc))
+        return {"eligibility_warning": {**warning, "year": None, "passed": None, "error": detail}}
+    if result.passed is True:
+        return {}
+    return {"eligibility_warning": {**warning, "year": row.year, "passed": result.passed,
+                                    "unmet": [entry.code for entry in result.unmet],
+                                    "missing": list(result.missing)}}

@@ -1,0 +1,93 @@
+"""A transition reads its firm's chain head in the statement that locks the firm — and stays right when it waited.
+
+On PostgreSQL a statement that waited for the row lock sees the locked row at its newest version but
+evaluates the rest in the snapshot it started with, where the lock holder's event is invisible. The head read
+then comes back empty (never the older event's hash: it is keyed on the locked row's ``last_seq``) and the
+service reads the head again in a statement of its own. These tests pin both halves.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import pytest
+from helpers import ADMIN, Factory, enroll, events, make_uscc
+from sqlalchemy import Engine, event, text
+
+from pipeline import service
+from pipeline.dates import parse_date
+from pipeline.db import unit_of_work
+from pipeline.verify import verify
+
+
+@contextmanager
+def head_reads(engine: Engine) -> Iterator[list[str]]:
+    """Names of the threads that read a chain head in a statement of its own (``SELECT events.hash …``)."""
+    seen: list[str] = []
+
+    def listener(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if statement.lstrip().startswith("SELECT events.hash"):
+            seen.append(threading.current_thread().name)
+
+    event.listen(engine, "before_cursor_execute", listener)
+    try:
+        yield seen
+    finally:
+        event.remove(engine, "before_cursor_execute", listener)
+
+
+def _recognize(factory: Factory, uscc: str) -> None:
+    with unit_of_work(factory) as session:
+        service.transition(session, uscc, trigger="recognize_innovative", effective_date=parse_date(
+            "2024-02-01", field="effective_date"), actor=ADMIN, evidence={"document_no": "豫工信〔2024〕1号"})
+
+
+def test_an_uncontended_transition_needs_no_separate_head_read(session_factory: Factory, engine: Engine) -> None:
+    uscc = make_uscc("410106", 1)
+    enroll(session_factory, uscc, "2024-01-10")
+    with head_reads(engine) as reads:
+        _recognize(session_factory, uscc)
+    assert reads == []
+    first, second = events(session_factory, uscc)
+    assert second.prev_hash == first.hash
+
+
+@pytest.mark.postgres_only
+def test_a_transition_that_waited_for_the_lock_chains_to_the_holders_event(
+        session_factory: Factory, engine: Engine, dialect: str) -> None:
+    if dialect != "postgresql":
+        pytest.skip("row locks between concurrent transactions are PostgreSQL's; SQLite serialises writers")
+    uscc = make_uscc("410106", 2)
+    enroll(session_factory, uscc, "2024-01-10")
+    errors: list[BaseException] = []
+
+    def waiter() -> None:
+        try:
+            _recognize(session_factory, uscc)
+        except BaseException as exc:  # pragma: no cover — reported below
+            errors.append(exc)
+
+    thread = threading.Thread(target=waiter, name="waiter")
+    with head_reads(engine) as reads:
+        with unit_of_work(session_factory) as holder:
+            service.amend(holder, uscc, changes={"name": "更名后的企业"}, actor=ADMIN)  # locks; appends seq 2
+            thread.start()
+            deadline = time.monotonic() + 20
+            with engine.connect() as probe:
+                while not probe.execute(text(
+                        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                        "AND wait_event_type = 'Lock'")).scalar_one():
+                    assert time.monotonic() < deadline, "the transition never waited for the lock"
+                    time.sleep(0.02)
+        thread.join(timeout=30)
+    assert errors == []
+    _, amended, recognized = events(session_factory, uscc)
+    assert (amended.kind, recognized.trigger) == ("amendment", "recognize_innovative")
+    assert recognized.prev_hash == amended.hash
+    assert reads == ["waiter"]  # its locking read saw no head in its old snapshot, so it read it again
+    with unit_of_work(session_factory) as session:
+        assert verify(session, uscc=uscc).problems == []
