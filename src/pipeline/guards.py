@@ -22,6 +22,24 @@ class TitleLike(Protocol):
     def valid_on(self, day: dt.date) -> bool: ...
 
 
+@dataclass(slots=True)
+class PlainTitle:
+    """A title outside the ORM (replay, bulk imports): the columns of :class:`pipeline.models.Recognition`."""
+
+    tier: str
+    recognized_on: dt.date
+    valid_until: dt.date
+    document_no: str | None = None
+    batch: str | None = None
+    ended_on: dt.date | None = None
+    end_reason: str | None = None
+    granted_by_seq: int = 0
+    ended_by_seq: int | None = None
+
+    def valid_on(self, day: dt.date) -> bool:
+        return self.recognized_on <= day <= self.valid_until and (self.ended_on is None or day < self.ended_on)
+
+
 @dataclass(frozen=True)
 class Refusal:
     guard: str

@@ -14,6 +14,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from pipeline.guards import PlainTitle
 from pipeline.rulebooks import get_rulebook
 from pipeline.service import apply_titles
 
@@ -34,20 +35,8 @@ class EventLike(Protocol):
     rulebook_id: str
 
 
-@dataclass
-class ReplayedTitle:
-    tier: str
-    recognized_on: dt.date
-    valid_until: dt.date
-    document_no: str | None = None
-    batch: str | None = None
-    ended_on: dt.date | None = None
-    end_reason: str | None = None
-    granted_by_seq: int = 0
-    ended_by_seq: int | None = None
-
-    def valid_on(self, day: dt.date) -> bool:
-        return self.recognized_on <= day <= self.valid_until and (self.ended_on is None or day < self.ended_on)
+ReplayedTitle = PlainTitle
+"""A title as a replay of the events rebuilds it."""
 
 
 @dataclass

@@ -248,7 +248,8 @@ def transition(
     landing = guards.landing_state(from_state, enterprise.recognitions, effective_date)
     machine.fire(rulebook, trigger, enterprise, landing=landing if trigger in ("demote", "expire") else None)
     seq = enterprise.last_seq + 1
-    recorded = _apply_titles(enterprise, trigger, from_state, effective_date, reason_code, facts, rulebook, seq)
+    recorded = apply_titles(enterprise, trigger, from_state, effective_date, reason_code, facts, rulebook, seq,
+                            Recognition)
     event_evidence = {**facts, **recorded}
     if isinstance(event_evidence.get("valid_until"), dt.date):
         event_evidence["valid_until"] = event_evidence["valid_until"].isoformat()
@@ -346,20 +347,6 @@ def apply_titles(
         holder.barred_until = None
         return {"bar_served_until": served.isoformat()}
     return {}
-
-
-def _apply_titles(
-    enterprise: Enterprise,
-    trigger: str,
-    from_state: str,
-    day: dt.date,
-    reason_code: str | None,
-    facts: Mapping[str, Any],
-    rulebook: Rulebook,
-    seq: int,
-) -> dict[str, Any]:
-    """Update the firm's title rows for a fired trigger; return what the event should record of it."""
-    return apply_titles(enterprise, trigger, from_state, day, reason_code, facts, rulebook, seq, Recognition)
 
 
 def amend(

@@ -155,7 +155,8 @@ def expire_locked(
         from_state, valid_until = firm.state, top.valid_until
         landing = guards.landing_state(from_state, firm.recognitions, day)
         machine.fire(rulebook, "expire", firm, landing=landing)
-        recorded = service._apply_titles(firm, "expire", from_state, day, REASON_CODE, {}, rulebook, firm.last_seq + 1)
+        recorded = service.apply_titles(firm, "expire", from_state, day, REASON_CODE, {}, rulebook, firm.last_seq + 1,
+                                        Recognition)
         event = service.append_event(
             session, firm, kind="transition", trigger="expire", from_state=from_state, effective_date=day,
             actor=actor, rulebook=rulebook, reason_code=REASON_CODE, reason=REASON,

@@ -46,6 +46,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.types import TypeEngine
 
 from pipeline.errors import Conflict
+from pipeline.guards import PlainTitle
 from pipeline.models import Base, Enterprise, Event, Recognition
 
 ENTERPRISES = Base.metadata.tables[Enterprise.__tablename__]
@@ -62,24 +63,12 @@ EVENT_COLUMNS = ("enterprise_id", "uscc", "seq", "kind", "trigger", "from_state"
 
 
 @dataclass(slots=True)
-class TitleRecord:
-    """A title row (:class:`pipeline.models.Recognition`'s columns); ``id`` is ``None`` until written."""
+class TitleRecord(PlainTitle):
+    """A title row as the import loads and writes it; ``id`` is ``None`` until written."""
 
-    tier: str
-    recognized_on: dt.date
-    valid_until: dt.date
-    document_no: str | None = None
-    batch: str | None = None
-    ended_on: dt.date | None = None
-    end_reason: str | None = None
-    granted_by_seq: int = 0
-    ended_by_seq: int | None = None
     id: int | None = None
     stored_end: tuple[dt.date | None, str | None, int | None] = (None, None, None)
     """``(ended_on, end_reason, ended_by_seq)`` as loaded: a stored title whose end differs is updated."""
-
-    def valid_on(self, day: dt.date) -> bool:
-        return self.recognized_on <= day <= self.valid_until and (self.ended_on is None or day < self.ended_on)
 
     def end_changed(self) -> bool:
         return (self.ended_on, self.end_reason, self.ended_by_seq) != self.stored_end
