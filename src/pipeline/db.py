@@ -26,7 +26,13 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     if "poolclass" not in kwargs:
         kwargs.setdefault("pool_size", POOL_SIZE)
         kwargs.setdefault("max_overflow", 0)
-    return create_engine(url, **kwargs)
+    # psycopg prepares a statement after five runs, and PostgreSQL then may switch to a generic plan. For the
+    # keyset pages (rosters, feeds, searches: `id > :after … LIMIT :n`) the generic plan ignores where the
+    # page starts and was measured twice as slow as the custom one (whole-province roster: 10.5 s vs 5.5 s);
+    # planning afresh costs a fraction of a millisecond. Statements stay prepared (no re-parse).
+    connect_args = kwargs.pop("connect_args", {})
+    connect_args.setdefault("options", "-c plan_cache_mode=force_custom_plan")
+    return create_engine(url, connect_args=connect_args, **kwargs)
 
 
 def _configure_sqlite(engine: Engine) -> None:

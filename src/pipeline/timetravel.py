@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 from pipeline.access import Actor
 from pipeline.dates import utc_now
 from pipeline.errors import InvalidInput
+from pipeline.guards import PlainTitle
 from pipeline.identifiers import region_prefix, validate_region
 from pipeline.models import Enterprise, Event, Recognition
 from pipeline.replay import ReplayedFirm, replay
@@ -89,20 +90,25 @@ def roster(session: Session, actor: Actor, *, as_of: dt.date, tier: str | None =
                  .group_by(Recognition.enterprise_id).order_by(Recognition.enterprise_id).limit(limit + 1))
     if tier is not None:
         ids_query = ids_query.where(Recognition.tier == tier)
-    ids = list(session.scalars(_scope(ids_query, actor, region)))
-    more = len(ids) > limit
-    ids = ids[:limit]
-    if not ids:
-        return [], False
-    firms = {f.id: RosterEntry(f.id, f.uscc, f.name, f.region_code) for f in session.execute(
-        select(Enterprise.id, Enterprise.uscc, Enterprise.name, Enterprise.region_code)
-        .where(Enterprise.id.in_(ids)))}
-    titles_query = select(Recognition).where(Recognition.enterprise_id.in_(ids), _valid_on(as_of))
+    # One round trip for the page: the firms' ids (keyset, limit + 1 to know whether more follow) joined to
+    # their titles, read as plain rows — no ORM identity map to fill, which is what a whole-province roster
+    # (hundreds of pages in one session) would otherwise spend its time on.
+    page_ids = _scope(ids_query, actor, region).subquery()
+    page = (select(Enterprise.id, Enterprise.uscc, Enterprise.name, Enterprise.region_code, Recognition.tier,
+                   Recognition.recognized_on, Recognition.valid_until, Recognition.document_no, Recognition.batch,
+                   Recognition.ended_on, Recognition.end_reason, Recognition.granted_by_seq, Recognition.ended_by_seq)
+            .join(page_ids, page_ids.c.enterprise_id == Enterprise.id)
+            .join(Recognition, Recognition.enterprise_id == Enterprise.id)
+            .where(_valid_on(as_of)).order_by(Enterprise.id, Recognition.id))
     if tier is not None:
-        titles_query = titles_query.where(Recognition.tier == tier)
-    for title in session.scalars(titles_query.order_by(Recognition.enterprise_id, Recognition.id)):
-        firms[title.enterprise_id].titles.append(title)
-    return [firms[i] for i in ids], more
+        page = page.where(Recognition.tier == tier)
+    firms: dict[int, RosterEntry] = {}
+    for row in session.execute(page):
+        entry = firms.get(row.id) or firms.setdefault(row.id, RosterEntry(row.id, row.uscc, row.name, row.region_code))
+        entry.titles.append(PlainTitle(row.tier, row.recognized_on, row.valid_until, row.document_no, row.batch,
+                                       row.ended_on, row.end_reason, row.granted_by_seq, row.ended_by_seq))
+    entries = list(firms.values())
+    return entries[:limit], len(entries) > limit
 
 
 def _roster_replayed(session: Session, actor: Actor, *, as_of: dt.date, tier: str | None, region: str | None,
