@@ -103,10 +103,11 @@ def roster(session: Session, actor: Actor, *, as_of: dt.date, tier: str | None =
     if tier is not None:
         page = page.where(Recognition.tier == tier)
     firms: dict[int, RosterEntry] = {}
-    for row in session.execute(page):
-        entry = firms.get(row.id) or firms.setdefault(row.id, RosterEntry(row.id, row.uscc, row.name, row.region_code))
-        entry.titles.append(PlainTitle(row.tier, row.recognized_on, row.valid_until, row.document_no, row.batch,
-                                       row.ended_on, row.end_reason, row.granted_by_seq, row.ended_by_seq))
+    for firm_id, uscc, name, region_code, *title in session.execute(page):
+        entry = firms.get(firm_id)
+        if entry is None:
+            entry = firms[firm_id] = RosterEntry(firm_id, uscc, name, region_code)
+        entry.titles.append(PlainTitle(*title))
     entries = list(firms.values())
     return entries[:limit], len(entries) > limit
 
