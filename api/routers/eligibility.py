@@ -167,6 +167,14 @@ class CategoryOut(BaseModel):
     points_range: list[int]
     min_points: int
     max_points: int
+    overlay: str | None = Field(None, description="本地叠加规则 — the local overlay defining the category "
+                                "(characteristic 特色化); null for national categories")
+
+
+class OverlayRefOut(BaseModel):
+    id: str
+    content_hash: str
+    region: str
 
 
 class GapOut(BaseModel):
@@ -202,6 +210,8 @@ class EligibilityOut(BaseModel):
     waivers: list[str]
     not_applicable: list[str]
     gap: GapOut
+    overlays: list[OverlayRefOut] = Field(
+        default_factory=list, description="本地叠加规则 — local overlays scored in this result (id, content hash)")
 
 
 class MarkOut(BaseModel):
@@ -283,7 +293,7 @@ def _eligibility(found: screening.Screening) -> EligibilityOut:
         total_points=result.total_points, category_points=result.category_points, categories=data["categories"],
         items=data["items"], unmet=data["unmet"], missing=list(result.missing),
         direct_condition=result.direct_condition, waivers=list(result.waivers),
-        not_applicable=list(result.not_applicable), gap=_gap(result),
+        not_applicable=list(result.not_applicable), gap=_gap(result), overlays=data["overlays"],
     )
 
 

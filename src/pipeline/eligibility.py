@@ -15,6 +15,18 @@ table (:func:`indicator_catalogue`): **ratios are decimals** (5% is 0.05), amoun
 an absent key means "not known".
 
 Criteria are compiled once per (rulebook id, content hash, tier) and reused for every firm.
+
+**Local overlays** (:mod:`pipeline.rulebooks.overlay`). Given the firm's ``region_code``, the overlays on
+the rulebook that cover it add their indicators to the catalogue (a 河南 firm may carry Henan's 特色化
+keys; a Beijing firm may not), and the most specific overlay with a ``characteristic`` block for the tier
+adds the category ``characteristic`` (特色化): banded points per indicator, a missing indicator unknown
+(a range of points, never zero), ``overlay`` naming the overlay. The category is *reported beside* the
+national criteria and never changes ``passed``, ``unmet``, ``missing`` or ``gap``: the national condition
+stays ``provincial_score ≥ 60``, the province's full 13-indicator score. When ``provincial_score`` is not
+supplied that condition stays unknown — the engine's 特色化 points are not taken to complete a score, since
+the other 85 points (专业化, 精细化, 创新能力) are scored by the province. ``result.overlays`` records each
+overlay scored (id, content hash, region). Without a region, or where no overlay applies, the result is
+exactly the national one.
 """
 
 from __future__ import annotations
@@ -32,10 +44,11 @@ from typing import Any, NamedTuple
 
 from pipeline.errors import InvalidInput, NotFound
 from pipeline.rulebooks import Rulebook, all_rulebooks
+from pipeline.rulebooks.overlay import Overlay, overlays_for
 
 __all__ = [
     "Award", "CategoryScore", "CriteriaError", "EligibilityResult", "Gap", "IndicatorSpec", "ItemScore",
-    "TierCriteria", "Unmet", "compile_criteria", "criteria_for", "evaluate", "indicator_catalogue",
+    "OverlayRef", "TierCriteria", "Unmet", "compile_criteria", "criteria_for", "evaluate", "indicator_catalogue",
     "validate_indicators",
 ]
 
@@ -128,6 +141,16 @@ class CategoryScore(NamedTuple):
     points_range: tuple[int, int]
     min_points: int
     max_points: int
+    overlay: str | None = None
+    """The local overlay that defines the category (``characteristic``); None for national categories."""
+
+
+class OverlayRef(NamedTuple):
+    """A local overlay that was scored in a result: enough to find the exact file again."""
+
+    id: str
+    content_hash: str
+    region: str
 
 
 class Unmet(NamedTuple):
@@ -197,6 +220,8 @@ class EligibilityResult(_Record):
     not_applicable: tuple[str, ...]
     """Conditions skipped in this context (growth at re-review, rules of other years)."""
     gap: Gap
+    overlays: tuple[OverlayRef, ...] = ()
+    """The local overlays scored in this result (see the module docstring); empty when none applied."""
 
     @property
     def category_points(self) -> dict[str, int | None]:
@@ -835,6 +860,8 @@ class TierCriteria:
                                field="tier")
         self.tier, self.rulebook_id, self.content_hash = tier, rulebook_id, content_hash
         self.indicators = indicators or _Indicators(section)
+        self._section = section
+        self._local: dict[str, _Local | None] = {}
         raw_tier = tiers[tier]
         self.label_zh = _str(raw_tier, "label_zh", f"tiers.{tier}")
         self.label_en = _str(raw_tier, "label_en", f"tiers.{tier}")
@@ -881,22 +908,99 @@ class TierCriteria:
         self._nodes[code] = node
         return node
 
+    def local(self, region_code: str | None) -> _Local | None:
+        """The overlays on this tier for a firm's region, compiled once per region code; None: none apply."""
+        if not region_code:
+            return None
+        if region_code not in self._local:
+            overlays = overlays_for(self.rulebook_id, region_code)
+            self._local[region_code] = _Local(self, overlays) if overlays else None
+        return self._local[region_code]
+
     def evaluate(self, values: Mapping[str, Any], *, year: int, re_review: bool = False,
                  holds_innovative: bool | None = None, holds_provincial: bool | None = None,
-                 ) -> EligibilityResult:
+                 region_code: str | None = None) -> EligibilityResult:
+        local = self.local(region_code) if region_code is not None else None
+        indicators = self.indicators if local is None else local.indicators
         flags = {"holds_innovative": holds_innovative, "holds_provincial": holds_provincial}
-        self.indicators.check_context(year, re_review, flags)
-        run = _Run(self.indicators.prepare(values), year, re_review, flags)
+        indicators.check_context(year, re_review, flags)
+        run = _Run(indicators.prepare(values), year, re_review, flags)
         unmet: list[Unmet] = []
         passed = _combine(run, self.roots, unmet, is_any=False)
         items, categories, total = run.score
+        refs: tuple[OverlayRef, ...] = ()
+        if local is not None and local.category is not None:
+            extra_items, extra_category = local.score(run.values)
+            items, categories, refs = items + extra_items, (*categories, extra_category), local.refs
         return EligibilityResult(
             tier=self.tier, rulebook_id=self.rulebook_id, rulebook_hash=self.content_hash, year=year,
             re_review=re_review, passed=passed, total_points=total, categories=categories, items=items,
             unmet=tuple(unmet), missing=_missing_of(unmet),
             direct_condition=run.direct[0] if run.direct else None, waivers=tuple(run.waivers),
             not_applicable=tuple(run.not_applicable), gap=Gap() if passed is True else _gap(unmet),
+            overlays=refs,
         )
+
+
+CHARACTERISTIC = "characteristic"
+"""The category an overlay's 特色化 block scores into, and the block's name in the overlay file."""
+
+
+_MERGED: dict[tuple[str, str, tuple[tuple[str, str], ...]], _Indicators] = {}
+
+
+def _merged_indicators(rulebook_id: str, content_hash: str, section: Mapping[str, Any],
+                       overlays: Sequence[Overlay]) -> _Indicators:
+    """The rulebook's indicator table plus the indicators of every overlay's blocks (cached)."""
+    key = (rulebook_id, content_hash, tuple((overlay.id, overlay.content_hash) for overlay in overlays))
+    if key not in _MERGED:
+        merged = dict(_table(section, "indicators", "eligibility"))
+        for overlay in overlays:
+            for tier, blocks in overlay.tiers.items():
+                for name, block in blocks.items():
+                    where = f"overlay {overlay.id}: tiers.{tier}.{name}"
+                    for ind_key, raw in block.get("indicators", {}).items():
+                        _str(raw, "source", f"{where}.indicators.{ind_key}")
+                        if ind_key in merged:
+                            raise CriteriaError(f"{where}: indicator {ind_key!r} is already defined")
+                        merged[ind_key] = raw
+        _MERGED[key] = _Indicators({**section, "indicators": merged})
+    return _MERGED[key]
+
+
+class _Local:
+    """A tier's criteria in one region: the widened indicator table and the overlay's 特色化 items."""
+
+    def __init__(self, criteria: TierCriteria, overlays: Sequence[Overlay]) -> None:
+        self.indicators = _merged_indicators(criteria.rulebook_id, criteria.content_hash, criteria._section,
+                                             overlays)
+        scoring = [overlay for overlay in overlays if CHARACTERISTIC in overlay.tiers.get(criteria.tier, {})]
+        self.category: CategoryScore | None = None
+        self.items: tuple[_Item, ...] = ()
+        self.refs: tuple[OverlayRef, ...] = ()
+        if not scoring:
+            return
+        overlay = scoring[-1]  # the most specific region wins (a city's block over its province's)
+        where = f"overlay {overlay.id}: tiers.{criteria.tier}.{CHARACTERISTIC}"
+        block = overlay.tiers[criteria.tier][CHARACTERISTIC]
+        _str(block, "source", where)
+        cap = _int(block, "max_points", where)
+        self.items = tuple(_Item({**raw, "category": CHARACTERISTIC}, f"{where}.items", self.indicators,
+                                 (CHARACTERISTIC,))
+                           for raw in _list(block, "items", where))
+        most = sum(item.span[1] for item in self.items)
+        if most > cap:
+            raise CriteriaError(f"{where}: items reach {most} points, more than max_points {cap}")
+        self.category = CategoryScore(CHARACTERISTIC, _str(block, "label_zh", where), _str(block, "label_en", where),
+                                      None, (0, most), 0, most, overlay.id)
+        self.refs = (OverlayRef(overlay.id, overlay.content_hash, overlay.region),)
+
+    def score(self, values: Mapping[str, Any]) -> tuple[tuple[ItemScore, ...], CategoryScore]:
+        assert self.category is not None
+        scored = tuple(item.score(values) for item in self.items)
+        low = sum(item.points_range[0] for item in scored)
+        high = sum(item.points_range[1] for item in scored)
+        return scored, self.category._replace(points=low if low == high else None, points_range=(low, high))
 
 
 def compile_criteria(section: Mapping[str, Any], tier: str, *, rulebook_id: str = "(unnamed)",
@@ -933,32 +1037,49 @@ def criteria_for(rulebook: Rulebook, tier: str) -> TierCriteria:
 
 
 def evaluate(rulebook: Rulebook, tier: str, values: Mapping[str, Any], *, year: int, re_review: bool = False,
-             holds_innovative: bool | None = None, holds_provincial: bool | None = None) -> EligibilityResult:
+             holds_innovative: bool | None = None, holds_provincial: bool | None = None,
+             region_code: str | None = None) -> EligibilityResult:
     """Judge one firm-year against a tier's criteria.
 
     ``values`` maps indicator keys (:func:`indicator_catalogue`) to values; ratios are decimals. ``year`` is
     the assessment year (it dates award look-backs and year-bound rules), ``re_review`` says whether this
-    is a 复核, and the ``holds_*`` flags whether the firm holds the lower title (None: unknown). Raises
-    :class:`~pipeline.errors.InvalidInput` for a value out of range.
+    is a 复核, and the ``holds_*`` flags whether the firm holds the lower title (None: unknown).
+    ``region_code`` (the firm's GB/T 2260 code) brings in the local overlays covering it (module docstring).
+    Raises :class:`~pipeline.errors.InvalidInput` for a value out of range.
     """
     return criteria_for(rulebook, tier).evaluate(values, year=year, re_review=re_review,
                                                  holds_innovative=holds_innovative,
-                                                 holds_provincial=holds_provincial)
+                                                 holds_provincial=holds_provincial, region_code=region_code)
 
 
-def indicator_catalogue(rulebook: Rulebook | None = None) -> Mapping[str, IndicatorSpec]:
-    """Every indicator a firm-year may carry: type, unit, valid range (newest rulebook by default)."""
-    return dict(_indicators_for(rulebook or all_rulebooks()[-1]).specs)
+def _indicators_in(rulebook: Rulebook | None, region_code: str | None) -> _Indicators:
+    book = rulebook or all_rulebooks()[-1]
+    national = _indicators_for(book)
+    overlays = overlays_for(book, region_code)
+    if not overlays:
+        return national
+    return _merged_indicators(book.id, book.content_hash, book.sections["eligibility"], overlays)
 
 
-def validate_indicators(values: Mapping[str, Any], rulebook: Rulebook | None = None) -> dict[str, Any]:
+def indicator_catalogue(rulebook: Rulebook | None = None, *,
+                        region_code: str | None = None) -> Mapping[str, IndicatorSpec]:
+    """Every indicator a firm-year may carry: type, unit, valid range (newest rulebook by default).
+
+    With ``region_code``, the indicators of the local overlays covering that region are included.
+    """
+    return dict(_indicators_in(rulebook, region_code).specs)
+
+
+def validate_indicators(values: Mapping[str, Any], rulebook: Rulebook | None = None, *,
+                        region_code: str | None = None) -> dict[str, Any]:
     """Check a firm-year's indicators; return them normalised, with derived ratios filled in.
 
     Ratios are decimals within the bounds the rulebook states (shares 0–1: 5% is 0.05), amounts ≥ 0,
-    counts whole, years within range; ``None`` values are dropped (unknown). Raises
-    :class:`~pipeline.errors.InvalidInput` naming the field, in Chinese and English.
+    counts whole, years within range; ``None`` values are dropped (unknown). A firm's ``region_code`` also
+    admits the indicators of the local overlays covering it. Raises :class:`~pipeline.errors.InvalidInput`
+    naming the field, in Chinese and English.
     """
-    return _indicators_for(rulebook or all_rulebooks()[-1]).prepare(values)
+    return _indicators_in(rulebook, region_code).prepare(values)
 
 
 # ------------------------------------------------------------------------------------------- helpers

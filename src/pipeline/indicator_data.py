@@ -60,10 +60,13 @@ def _stored(value: Any) -> Any:
     return value
 
 
-def check_values(values: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(the values to store, the derived values) of one firm-year; raises InvalidInput naming the field."""
+def check_values(values: Mapping[str, Any], region_code: str | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(the values to store, the derived values) of one firm-year; raises InvalidInput naming the field.
+
+    ``region_code`` (the firm's) also admits the indicators of the local overlays covering it (特色化 …).
+    """
     try:
-        clean = validate_indicators(values)
+        clean = validate_indicators(values, region_code=region_code)
     except OverflowError:  # an integer too large for a float: JSON allows it, no indicator does
         key = next((k for k, v in values.items() if isinstance(v, int) and abs(v) > 1e300), "indicators")
         raise InvalidInput(f"指标 {key} 的数值过大 — indicator {key} is too large a number", field=key) from None
@@ -72,10 +75,10 @@ def check_values(values: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, A
     return given, derived
 
 
-def derived_of(stored: Mapping[str, Any]) -> dict[str, Any]:
+def derived_of(stored: Mapping[str, Any], region_code: str | None = None) -> dict[str, Any]:
     """The values the engine derives from a stored record (e.g. rd_ratio from rd_spend and revenue)."""
     try:
-        return check_values(stored)[1]
+        return check_values(stored, region_code)[1]
     except InvalidInput:
         return {}
 
@@ -111,10 +114,11 @@ class IndicatorsOutcome:
     changes: dict[str, dict[str, Any]]
 
 
-def _record(uscc: str, filing: AnnualFiling, derived: dict[str, Any] | None = None) -> IndicatorRecord:
+def _record(uscc: str, filing: AnnualFiling, derived: dict[str, Any] | None = None,
+            region_code: str | None = None) -> IndicatorRecord:
     values = dict(filing.indicators or {})
     return IndicatorRecord(uscc, filing.year, filing.filed_on, filing.recorded_at, filing.actor, values,
-                           derived_of(values) if derived is None else derived)
+                           derived_of(values, region_code) if derived is None else derived)
 
 
 def record_indicators(session: Session, uscc: str, *, year: int, values: Mapping[str, Any], actor: Actor,
@@ -137,7 +141,7 @@ def record_indicators(session: Session, uscc: str, *, year: int, values: Mapping
         AnnualFiling.enterprise_id == firm.id, AnnualFiling.year == year)).one_or_none()
     old = dict(filing.indicators or {}) if filing is not None else {}
     merged = {**old, **values} if merge else dict(values)
-    new, derived = check_values({key: value for key, value in merged.items() if value is not None})
+    new, derived = check_values({key: value for key, value in merged.items() if value is not None}, firm.region_code)
     changes = {key: {"from": old.get(key), "to": new.get(key)}
                for key in sorted(old.keys() | new.keys()) if old.get(key) != new.get(key)}
     if filing is not None and not changes:
@@ -172,7 +176,7 @@ def get_indicators(session: Session, uscc: str, year: int, actor: Actor) -> Indi
         AnnualFiling.enterprise_id == firm.id, AnnualFiling.year == year)).one_or_none()
     if filing is None or filing.indicators is None:
         raise NotFound(f"企业{firm.uscc}没有{year}年度指标数据 — no indicators of {firm.uscc} for {year}")
-    return _record(firm.uscc, filing)
+    return _record(firm.uscc, filing, region_code=firm.region_code)
 
 
 def indicator_years(session: Session, uscc: str, actor: Actor) -> list[tuple[int, dt.date, int]]:
@@ -436,7 +440,7 @@ def _plan_row(session: Session, actor: Actor, number: int, row: dict[str, Any], 
             raise NotFound(f"未找到企业{report.uscc} — no enterprise {report.uscc} in your jurisdiction")
         stored = session.scalars(select(AnnualFiling.indicators).where(
             AnnualFiling.enterprise_id == firm.id, AnnualFiling.year == report.year)).one_or_none() or {}
-        new, _ = check_values({**stored, **values})
+        new, _ = check_values({**stored, **values}, firm.region_code)
         report.changed = sorted(key for key in new.keys() | stored.keys() if new.get(key) != stored.get(key))
         if not report.changed:
             report.status = "unchanged"

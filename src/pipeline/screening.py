@@ -122,7 +122,7 @@ def screen(session: Session, uscc: str, actor: Actor, *, tier: str | None = None
     holds_innovative, holds_provincial = _holds(titles, "innovative", today), _holds(titles, "provincial", today)
     result = criteria_for(rulebook, tier).evaluate(
         values or {}, year=data_year + ASSESSMENT_LAG, re_review=_holds(titles, tier, today),
-        holds_innovative=holds_innovative, holds_provincial=holds_provincial)
+        holds_innovative=holds_innovative, holds_provincial=holds_provincial, region_code=firm.region_code)
     return Screening(firm, tier, rulebook, data_year, data_year + ASSESSMENT_LAG, values is not None,
                      holds_innovative, holds_provincial, result)
 
@@ -251,7 +251,8 @@ def candidates(session: Session, actor: Actor, *, tier: str, region: str | None 
                 try:
                     result = Verdict.of(evaluate(
                         values, year=data_year + ASSESSMENT_LAG, re_review=False,
-                        holds_innovative=bool(holds_innovative), holds_provincial=bool(holds_provincial)))
+                        holds_innovative=bool(holds_innovative), holds_provincial=bool(holds_provincial),
+                        region_code=region_code))
                 except (PipelineError, CriteriaError):
                     result = None  # a stored record the rulebook cannot read: listed only when pinned
             if action is None and not _near(result, max_conditions, max_points):
@@ -374,12 +375,15 @@ def recognition_warning(session: Session, firm: Enterprise, trigger: str, day: d
         titles = firm.recognitions
         result = criteria_for(rulebook, tier).evaluate(
             row.indicators, year=row.year + ASSESSMENT_LAG, re_review=False,
-            holds_innovative=_holds(titles, "innovative", day), holds_provincial=_holds(titles, "provincial", day))
+            holds_innovative=_holds(titles, "innovative", day), holds_provincial=_holds(titles, "provincial", day),
+            region_code=firm.region_code)
     except (PipelineError, CriteriaError) as exc:
         detail = getattr(exc, "detail", str(exc))
         return {"eligibility_warning": {**warning, "year": None, "passed": None, "error": detail}}
     if result.passed is True:
         return {}
+    if result.overlays:  # the local overlays scored, so the warning can be traced to their exact text
+        warning["overlays"] = [ref._asdict() for ref in result.overlays]
     return {"eligibility_warning": {**warning, "year": row.year, "passed": result.passed,
                                     "unmet": [entry.code for entry in result.unmet],
                                     "missing": list(result.missing)}}
