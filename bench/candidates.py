@@ -61,6 +61,8 @@ def seed(url: str, firms: int, tier: str, seed_value: int) -> None:
                 conn.execute(insert(Recognition), [
                     {"enterprise_id": firm_id, "tier": state, "recognized_on": dt.date(2025, 1, 1),
                      "valid_until": dt.date(2027, 12, 31), "granted_by_seq": 1} for firm_id in ids])
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(text("ANALYZE"))  # what autovacuum does after a bulk load; without statistics the planner guesses
     engine.dispose()
 
 
