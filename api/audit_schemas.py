@@ -9,6 +9,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from api.schemas import EventOut, Text
+from pipeline.errors import InvalidInput
 
 _RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d{1,6})?([Zz]|[+-]\d{2}:\d{2})")
 
@@ -21,6 +22,16 @@ def _aware_timestamp(value: Any) -> Any:
 
 
 AwareTimestamp = Annotated[dt.datetime, BeforeValidator(_aware_timestamp)]
+
+
+def as_utc(value: dt.datetime | None, field: str) -> dt.datetime | None:
+    """An :data:`AwareTimestamp` (it always has a zone) in UTC; one whose UTC time is out of range → 422."""
+    if value is None:
+        return None
+    try:
+        return value.astimezone(dt.UTC)
+    except (OverflowError, ValueError):
+        raise InvalidInput(f"{field} 超出范围 — {field} is out of range", field=field) from None
 
 
 class TitleAtOut(BaseModel):

@@ -86,13 +86,15 @@ async def idempotency(
     idempotency_key: Annotated[str | None, Header(max_length=200, description=(
         "幂等键 — retries with the same key and body return the stored response; kept ≥ 24 h"))] = None,
 ) -> Idempotency:
+    key = idempotency_key.strip() if idempotency_key and idempotency_key.strip() else None
+    if key is None:  # nothing will be stored or compared: don't parse and hash the body
+        return Idempotency(None, "")
     body = await request.body()
     try:
         canonical = json.dumps(json.loads(body), sort_keys=True, separators=(",", ":")).encode() if body else b""
     except ValueError:
         canonical = body
     digest = hashlib.sha256(f"{request.method} {request.url.path}?{request.url.query}\n".encode() + canonical)
-    key = idempotency_key.strip() if idempotency_key and idempotency_key.strip() else None
     return Idempotency(key, digest.hexdigest())
 
 

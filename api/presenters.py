@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from api.schemas import EnterpriseOut, EnterpriseSummary, EventOut, RecognitionOut, TriggerOptionOut
@@ -17,10 +18,13 @@ def etag(enterprise: Enterprise) -> str:
     return f'"{enterprise.version}"'
 
 
-def summary(enterprise: Enterprise) -> EnterpriseSummary:
-    today = business_today()
+def summary(enterprise: Enterprise, today: dt.date | None = None) -> EnterpriseSummary:
+    return EnterpriseSummary(**_summary_fields(enterprise, today or business_today()))
+
+
+def _summary_fields(enterprise: Enterprise, today: dt.date) -> dict[str, Any]:
     book = rulebook_in_force(today)
-    return EnterpriseSummary(
+    return dict(
         uscc=enterprise.uscc, name=enterprise.name, region_code=enterprise.region_code,
         state=enterprise.state, state_label=book.label(enterprise.state), version=enterprise.version,
         barred_until=enterprise.barred_until,
@@ -39,7 +43,7 @@ def summary(enterprise: Enterprise) -> EnterpriseSummary:
 def detail(enterprise: Enterprise, actor: Actor) -> EnterpriseOut:
     options = [TriggerOptionOut(trigger=o.trigger, allowed=o.allowed, reasons=o.reasons)
                for o in trigger_options(enterprise, actor)]
-    return EnterpriseOut(**summary(enterprise).model_dump(), allowed_triggers=options)
+    return EnterpriseOut(**_summary_fields(enterprise, business_today()), allowed_triggers=options)
 
 
 def event_out(event: Event) -> EventOut:

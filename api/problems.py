@@ -115,8 +115,6 @@ def install(app: FastAPI) -> None:
         extra = dict(exc.extra)
         if isinstance(exc, errors.InvalidInput) and exc.field:
             extra["errors"] = [{"field": exc.field, "message": exc.detail}]
-        if isinstance(exc, errors.Forbidden) and "rule" in extra:
-            extra["rule"] = extra["rule"]
         return problem_response(slug, exc.detail, request, **extra)
 
     @app.exception_handler(ProblemError)

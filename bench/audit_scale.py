@@ -23,7 +23,7 @@ import time
 from sqlalchemy import Engine, create_engine, select, text
 from sqlalchemy.engine import make_url
 
-from pipeline import feed, timetravel, verify
+from pipeline import feed, replay, timetravel, verify
 from pipeline.access import Actor
 from pipeline.db import make_engine, make_session_factory
 from pipeline.migrate import upgrade
@@ -149,7 +149,7 @@ def bench_verify(engine: Engine, firm_limit: int) -> None:
     events = problems = firms = 0
     with factory() as session:
         for batch in verify._firm_batches(session, None, None):
-            chains = verify._events_by_uscc(session, [f.uscc for f in batch])
+            chains = replay.events_by_uscc(session, [f.uscc for f in batch])
             titles: dict[int, list[object]] = {}
             for firm in batch:
                 chain = chains.get(firm.uscc, [])

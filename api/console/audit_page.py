@@ -13,11 +13,12 @@ from typing import Annotated, Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import Response, StreamingResponse
+from fastapi.responses import Response
 
 from api.console.pages import problem_of, render, signed_in
 from api.console.session import ConsoleRoute
 from api.deps import SessionDep
+from api.routers.audit import CSV_MEDIA_TYPE, stream_events
 from pipeline import audit_query
 from pipeline.access import Actor
 from pipeline.dates import parse_date
@@ -26,7 +27,7 @@ from pipeline.identifiers import validate_uscc
 from pipeline.machine import TRIGGERS
 
 PAGE_SIZE = 50
-ROLES = ("auditor", "official", "admin")
+ROLES = audit_query.SEARCH_ROLES
 """Who may search events — the API route's rule."""
 KINDS = {"transition": "状态变更", "amendment": "信息变更", "correction": "更正"}
 
@@ -109,11 +110,7 @@ def audit_export(
     except PipelineError as exc:
         problem = problem_of(exc)
         return render(request, "error.html", problem["status"], title=problem["title"], message=problem["detail"])
-    documents = audit_query.iter_documents(request.app.state.session_factory, current.actor, flt)
-    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
-    disposition = {"Content-Disposition": f'attachment; filename="events-{stamp}.{fmt}"'}
-    if fmt == "csv":
-        return StreamingResponse(audit_query.csv_chunks(documents), media_type="text/csv; charset=utf-8",
-                                 headers=disposition)
-    return StreamingResponse(audit_query.xlsx_chunks(documents), media_type=audit_query.XLSX_MEDIA_TYPE,
-                             headers=disposition)
+    streamed = stream_events(request.app.state.session_factory, current.actor, flt,
+                       CSV_MEDIA_TYPE if fmt == "csv" else audit_query.XLSX_MEDIA_TYPE)
+    assert streamed is not None
+    return streamed

@@ -90,8 +90,9 @@ def import_submit(
             if not summary.applied:
                 savepoint.rollback()  # a dry run (or a refused apply) leaves nothing behind
     except PipelineError as exc:
-        return render(request, "imports.html", problem_of(exc)["status"], actions=ACTION_LABELS,
-                      values=values, report=None, rows=[], problem=problem_of(exc), payload=None,
+        problem = problem_of(exc)
+        return render(request, "imports.html", problem["status"], actions=ACTION_LABELS,
+                      values=values, report=None, rows=[], problem=problem, payload=None,
                       limit=LIMIT_LABEL)
     carry = None
     if not summary.applied and not summary.problems and summary.ok:

@@ -25,7 +25,7 @@ from api.console.pages import (
     safe_next,
     signed_in,
 )
-from api.console.session import ConsoleRoute, ConsoleSession, load_session
+from api.console.session import ConsoleExit, ConsoleRoute, ConsoleSession, load_session
 from api.deps import SessionDep
 from api.routers import enterprises as enterprise_routes
 from pipeline import machine, service
@@ -147,12 +147,16 @@ def _transition_form(request: Request, firm: Enterprise, current: ConsoleSession
                   spec=views.form_spec(book_now(), trigger, firm.state), problem=problem)
 
 
+def _known_trigger(request: Request, trigger: str) -> None:
+    if trigger not in machine.TRIGGERS:
+        raise ConsoleExit(render(request, "error.html", 404, title="未知操作", message=f"没有名为“{trigger}”的操作"))
+
+
 @router.get("/enterprises/{uscc}/transitions/{trigger}")
 def transition_page(request: Request, session: SessionDep, uscc: str, trigger: str) -> Response:
     current = signed_in(request, session)
     firm = firm_of(request, session, uscc, current)
-    if trigger not in machine.TRIGGERS:
-        return render(request, "error.html", 404, title="未知操作", message=f"没有名为“{trigger}”的操作")
+    _known_trigger(request, trigger)
     values = {"effective_date": business_today().isoformat(), "version": str(firm.version)}
     return _transition_form(request, firm, current, trigger, values, None)
 
@@ -173,8 +177,7 @@ def transition_submit(
     check_csrf(request, current, csrf_token)
     assert current.actor is not None
     firm = firm_of(request, session, uscc, current)
-    if trigger not in machine.TRIGGERS:
-        return render(request, "error.html", 404, title="未知操作", message=f"没有名为“{trigger}”的操作")
+    _known_trigger(request, trigger)
     values = {"effective_date": effective_date, "reason_code": reason_code, "reason": reason,
               "document_no": document_no, "batch": batch, "valid_until": valid_until, "version": version}
     try:

@@ -1,5 +1,5 @@
 """What the console's pages show, computed from the domain: funnel counts, titles due for re-review, the
-validity timeline, the chain's verification, and which fields each trigger's form asks for.
+validity timeline, the chain's verification (:mod:`pipeline.verify`), and which fields each trigger's form asks for.
 
 Read-only queries scoped by the actor's jurisdiction exactly as the API scopes them (``actor.region_prefix``).
 """
@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from pipeline import audit, guards
+from pipeline import audit, guards, verify
 from pipeline.access import Actor
 from pipeline.models import Enterprise, Event, Recognition
 from pipeline.rulebooks import TITLE_TIERS, Rulebook
@@ -171,26 +171,14 @@ class ChainStatus:
 
 
 def verify_chain(enterprise: Enterprise, events: list[Event]) -> ChainStatus:
-    """Recompute every hash from the event's own fields and its predecessor (the README's recipe)."""
-    checks: dict[int, EventCheck] = {}
-    previous = audit.GENESIS_HASH
-    first_problem: str | None = None
-    for position, event in enumerate(events, start=1):
-        problem = None
-        if event.seq != position:
-            problem = f"序号不连续：应为{position}，实为{event.seq}"
-        elif event.prev_hash != previous:
-            problem = "prev_hash 与上一事件的 hash 不一致（链条断开）"
-        elif audit.chain_hash(event.prev_hash, audit.event_fields(event)) != event.hash:
-            problem = "按事件内容重算的哈希与存储值不一致（内容被改动）"
-        checks[event.seq] = EventCheck(event.seq, problem is None, problem)
-        if problem and first_problem is None:
-            first_problem = f"事件 #{event.seq}：{problem}"
-        previous = event.hash
-    if first_problem is None and enterprise.last_seq != len(events):
-        first_problem = f"企业记录的最后序号为{enterprise.last_seq}，实有事件{len(events)}条（事件缺失）"
-    if first_problem:
-        return ChainStatus(False, len(events), f"校验失败 — {first_problem}", checks)
+    """:func:`pipeline.verify.check_chain` on one firm's events, each event marked with its first problem."""
+    problems = verify.check_chain(enterprise.uscc, events, enterprise.last_seq)
+    first: dict[int, str] = {}
+    for found in problems:
+        first.setdefault(found.seq, found.problem)
+    checks = {event.seq: EventCheck(event.seq, event.seq not in first, first.get(event.seq)) for event in events}
+    if problems:
+        return ChainStatus(False, len(events), f"校验失败 — 事件 #{problems[0].seq}：{problems[0].problem}", checks)
     return ChainStatus(True, len(events), f"哈希链完整：{len(events)}个事件逐一重算一致", checks)
 
 

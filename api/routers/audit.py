@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Header, Query, Request
@@ -21,22 +20,23 @@ from api.audit_schemas import (
     FeedPage,
     ProblemItem,
     VerifyOut,
+    as_utc,
 )
 from api.deps import CurrentActor, SessionDep, StrictQuery
 from api.idempotency import IdempotencyDep
+from api.pagination import CursorParam, Limit, decode_cursor, encode_cursor
 from api.presenters import event_out, jsonable
 from api.responses import problems
-from api.routers.enterprises import _decode_cursor, _encode_cursor
 from api.schemas import IsoDate
 from pipeline import audit_query, audit_reads, feed, verify
 from pipeline.access import Actor
 from pipeline.audit_models import Anchor
-from pipeline.errors import Forbidden, InvalidInput
+from pipeline.dates import utc_now
+from pipeline.errors import Forbidden
 from pipeline.identifiers import validate_uscc
 
 router = APIRouter(prefix="/api/v1", tags=["audit 审计"], dependencies=[StrictQuery])
 
-MAX_LIMIT = 500
 CSV_MEDIA_TYPE = "text/csv"
 EXPORT_CONTENT = {200: {"content": {"application/json": {}, f"{CSV_MEDIA_TYPE}; charset=utf-8": {},
                                     audit_query.XLSX_MEDIA_TYPE: {}},
@@ -112,9 +112,9 @@ def get_anchor_verify(anchor_id: int, session: SessionDep, actor: CurrentActor) 
                            problems=[ProblemItem(**p.as_dict()) for p in result.problems])
 
 
-def _stream(factory: sessionmaker[Session], actor: Actor, flt: audit_query.EventFilter,
+def stream_events(factory: sessionmaker[Session], actor: Actor, flt: audit_query.EventFilter,
             accept: str) -> StreamingResponse | None:
-    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+    stamp = utc_now().strftime("%Y%m%dT%H%M%SZ")
     if audit_query.XLSX_MEDIA_TYPE in accept:
         return StreamingResponse(
             audit_query.xlsx_chunks(audit_query.iter_documents(factory, actor, flt)),
@@ -146,35 +146,24 @@ def get_audit_events(
     effective_from: IsoDate | None = None, effective_to: IsoDate | None = None,
     recorded_from: AwareTimestamp | None = None, recorded_to: AwareTimestamp | None = None,
     order: Annotated[Literal["asc", "desc"], Query(description="asc = oldest first")] = "asc",
-    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 100,
-    cursor: Annotated[str | None, Query(max_length=200)] = None,
+    limit: Limit = 100,
+    cursor: CursorParam = None,
 ) -> Any:
-    _require_role(actor, ("auditor", "official", "admin"), "audit events")
+    _require_role(actor, audit_query.SEARCH_ROLES, "audit events")
     flt = audit_query.EventFilter(
         actor=actor_id, trigger=trigger, kind=kind, region=region,
         uscc=validate_uscc(uscc) if uscc is not None else None,
         effective_from=effective_from, effective_to=effective_to,
-        recorded_from=_aware(recorded_from, "recorded_from"), recorded_to=_aware(recorded_to, "recorded_to"),
+        recorded_from=as_utc(recorded_from, "recorded_from"), recorded_to=as_utc(recorded_to, "recorded_to"),
         newest_first=order == "desc")
     audit_query.events_query(actor, flt)  # validates the region before a stream starts
-    streamed = _stream(request.app.state.session_factory, actor, flt, accept.lower())
+    streamed = stream_events(request.app.state.session_factory, actor, flt, accept.lower())
     if streamed is not None:
         return streamed
-    rows, more = audit_query.search(session, actor, flt, after_id=_decode_cursor(cursor) if cursor else None,
+    rows, more = audit_query.search(session, actor, flt, after_id=decode_cursor(cursor) if cursor else None,
                                     limit=limit)
     return AuditEventPage(items=[event_out(e) for e in rows],
-                          next_cursor=_encode_cursor(rows[-1].id) if more and rows else None)
-
-
-def _aware(value: dt.datetime | None, field: str) -> dt.datetime | None:
-    if value is None:
-        return None
-    if value.tzinfo is None:
-        raise InvalidInput(f"{field} 须带时区 — {field} needs a time zone (e.g. Z)", field=field)
-    try:
-        return value.astimezone(dt.UTC)
-    except (OverflowError, ValueError):
-        raise InvalidInput(f"{field} 超出范围 — {field} is out of range", field=field) from None
+                          next_cursor=encode_cursor(rows[-1].id) if more and rows else None)
 
 
 @router.get(
@@ -187,19 +176,19 @@ def get_audit_reads(
     session: SessionDep, actor: CurrentActor,
     actor_id: Annotated[str | None, Query(alias="actor", max_length=64)] = None,
     uscc: Annotated[str | None, Query(max_length=40)] = None,
-    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 100,
-    cursor: Annotated[str | None, Query(max_length=200)] = None,
+    limit: Limit = 100,
+    cursor: CursorParam = None,
 ) -> AuditReadPage:
     _require_role(actor, ("auditor", "admin"), "audit reads")
     who = actor.id if actor.role == "auditor" else actor_id
     rows = audit_reads.list_reads(session, actor_id=who, uscc=uscc, limit=limit + 1,
-                                  before_id=_decode_cursor(cursor) if cursor else None)
+                                  before_id=decode_cursor(cursor) if cursor else None)
     more = len(rows) > limit
     rows = rows[:limit]
     return AuditReadPage(
         items=[AuditReadOut(id=r.id, actor=r.actor, route=r.route, uscc=r.uscc, query=r.query,
                             request_id=r.request_id, read_at=r.read_at) for r in rows],
-        next_cursor=_encode_cursor(rows[-1].id) if more and rows else None)
+        next_cursor=encode_cursor(rows[-1].id) if more and rows else None)
 
 
 @router.get(
@@ -212,7 +201,7 @@ def get_audit_reads(
 def get_feed(
     session: SessionDep, actor: CurrentActor,
     after: Annotated[str | None, Query(max_length=200, description="上次返回的 next_cursor")] = None,
-    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 100,
+    limit: Limit = 100,
 ) -> FeedPage:
     rows, cursor = feed.page(session, actor, feed.Cursor.decode(after), limit)
     return FeedPage(items=[event_out(e) for e in rows], next_cursor=cursor.encode())

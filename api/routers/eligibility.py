@@ -23,7 +23,7 @@ from api.responses import problems
 from api.schemas import EventOut, JsonObject, Text
 from pipeline import indicator_data, screening
 from pipeline.dates import business_today
-from pipeline.eligibility import EligibilityResult, indicator_catalogue
+from pipeline.eligibility import Gap, indicator_catalogue
 from pipeline.imports import ImportFile
 
 router = APIRouter(tags=["eligibility 资格筛查与后备清单"], dependencies=[StrictQuery])
@@ -275,8 +275,7 @@ class MarkResultOut(BaseModel):
 # --- presenters -----------------------------------------------------------------------------------------
 
 
-def _gap(result: EligibilityResult | screening.Verdict) -> GapOut:
-    gap = result.gap
+def _gap(gap: Gap) -> GapOut:
     return GapOut(conditions=list(gap.conditions), points=gap.points, unknown=list(gap.unknown),
                   rank_key=list(gap.rank_key))
 
@@ -293,7 +292,7 @@ def _eligibility(found: screening.Screening) -> EligibilityOut:
         total_points=result.total_points, category_points=result.category_points, categories=data["categories"],
         items=data["items"], unmet=data["unmet"], missing=list(result.missing),
         direct_condition=result.direct_condition, waivers=list(result.waivers),
-        not_applicable=list(result.not_applicable), gap=_gap(result), overlays=data["overlays"],
+        not_applicable=list(result.not_applicable), gap=_gap(result.gap), overlays=data["overlays"],
     )
 
 
@@ -306,13 +305,8 @@ def _candidate(item: screening.Candidate) -> CandidateOut:
         category_points=result.category_points if result else {},
         unmet=list(result.unmet) if result else [],
         missing=list(result.missing) if result else [], direct_condition=result.direct_condition if result else None,
-        gap=_gap(result) if result else None, mark=MarkOut(**item.mark) if item.mark else None,
+        gap=_gap(result.gap) if result else None, mark=MarkOut(**item.mark) if item.mark else None,
     )
-
-
-def _record(record: indicator_data.IndicatorRecord) -> dict[str, Any]:
-    return {"uscc": record.uscc, "year": record.year, "filed_on": record.filed_on, "recorded_at": record.recorded_at,
-            "actor": record.actor, "indicators": record.indicators, "derived": record.derived}
 
 
 # --- indicators -----------------------------------------------------------------------------------------
@@ -333,7 +327,7 @@ def put_indicators(uscc: str, year: DataYear, payload: IndicatorValues, session:
                    request_id: RequestId) -> IndicatorsPutOut:
     outcome = indicator_data.record_indicators(session, uscc, year=year, values=payload.root, actor=actor,
                                                request_id=request_id)
-    return IndicatorsPutOut(**_record(outcome.record), changes=outcome.changes,
+    return IndicatorsPutOut(**vars(outcome.record), changes=outcome.changes,
                             event=event_out(outcome.event) if outcome.event else None,
                             flags=dict(outcome.enterprise.flags or {}))
 
@@ -344,7 +338,7 @@ def put_indicators(uscc: str, year: DataYear, payload: IndicatorValues, session:
     description="该企业该数据年度录入的指标及据此推算的比例。The indicators entered for the year and those derived.",
 )
 def get_indicators(uscc: str, year: DataYear, session: SessionDep, actor: CurrentActor) -> IndicatorRecordOut:
-    return IndicatorRecordOut(**_record(indicator_data.get_indicators(session, uscc, year, actor)))
+    return IndicatorRecordOut(**vars(indicator_data.get_indicators(session, uscc, year, actor)))
 
 
 @router.get(

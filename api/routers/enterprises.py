@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Request
@@ -13,6 +10,7 @@ from sqlalchemy import exists, select
 
 from api.deps import CurrentActor, RequestId, SessionDep, StrictQuery
 from api.idempotency import IdempotencyDep
+from api.pagination import CursorParam, Limit, decode_cursor, encode_cursor
 from api.presenters import detail, etag, event_out, jsonable, summary
 from api.responses import problems
 from api.schemas import (
@@ -25,15 +23,16 @@ from api.schemas import (
     TransitionOut,
     TransitionRequest,
 )
-from pipeline import corrections, service
+from pipeline import service
+from pipeline.dates import business_today
 from pipeline.errors import InvalidInput, VersionMismatch
 from pipeline.identifiers import region_prefix, validate_region
 from pipeline.machine import STATES
 from pipeline.models import Enterprise, Recognition
+from pipeline.replay import voided_seqs
 
 router = APIRouter(prefix="/api/v1/enterprises", tags=["enterprises 企业"], dependencies=[StrictQuery])
 
-MAX_LIMIT = 500
 IfMatch = Annotated[str | None, Header(description="乐观锁 — the firm's version (its ETag); stale → 412")]
 
 
@@ -63,21 +62,6 @@ def _search_term(q: str) -> str:
     if any(ord(ch) < 32 or 0xD800 <= ord(ch) <= 0xDFFF for ch in q):
         raise InvalidInput("q 不得包含控制字符 — q must not contain control characters", field="q")
     return q.strip().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
-def _encode_cursor(last_id: int) -> str:
-    return base64.urlsafe_b64encode(json.dumps({"after": last_id}).encode()).decode().rstrip("=")
-
-
-def _decode_cursor(cursor: str) -> int:
-    try:
-        padded = cursor + "=" * (-len(cursor) % 4)
-        value = json.loads(base64.urlsafe_b64decode(padded.encode()))["after"]
-        if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value < 2**63:
-            raise TypeError  # ids are BIGINT: anything else was not made by this API
-        return value
-    except (ValueError, KeyError, TypeError, binascii.Error):
-        raise InvalidInput("游标无效 — cursor is not one this API returned", field="cursor") from None
 
 
 @router.post(
@@ -116,8 +100,8 @@ def list_enterprises(
         "区划前缀 — province 2 digits (41), city 4 (4101) or a 6-digit GB/T 2260 code (410106, 410100)"))] = None,
     expiring_before: Annotated[IsoDate | None, Query(description="有效期在此日期前届满的在册称号")] = None,
     q: Annotated[str | None, Query(max_length=100, description="名称或信用代码关键词")] = None,
-    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 100,
-    cursor: Annotated[str | None, Query(max_length=200)] = None,
+    limit: Limit = 100,
+    cursor: CursorParam = None,
 ) -> EnterprisePage:
     query = select(Enterprise).order_by(Enterprise.id).limit(limit + 1)
     if actor.region_prefix:
@@ -137,12 +121,13 @@ def list_enterprises(
         query = query.where(Enterprise.name.contains(term, autoescape=False, escape="\\")
                             | Enterprise.uscc.startswith(term.upper(), escape="\\"))
     if cursor:
-        query = query.where(Enterprise.id > _decode_cursor(cursor))
+        query = query.where(Enterprise.id > decode_cursor(cursor))
     rows = list(session.scalars(query))
     more = len(rows) > limit
     rows = rows[:limit]
-    return EnterprisePage(items=[summary(row) for row in rows],
-                          next_cursor=_encode_cursor(rows[-1].id) if more and rows else None)
+    today = business_today()
+    return EnterprisePage(items=[summary(row, today) for row in rows],
+                          next_cursor=encode_cursor(rows[-1].id) if more and rows else None)
 
 
 @router.get(
@@ -204,7 +189,7 @@ def post_transition(
 )
 def get_history(uscc: str, session: SessionDep, actor: CurrentActor) -> HistoryOut:
     enterprise = service.get_enterprise(session, uscc, actor)
-    voided = corrections.voided_by(session, enterprise.uscc)
-    return HistoryOut(items=[event_out(e) for e in service.history(session, enterprise)],
-                      voided_by={str(seq): by for seq, by in voided.items()})
+    events = service.history(session, enterprise)
+    return HistoryOut(items=[event_out(e) for e in events],
+                      voided_by={str(seq): by for seq, by in voided_seqs(events).items()})
 

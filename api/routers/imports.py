@@ -18,6 +18,7 @@ from api.schemas import IsoDate
 from pipeline.dates import business_today
 from pipeline.imports import ImportFile, ImportOptions, RowReport, parse_mapping, run_import
 from pipeline.imports import exports as export_lists
+from pipeline.imports.engine import ACTIONS
 from pipeline.imports.report import csv_lines
 
 router = APIRouter(tags=["imports 导入导出"], dependencies=[StrictQuery])
@@ -25,8 +26,7 @@ router = APIRouter(tags=["imports 导入导出"], dependencies=[StrictQuery])
 MAX_UPLOAD_BYTES = 64 * 1024 * 1024
 CHUNK_BYTES = 64 * 1024
 CSV_MEDIA_TYPE = "text/csv; charset=utf-8"
-ImportAction = Literal["enroll", "recognize_innovative", "recognize_provincial", "recognize_national", "renew",
-                       "backfill"]
+ImportAction = Literal[ACTIONS]  # type: ignore[valid-type]
 ExportFormat = Literal["xlsx", "csv"]
 
 

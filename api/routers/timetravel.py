@@ -18,36 +18,23 @@ from api.audit_schemas import (
     RosterPage,
     TitleAtOut,
     VoidRequest,
+    as_utc,
 )
 from api.deps import CurrentActor, RequestId, SessionDep, StrictQuery
 from api.idempotency import IdempotencyDep
+from api.pagination import CursorParam, Limit, decode_cursor, encode_cursor
 from api.presenters import detail, etag, event_out, jsonable
 from api.responses import problems
-from api.routers.enterprises import _decode_cursor, _encode_cursor
 from api.schemas import IsoDate, TransitionOut
 from pipeline import corrections, service, timetravel
 from pipeline.dates import business_today
-from pipeline.errors import InvalidInput
 from pipeline.rulebooks import rulebook_in_force
 
 router = APIRouter(prefix="/api/v1", tags=["time travel 时点查询与更正"], dependencies=[StrictQuery])
 
-MAX_LIMIT = 500
 AsOf = Annotated[IsoDate | None, Query(description="业务日期 — the business date (default today, CST)")]
 KnownAt = Annotated[AwareTimestamp | None, Query(description="记录时刻 — as recorded by this time (ISO 8601 with "
                                                           "zone; default now)")]
-
-
-def _known_at(value: dt.datetime | None) -> dt.datetime | None:
-    if value is None:
-        return None
-    if value.tzinfo is None:
-        raise InvalidInput("known_at 须带时区 — known_at needs a time zone, e.g. 2026-01-01T00:00:00Z",
-                           field="known_at")
-    try:
-        return value.astimezone(dt.UTC)
-    except (OverflowError, ValueError):
-        raise InvalidInput("known_at 超出范围 — known_at is out of range", field="known_at") from None
 
 
 def _titles(titles: Iterable[Any], on: dt.date) -> list[TitleAtOut]:
@@ -66,7 +53,7 @@ def _titles(titles: Iterable[Any], on: dt.date) -> list[TitleAtOut]:
 def get_state_at(uscc: str, session: SessionDep, actor: CurrentActor, as_of: AsOf = None,
                  known_at: KnownAt = None) -> FirmStateOut:
     enterprise = service.get_enterprise(session, uscc, actor)
-    day, known = as_of or business_today(), _known_at(known_at)
+    day, known = as_of or business_today(), as_utc(known_at, "known_at")
     firm = timetravel.firm_at(session, enterprise, as_of=day, known_at=known)
     book = rulebook_in_force(day)
     return FirmStateOut(
@@ -87,16 +74,16 @@ def get_roster(
     session: SessionDep, actor: CurrentActor, as_of: AsOf = None, known_at: KnownAt = None,
     tier: Annotated[str | None, Query(description="innovative, provincial or national")] = None,
     region: Annotated[str | None, Query(description="区划代码 — GB/T 2260 code")] = None,
-    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 100,
-    cursor: Annotated[str | None, Query(max_length=200)] = None,
+    limit: Limit = 100,
+    cursor: CursorParam = None,
 ) -> RosterPage:
-    day, known = as_of or business_today(), _known_at(known_at)
+    day, known = as_of or business_today(), as_utc(known_at, "known_at")
     entries, more = timetravel.roster(session, actor, as_of=day, tier=tier, region=region, known_at=known,
-                                      after_id=_decode_cursor(cursor) if cursor else 0, limit=limit)
+                                      after_id=decode_cursor(cursor) if cursor else 0, limit=limit)
     items = [RosterItem(uscc=e.uscc, name=e.name, region_code=e.region_code, highest_tier=e.highest_tier,
                         titles=_titles(e.titles, day)) for e in entries]
     return RosterPage(as_of=day, known_at=known, source="replay" if timetravel.uses_replay(known) else "recognitions",
-                      items=items, next_cursor=_encode_cursor(entries[-1].enterprise_id) if more and entries else None)
+                      items=items, next_cursor=encode_cursor(entries[-1].enterprise_id) if more and entries else None)
 
 
 @router.get(

@@ -4,10 +4,16 @@ from __future__ import annotations
 
 import getpass
 from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from sqlalchemy import Select
 
 from pipeline.errors import Forbidden
-from pipeline.identifiers import region_covers, region_prefix
+from pipeline.identifiers import region_covers, region_prefix, validate_region
+from pipeline.models import Enterprise
 from pipeline.rulebooks import Rulebook
+
+_Q = TypeVar("_Q", bound="Select[*tuple[Any, ...]]")
 
 ROLES = ("official", "auditor", "integrator", "admin")
 LEVELS = ("district", "city", "province")
@@ -59,3 +65,12 @@ def require_permission(rulebook: Rulebook, actor: Actor, action: str) -> None:
     refusal = permission_refusal(rulebook, actor, action)
     if refusal:
         raise Forbidden(refusal, rule=f"{rulebook.id}:permissions.{action}", action=action)
+
+
+def in_jurisdiction(query: _Q, actor: Actor, region: str | None = None) -> _Q:
+    """Only firms (``Enterprise`` rows in ``query``) in the actor's jurisdiction, and in ``region`` when given."""
+    if actor.region_prefix:
+        query = query.where(Enterprise.region_code.startswith(actor.region_prefix))
+    if region is not None:
+        query = query.where(Enterprise.region_code.startswith(region_prefix(validate_region(region, field="region"))))
+    return query

@@ -64,6 +64,10 @@ class EventFilter:
     newest_first: bool = False
 
 
+SEARCH_ROLES = ("auditor", "official", "admin")
+"""Who may search the audit events (integrators follow the feed instead)."""
+
+
 def events_query(caller: Actor, f: EventFilter) -> Select[Event]:
     query = select(Event)
     prefixes = [p for p in (caller.region_prefix,

@@ -11,7 +11,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from pipeline import audit_cli, dynamic_cli, imports_cli, screening_cli
-from pipeline.access import Actor, cli_actor
+from pipeline.access import LEVELS, ROLES, Actor, cli_actor
 from pipeline.config import Settings
 from pipeline.db import make_engine, make_session_factory, unit_of_work
 from pipeline.errors import NotFound, PipelineError
@@ -39,8 +39,9 @@ def cmd_db_upgrade(args: argparse.Namespace, engine: Engine) -> int:
 
 
 def cmd_db_current(args: argparse.Namespace, engine: Engine) -> int:
-    print(f"current {current_revision(engine)}, head {head_revision()}")
-    return 0 if current_revision(engine) == head_revision() else 1
+    current, head = current_revision(engine), head_revision()
+    print(f"current {current}, head {head}")
+    return 0 if current == head else 1
 
 
 def cmd_serve(args: argparse.Namespace, engine: Engine) -> int:
@@ -116,8 +117,8 @@ def build_parser() -> argparse.ArgumentParser:
         dest="principal_command", required=True)
     add = principal.add_parser("add", help="create a principal and print its bearer token (last line)")
     add.add_argument("--name", required=True)
-    add.add_argument("--role", required=True, choices=["official", "auditor", "integrator", "admin"])
-    add.add_argument("--level", choices=["district", "city", "province"])
+    add.add_argument("--role", required=True, choices=ROLES)
+    add.add_argument("--level", choices=LEVELS)
     add.add_argument("--region", metavar="CODE", help="GB/T 2260 code of the jurisdiction")
     add.add_argument("--grant", metavar="TRIGGER", action="append", default=[],
                      help="a trigger an integrator may fire (repeatable)")

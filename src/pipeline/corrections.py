@@ -14,15 +14,13 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from pipeline import service
 from pipeline.access import Actor, require_permission
 from pipeline.dates import utc_now
 from pipeline.errors import GuardFailed, InvalidInput, NotFound
-from pipeline.models import Event
-from pipeline.replay import CORRECTION_KIND, CORRECTION_TRIGGER, replay, voided_seqs
+from pipeline.replay import CORRECTION_KIND, CORRECTION_TRIGGER, replay
 from pipeline.rulebooks import get_rulebook
 
 VOIDED = "voided"
@@ -99,9 +97,3 @@ def void(
         request_id=request_id,
     )
     return service.Outcome(enterprise, event)
-
-
-def voided_by(session: Session, uscc: str) -> dict[int, int]:
-    """For a firm's history view: voided seq → seq of the correction that voided it."""
-    rows = session.scalars(select(Event).where(Event.uscc == uscc, Event.kind == CORRECTION_KIND))
-    return voided_seqs(rows)

@@ -177,9 +177,6 @@ class Unmet(NamedTuple):
         for child in self.children:
             yield from child.walk()
 
-    def to_dict(self) -> dict[str, Any]:
-        return dict(_jsonable(self))
-
 
 @dataclass(frozen=True, slots=True)
 class Gap(_Record):
@@ -512,7 +509,6 @@ class _Check(_Node):
                          self.shortcut))
         return False
 
-
     def _unknown(self, missing: tuple[str, ...], out: list[Unmet]) -> Truth:
         out.append(Unmet(self.code, "check", "unknown", self.label_zh, self.label_en, missing, self.required,
                          None, self.shortcut))
@@ -812,8 +808,7 @@ class _Score(_Node):
         categories, short_of, short = [], [], 0
         for category in self.categories:
             members = [scored[i] for i in category.members]
-            low = sum(item.points_range[0] for item in members)
-            high = sum(item.points_range[1] for item in members)
+            low, high = _points_range(members)
             categories.append(CategoryScore(category.code, category.label_zh, category.label_en,
                                             low if low == high else None, (low, high),
                                             category.min_points, category.max_points))
@@ -824,8 +819,7 @@ class _Score(_Node):
                     code, "score_category", "failed" if high < category.min_points else "unknown",
                     label_zh, label_en, tuple(key for item in members for key in item.missing), required,
                     low if low == high else None))
-        low_total = sum(category.points_range[0] for category in categories)
-        high_total = sum(category.points_range[1] for category in categories)
+        low_total, high_total = _points_range(categories)
         total = low_total if low_total == high_total else None
         if low_total < self.min_total:
             short_of.append(Unmet(
@@ -920,7 +914,7 @@ class TierCriteria:
     def evaluate(self, values: Mapping[str, Any], *, year: int, re_review: bool = False,
                  holds_innovative: bool | None = None, holds_provincial: bool | None = None,
                  region_code: str | None = None) -> EligibilityResult:
-        local = self.local(region_code) if region_code is not None else None
+        local = self.local(region_code)
         indicators = self.indicators if local is None else local.indicators
         flags = {"holds_innovative": holds_innovative, "holds_provincial": holds_provincial}
         indicators.check_context(year, re_review, flags)
@@ -998,8 +992,7 @@ class _Local:
     def score(self, values: Mapping[str, Any]) -> tuple[tuple[ItemScore, ...], CategoryScore]:
         assert self.category is not None
         scored = tuple(item.score(values) for item in self.items)
-        low = sum(item.points_range[0] for item in scored)
-        high = sum(item.points_range[1] for item in scored)
+        low, high = _points_range(scored)
         return scored, self.category._replace(points=low if low == high else None, points_range=(low, high))
 
 
@@ -1118,6 +1111,11 @@ def _cost(entry: Unmet) -> _Cost:
     if kind == "score":
         return (), entry.points_short or 0, (entry.code,) if entry.status == "unknown" else ()
     return ((entry.code,), 0, ()) if entry.status == "failed" else ((), 0, (entry.code,))
+
+
+def _points_range(scores: Sequence[ItemScore | CategoryScore]) -> tuple[int, int]:
+    """The fewest and most points a set of items (or categories) can add up to."""
+    return sum(score.points_range[0] for score in scores), sum(score.points_range[1] for score in scores)
 
 
 def _rank(cost: _Cost) -> tuple[int, int, int]:

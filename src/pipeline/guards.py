@@ -8,7 +8,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from pipeline.rulebooks import TITLE_TIERS, Rulebook
 
@@ -76,7 +76,10 @@ NEEDS_REASON_CODE = ("demote", "expire", "revoke", "remove")
 NEEDS_REASON_TEXT = ("demote", "revoke")
 
 
-def current_title(titles: Sequence[TitleLike], tier: str) -> TitleLike | None:
+AnyTitle = TypeVar("AnyTitle", bound=TitleLike)
+
+
+def current_title(titles: Sequence[AnyTitle], tier: str) -> AnyTitle | None:
     """The open (not ended) title of a tier with the latest validity end."""
     open_titles = [t for t in titles if t.tier == tier and t.ended_on is None]
     return max(open_titles, key=lambda t: t.valid_until, default=None)

@@ -16,6 +16,7 @@ from stdnum.exceptions import InvalidChecksum, InvalidFormat, InvalidLength, Val
 from pipeline.errors import InvalidRegion, InvalidUSCC
 
 _USCC_ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
+_CANONICAL_USCC = re.compile(r"[0-9A-Z]{18}")
 
 
 def normalize_uscc(raw: str) -> str:
@@ -26,6 +27,8 @@ def normalize_uscc(raw: str) -> str:
 
 def validate_uscc(raw: str) -> str:
     """Return the normalized code or raise :class:`InvalidUSCC` saying which character is wrong."""
+    if _CANONICAL_USCC.fullmatch(raw) and stdnum_uscc.is_valid(raw):
+        return raw  # already clean (the common case: a list cell, a URL): it normalises to itself
     code = normalize_uscc(raw)
     try:
         return str(stdnum_uscc.validate(code))

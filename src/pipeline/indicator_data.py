@@ -21,7 +21,7 @@ import json
 import re
 import tomllib
 import unicodedata
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from functools import cache
@@ -38,7 +38,7 @@ from pipeline.dynamic.obligations import FIRST_FILING_YEAR, annual_deadline, ref
 from pipeline.eligibility import Award, IndicatorSpec, indicator_catalogue, validate_indicators
 from pipeline.errors import InvalidInput, NotFound, PipelineError
 from pipeline.identifiers import validate_uscc
-from pipeline.imports.reading import HEADER_SEARCH_ROWS, IGNORED_HEADERS, ImportFile
+from pipeline.imports.reading import HEADER_SEARCH_ROWS, IGNORED_HEADERS, ImportFile, header_key
 from pipeline.models import Enterprise, Event
 from pipeline.rulebooks import DATA_DIR, rulebook_in_force
 
@@ -121,6 +121,11 @@ def _record(uscc: str, filing: AnnualFiling, derived: dict[str, Any] | None = No
                            derived_of(values, region_code) if derived is None else derived)
 
 
+def _filing(session: Session, firm_id: int, year: int) -> AnnualFiling | None:
+    return session.scalars(select(AnnualFiling).where(
+        AnnualFiling.enterprise_id == firm_id, AnnualFiling.year == year)).one_or_none()
+
+
 def record_indicators(session: Session, uscc: str, *, year: int, values: Mapping[str, Any], actor: Actor,
                       merge: bool = False, request_id: str | None = None) -> IndicatorsOutcome:
     """Store a firm's indicators for data year ``year`` as an audited amendment (one unit of work, flushed).
@@ -137,8 +142,7 @@ def record_indicators(session: Session, uscc: str, *, year: int, values: Mapping
     rulebook = rulebook_in_force(day)
     require_permission(rulebook, actor, "amend")
     check_data_year(year, today)
-    filing = session.scalars(select(AnnualFiling).where(
-        AnnualFiling.enterprise_id == firm.id, AnnualFiling.year == year)).one_or_none()
+    filing = _filing(session, firm.id, year)
     old = dict(filing.indicators or {}) if filing is not None else {}
     merged = {**old, **values} if merge else dict(values)
     new, derived = check_values({key: value for key, value in merged.items() if value is not None}, firm.region_code)
@@ -172,8 +176,7 @@ def record_indicators(session: Session, uscc: str, *, year: int, values: Mapping
 
 def get_indicators(session: Session, uscc: str, year: int, actor: Actor) -> IndicatorRecord:
     firm = service.get_enterprise(session, uscc, actor)
-    filing = session.scalars(select(AnnualFiling).where(
-        AnnualFiling.enterprise_id == firm.id, AnnualFiling.year == year)).one_or_none()
+    filing = _filing(session, firm.id, year)
     if filing is None or filing.indicators is None:
         raise NotFound(f"企业{firm.uscc}没有{year}年度指标数据 — no indicators of {firm.uscc} for {year}")
     return _record(firm.uscc, filing, region_code=firm.region_code)
@@ -189,10 +192,6 @@ def indicator_years(session: Session, uscc: str, actor: Actor) -> list[tuple[int
 
 
 # --- the header map -----------------------------------------------------------------------------------
-
-
-def header_key(text: str) -> str:
-    return re.sub(r"[\s*:：]+", "", unicodedata.normalize("NFKC", text)).lower()
 
 
 @dataclass(frozen=True)
@@ -450,8 +449,8 @@ def _plan_row(session: Session, actor: Actor, number: int, row: dict[str, Any], 
 
 
 def import_indicators(session: Session, source: ImportFile, *, actor: Actor, year: int | None = None,
-                      mapping: Sequence[tuple[str, str]] = (), apply: bool = False, request_id: str | None = None,
-                      sink: Callable[[IndicatorRowReport], None] | None = None) -> IndicatorImportReport:
+                      mapping: Sequence[tuple[str, str]] = (), apply: bool = False,
+                      request_id: str | None = None) -> IndicatorImportReport:
     """Check every row of an indicator sheet; with ``apply`` write them all, or nothing if any row has a problem.
 
     Each row sets the indicators of its columns for (USCC, year) — blank cells leave a stored value as it is —
@@ -465,15 +464,10 @@ def import_indicators(session: Session, source: ImportFile, *, actor: Actor, yea
     seen: set[tuple[str, int]] = set()
     planned = [_plan_row(session, actor, number, row, problems, year, today, seen)
                for number, row, problems in _rows(source, dict(mapping), report)]
-    for plan in planned:
-        report.rows += 1
-        status = plan.report.status
-        report.ok += status == "ok"
-        report.unchanged += status == "unchanged"
-        report.problems += status == "problem"
-        report.items.append(plan.report)
-        if sink is not None:
-            sink(plan.report)
+    report.items = [plan.report for plan in planned]
+    statuses = [item.status for item in report.items]
+    report.rows = len(statuses)
+    report.ok, report.unchanged, report.problems = (statuses.count(s) for s in ("ok", "unchanged", "problem"))
     if not apply or report.problems:
         return report
     for plan in planned:

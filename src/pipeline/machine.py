@@ -81,12 +81,46 @@ def trigger_shapes() -> list[TriggerShape]:
     return shapes
 
 
+_TRIGGERS_FROM: dict[str, tuple[str, ...]] = {
+    state: tuple(trigger for trigger in TRIGGERS if any(t == trigger and s == state for t, s, _ in TRANSITION_TABLE))
+    for state in STATES
+}
+
+
 def triggers_from(state: str) -> list[str]:
-    return [trigger for trigger in TRIGGERS if any(t == trigger and s == state for t, s, _ in TRANSITION_TABLE)]
+    return list(_TRIGGERS_FROM.get(state, ()))
 
 
-def destinations(trigger: str, state: str) -> list[str]:
-    return [dst for name, src, dst in TRANSITION_TABLE if name == trigger and src == state]
+def _unknown_trigger(trigger: str, state: str) -> IllegalTransition:
+    return IllegalTransition(
+        f"未知操作'{trigger}' — unknown trigger {trigger!r}; triggers: {', '.join(TRIGGERS)}",
+        state=state,
+        allowed_triggers=triggers_from(state),
+    )
+
+
+def _not_allowed(rulebook: Rulebook, trigger: str, state: str) -> IllegalTransition:
+    allowed = triggers_from(state)
+    return IllegalTransition(
+        f"当前状态“{rulebook.label(state)}”不允许“{trigger}” — trigger {trigger!r} is not allowed "
+        f"from state {state!r}; allowed from here: {', '.join(allowed) or 'none'}",
+        state=state,
+        trigger=trigger,
+        allowed_triggers=allowed,
+    )
+
+
+def require_known(trigger: str, state: str) -> None:
+    """Refuse a trigger the table does not have, listing those it has."""
+    if trigger not in TRIGGERS:
+        raise _unknown_trigger(trigger, state)
+
+
+def require_allowed(rulebook: Rulebook, trigger: str, state: str) -> None:
+    """Refuse a trigger the table does not allow from ``state``, before any guard runs."""
+    require_known(trigger, state)
+    if trigger not in _TRIGGERS_FROM.get(state, ()):
+        raise _not_allowed(rulebook, trigger, state)
 
 
 def _lands_on(event: EventData) -> bool:
@@ -122,24 +156,13 @@ def fire(rulebook: Rulebook, trigger: str, model: Any, *, landing: str | None = 
     """Move ``model.state`` by ``trigger``; ``landing`` picks the destination where there are several."""
     machine = machine_for(rulebook.id)
     if trigger not in machine.events:
-        raise IllegalTransition(
-            f"未知操作'{trigger}' — unknown trigger {trigger!r}; triggers: {', '.join(TRIGGERS)}",
-            state=model.state,
-            allowed_triggers=triggers_from(model.state),
-        )
+        raise _unknown_trigger(trigger, model.state)
     try:
         moved = machine.events[trigger].trigger(model, landing=landing)
     except MachineError:
         moved = False
     if not moved:
-        allowed = triggers_from(model.state)
-        raise IllegalTransition(
-            f"当前状态“{rulebook.label(model.state)}”不允许“{trigger}” — trigger {trigger!r} is not allowed "
-            f"from state {model.state!r}; allowed from here: {', '.join(allowed) or 'none'}",
-            state=model.state,
-            trigger=trigger,
-            allowed_triggers=allowed,
-        )
+        raise _not_allowed(rulebook, trigger, model.state)
 
 
 def mermaid(rulebook: Rulebook) -> str:

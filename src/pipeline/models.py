@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     BigInteger,
+    ColumnElement,
     Date,
     DateTime,
     Dialect,
@@ -18,6 +19,8 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    and_,
+    or_,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -106,6 +109,11 @@ class Recognition(Base):
 
     def valid_on(self, day: dt.date) -> bool:
         return self.recognized_on <= day <= self.valid_until and (self.ended_on is None or day < self.ended_on)
+
+    @classmethod
+    def valid_on_clause(cls, day: dt.date) -> ColumnElement[bool]:
+        """:meth:`valid_on` as SQL, for rosters, exports and screening."""
+        return and_(cls.recognized_on <= day, cls.valid_until >= day, or_(cls.ended_on.is_(None), cls.ended_on > day))
 
 
 class Event(Base):

@@ -10,11 +10,16 @@ equal the replay of all its events; ``pipeline audit verify`` checks exactly tha
 from __future__ import annotations
 
 import datetime as dt
+from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
 from pipeline.guards import PlainTitle
+from pipeline.models import Event
 from pipeline.rulebooks import get_rulebook
 from pipeline.service import apply_titles
 
@@ -50,6 +55,15 @@ class ReplayedFirm:
 
     def titles_on(self, day: dt.date) -> list[ReplayedTitle]:
         return [t for t in self.recognitions if t.valid_on(day)]
+
+
+def events_by_uscc(session: Session, usccs: Sequence[str]) -> dict[str, list[Any]]:
+    """The events of several firms as plain rows (no ORM identity map), each firm's in seq order."""
+    by_uscc: dict[str, list[Any]] = defaultdict(list)
+    for row in session.execute(select(Event.__table__).where(Event.uscc.in_(usccs))
+                               .order_by(Event.uscc, Event.seq)):
+        by_uscc[row.uscc].append(row)
+    return by_uscc
 
 
 def voided_seqs(events: Iterable[EventLike]) -> dict[int, int]:

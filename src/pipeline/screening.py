@@ -33,20 +33,19 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from sqlalchemy import ColumnElement, and_, exists, func, or_, select
+from sqlalchemy import ColumnElement, Row, and_, exists, func, select
 from sqlalchemy.orm import Session
 
 from pipeline import guards, service
-from pipeline.access import Actor, require_permission
+from pipeline.access import Actor, in_jurisdiction, require_permission
 from pipeline.dates import business_today
 from pipeline.dynamic.models import AnnualFiling
 from pipeline.dynamic.obligations import with_flag
 from pipeline.eligibility import CriteriaError, EligibilityResult, Gap, criteria_for
 from pipeline.errors import GuardFailed, InvalidInput, NotFound, PipelineError
-from pipeline.identifiers import region_prefix, validate_region
 from pipeline.indicator_data import ASSESSMENT_LAG
 from pipeline.models import Enterprise, Event, Recognition
-from pipeline.rulebooks import TITLE_TIERS, Rulebook, all_rulebooks, rulebook_in_force
+from pipeline.rulebooks import TITLE_TIERS, Rulebook, all_rulebooks, get_rulebook, rulebook_in_force
 
 CANDIDATES_FLAG = "candidates"
 MARK_ACTIONS = ("pin", "drop")
@@ -62,14 +61,15 @@ NO_DATA = "no annual data"
 
 
 def resolve_rulebook(rulebook_id: str | None, day: dt.date) -> Rulebook:
+    """The rulebook asked for (a query parameter: an unknown id is bad input, not 404), else the one in force."""
     if rulebook_id is None:
         return rulebook_in_force(day)
-    for book in all_rulebooks():
-        if book.id == rulebook_id:
-            return book
-    known = ", ".join(book.id for book in all_rulebooks())
-    raise InvalidInput(f"未知规则库“{rulebook_id}” — unknown rulebook {rulebook_id!r}; known: {known}",
-                       field="rulebook")
+    try:
+        return get_rulebook(rulebook_id)
+    except NotFound:
+        known = ", ".join(book.id for book in all_rulebooks())
+        raise InvalidInput(f"未知规则库“{rulebook_id}” — unknown rulebook {rulebook_id!r}; known: {known}",
+                           field="rulebook") from None
 
 
 def _check_tier(tier: str) -> str:
@@ -84,6 +84,14 @@ def _holds(titles: Sequence[guards.TitleLike], tier: str, day: dt.date) -> bool:
 
 def outcome_of(passed: bool | None) -> Literal["pass", "fail", "unknown"]:
     return "pass" if passed is True else "fail" if passed is False else "unknown"
+
+
+def _latest_indicators(session: Session, firm_id: int, *where: ColumnElement[bool]) -> Row[Any] | None:
+    """(year, indicators) of the firm's newest data year with indicators that meets ``where``."""
+    return session.execute(
+        select(AnnualFiling.year, AnnualFiling.indicators)
+        .where(AnnualFiling.enterprise_id == firm_id, AnnualFiling.indicators.is_not(None), *where)
+        .order_by(AnnualFiling.year.desc()).limit(1)).first()
 
 
 # --- one firm -----------------------------------------------------------------------------------------
@@ -111,11 +119,7 @@ def screen(session: Session, uscc: str, actor: Actor, *, tier: str | None = None
     today = business_today()
     tier = _check_tier(tier) if tier is not None else NEXT_TIER.get(firm.state, "innovative")
     rulebook = resolve_rulebook(rulebook_id, today)
-    query = select(AnnualFiling.year, AnnualFiling.indicators).where(
-        AnnualFiling.enterprise_id == firm.id, AnnualFiling.indicators.is_not(None))
-    query = query.where(AnnualFiling.year == year) if year is not None else query.order_by(
-        AnnualFiling.year.desc()).limit(1)
-    row = session.execute(query).first()
+    row = _latest_indicators(session, firm.id, *([AnnualFiling.year == year] if year is not None else []))
     values = row.indicators if row is not None and isinstance(row.indicators, dict) else None
     data_year = row.year if row is not None else (year if year is not None else today.year - 1)
     titles = firm.recognitions
@@ -164,14 +168,6 @@ class Candidate:
     def pinned(self) -> bool:
         return self.mark is not None and self.mark.get("action") == "pin"
 
-    @property
-    def dropped(self) -> bool:
-        return self.mark is not None and self.mark.get("action") == "drop"
-
-    @property
-    def gap(self) -> Gap | None:
-        return self.result.gap if self.result is not None else None
-
     def sort_key(self) -> tuple[int, int, tuple[int, int, int], str]:
         passed = self.result is not None and self.result.passed is True
         rank = self.result.gap.rank_key if self.result is not None else (1 << 30, 0, 0)
@@ -194,8 +190,7 @@ class CandidateList:
 
 def _holds_clause(tier: str, day: dt.date) -> ColumnElement[bool]:
     return exists().where(
-        Recognition.enterprise_id == Enterprise.id, Recognition.tier == tier, Recognition.recognized_on <= day,
-        Recognition.valid_until >= day, or_(Recognition.ended_on.is_(None), Recognition.ended_on > day))
+        Recognition.enterprise_id == Enterprise.id, Recognition.tier == tier, Recognition.valid_on_clause(day))
 
 
 def candidates(session: Session, actor: Actor, *, tier: str, region: str | None = None, year: int | None = None,
@@ -229,10 +224,7 @@ def candidates(session: Session, actor: Actor, *, tier: str, region: str | None 
         .outerjoin(AnnualFiling, and_(AnnualFiling.enterprise_id == Enterprise.id, on_year))
         .where(Enterprise.state == state)
     )
-    if actor.region_prefix:
-        query = query.where(Enterprise.region_code.startswith(actor.region_prefix))
-    if region is not None:
-        query = query.where(Enterprise.region_code.startswith(region_prefix(validate_region(region, field="region"))))
+    query = in_jurisdiction(query, actor, region)
     evaluate = criteria.evaluate
     items: list[Candidate] = []
     screened = 0
@@ -365,11 +357,7 @@ def recognition_warning(session: Session, firm: Enterprise, trigger: str, day: d
     warning: dict[str, Any] = {"rulebook_id": rulebook.id, "tier": tier}
     try:
         with session.no_autoflush:  # the firm's half-made change is flushed with its event, not before
-            row = session.execute(
-                select(AnnualFiling.year, AnnualFiling.indicators)
-                .where(AnnualFiling.enterprise_id == firm.id, AnnualFiling.indicators.is_not(None),
-                       AnnualFiling.year < day.year)
-                .order_by(AnnualFiling.year.desc()).limit(1)).first()
+            row = _latest_indicators(session, firm.id, AnnualFiling.year < day.year)
         if row is None or not isinstance(row.indicators, dict):
             return {"eligibility_warning": {**warning, "year": None, "passed": None, "missing": NO_DATA}}
         titles = firm.recognitions

@@ -14,9 +14,8 @@ from sqlalchemy import Engine
 from pipeline.db import make_session_factory, unit_of_work
 from pipeline.errors import InvalidInput
 from pipeline.imports import ImportFile
+from pipeline.imports_cli import SHOWN_PROBLEMS
 from pipeline.indicator_data import import_indicators, parse_map
-
-SHOWN_PROBLEMS = 50
 
 
 def cmd_indicators_import(args: argparse.Namespace, engine: Engine) -> int:

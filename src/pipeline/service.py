@@ -41,7 +41,10 @@ def get_enterprise(session: Session, uscc: str, actor: Actor, *, for_update: boo
     query = select(Enterprise).where(Enterprise.uscc == code)
     if for_update:
         query = query.with_for_update()
-    enterprise = session.scalars(query).one_or_none()
+    return _in_jurisdiction(session.scalars(query).one_or_none(), actor, code)
+
+
+def _in_jurisdiction(enterprise: Enterprise | None, actor: Actor, code: str) -> Enterprise:
     if enterprise is None or not actor.covers(enterprise.region_code):
         raise NotFound(f"未找到企业{code} — no enterprise {code} in your jurisdiction")
     return enterprise
@@ -55,7 +58,7 @@ def _lock_with_head(session: Session, uscc: str, actor: Actor) -> tuple[Enterpri
     waited for the lock re-reads the locked row at its newest version but evaluates the subquery in the
     snapshot taken when the statement began: the event that the lock holder appended is then invisible and
     the hash comes back NULL — never another event's hash, since ``(uscc, seq)`` is unique and events are
-    immutable. ``None`` makes :func:`_append_event` read the head in a statement of its own, as it always did.
+    immutable. ``None`` makes :func:`append_event` read the head in a statement of its own, as it always did.
     (The recognitions are loaded by their own statement, after the lock, for the same reason.)
     """
     code = validate_uscc(uscc)
@@ -64,9 +67,7 @@ def _lock_with_head(session: Session, uscc: str, actor: Actor) -> tuple[Enterpri
     row = session.execute(
         select(Enterprise, head).where(Enterprise.uscc == code).with_for_update(of=Enterprise)
     ).one_or_none()
-    if row is None or not actor.covers(row[0].region_code):
-        raise NotFound(f"未找到企业{code} — no enterprise {code} in your jurisdiction")
-    return row[0], row[1]
+    return _in_jurisdiction(row[0] if row else None, actor, code), row[1] if row else None
 
 
 def _check_version(enterprise: Enterprise, expected_version: int | None) -> None:
@@ -78,7 +79,7 @@ def _check_version(enterprise: Enterprise, expected_version: int | None) -> None
         )
 
 
-def _append_event(
+def append_event(
     session: Session,
     enterprise: Enterprise,
     *,
@@ -132,9 +133,6 @@ def _append_event(
         session.flush()
     return event
 
-append_event = _append_event
-"""Public name for other modules (corrections) that append to a firm's chain; same behaviour."""
-
 
 def enroll(
     session: Session,
@@ -180,7 +178,7 @@ def enroll(
             session.flush()
     except IntegrityError:
         raise AlreadyExists(f"企业{code}已存在 — enterprise {code} already exists", uscc=code) from None
-    event = _append_event(
+    event = append_event(
         session, enterprise, kind="transition", trigger="enroll", from_state=None, effective_date=day,
         actor=actor, rulebook=rulebook, reason=reason or DEFAULT_ENROLL_REASON,
         evidence={"name": name, "region_code": region, **(evidence or {})}, request_id=request_id,
@@ -230,39 +228,58 @@ def transition(
     enterprise, head = _lock_with_head(session, uscc, actor)
     _check_version(enterprise, expected_version)
     rulebook = rulebook_in_force(effective_date)
-    if trigger not in machine.TRIGGERS:
-        machine.fire(rulebook, trigger, enterprise)  # raises IllegalTransition naming the known triggers
-    require_permission(rulebook, actor, trigger)
-    facts = _normalized_evidence(evidence)
-    proposal = guards.Proposal(
-        trigger=trigger, state=enterprise.state, titles=list(enterprise.recognitions),
-        barred_until=enterprise.barred_until, last_effective_date=enterprise.last_effective_date,
-        effective_date=effective_date, today=business_today(), rulebook=rulebook,
-        reason_code=reason_code, reason=reason, evidence=facts,
+    machine.require_known(trigger, enterprise.state)
+    from_state, event_evidence = decide(
+        enterprise, trigger, effective_date, actor=actor, rulebook=rulebook, today=business_today(),
+        reason_code=reason_code, reason=reason, facts=_normalized_evidence(evidence), new_title=Recognition,
     )
-    if trigger not in machine.triggers_from(enterprise.state):
-        machine.fire(rulebook, trigger, enterprise)  # raises IllegalTransition with what is allowed
-    _raise_refusals(guards.check(proposal), trigger)
-
-    from_state = enterprise.state
-    landing = guards.landing_state(from_state, enterprise.recognitions, effective_date)
-    machine.fire(rulebook, trigger, enterprise, landing=landing if trigger in ("demote", "expire") else None)
-    seq = enterprise.last_seq + 1
-    recorded = apply_titles(enterprise, trigger, from_state, effective_date, reason_code, facts, rulebook, seq,
-                            Recognition)
-    event_evidence = {**facts, **recorded}
-    if isinstance(event_evidence.get("valid_until"), dt.date):
-        event_evidence["valid_until"] = event_evidence["valid_until"].isoformat()
     if trigger in guards.RECOGNITION_TIER:  # recorded regardless; where our data disagrees the event says so
         from pipeline.screening import recognition_warning  # late: screening builds on this module
 
         event_evidence.update(recognition_warning(session, enterprise, trigger, effective_date, rulebook))
-    event = _append_event(
+    event = append_event(
         session, enterprise, kind="transition", trigger=trigger, from_state=from_state,
         effective_date=effective_date, actor=actor, rulebook=rulebook, reason_code=reason_code,
         reason=reason, evidence=event_evidence, request_id=request_id, previous_hash=head,
     )
     return Outcome(enterprise, event)
+
+
+def decide(
+    holder: FirmLike,
+    trigger: str,
+    effective_date: dt.date,
+    *,
+    actor: Actor,
+    rulebook: Rulebook,
+    today: dt.date,
+    reason_code: str | None,
+    reason: str | None,
+    facts: Mapping[str, Any],
+    new_title: Callable[..., TitleRow],
+) -> tuple[str, dict[str, Any]]:
+    """Check and fire ``trigger`` on a loaded, locked firm — permission, the table, every guard — then move
+    its state, titles and bar. Returns the state it left and the evidence its event records.
+
+    The one decision path for the service (ORM rows), the expiry sweep and the bulk import (plain records);
+    appending the event is the caller's, since each writes it its own way.
+    """
+    require_permission(rulebook, actor, trigger)
+    machine.require_allowed(rulebook, trigger, holder.state)
+    _raise_refusals(guards.check(guards.Proposal(
+        trigger=trigger, state=holder.state, titles=list(holder.recognitions), barred_until=holder.barred_until,
+        last_effective_date=holder.last_effective_date, effective_date=effective_date, today=today,
+        rulebook=rulebook, reason_code=reason_code, reason=reason, evidence=facts,
+    )), trigger)
+    from_state = holder.state
+    landing = guards.landing_state(from_state, holder.recognitions, effective_date)
+    machine.fire(rulebook, trigger, holder, landing=landing if trigger in ("demote", "expire") else None)
+    recorded = apply_titles(holder, trigger, from_state, effective_date, reason_code, facts, rulebook,
+                            holder.last_seq + 1, new_title)
+    evidence = {**facts, **recorded}
+    if isinstance(evidence.get("valid_until"), dt.date):
+        evidence["valid_until"] = evidence["valid_until"].isoformat()
+    return from_state, evidence
 
 
 class TitleRow(guards.TitleLike, Protocol):
@@ -283,6 +300,13 @@ class TitleHolder(Protocol):
 
     @property
     def recognitions(self) -> list[Any]: ...
+
+
+class FirmLike(TitleHolder, Protocol):
+    """A loaded firm as :func:`decide` needs it: an ORM :class:`Enterprise` or an import's plain record."""
+
+    last_effective_date: dt.date | None
+    last_seq: int
 
 
 def _end(title: TitleRow, day: dt.date, reason: str, seq: int) -> None:
@@ -320,7 +344,7 @@ def apply_titles(
         assert old is not None  # the renewal guard refused otherwise
         start = max(old.valid_until + dt.timedelta(days=1), day)
         valid_until = facts.get("valid_until") or validity_end(start, rulebook.validity_years[from_state])
-        _end(old, day, "renewed", seq)  # type: ignore[arg-type]
+        _end(old, day, "renewed", seq)
         titles.append(new_title(
             tier=from_state, document_no=facts.get("document_no"), batch=facts.get("batch"),
             recognized_on=day, valid_until=valid_until, granted_by_seq=seq,
@@ -398,7 +422,7 @@ def amend(
             enterprise.data = merged
     if not diff:
         raise InvalidInput("没有需要修改的内容 — nothing to change: every given value equals the current one")
-    event = _append_event(
+    event = append_event(
         session, enterprise, kind="amendment", trigger=None, from_state=enterprise.state, effective_date=day,
         actor=actor, rulebook=rulebook, reason=reason, evidence={"changes": diff}, request_id=request_id,
         previous_hash=head,

@@ -13,31 +13,27 @@ event recorded by then.
 from __future__ import annotations
 
 import datetime as dt
-from collections import defaultdict
-from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, case, func, or_, select
+from sqlalchemy import and_, case, func, select
 from sqlalchemy.orm import Session
 
-from pipeline.access import Actor
+from pipeline import service
+from pipeline.access import Actor, in_jurisdiction
 from pipeline.dates import utc_now
 from pipeline.errors import InvalidInput
 from pipeline.guards import PlainTitle
-from pipeline.identifiers import region_prefix, validate_region
 from pipeline.models import Enterprise, Event, Recognition
-from pipeline.replay import ReplayedFirm, replay
+from pipeline.replay import ReplayedFirm, events_by_uscc, replay
 from pipeline.rulebooks import TITLE_TIERS
 
-_Q = TypeVar("_Q", bound="Select[*tuple[Any, ...]]")
 LEVELS = (("province", 2), ("city", 4), ("district", 6))
 
 
 def firm_at(session: Session, enterprise: Enterprise, *, as_of: dt.date,
             known_at: dt.datetime | None = None) -> ReplayedFirm:
-    events = list(session.scalars(select(Event).where(Event.uscc == enterprise.uscc).order_by(Event.seq)))
-    return replay(events, as_of=as_of, known_at=known_at)
+    return replay(service.history(session, enterprise), as_of=as_of, known_at=known_at)
 
 
 @dataclass
@@ -52,20 +48,6 @@ class RosterEntry:
     @property
     def highest_tier(self) -> str:
         return str(max((t.tier for t in self.titles), key=TITLE_TIERS.index))
-
-
-def _valid_on(day: dt.date) -> ColumnElement[bool]:
-    return and_(Recognition.recognized_on <= day, Recognition.valid_until >= day,
-                or_(Recognition.ended_on.is_(None), Recognition.ended_on > day))
-
-
-def _scope(query: _Q, actor: Actor, region: str | None) -> _Q:
-    """Only firms in the actor's jurisdiction (and in ``region`` when given)."""
-    if actor.region_prefix:
-        query = query.where(Enterprise.region_code.startswith(actor.region_prefix))
-    if region is not None:
-        query = query.where(Enterprise.region_code.startswith(region_prefix(validate_region(region, field="region"))))
-    return query
 
 
 def _check_tier(tier: str | None) -> None:
@@ -86,20 +68,21 @@ def roster(session: Session, actor: Actor, *, as_of: dt.date, tier: str | None =
         return _roster_replayed(session, actor, as_of=as_of, tier=tier, region=region, known_at=known_at,
                                 after_id=after_id, limit=limit)
     ids_query = (select(Recognition.enterprise_id).join(Enterprise, Enterprise.id == Recognition.enterprise_id)
-                 .where(_valid_on(as_of), Recognition.enterprise_id > after_id, Enterprise.id > after_id)
+                 .where(Recognition.valid_on_clause(as_of), Recognition.enterprise_id > after_id,
+                        Enterprise.id > after_id)
                  .group_by(Recognition.enterprise_id).order_by(Recognition.enterprise_id).limit(limit + 1))
     if tier is not None:
         ids_query = ids_query.where(Recognition.tier == tier)
     # One round trip for the page: the firms' ids (keyset, limit + 1 to know whether more follow) joined to
     # their titles, read as plain rows — no ORM identity map to fill, which is what a whole-province roster
     # (hundreds of pages in one session) would otherwise spend its time on.
-    page_ids = _scope(ids_query, actor, region).subquery()
+    page_ids = in_jurisdiction(ids_query, actor, region).subquery()
     page = (select(Enterprise.id, Enterprise.uscc, Enterprise.name, Enterprise.region_code, Recognition.tier,
                    Recognition.recognized_on, Recognition.valid_until, Recognition.document_no, Recognition.batch,
                    Recognition.ended_on, Recognition.end_reason, Recognition.granted_by_seq, Recognition.ended_by_seq)
             .join(page_ids, page_ids.c.enterprise_id == Enterprise.id)
             .join(Recognition, Recognition.enterprise_id == Enterprise.id)
-            .where(_valid_on(as_of)).order_by(Enterprise.id, Recognition.id))
+            .where(Recognition.valid_on_clause(as_of)).order_by(Enterprise.id, Recognition.id))
     if tier is not None:
         page = page.where(Recognition.tier == tier)
     firms: dict[int, RosterEntry] = {}
@@ -125,10 +108,10 @@ def _roster_replayed(session: Session, actor: Actor, *, as_of: dt.date, tier: st
                       .order_by(Enterprise.id).limit(max(limit, 200)))
         if tier is not None:
             candidates = candidates.where(Recognition.tier == tier)
-        batch = list(session.execute(_scope(candidates, actor, region)))
+        batch = list(session.execute(in_jurisdiction(candidates, actor, region)))
         if not batch:
             return found, False
-        by_uscc = _events_of(session, [row.uscc for row in batch])
+        by_uscc = events_by_uscc(session, [row.uscc for row in batch])
         for row in batch:
             firm = replay(by_uscc.get(row.uscc, []), as_of=as_of, known_at=known_at)
             held = [t for t in firm.titles_on(as_of) if tier is None or t.tier == tier]
@@ -138,13 +121,6 @@ def _roster_replayed(session: Session, actor: Actor, *, as_of: dt.date, tier: st
                 found.append(RosterEntry(row.id, row.uscc, row.name, row.region_code, held))
             after_id = row.id
 
-
-def _events_of(session: Session, usccs: Sequence[str]) -> dict[str, list[Any]]:
-    by_uscc: dict[str, list[Any]] = defaultdict(list)
-    rows = session.execute(select(Event.__table__).where(Event.uscc.in_(usccs)).order_by(Event.uscc, Event.seq))
-    for row in rows:
-        by_uscc[row.uscc].append(row)
-    return by_uscc
 
 
 @dataclass
@@ -166,14 +142,14 @@ def counts(session: Session, actor: Actor, *, as_of: dt.date, region: str | None
     latest = (select(Event.to_state).where(Event.uscc == Enterprise.uscc, Event.effective_date <= as_of)
               .order_by(Event.seq.desc()).limit(1).correlate(Enterprise).scalar_subquery())
     state_on = case((Enterprise.last_effective_date <= as_of, Enterprise.state), else_=latest).label("state_on")
-    per_firm = _scope(select(Enterprise.region_code, state_on), actor, region).subquery()
+    per_firm = in_jurisdiction(select(Enterprise.region_code, state_on), actor, region).subquery()
     state_rows = session.execute(
         select(per_firm.c.region_code, per_firm.c.state_on, func.count())
         .where(per_firm.c.state_on.is_not(None))
         .group_by(per_firm.c.region_code, per_firm.c.state_on))
-    title_rows = session.execute(_scope(
+    title_rows = session.execute(in_jurisdiction(
         select(Enterprise.region_code, Recognition.tier, func.count(func.distinct(Recognition.enterprise_id)))
-        .join(Enterprise, Enterprise.id == Recognition.enterprise_id).where(_valid_on(as_of))
+        .join(Enterprise, Enterprise.id == Recognition.enterprise_id).where(Recognition.valid_on_clause(as_of))
         .group_by(Enterprise.region_code, Recognition.tier), actor, region))
     table: dict[tuple[str, str], RegionCount] = {}
 

@@ -24,13 +24,13 @@ from sqlalchemy.orm import Session
 from pipeline import audit
 from pipeline.access import Actor
 from pipeline.audit_models import Anchor, AnchorHead
+from pipeline.corrections import VOIDED
 from pipeline.dates import utc_now
 from pipeline.errors import NotFound, PipelineError
 from pipeline.models import Enterprise, Event, Recognition
-from pipeline.replay import replay, voided_seqs
+from pipeline.replay import events_by_uscc, replay, voided_seqs
 
 BATCH = 500
-VOIDED = "voided"
 
 
 @dataclass(frozen=True)
@@ -57,13 +57,6 @@ class Report:
         return {"ok": self.ok, "firms_checked": self.firms_checked, "events_checked": self.events_checked,
                 "problems": [p.as_dict() for p in self.problems]}
 
-
-def _events_by_uscc(session: Session, usccs: Sequence[str]) -> dict[str, list[Any]]:
-    by_uscc: dict[str, list[Any]] = defaultdict(list)
-    for row in session.execute(select(Event.__table__).where(Event.uscc.in_(usccs))
-                               .order_by(Event.uscc, Event.seq)):
-        by_uscc[row.uscc].append(row)
-    return by_uscc
 
 
 def check_chain(uscc: str, events: Sequence[Any], expected_last_seq: int) -> list[Problem]:
@@ -153,7 +146,7 @@ def verify(session: Session, *, uscc: str | None = None, region_prefix: str | No
         if region is None or (region_prefix and not region.startswith(region_prefix)):
             raise NotFound(f"未找到企业{uscc} — no enterprise {uscc} in your jurisdiction")
     for batch in _firm_batches(session, uscc, region_prefix):
-        events = _events_by_uscc(session, [f.uscc for f in batch])
+        events = events_by_uscc(session, [f.uscc for f in batch])
         titles: dict[int, list[Any]] = defaultdict(list)
         for title in session.execute(select(Recognition.__table__)
                                      .where(Recognition.enterprise_id.in_([f.id for f in batch]))):
@@ -231,14 +224,9 @@ def verify_anchor(session: Session, anchor_id: int) -> AnchorReport:
     def lines() -> Iterator[tuple[str, int, str]]:
         for batch in _heads(session, anchor_id):
             wanted = {row.uscc: row for row in batch}
-            chains: dict[str, list[Any]] = defaultdict(list)
-            for event in session.execute(
-                    select(Event.__table__).where(Event.uscc.in_(list(wanted)))
-                    .order_by(Event.uscc, Event.seq)):
-                if event.seq <= wanted[event.uscc].seq:
-                    chains[event.uscc].append(event)
+            chains = events_by_uscc(session, list(wanted))
             for uscc, head in wanted.items():
-                chain = chains.get(uscc, [])
+                chain = [event for event in chains.get(uscc, []) if event.seq <= head.seq]
                 counts["firms"] += 1
                 counts["events"] += len(chain)
                 recomputed, expected_seq = audit.GENESIS_HASH, 1

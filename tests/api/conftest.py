@@ -7,6 +7,7 @@ the project's own ``api`` package. Shared helpers live in ``api_support.py`` bes
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from api_support import Caller
@@ -59,36 +60,20 @@ def principals(api_sessions: sessionmaker[Session]) -> dict[str, Caller]:
     return callers
 
 
-@pytest.fixture
-def city(principals: dict[str, Caller]) -> Caller:
-    return principals["city"]
+def _principal(name: str) -> Any:
+    """The fixture named ``name``: that principal's caller."""
+
+    @pytest.fixture(name=name)
+    def caller(principals: dict[str, Caller]) -> Caller:
+        return principals[name]
+
+    return caller
 
 
-@pytest.fixture
-def district(principals: dict[str, Caller]) -> Caller:
-    return principals["district"]
-
-
-@pytest.fixture
-def sanmenxia(principals: dict[str, Caller]) -> Caller:
-    return principals["sanmenxia"]
-
-
-@pytest.fixture
-def province(principals: dict[str, Caller]) -> Caller:
-    return principals["province"]
-
-
-@pytest.fixture
-def auditor(principals: dict[str, Caller]) -> Caller:
-    return principals["auditor"]
-
-
-@pytest.fixture
-def integrator(principals: dict[str, Caller]) -> Caller:
-    return principals["integrator"]
-
-
-@pytest.fixture
-def admin(principals: dict[str, Caller]) -> Caller:
-    return principals["admin"]
+city = _principal("city")
+district = _principal("district")
+sanmenxia = _principal("sanmenxia")
+province = _principal("province")
+auditor = _principal("auditor")
+integrator = _principal("integrator")
+admin = _principal("admin")

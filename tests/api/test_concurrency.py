@@ -8,14 +8,8 @@ serialises writers with BEGIN IMMEDIATE and a 30 s busy timeout.
 
 from __future__ import annotations
 
-import os
 import shutil
-import signal
-import socket
-import subprocess
-import sys
 import threading
-import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -24,6 +18,7 @@ from typing import Any
 import httpx
 import pytest
 from api_support import BASE, make_uscc, transition_body
+from server_process import serve
 
 from pipeline.db import make_engine, make_session_factory, unit_of_work
 from pipeline.principals import add_principal
@@ -35,23 +30,6 @@ CLIENTS = 20
 class Server:
     base_url: str
     headers: dict[str, str]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    """The server and its worker processes share a process group we created: end that group only."""
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=10)
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
@@ -78,30 +56,8 @@ def server(served_database: str, tmp_path_factory: pytest.TempPathFactory) -> It
         token = add_principal(session, name="并发测试", role="official", level="city", region_code="410100",
                               created_by="cli:test").token
     engine.dispose()
-    port = _free_port()
-    log = (tmp_path / "server.log").open("wb")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "pipeline.cli", "serve", "--workers", "4", "--port", str(port), "--log-level",
-         "warning"],
-        env={**os.environ, "PIPELINE_DATABASE_URL": database_url}, stdout=log, stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    try:
-        base_url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"{base_url}/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"server did not become ready: {(tmp_path / 'server.log').read_text()}")
-            time.sleep(0.1)
+    with serve(database_url, 4, tmp_path / "server.log") as base_url:
         yield Server(base_url, {"Authorization": f"Bearer {token}"})
-    finally:
-        _stop(process)
-        log.close()
 
 
 def _all_at_once(server: Server, path: str, body: dict[str, Any], headers: dict[str, str]) -> list[httpx.Response]:

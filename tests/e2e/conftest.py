@@ -9,7 +9,6 @@ Screenshots of each page go to ``test-artifacts/screenshots/`` (gitignored).
 from __future__ import annotations
 
 import datetime as dt
-import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -30,17 +29,12 @@ from console_e2e import (
 )
 from helpers import ADMIN, enroll, fire
 from playwright.sync_api import Page, Route, sync_playwright
+from server_process import free_port
 
 from api.main import create_app
 from pipeline.dates import business_today
 from pipeline.db import make_engine, make_session_factory, unit_of_work
 from pipeline.principals import add_principal
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _seed(database_url: str) -> dict[str, str]:
@@ -67,7 +61,7 @@ def _seed(database_url: str) -> dict[str, str]:
 @pytest.fixture
 def live_server(database_url: str) -> Iterator[LiveServer]:
     tokens = _seed(database_url)
-    port = _free_port()
+    port = free_port()
     server = uvicorn.Server(uvicorn.Config(create_app(database_url), host="127.0.0.1", port=port,
                                            log_level="warning", lifespan="on"))
     thread = threading.Thread(target=server.run, daemon=True)

@@ -30,7 +30,7 @@ from typing import Any
 from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session
 
-from pipeline import guards, machine, service
+from pipeline import guards, service
 from pipeline.access import SYSTEM, Actor, require_permission
 from pipeline.dates import business_today
 from pipeline.errors import InvalidInput
@@ -81,17 +81,6 @@ class SweepReport:
 # --- planning: the pure part, shared by the dry run --------------------------------------------------
 
 
-@dataclass
-class _Title:
-    tier: str
-    recognized_on: dt.date
-    valid_until: dt.date
-    ended_on: dt.date | None
-
-    def valid_on(self, day: dt.date) -> bool:
-        return self.recognized_on <= day <= self.valid_until and (self.ended_on is None or day < self.ended_on)
-
-
 def _expiry_date(top: guards.TitleLike, last_effective_date: dt.date | None) -> dt.date:
     day = top.valid_until + ONE_DAY
     return max(day, last_effective_date) if last_effective_date else day
@@ -109,7 +98,7 @@ def plan_firm(
     last_effective_date: dt.date | None, as_of: dt.date,
 ) -> tuple[list[SweepItem], str | None]:
     """The expire events a firm needs as of ``as_of``, without touching it; and why it is skipped, if so."""
-    scratch = [_Title(t.tier, t.recognized_on, t.valid_until, t.ended_on) for t in titles]
+    scratch = [guards.PlainTitle(t.tier, t.recognized_on, t.valid_until, ended_on=t.ended_on) for t in titles]
     items: list[SweepItem] = []
     while (top := _lapsed_top(state, scratch, as_of)) is not None:
         day = _expiry_date(top, last_effective_date)
@@ -145,18 +134,11 @@ def expire_locked(
         if day > as_of:
             return items, f"latest event {firm.last_effective_date} is after {as_of}"
         rulebook = rulebook_in_force(day)
-        require_permission(rulebook, actor, "expire")
-        proposal = guards.Proposal(
-            trigger="expire", state=firm.state, titles=list(firm.recognitions), barred_until=firm.barred_until,
-            last_effective_date=firm.last_effective_date, effective_date=day, today=today, rulebook=rulebook,
-            reason_code=REASON_CODE, reason=REASON,
+        valid_until = top.valid_until
+        from_state, recorded = service.decide(
+            firm, "expire", day, actor=actor, rulebook=rulebook, today=today, reason_code=REASON_CODE,
+            reason=REASON, facts={}, new_title=Recognition,
         )
-        service._raise_refusals(guards.check(proposal), "expire")
-        from_state, valid_until = firm.state, top.valid_until
-        landing = guards.landing_state(from_state, firm.recognitions, day)
-        machine.fire(rulebook, "expire", firm, landing=landing)
-        recorded = service.apply_titles(firm, "expire", from_state, day, REASON_CODE, {}, rulebook, firm.last_seq + 1,
-                                        Recognition)
         event = service.append_event(
             session, firm, kind="transition", trigger="expire", from_state=from_state, effective_date=day,
             actor=actor, rulebook=rulebook, reason_code=REASON_CODE, reason=REASON,

@@ -16,11 +16,10 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from pipeline.access import Actor
+from pipeline.access import Actor, in_jurisdiction
 from pipeline.dynamic.models import AnnualFiling
 from pipeline.dynamic.obligations import ANNUAL_DATA_OVERDUE, FLAGS, annual_flag, latest_closed_year, with_flag
 from pipeline.errors import InvalidInput
-from pipeline.identifiers import region_prefix, validate_region
 from pipeline.models import Enterprise, Recognition
 from pipeline.rulebooks import TITLE_TIERS, rulebook_in_force
 
@@ -66,10 +65,7 @@ def due(
                Recognition.valid_until >= today, Recognition.valid_until <= today + dt.timedelta(days=within_days))
         .order_by(Recognition.valid_until, Enterprise.uscc)
     )
-    if actor.region_prefix:
-        query = query.where(Enterprise.region_code.startswith(actor.region_prefix))
-    if region is not None:
-        query = query.where(Enterprise.region_code.startswith(region_prefix(validate_region(region, field="region"))))
+    query = in_jurisdiction(query, actor, region)
     if tier is not None:
         query = query.where(Recognition.tier == tier)
     rows: Sequence[tuple[Enterprise, Recognition]] = [(e, r) for e, r in session.execute(query)]

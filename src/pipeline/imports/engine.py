@@ -23,22 +23,19 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from functools import cache
 from itertools import islice
 from typing import Any, cast
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
-from stdnum.cn import uscc as stdnum_uscc
 
 from pipeline import audit, guards, machine
 from pipeline.access import SYSTEM, Actor, require_permission
 from pipeline.dates import business_today, utc_now
-from pipeline.errors import AlreadyExists, Conflict, GuardFailed, InvalidInput, NotFound, PipelineError
+from pipeline.errors import AlreadyExists, Conflict, InvalidInput, NotFound, PipelineError
 from pipeline.identifiers import region_of_uscc, validate_uscc
 from pipeline.imports.bulk import ChunkWriter, ChunkWrites, EventRecord, FirmRecord, TitleRecord, load_firms
 from pipeline.imports.models import ImportRun
@@ -47,7 +44,7 @@ from pipeline.imports.regions import resolve_region
 from pipeline.imports.report import OK, PROBLEM, UNCHANGED, ImportSummary, RowReport
 from pipeline.models import Event
 from pipeline.rulebooks import TITLE_TIERS, Rulebook, rulebook_in_force
-from pipeline.service import apply_titles
+from pipeline.service import _raise_refusals, decide
 
 ACTIONS: tuple[str, ...] = (
     "enroll", "recognize_innovative", "recognize_provincial", "recognize_national", "renew", "backfill",
@@ -82,26 +79,6 @@ class ImportOptions:
 
     def key(self) -> str:
         return hashlib.sha256(audit.canonical_json(self.as_dict()).encode("utf-8")).hexdigest()
-
-
-_CANONICAL_USCC = re.compile(r"[0-9A-Z]{18}")
-
-
-def _valid_uscc(raw: str) -> str:
-    """:func:`pipeline.identifiers.validate_uscc`, with a shortcut for a cell that is already a clean code.
-
-    Such a cell normalises to itself, so python-stdnum's verdict on it is the whole check; anything else (and
-    every invalid code, for its message) goes the full way. It saves a third of the commonest row's check.
-    """
-    if _CANONICAL_USCC.fullmatch(raw) and stdnum_uscc.is_valid(raw):
-        return raw
-    return validate_uscc(raw)
-
-
-@cache
-def _triggers_from(state: str) -> frozenset[str]:
-    """:func:`pipeline.machine.triggers_from` as a set, once per state (it scans the transition table)."""
-    return frozenset(machine.triggers_from(state))
 
 
 class _Unchanged(Exception):
@@ -329,7 +306,7 @@ class _Importer:
         proposal = guards.Proposal(
             trigger="enroll", state=machine.NEW, titles=[], barred_until=None, last_effective_date=None,
             effective_date=day, today=self.today, rulebook=rulebook, reason=None)
-        _refuse(guards.check(proposal), "enroll")
+        _raise_refusals(guards.check(proposal), "enroll")
         now = utc_now()
         firm = FirmRecord(uscc=code, name=name, region_code=region, state=machine.NEW, version=0, last_seq=0,
                           barred_until=None, last_effective_date=None, created_at=now, updated_at=now)
@@ -372,22 +349,8 @@ class _Importer:
         """:func:`pipeline.service.transition` on a firm already loaded and locked; returns what happened."""
         actor = actor or self.actor
         rulebook = self._rulebook(day)
-        require_permission(rulebook, actor, trigger)
-        proposal = guards.Proposal(
-            trigger=trigger, state=firm.state, titles=list(firm.recognitions), barred_until=firm.barred_until,
-            last_effective_date=firm.last_effective_date, effective_date=day, today=self.today,
-            rulebook=rulebook, reason_code=reason_code, reason=reason, evidence=facts)
-        if trigger not in _triggers_from(firm.state):
-            machine.fire(rulebook, trigger, firm)  # raises IllegalTransition saying what is allowed
-        _refuse(guards.check(proposal), trigger)
-        from_state = firm.state
-        landing = guards.landing_state(from_state, firm.recognitions, day)
-        machine.fire(rulebook, trigger, firm, landing=landing if trigger in ("demote", "expire") else None)
-        recorded = apply_titles(firm, trigger, from_state, day, reason_code, facts, rulebook, firm.last_seq + 1,
-                                TitleRecord)
-        evidence = {**facts, **recorded}
-        if isinstance(evidence.get("valid_until"), dt.date):
-            evidence["valid_until"] = evidence["valid_until"].isoformat()
+        from_state, evidence = decide(firm, trigger, day, actor=actor, rulebook=rulebook, today=self.today,
+                                      reason_code=reason_code, reason=reason, facts=facts, new_title=TitleRecord)
         self._append_event(firm, trigger=trigger, from_state=from_state, effective_date=day, actor=actor,
                            rulebook=rulebook, reason_code=reason_code, reason=reason, evidence=evidence)
         return f"{trigger}: {from_state} → {firm.state} ({day.isoformat()})"
@@ -400,7 +363,7 @@ class _Importer:
         first_row: dict[str, int] = {}
         for row in rows:
             try:
-                code = _valid_uscc(row.uscc)
+                code = validate_uscc(row.uscc)
             except PipelineError as exc:
                 reports[row.number] = self._problem(row, row.uscc, exc.detail)
                 continue
@@ -604,11 +567,3 @@ def parse_tier(text: str) -> str:
     raise InvalidInput(f"未知称号“{text}” — unknown title {text!r} in 层级/称号; use 创新型中小企业, 专精特新中小企业, "
                        f"专精特新“小巨人”企业 or innovative/provincial/national", field="tier")
 
-
-def _refuse(refusals: list[guards.Refusal], trigger: str) -> None:
-    """The same :class:`GuardFailed` the service raises, so a report row reads like the API's refusal."""
-    if refusals:
-        first = refusals[0]
-        raise GuardFailed(
-            first.message if len(refusals) == 1 else "; ".join(r.message for r in refusals),
-            guard=first.guard, trigger=trigger, refusals=[r.as_dict() for r in refusals])

@@ -15,7 +15,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import IO, Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from pipeline.access import Actor
@@ -95,8 +95,7 @@ def roster_table(session: Session, actor: Actor, *, tier: str | None = None, as_
         select(Enterprise.uscc, Enterprise.name, Enterprise.region_code, Recognition.tier, Recognition.recognized_on,
                Recognition.valid_until, Recognition.document_no, Recognition.batch)
         .join(Enterprise, Enterprise.id == Recognition.enterprise_id)
-        .where(Recognition.recognized_on <= day, Recognition.valid_until >= day,
-               or_(Recognition.ended_on.is_(None), Recognition.ended_on > day))
+        .where(Recognition.valid_on_clause(day))
         .order_by(Enterprise.region_code, Enterprise.uscc, Recognition.tier)
         .execution_options(yield_per=YIELD_PER)
     )

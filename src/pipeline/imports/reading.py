@@ -39,12 +39,12 @@ HEADER_SEARCH_ROWS = 50
 """How far down a header row is looked for before the file is refused."""
 
 
-def _header_key(text: str) -> str:
+def header_key(text: str) -> str:
     text = unicodedata.normalize("NFKC", text)
     return re.sub(r"[\s*:：]+", "", text).lower()
 
 
-_SYNONYM_INDEX = {_header_key(name): fld for fld, names in FIELD_SYNONYMS.items() for name in names}
+_SYNONYM_INDEX = {header_key(name): fld for fld, names in FIELD_SYNONYMS.items() for name in names}
 
 
 def parse_mapping(pairs: Iterable[str]) -> tuple[tuple[str, str], ...]:
@@ -57,7 +57,7 @@ def parse_mapping(pairs: Iterable[str]) -> tuple[tuple[str, str], ...]:
             raise InvalidInput(
                 f"列映射应为“表头=字段” — --map expects 'HEADER=field' with field one of "
                 f"{', '.join(FIELDS)}, ignore; got {pair!r}", field="map")
-        result.append((_header_key(header), target))
+        result.append((header_key(header), target))
     return tuple(sorted(set(result)))
 
 
@@ -133,10 +133,10 @@ def find_header(cells: Sequence[Any], row_number: int, mapping: Sequence[tuple[s
         raw = _text(cell)
         if not raw:
             continue
-        key = _header_key(raw)
+        key = header_key(raw)
         target = overrides.get(key) or _SYNONYM_INDEX.get(key)
         if target is None or target == "ignore":
-            if key not in {_header_key(h) for h in IGNORED_HEADERS} and target != "ignore":
+            if key not in {header_key(h) for h in IGNORED_HEADERS} and target != "ignore":
                 ignored.append(raw)
             continue
         if target in columns:  # 所在地区 beside 区划代码: the first column read wins, the other is named

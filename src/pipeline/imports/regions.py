@@ -8,18 +8,10 @@ from functools import cache
 from stdnum import numdb
 
 from pipeline.errors import InvalidRegion
-from pipeline.identifiers import validate_region
+from pipeline.identifiers import _current_name, validate_region
 
 AMBIGUOUS = ""
 """Marks a name that several current divisions share (鼓楼区): it needs the city in front, or a code."""
-
-
-def _current(history: str) -> str | None:
-    for entry in reversed(history.split(",")):
-        match = re.fullmatch(r"(?:\[(\d*)-(\d*)\])?(.+)", entry.strip())
-        if match and not match.group(2):
-            return match.group(3)
-    return None
 
 
 @cache
@@ -32,7 +24,7 @@ def _name_index() -> dict[str, str]:
 
     for _, province_code, _, province_info, children in numdb.get("cn/loc").prefixes:
         province = province_info.get("province", "")
-        names = {rest: _current(info.get("county", "")) for _, rest, _, info, _ in children}
+        names = {rest: _current_name(info.get("county", "")) for _, rest, _, info, _ in children}
         for rest, name in names.items():
             if not name or name in ("市辖区", "县", "省直辖县级行政区划"):
                 continue

@@ -26,7 +26,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from pipeline.identifiers import region_covers
+from pipeline.identifiers import region_covers, region_prefix
 
 OVERLAY_DIR = Path(__file__).parent / "overlays"
 
@@ -88,7 +88,7 @@ def all_overlays() -> tuple[Overlay, ...]:
     ids = [overlay.id for overlay in found]
     if len(set(ids)) != len(ids):
         raise OverlayError(f"duplicate overlay ids: {sorted(ids)}")
-    return tuple(sorted(found, key=lambda overlay: (len(overlay.region.rstrip("0")), overlay.id)))
+    return tuple(sorted(found, key=lambda overlay: (len(region_prefix(overlay.region)), overlay.id)))
 
 
 @cache
