@@ -11,9 +11,9 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session, sessionmaker
 
 from api.problems import ProblemError
-from pipeline import audit_reads
 from pipeline.access import Actor
-from pipeline.principals import authenticate
+from pipeline.history import reads as audit_reads
+from pipeline.principals.service import authenticate
 
 
 async def get_session(request: Request) -> AsyncIterator[Session]:

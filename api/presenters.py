@@ -7,11 +7,11 @@ from typing import Any
 
 from api.schemas import EnterpriseOut, EnterpriseSummary, EventOut, RecognitionOut, TriggerOptionOut
 from pipeline.access import Actor
-from pipeline.audit import event_document
 from pipeline.dates import business_today
+from pipeline.firms.service import trigger_options
+from pipeline.lifecycle.chain import event_document
 from pipeline.models import Enterprise, Event
 from pipeline.rulebooks import rulebook_in_force
-from pipeline.service import trigger_options
 
 
 def etag(enterprise: Enterprise) -> str:

@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
-from pipeline.machine import TRIGGERS
+from pipeline.lifecycle.machine import TRIGGERS
 
 
 def _no_control_characters(value: str) -> str:

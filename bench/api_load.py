@@ -92,7 +92,7 @@ def prepare(url: str) -> str:
     """Migrate and create a province official; return its token."""
     from pipeline.db import make_engine, make_session_factory, unit_of_work
     from pipeline.migrate import upgrade
-    from pipeline.principals import add_principal
+    from pipeline.principals.service import add_principal
 
     engine = make_engine(url)
     upgrade(engine)

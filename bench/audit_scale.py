@@ -23,9 +23,9 @@ import time
 from sqlalchemy import Engine, create_engine, select, text
 from sqlalchemy.engine import make_url
 
-from pipeline import feed, replay, timetravel, verify
 from pipeline.access import Actor
 from pipeline.db import make_engine, make_session_factory
+from pipeline.history import feed, replay, timetravel, verify
 from pipeline.migrate import upgrade
 from pipeline.models import Event
 
@@ -166,7 +166,7 @@ def bench_verify(engine: Engine, firm_limit: int) -> None:
 
 EXPORT_CHILD = """
 import resource, sys, time
-from pipeline import audit_query
+from pipeline.history import search as audit_query
 from pipeline.access import Actor
 from pipeline.db import make_engine, make_session_factory
 engine = make_engine(sys.argv[1])

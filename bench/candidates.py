@@ -5,8 +5,8 @@
 
 Builds a scratch PostgreSQL database by the real migrations, bulk-inserts the firms (in the state one tier
 below the list's, in 郑州) and one year of random indicators each (the generator of bench/eligibility.py), then
-times :func:`pipeline.screening.candidates` as a city official calls it: one streamed query, every firm judged
-in Python, the list ranked. Seeding is not timed. The database is dropped afterwards.
+times :func:`pipeline.screening.candidates.candidates` as a city official calls it: one streamed query,
+every firm judged in Python, the list ranked. Seeding is not timed. The database is dropped afterwards.
 """
 
 from __future__ import annotations
@@ -23,10 +23,10 @@ from sqlalchemy.engine import make_url
 from stdnum.cn.uscc import calc_check_digit
 
 from pipeline.access import Actor
-from pipeline.dynamic.models import AnnualFiling
 from pipeline.migrate import upgrade
 from pipeline.models import Enterprise, Recognition
-from pipeline.screening import LIST_STATE, candidates
+from pipeline.models.dynamic import AnnualFiling
+from pipeline.screening.candidates import LIST_STATE, candidates
 
 _spec = importlib.util.spec_from_file_location("bench_eligibility", Path(__file__).with_name("eligibility.py"))
 assert _spec is not None

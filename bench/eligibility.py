@@ -15,7 +15,7 @@ import time
 from collections import Counter
 from typing import Any
 
-from pipeline.eligibility import criteria_for
+from pipeline.eligibility.engine import criteria_for
 from pipeline.rulebooks import get_rulebook
 
 LEVELS = ["none", "enterprise", "municipal", "provincial", "national"]

@@ -1,4 +1,4 @@
-"""What the shared machine saves: firing through ``pipeline.machine.fire`` versus a Machine per firm.
+"""What the shared machine saves: firing through ``pipeline.lifecycle.machine.fire`` versus a Machine per firm.
 
 Each firm takes the same four transitions (recognize_innovative, recognize_provincial, recognize_national,
 demote → provincial). The per-firm variant builds one ``transitions.Machine`` from the same table for each
@@ -17,7 +17,7 @@ from collections.abc import Callable
 
 from transitions import Machine
 
-from pipeline import machine
+from pipeline.lifecycle import machine
 from pipeline.rulebooks import get_rulebook
 
 STEPS: tuple[tuple[str, str | None], ...] = (
@@ -80,7 +80,7 @@ def main() -> None:
 
     transitions_fired = args.firms * len(STEPS)
     print(f"firms: {args.firms:,}   transitions per variant: {transitions_fired:,}")
-    print(f"shared machine (pipeline.machine.fire):    {shared_us:8.2f} µs per transition")
+    print(f"shared machine (pipeline.lifecycle.machine.fire):    {shared_us:8.2f} µs per transition")
     print(f"Machine built per firm, then fired:        {per_firm_us:8.2f} µs per transition")
     print(f"ratio (per-firm / shared):                 {per_firm_us / shared_us:8.1f}x")
     print(f"models registered on the shared machine:   {models_before} before, {models_after} after")

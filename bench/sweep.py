@@ -19,9 +19,9 @@ from sqlalchemy import create_engine, func, select, text
 from sqlalchemy.engine import make_url
 
 from pipeline.access import cli_actor
-from pipeline.audit import GENESIS_HASH, chain_hash, format_timestamp
 from pipeline.db import make_engine, make_session_factory, unit_of_work
 from pipeline.dynamic.sweep import sweep
+from pipeline.lifecycle.chain import GENESIS_HASH, chain_hash, format_timestamp
 from pipeline.migrate import upgrade
 from pipeline.models import Event
 from pipeline.rulebooks import rulebook_in_force

@@ -7,7 +7,7 @@ from logging.config import fileConfig
 from alembic import context
 from sqlalchemy import Connection
 
-import pipeline.schema  # noqa: F401 — registers every ORM module on Base.metadata
+import pipeline.models  # noqa: F401 — registers every ORM module on Base.metadata
 from pipeline.config import Settings
 from pipeline.db import make_engine
 from pipeline.models import Base

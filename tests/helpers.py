@@ -9,9 +9,9 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 from stdnum.cn.uscc import calc_check_digit
 
-from pipeline import service
 from pipeline.access import Actor, cli_actor
 from pipeline.db import unit_of_work
+from pipeline.firms import service
 from pipeline.models import Enterprise, Event, Recognition
 
 Factory = sessionmaker[Session]

@@ -6,9 +6,9 @@ import pytest
 from helpers import ADMIN, enroll, events, fire, load, make_uscc
 from sqlalchemy.orm import Session, sessionmaker
 
-from pipeline import service
 from pipeline.db import unit_of_work
 from pipeline.errors import GuardFailed
+from pipeline.firms import service
 
 
 def test_a_rename_today_does_not_block_last_months_recognition(session_factory: sessionmaker[Session]) -> None:

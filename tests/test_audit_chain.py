@@ -14,10 +14,10 @@ from helpers import ADMIN, Factory, enroll, events, fire, footprint, load, make_
 from sqlalchemy import Engine, text
 from sqlalchemy.exc import DBAPIError
 
-from pipeline import service
-from pipeline.audit import event_document
 from pipeline.db import unit_of_work
 from pipeline.errors import InvalidInput
+from pipeline.firms import service
+from pipeline.lifecycle.chain import event_document
 from pipeline.rulebooks import get_rulebook
 
 SPEC_FIELDS = {"uscc", "seq", "kind", "trigger", "from_state", "to_state", "effective_date", "recorded_at",
@@ -46,7 +46,7 @@ def test_every_event_has_exactly_the_fields_of_the_spec(session_factory: Factory
 
 
 def _recompute(exported: list[dict[str, Any]]) -> list[str]:
-    """The recipe a third party runs, written out here so that it does not lean on pipeline.audit."""
+    """The recipe a third party runs, written out here so that it does not lean on pipeline.lifecycle.chain."""
     problems = []
     previous: dict[str, str] = {}
     for document in exported:

@@ -11,7 +11,7 @@ from openpyxl import load_workbook
 
 from api.main import create_app
 from pipeline.db import unit_of_work
-from pipeline.principals import add_principal
+from pipeline.principals.service import add_principal
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 HEADERS = ["统一社会信用代码", "序号", "类型", "操作", "原状态", "新状态", "生效日期", "记录时间", "操作人", "原因代码",

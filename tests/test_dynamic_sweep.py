@@ -7,12 +7,12 @@ import datetime as dt
 import pytest
 from helpers import ADMIN, CITY, Factory, bring_to, day, events, fire, load, make_uscc, walk
 
-from pipeline import service
 from pipeline.access import SYSTEM, Actor
 from pipeline.dates import business_today
 from pipeline.db import unit_of_work
 from pipeline.dynamic.sweep import SweepItem, SweepReport, sweep
 from pipeline.errors import Forbidden, InvalidInput
+from pipeline.firms import service
 
 
 def run(factory: Factory, as_of: str, *, apply: bool, batch_size: int = 2,

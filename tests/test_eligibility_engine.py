@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from pipeline.eligibility import (
+from pipeline.eligibility.engine import (
     CriteriaError,
     EligibilityResult,
     compile_criteria,

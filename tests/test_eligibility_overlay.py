@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from pipeline.eligibility import CriteriaError, OverlayRef, compile_criteria, evaluate, validate_indicators
+from pipeline.eligibility.engine import CriteriaError, OverlayRef, compile_criteria, evaluate, validate_indicators
 from pipeline.errors import InvalidInput
 from pipeline.rulebooks import get_rulebook, overlay
 from pipeline.rulebooks.overlay import overlays_for

@@ -13,9 +13,10 @@ from helpers import ADMIN, Factory, enroll, make_uscc, walk
 from sqlalchemy import Engine
 
 from api.main import create_app
-from pipeline import feed, service
 from pipeline.db import unit_of_work
-from pipeline.principals import add_principal
+from pipeline.firms import service
+from pipeline.history import feed
+from pipeline.principals.service import add_principal
 
 
 def _follow(factory: Factory, cursor: feed.Cursor, seen: list[tuple[str, int]], until: int = 0) -> feed.Cursor:

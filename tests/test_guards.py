@@ -21,11 +21,11 @@ from helpers import (
     make_uscc,
 )
 
-from pipeline import service
 from pipeline.access import Actor
 from pipeline.dates import business_today
 from pipeline.db import unit_of_work
 from pipeline.errors import Forbidden, GuardFailed, InvalidRegion, InvalidUSCC, NotFound
+from pipeline.firms import service
 from pipeline.identifiers import validate_uscc
 from pipeline.rulebooks import get_rulebook
 

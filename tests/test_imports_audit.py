@@ -9,8 +9,8 @@ from pathlib import Path
 from helpers import CITY, Factory, bring_to, events, load, make_uscc
 from imports_support import do_import, write_csv, write_xlsx
 
-from pipeline import feed, verify
-from pipeline.replay import replay
+from pipeline.history import feed, verify
+from pipeline.history.replay import replay
 
 A, B, C, D = (make_uscc("410106", n) for n in (51, 52, 53, 54))
 HISTORY = ("统一社会信用代码", "企业名称", "称号", "认定日期", "有效期至", "批次")

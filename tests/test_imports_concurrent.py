@@ -11,10 +11,10 @@ from pathlib import Path
 from helpers import ADMIN, CITY, Factory, events, make_uscc
 from imports_support import do_import, write_csv
 
-from pipeline import service
 from pipeline.dates import business_today
 from pipeline.db import unit_of_work
 from pipeline.errors import Conflict
+from pipeline.firms import service
 from pipeline.imports import ImportSummary
 
 A, B = make_uscc("410106", 71), make_uscc("410106", 72)

@@ -10,10 +10,10 @@ from helpers import Factory, enroll, events, make_uscc
 from sqlalchemy import select
 
 from pipeline.cli import main
-from pipeline.dynamic.models import AnnualFiling
-from pipeline.eligibility import indicator_catalogue
-from pipeline.indicator_data import header_map
+from pipeline.eligibility.engine import indicator_catalogue
+from pipeline.eligibility.indicators import header_map
 from pipeline.models import Enterprise
+from pipeline.models.dynamic import AnnualFiling
 
 A, B = make_uscc("410106", 81), make_uscc("410106", 82)
 HEADER = ["序号", "统一社会信用代码", "企业名称", "年度", "营业收入（万元）", "研发费用（万元）", "资产负债率",

@@ -18,10 +18,10 @@ import pytest
 from helpers import ADMIN, Factory, enroll, events, make_uscc
 from sqlalchemy import Engine, event, text
 
-from pipeline import service
 from pipeline.dates import parse_date
 from pipeline.db import unit_of_work
-from pipeline.verify import verify
+from pipeline.firms import service
+from pipeline.history.verify import verify
 
 
 @contextmanager

@@ -7,8 +7,8 @@ from types import SimpleNamespace
 import pytest
 from transitions import Machine
 
-from pipeline import machine
 from pipeline.errors import IllegalTransition
+from pipeline.lifecycle import machine
 from pipeline.rulebooks import Rulebook, all_rulebooks, get_rulebook
 
 BOOK = get_rulebook("miit-2022")

@@ -8,11 +8,11 @@ import datetime as dt
 from helpers import ADMIN, CITY, Factory, enroll, fire, load, make_uscc, walk
 from sqlalchemy import select
 
-from pipeline import timetravel
 from pipeline.dates import utc_now
 from pipeline.db import unit_of_work
+from pipeline.history import timetravel
+from pipeline.history.replay import replay
 from pipeline.models import Enterprise, Event
-from pipeline.replay import replay
 
 D = dt.date.fromisoformat
 
@@ -114,7 +114,7 @@ def test_the_state_route_takes_both_axes(database_url: str, session_factory: Fac
     from fastapi.testclient import TestClient
 
     from api.main import create_app
-    from pipeline.principals import add_principal
+    from pipeline.principals.service import add_principal
 
     uscc = make_uscc("410106", 5)
     enroll(session_factory, uscc, "2024-01-02")

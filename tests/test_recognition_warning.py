@@ -7,7 +7,7 @@ from typing import Any
 from helpers import ADMIN, Factory, enroll, fire, make_uscc, titles
 
 from pipeline.db import unit_of_work
-from pipeline.indicator_data import record_indicators
+from pipeline.eligibility.indicators import record_indicators
 
 #: 创新型 worked example (75 points); see tests/api/test_eligibility_api.py.
 PASSES: dict[str, Any] = {

@@ -10,9 +10,9 @@ import pytest
 from helpers import ADMIN, Factory, fire, make_uscc, walk
 from sqlalchemy import Connection, Engine, text
 
-from pipeline import verify
 from pipeline.cli import main
 from pipeline.db import unit_of_work
+from pipeline.history import verify
 
 ROAD = [("enroll", "2022-09-01"), ("recognize_innovative", "2022-09-01"), ("recognize_provincial", "2022-10-01"),
         ("demote", "2023-06-01")]

@@ -10,10 +10,10 @@ from fastapi.testclient import TestClient
 from helpers import ADMIN, AUDITOR, CITY, DISTRICT, Factory, enroll, events, fire, load, make_uscc, walk
 
 from api.main import create_app
-from pipeline import corrections, verify
 from pipeline.db import unit_of_work
 from pipeline.errors import Forbidden, GuardFailed
-from pipeline.principals import add_principal
+from pipeline.history import corrections, verify
+from pipeline.principals.service import add_principal
 
 D = dt.date.fromisoformat
 

@@ -1,7 +1,7 @@
 """/console/audit — the auditor's event search with the filters of ``GET /api/v1/audit/events``, and its
 CSV/Excel exports.
 
-Both run :mod:`pipeline.audit_query` exactly as the API route does (same filter, same jurisdiction, same
+Both run :mod:`pipeline.history.search` exactly as the API route does (same filter, same jurisdiction, same
 role rule). The exports are console routes because a browser link can send neither a bearer token nor an
 ``Accept`` header; they stream the very files the API streams for ``Accept: text/csv`` / the .xlsx type.
 """
@@ -19,12 +19,12 @@ from api.console.pages import problem_of, render, signed_in
 from api.console.session import ConsoleRoute
 from api.deps import SessionDep
 from api.routers.audit import CSV_MEDIA_TYPE, stream_events
-from pipeline import audit_query
 from pipeline.access import Actor
 from pipeline.dates import parse_date
 from pipeline.errors import Forbidden, InvalidInput, PipelineError
+from pipeline.history import search as audit_query
 from pipeline.identifiers import validate_uscc
-from pipeline.machine import TRIGGERS
+from pipeline.lifecycle.machine import TRIGGERS
 
 PAGE_SIZE = 50
 ROLES = audit_query.SEARCH_ROLES

@@ -1,4 +1,4 @@
-"""The state machine drawn server-side as SVG, from :data:`pipeline.machine.TRANSITION_TABLE`.
+"""The state machine drawn server-side as SVG, from :data:`pipeline.lifecycle.machine.TRANSITION_TABLE`.
 
 The layout is fixed (the ladder left to right, revoked and removed below) but every edge comes from the
 table: a row added to the table without a place in this drawing makes :func:`machine_svg` fail loudly,
@@ -12,7 +12,7 @@ from itertools import pairwise
 
 from markupsafe import Markup
 
-from pipeline.machine import NEW, TRANSITION_TABLE
+from pipeline.lifecycle.machine import NEW, TRANSITION_TABLE
 from pipeline.rulebooks import Rulebook
 
 WIDTH, HEIGHT = 1000, 440

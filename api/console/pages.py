@@ -14,9 +14,9 @@ from api.console import views
 from api.console.session import ConsoleExit, ConsoleSession, load_session
 from api.deps import SessionDep
 from api.problems import PROBLEM_TYPES, slug_for
-from pipeline import service
 from pipeline.dates import business_today
 from pipeline.errors import GuardFailed, PipelineError
+from pipeline.firms import service
 from pipeline.identifiers import region_name
 from pipeline.models import Enterprise
 from pipeline.rulebooks import Rulebook, rulebook_in_force

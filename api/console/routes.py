@@ -28,11 +28,12 @@ from api.console.pages import (
 from api.console.session import ConsoleExit, ConsoleRoute, ConsoleSession, load_session
 from api.deps import SessionDep
 from api.routers import enterprises as enterprise_routes
-from pipeline import machine, service
 from pipeline.dates import business_today, parse_date
 from pipeline.errors import InvalidInput, PipelineError
+from pipeline.firms import service
+from pipeline.lifecycle import machine
 from pipeline.models import Enterprise
-from pipeline.principals import authenticate, hash_token
+from pipeline.principals.service import authenticate, hash_token
 
 __all__ = ["STATIC_DIR", "router"]
 

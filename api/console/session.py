@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session
 
 from pipeline.access import Actor
 from pipeline.models import Principal
-from pipeline.principals import actor_of
+from pipeline.principals.service import actor_of
 
 COOKIE_NAME = "zjtx_console"
 COOKIE_PATH = "/console"

@@ -1,5 +1,6 @@
 """What the console's pages show, computed from the domain: funnel counts, titles due for re-review, the
-validity timeline, the chain's verification (:mod:`pipeline.verify`), and which fields each trigger's form asks for.
+validity timeline, the chain's verification (:mod:`pipeline.history.verify`), and which fields each
+trigger's form asks for.
 
 Read-only queries scoped by the actor's jurisdiction exactly as the API scopes them (``actor.region_prefix``).
 """
@@ -13,8 +14,10 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from pipeline import audit, guards, verify
 from pipeline.access import Actor
+from pipeline.history import verify
+from pipeline.lifecycle import chain as audit
+from pipeline.lifecycle import guards
 from pipeline.models import Enterprise, Event, Recognition
 from pipeline.rulebooks import TITLE_TIERS, Rulebook
 
@@ -171,7 +174,7 @@ class ChainStatus:
 
 
 def verify_chain(enterprise: Enterprise, events: list[Event]) -> ChainStatus:
-    """:func:`pipeline.verify.check_chain` on one firm's events, each event marked with its first problem."""
+    """:func:`pipeline.history.verify.check_chain` on one firm's events, each event marked with its first problem."""
     problems = verify.check_chain(enterprise.uscc, events, enterprise.last_seq)
     first: dict[int, str] = {}
     for found in problems:

@@ -28,12 +28,14 @@ from api.pagination import CursorParam, Limit, decode_cursor, encode_cursor
 from api.presenters import event_out, jsonable
 from api.responses import problems
 from api.schemas import IsoDate
-from pipeline import audit_query, audit_reads, feed, verify
 from pipeline.access import Actor
-from pipeline.audit_models import Anchor
 from pipeline.dates import utc_now
 from pipeline.errors import Forbidden
+from pipeline.history import feed, verify
+from pipeline.history import reads as audit_reads
+from pipeline.history import search as audit_query
 from pipeline.identifiers import validate_uscc
+from pipeline.models.audit import Anchor
 
 router = APIRouter(prefix="/api/v1", tags=["audit 审计"], dependencies=[StrictQuery])
 

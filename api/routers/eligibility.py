@@ -21,10 +21,11 @@ from api.presenters import event_out, jsonable
 from api.problems import problem_response
 from api.responses import problems
 from api.schemas import EventOut, JsonObject, Text
-from pipeline import indicator_data, screening
 from pipeline.dates import business_today
-from pipeline.eligibility import Gap, indicator_catalogue
+from pipeline.eligibility import indicators as indicator_data
+from pipeline.eligibility.engine import Gap, indicator_catalogue
 from pipeline.imports import ImportFile
+from pipeline.screening import candidates as screening
 
 router = APIRouter(tags=["eligibility 资格筛查与后备清单"], dependencies=[StrictQuery])
 

@@ -23,13 +23,13 @@ from api.schemas import (
     TransitionOut,
     TransitionRequest,
 )
-from pipeline import service
 from pipeline.dates import business_today
 from pipeline.errors import InvalidInput, VersionMismatch
+from pipeline.firms import service
+from pipeline.history.replay import voided_seqs
 from pipeline.identifiers import region_prefix, validate_region
-from pipeline.machine import STATES
+from pipeline.lifecycle.machine import STATES
 from pipeline.models import Enterprise, Recognition
-from pipeline.replay import voided_seqs
 
 router = APIRouter(prefix="/api/v1/enterprises", tags=["enterprises 企业"], dependencies=[StrictQuery])
 

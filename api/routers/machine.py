@@ -11,7 +11,7 @@ from api.deps import CurrentActor, StrictQuery
 from api.responses import problems
 from api.schemas import MachineOut, StateOut, TriggerOut
 from pipeline.dates import business_today
-from pipeline.machine import NEW, STATES, mermaid, trigger_shapes
+from pipeline.lifecycle.machine import NEW, STATES, mermaid, trigger_shapes
 from pipeline.rulebooks import Rulebook, get_rulebook, rulebook_in_force
 
 router = APIRouter(prefix="/api/v1/machine", tags=["machine 状态机"], dependencies=[StrictQuery])

@@ -26,8 +26,9 @@ from api.pagination import CursorParam, Limit, decode_cursor, encode_cursor
 from api.presenters import detail, etag, event_out, jsonable
 from api.responses import problems
 from api.schemas import IsoDate, TransitionOut
-from pipeline import corrections, service, timetravel
 from pipeline.dates import business_today
+from pipeline.firms import service
+from pipeline.history import corrections, timetravel
 from pipeline.rulebooks import rulebook_in_force
 
 router = APIRouter(prefix="/api/v1", tags=["time travel 时点查询与更正"], dependencies=[StrictQuery])

@@ -87,6 +87,6 @@ def version_of(factory: sessionmaker[Session], uscc: str) -> int:
 
 
 def readme_hash(prev_hash: str, fields: dict[str, Any]) -> str:
-    """The README's recipe, written out independently of pipeline.audit."""
+    """The README's recipe, written out independently of pipeline.lifecycle.chain."""
     canonical = json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256((prev_hash + canonical).encode()).hexdigest()

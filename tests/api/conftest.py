@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from api.main import create_app
 from pipeline.db import unit_of_work
-from pipeline.principals import add_principal
+from pipeline.principals.service import add_principal
 
 #: name → (role, level, region, grants)
 PRINCIPALS: dict[str, tuple[str, str | None, str | None, list[str]]] = {

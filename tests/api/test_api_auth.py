@@ -8,7 +8,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session, sessionmaker
 
 from pipeline.db import unit_of_work
-from pipeline.principals import revoke_principal
+from pipeline.principals.service import revoke_principal
 
 ROUTES = [
     ("GET", BASE, None),

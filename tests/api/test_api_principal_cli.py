@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from pipeline import cli
 from pipeline.models import Principal
-from pipeline.principals import hash_token
+from pipeline.principals.service import hash_token
 
 
 def run(capsys: pytest.CaptureFixture[str], database_url: str, *args: str) -> tuple[int, str, str]:

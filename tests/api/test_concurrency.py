@@ -21,7 +21,7 @@ from api_support import BASE, make_uscc, transition_body
 from server_process import serve
 
 from pipeline.db import make_engine, make_session_factory, unit_of_work
-from pipeline.principals import add_principal
+from pipeline.principals.service import add_principal
 
 CLIENTS = 20
 

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from api.console.session import COOKIE_NAME
 from pipeline.db import unit_of_work
-from pipeline.principals import revoke_principal
+from pipeline.principals.service import revoke_principal
 
 
 def test_pages_need_sign_in(client: TestClient) -> None:

@@ -23,7 +23,7 @@ from api.main import create_app
 from pipeline.dates import utc_now
 from pipeline.db import unit_of_work
 from pipeline.models import Principal
-from pipeline.principals import hash_token
+from pipeline.principals.service import hash_token
 
 SEEDED = make_uscc("410106", 777)
 TOKEN = "zjtx_schemathesis-admin-token"

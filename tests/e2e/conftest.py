@@ -34,7 +34,7 @@ from server_process import free_port
 from api.main import create_app
 from pipeline.dates import business_today
 from pipeline.db import make_engine, make_session_factory, unit_of_work
-from pipeline.principals import add_principal
+from pipeline.principals.service import add_principal
 
 
 def _seed(database_url: str) -> dict[str, str]:

@@ -15,9 +15,9 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from pipeline import service
 from pipeline.access import Actor
 from pipeline.errors import PipelineError
+from pipeline.firms import service
 
 MODES = ("all_or_nothing", "each")
 

@@ -32,12 +32,13 @@ from typing import Any
 from sqlalchemy import and_, exists, select
 from sqlalchemy.orm import Session
 
-from pipeline import guards, service
 from pipeline.access import Actor, require_permission
 from pipeline.dates import business_today, utc_now
-from pipeline.dynamic.models import AnnualFiling
 from pipeline.errors import InvalidInput
+from pipeline.firms import service
+from pipeline.lifecycle import guards
 from pipeline.models import Enterprise, Event, Recognition
+from pipeline.models.dynamic import AnnualFiling
 from pipeline.rulebooks import DATA_DIR, Rulebook, all_rulebooks, rulebook_in_force
 
 ANNUAL_DATA_OVERDUE = "annual_data_overdue"

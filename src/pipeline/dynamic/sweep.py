@@ -30,10 +30,11 @@ from typing import Any
 from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session
 
-from pipeline import guards, service
 from pipeline.access import SYSTEM, Actor, require_permission
 from pipeline.dates import business_today
 from pipeline.errors import InvalidInput
+from pipeline.firms import service
+from pipeline.lifecycle import guards
 from pipeline.models import Enterprise, Event, Recognition
 from pipeline.rulebooks import TITLE_TIERS, rulebook_in_force
 

@@ -17,10 +17,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from pipeline.access import Actor, in_jurisdiction
-from pipeline.dynamic.models import AnnualFiling
 from pipeline.dynamic.obligations import ANNUAL_DATA_OVERDUE, FLAGS, annual_flag, latest_closed_year, with_flag
 from pipeline.errors import InvalidInput
 from pipeline.models import Enterprise, Recognition
+from pipeline.models.dynamic import AnnualFiling
 from pipeline.rulebooks import TITLE_TIERS, rulebook_in_force
 
 MAX_WITHIN_DAYS = 3660

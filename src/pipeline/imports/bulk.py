@@ -1,8 +1,9 @@
 """An import's rows as plain records, and how a chunk of them reaches the database — the one place where the
 dialects differ for imports.
 
-The importer runs the domain's own steps (guards, :func:`pipeline.machine.fire`, :func:`pipeline.service.apply_titles`,
-:func:`pipeline.audit.seal`) on the plain records below instead of ORM objects, and hands each chunk's result to
+The importer runs the domain's own steps (guards, :func:`pipeline.lifecycle.machine.fire`,
+:func:`pipeline.firms.service.apply_titles`, :func:`pipeline.lifecycle.chain.seal`) on the plain records
+below instead of ORM objects, and hands each chunk's result to
 a :class:`ChunkWriter`:
 
 * PostgreSQL: new firm ids come from the sequence in one query; new firms, titles and events go in with ``COPY``
@@ -46,7 +47,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.types import TypeEngine
 
 from pipeline.errors import Conflict
-from pipeline.guards import PlainTitle
+from pipeline.lifecycle.guards import PlainTitle
 from pipeline.models import Base, Enterprise, Event, Recognition
 
 ENTERPRISES = Base.metadata.tables[Enterprise.__tablename__]
@@ -101,7 +102,8 @@ class FirmRecord:
 
 @dataclass(slots=True)
 class EventRecord:
-    """An event row: the hashed fields of :data:`pipeline.audit.HASHED_FIELDS`, the chain links, and its firm."""
+    """An event row: the hashed fields of :data:`pipeline.lifecycle.chain.HASHED_FIELDS`, the chain links, and
+    its firm."""
 
     firm: FirmRecord
     uscc: str

@@ -5,10 +5,10 @@ that met any problem row) rolls the savepoint back. So the verdict a dry run rep
 what apply does — including rows that depend on earlier rows of the same file.
 
 Speed: rows go in chunks. A chunk's firms, their titles and the last hash of each chain are loaded with two
-queries (``FOR UPDATE`` on PostgreSQL). Each row then runs the checks of :func:`pipeline.service.transition` /
-:func:`pipeline.service.enroll` in memory — the same guards, :func:`pipeline.machine.fire` and
-:func:`pipeline.service.apply_titles` — on plain records (:mod:`pipeline.imports.bulk`) instead of ORM objects,
-and seals its event exactly as :func:`pipeline.service.append_event` does; the chunk is then written in bulk
+queries (``FOR UPDATE`` on PostgreSQL). Each row then runs the checks of :func:`pipeline.firms.service.transition` /
+:func:`pipeline.firms.service.enroll` in memory — the same guards, :func:`pipeline.lifecycle.machine.fire` and
+:func:`pipeline.firms.service.apply_titles` — on plain records (:mod:`pipeline.imports.bulk`) instead of ORM objects,
+and seals its event exactly as :func:`pipeline.firms.service.append_event` does; the chunk is then written in bulk
 (``COPY`` on PostgreSQL, while the next chunk is computed; see :class:`pipeline.imports.bulk.ChunkWriter`).
 Memory stays flat: at most two chunks are held (one computing, one being written), and report rows go to a sink
 instead of a list.
@@ -32,19 +32,20 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from pipeline import audit, guards, machine
 from pipeline.access import SYSTEM, Actor, require_permission
 from pipeline.dates import business_today, utc_now
 from pipeline.errors import AlreadyExists, Conflict, InvalidInput, NotFound, PipelineError
+from pipeline.firms.service import _raise_refusals, decide
 from pipeline.identifiers import region_of_uscc, validate_uscc
 from pipeline.imports.bulk import ChunkWriter, ChunkWrites, EventRecord, FirmRecord, TitleRecord, load_firms
-from pipeline.imports.models import ImportRun
 from pipeline.imports.reading import ImportFile, SourceRow
 from pipeline.imports.regions import resolve_region
 from pipeline.imports.report import OK, PROBLEM, UNCHANGED, ImportSummary, RowReport
+from pipeline.lifecycle import chain as audit
+from pipeline.lifecycle import guards, machine
 from pipeline.models import Event
+from pipeline.models.imports import ImportRun
 from pipeline.rulebooks import TITLE_TIERS, Rulebook, rulebook_in_force
-from pipeline.service import _raise_refusals, decide
 
 ACTIONS: tuple[str, ...] = (
     "enroll", "recognize_innovative", "recognize_provincial", "recognize_national", "renew", "backfill",
@@ -294,7 +295,7 @@ class _Importer:
     # -- the domain steps, as the service does them --------------------------------------------------------
 
     def _new_firm(self, code: str, row: SourceRow, day: dt.date) -> tuple[FirmRecord, Rulebook]:
-        """:func:`pipeline.service.enroll` up to its insert, without its per-row existence query."""
+        """:func:`pipeline.firms.service.enroll` up to its insert, without its per-row existence query."""
         name = row.name.strip()
         if not name:
             raise InvalidInput("企业名称不能为空 — the row has no 企业名称 (needed to enroll a new firm)", field="name")
@@ -326,7 +327,7 @@ class _Importer:
     def _append_event(self, firm: FirmRecord, *, trigger: str, from_state: str | None, effective_date: dt.date,
                       actor: Actor, rulebook: Rulebook, reason_code: str | None = None, reason: str | None = None,
                       evidence: dict[str, Any]) -> None:
-        """:func:`pipeline.service.append_event` for a transition, field for field, on the plain records: the same
+        """:func:`pipeline.firms.service.append_event` for a transition, field for field, on the plain records: the same
         seq, to_state, recorded time, evidence and seal, and the same bookkeeping on the firm."""
         now = utc_now()
         event = EventRecord(
@@ -346,7 +347,7 @@ class _Importer:
 
     def _transition(self, firm: FirmRecord, trigger: str, day: dt.date, facts: dict[str, Any], *,
                     actor: Actor | None = None, reason_code: str | None = None, reason: str | None = None) -> str:
-        """:func:`pipeline.service.transition` on a firm already loaded and locked; returns what happened."""
+        """:func:`pipeline.firms.service.transition` on a firm already loaded and locked; returns what happened."""
         actor = actor or self.actor
         rulebook = self._rulebook(day)
         from_state, evidence = decide(firm, trigger, day, actor=actor, rulebook=rulebook, today=self.today,

@@ -22,7 +22,7 @@ from pipeline.access import Actor
 from pipeline.dates import business_today
 from pipeline.errors import InvalidInput
 from pipeline.identifiers import region_name, region_prefix, validate_region
-from pipeline.machine import STATES
+from pipeline.lifecycle.machine import STATES
 from pipeline.models import Enterprise, Recognition
 from pipeline.rulebooks import TITLE_TIERS, rulebook_in_force
 

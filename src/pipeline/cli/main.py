@@ -8,28 +8,21 @@ import sys
 from collections.abc import Callable, Sequence
 
 from sqlalchemy import Engine
-from sqlalchemy.orm import Session
 
-from pipeline import audit_cli, dynamic_cli, imports_cli, screening_cli
-from pipeline.access import LEVELS, ROLES, Actor, cli_actor
+from pipeline.access import LEVELS, ROLES
+from pipeline.cli import audit as audit_cli
+from pipeline.cli import dynamic as dynamic_cli
+from pipeline.cli import imports as imports_cli
+from pipeline.cli import screening as screening_cli
+from pipeline.cli.common import actor_from_args
 from pipeline.config import Settings
 from pipeline.db import make_engine, make_session_factory, unit_of_work
-from pipeline.errors import NotFound, PipelineError
+from pipeline.errors import PipelineError
 from pipeline.migrate import current_revision, head_revision, upgrade
-from pipeline.models import Principal
-from pipeline.principals import actor_of, add_principal, list_principals, revoke_principal
+from pipeline.principals.service import add_principal, list_principals, revoke_principal
 
 Handler = Callable[[argparse.Namespace, Engine], int]
 
-
-def _actor(session: Session, args: argparse.Namespace) -> Actor:
-    """``cli:<OS user>`` unless ``--actor PRINCIPAL_ID`` names a principal to act as."""
-    if not args.actor:
-        return cli_actor()
-    principal = session.get(Principal, args.actor)
-    if principal is None or principal.revoked_at is not None:
-        raise NotFound(f"--actor {args.actor}: no such active principal")
-    return actor_of(principal)
 
 
 def cmd_db_upgrade(args: argparse.Namespace, engine: Engine) -> int:
@@ -65,7 +58,7 @@ def cmd_principal_add(args: argparse.Namespace, engine: Engine) -> int:
     with unit_of_work(make_session_factory(engine)) as session:
         created = add_principal(
             session, name=args.name, role=args.role, level=args.level, region_code=args.region,
-            grants=args.grant, created_by=_actor(session, args).id,
+            grants=args.grant, created_by=actor_from_args(session, args).id,
         )
         principal = created.principal
         scope = principal.region_code or "all"

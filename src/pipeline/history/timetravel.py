@@ -6,7 +6,7 @@ With ``known_at`` absent (now) the roster is answered from the ``recognitions`` 
 a day when ``recognized_on <= day <= valid_until`` and it has not ended by then), which the indexes
 ``ix_recognitions_tier_recognized_on`` and ``ix_recognitions_enterprise_id`` serve. For a past ``known_at``
 the title rows are not enough (a void reopens rows in place), so those firms are replayed from their
-events (:func:`pipeline.replay.replay`); the candidates are the firms with a title row granted by an
+events (:func:`pipeline.history.replay.replay`); the candidates are the firms with a title row granted by an
 event recorded by then.
 """
 
@@ -19,13 +19,13 @@ from typing import Any
 from sqlalchemy import and_, case, func, select
 from sqlalchemy.orm import Session
 
-from pipeline import service
 from pipeline.access import Actor, in_jurisdiction
 from pipeline.dates import utc_now
 from pipeline.errors import InvalidInput
-from pipeline.guards import PlainTitle
+from pipeline.firms import service
+from pipeline.history.replay import ReplayedFirm, events_by_uscc, replay
+from pipeline.lifecycle.guards import PlainTitle
 from pipeline.models import Enterprise, Event, Recognition
-from pipeline.replay import ReplayedFirm, events_by_uscc, replay
 from pipeline.rulebooks import TITLE_TIERS
 
 LEVELS = (("province", 2), ("city", 4), ("district", 6))

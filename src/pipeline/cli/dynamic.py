@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 
+from pipeline.cli.common import actor_from_args
 from pipeline.dates import business_today, parse_date
 from pipeline.db import make_session_factory, unit_of_work
 from pipeline.dynamic.batches import MODES, BatchItem, BatchRefused, ItemResult, run_batch
@@ -45,11 +46,10 @@ def _print_item(item: SweepItem) -> None:
 
 
 def cmd_sweep(args: argparse.Namespace, engine: Engine) -> int:
-    from pipeline.cli import _actor  # here, not at import: pipeline.cli imports this module
 
     factory = make_session_factory(engine)
     with unit_of_work(factory) as session:
-        requested_by = _actor(session, args)
+        requested_by = actor_from_args(session, args)
     as_of = args.as_of or business_today()
     started = time.monotonic()
     report = sweep(lambda: unit_of_work(factory), as_of, apply=args.apply, requested_by=requested_by,
@@ -109,13 +109,12 @@ def _print_result(result: ItemResult) -> None:
 
 
 def cmd_batch(args: argparse.Namespace, engine: Engine) -> int:
-    from pipeline.cli import _actor  # here, not at import: pipeline.cli imports this module
 
     items = read_batch_csv(Path(args.file))
     factory = make_session_factory(engine)
     try:
         with unit_of_work(factory) as session:
-            results = run_batch(session, items, mode=args.mode, actor=_actor(session, args))
+            results = run_batch(session, items, mode=args.mode, actor=actor_from_args(session, args))
     except BatchRefused as refused:
         for failure in refused.failures:
             _print_result(failure)

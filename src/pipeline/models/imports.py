@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from pipeline.models import Base, BigId, JsonDoc, UTCDateTime
+from pipeline.models.base import Base, BigId, JsonDoc, UTCDateTime
 
 
 class ImportRun(Base):

@@ -30,16 +30,16 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from pipeline import service
 from pipeline.access import Actor, require_permission
 from pipeline.dates import business_today, utc_now
-from pipeline.dynamic.models import AnnualFiling
 from pipeline.dynamic.obligations import FIRST_FILING_YEAR, annual_deadline, refresh_firm
-from pipeline.eligibility import Award, IndicatorSpec, indicator_catalogue, validate_indicators
+from pipeline.eligibility.engine import Award, IndicatorSpec, indicator_catalogue, validate_indicators
 from pipeline.errors import InvalidInput, NotFound, PipelineError
+from pipeline.firms import service
 from pipeline.identifiers import validate_uscc
 from pipeline.imports.reading import HEADER_SEARCH_ROWS, IGNORED_HEADERS, ImportFile, header_key
 from pipeline.models import Enterprise, Event
+from pipeline.models.dynamic import AnnualFiling
 from pipeline.rulebooks import DATA_DIR, rulebook_in_force
 
 ASSESSMENT_LAG = 1

@@ -7,13 +7,13 @@
 * :func:`mark_candidate` pins a firm to a list or drops it from one, with a reason, as an audited amendment.
   The current marks live in ``enterprise.flags["candidates"]`` — ``{tier: {action, reason, actor, marked_on,
   seq}}`` — beside other features' flags, which are kept.
-* :func:`recognition_warning` is what :func:`pipeline.service.transition` records in a recognition's evidence
+* :func:`recognition_warning` is what :func:`pipeline.firms.service.transition` records in a recognition's evidence
   when our data says the firm does not (or may not) qualify: the authority's decision stands regardless.
 
 Context of an evaluation (documented choices):
 
 ``year``
-    the data year of the indicators (see :mod:`pipeline.indicator_data`); the engine's assessment year, which
+    the data year of the indicators (see :mod:`pipeline.eligibility.indicators`); the engine's assessment year, which
     dates award look-backs and year-bound rules such as the 2025 under-¥50M rule, is ``year + 1``.
 ``holds_innovative`` / ``holds_provincial``
     whether the firm holds a title of exactly that tier valid **today** (the day of a decision, for the
@@ -36,15 +36,16 @@ from typing import Any, Literal
 from sqlalchemy import ColumnElement, Row, and_, exists, func, select
 from sqlalchemy.orm import Session
 
-from pipeline import guards, service
 from pipeline.access import Actor, in_jurisdiction, require_permission
 from pipeline.dates import business_today
-from pipeline.dynamic.models import AnnualFiling
 from pipeline.dynamic.obligations import with_flag
-from pipeline.eligibility import CriteriaError, EligibilityResult, Gap, criteria_for
+from pipeline.eligibility.engine import CriteriaError, EligibilityResult, Gap, criteria_for
+from pipeline.eligibility.indicators import ASSESSMENT_LAG
 from pipeline.errors import GuardFailed, InvalidInput, NotFound, PipelineError
-from pipeline.indicator_data import ASSESSMENT_LAG
+from pipeline.firms import service
+from pipeline.lifecycle import guards
 from pipeline.models import Enterprise, Event, Recognition
+from pipeline.models.dynamic import AnnualFiling
 from pipeline.rulebooks import TITLE_TIERS, Rulebook, all_rulebooks, get_rulebook, rulebook_in_force
 
 CANDIDATES_FLAG = "candidates"

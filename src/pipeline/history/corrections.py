@@ -16,11 +16,11 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from pipeline import service
 from pipeline.access import Actor, require_permission
 from pipeline.dates import utc_now
 from pipeline.errors import GuardFailed, InvalidInput, NotFound
-from pipeline.replay import CORRECTION_KIND, CORRECTION_TRIGGER, replay
+from pipeline.firms import service
+from pipeline.history.replay import CORRECTION_KIND, CORRECTION_TRIGGER, replay
 from pipeline.rulebooks import get_rulebook
 
 VOIDED = "voided"

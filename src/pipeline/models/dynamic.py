@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import Date, ForeignKey, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from pipeline.models import Base, BigId, JsonDoc, UTCDateTime
+from pipeline.models.base import Base, BigId, JsonDoc, UTCDateTime
 
 
 class AnnualFiling(Base):

@@ -11,22 +11,22 @@ from pathlib import Path
 
 from sqlalchemy import Engine
 
+from pipeline.cli.common import actor_from_args
+from pipeline.cli.imports import SHOWN_PROBLEMS
 from pipeline.db import make_session_factory, unit_of_work
+from pipeline.eligibility.indicators import import_indicators, parse_map
 from pipeline.errors import InvalidInput
 from pipeline.imports import ImportFile
-from pipeline.imports_cli import SHOWN_PROBLEMS
-from pipeline.indicator_data import import_indicators, parse_map
 
 
 def cmd_indicators_import(args: argparse.Namespace, engine: Engine) -> int:
-    from pipeline.cli import _actor  # imported late: pipeline.cli imports this module
 
     path = Path(args.file)
     if not path.is_file():
         raise InvalidInput(f"文件不存在 — no such file: {path}", field="file")
     mapping = parse_map(args.map)
     with path.open("rb") as stream, unit_of_work(make_session_factory(engine)) as session:
-        report = import_indicators(session, ImportFile(stream, path.name), actor=_actor(session, args),
+        report = import_indicators(session, ImportFile(stream, path.name), actor=actor_from_args(session, args),
                                    year=args.year, mapping=mapping, apply=args.apply)
     problems = [item for item in report.items if item.status == "problem"]
     for item in problems[:SHOWN_PROBLEMS]:

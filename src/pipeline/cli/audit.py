@@ -9,8 +9,9 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from pipeline import verify
+from pipeline.cli.common import actor_from_args
 from pipeline.db import make_session_factory, unit_of_work
+from pipeline.history import verify
 from pipeline.identifiers import validate_uscc
 
 
@@ -24,10 +25,9 @@ def cmd_verify(args: argparse.Namespace, engine: Engine) -> int:
 
 
 def cmd_anchor(args: argparse.Namespace, engine: Engine) -> int:
-    from pipeline.cli import _actor  # imported late: pipeline.cli imports this module
 
     with unit_of_work(make_session_factory(engine)) as session:
-        anchor = verify.create_anchor(session, _actor(session, args), args.note)
+        anchor = verify.create_anchor(session, actor_from_args(session, args), args.note)
         out: dict[str, Any] = {"id": anchor.id, "digest": anchor.digest, "firms": anchor.firms,
                                "events": anchor.events, "created_at": anchor.created_at.isoformat(),
                                "actor": anchor.actor}

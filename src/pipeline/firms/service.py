@@ -13,11 +13,12 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from pipeline import audit, guards, machine
 from pipeline.access import Actor, permission_refusal, require_permission
 from pipeline.dates import add_years, business_today, parse_date, utc_now, validity_end
 from pipeline.errors import AlreadyExists, GuardFailed, InvalidInput, NotFound, VersionMismatch
 from pipeline.identifiers import region_of_uscc, validate_region, validate_uscc
+from pipeline.lifecycle import chain as audit
+from pipeline.lifecycle import guards, machine
 from pipeline.models import Enterprise, Event, Recognition
 from pipeline.rulebooks import TITLE_TIERS, Rulebook, rulebook_in_force
 
@@ -234,7 +235,7 @@ def transition(
         reason_code=reason_code, reason=reason, facts=_normalized_evidence(evidence), new_title=Recognition,
     )
     if trigger in guards.RECOGNITION_TIER:  # recorded regardless; where our data disagrees the event says so
-        from pipeline.screening import recognition_warning  # late: screening builds on this module
+        from pipeline.screening.candidates import recognition_warning  # late: screening builds on this module
 
         event_evidence.update(recognition_warning(session, enterprise, trigger, effective_date, rulebook))
     event = append_event(
@@ -328,7 +329,7 @@ def apply_titles(
 ) -> dict[str, Any]:
     """Update a firm's titles and bar for a fired trigger (``holder.state`` already moved); return what the
     event records of it. ``new_title(**columns)`` builds a title row: :class:`Recognition` in the service,
-    a plain object in :mod:`pipeline.replay`, so that the live firm and its replay share one bookkeeping."""
+    a plain object in :mod:`pipeline.history.replay`, so that the live firm and its replay share one bookkeeping."""
     titles: list[TitleRow] = holder.recognitions
     open_titles = [t for t in titles if t.ended_on is None]
     if trigger in guards.RECOGNITION_TIER:

@@ -16,6 +16,7 @@ from typing import IO, Any
 
 from sqlalchemy import Engine
 
+from pipeline.cli.common import actor_from_args
 from pipeline.db import make_session_factory, unit_of_work
 from pipeline.errors import InvalidInput
 from pipeline.imports import ACTIONS, ImportFile, ImportOptions, RowReport, exports, parse_mapping, run_import
@@ -53,7 +54,6 @@ class _Progress:
 
 
 def cmd_import(args: argparse.Namespace, engine: Engine) -> int:
-    from pipeline.cli import _actor  # imported late: pipeline.cli imports this module
 
     path = Path(args.file)
     if not path.is_file():
@@ -78,7 +78,7 @@ def cmd_import(args: argparse.Namespace, engine: Engine) -> int:
     try:
         with path.open("rb") as stream, unit_of_work(make_session_factory(engine)) as session:
             source = ImportFile(stream, path.name)
-            summary = run_import(session, source, options, _actor(session, args), apply=args.apply, sink=sink,
+            summary = run_import(session, source, options, actor_from_args(session, args), apply=args.apply, sink=sink,
                                  progress=progress)
     finally:
         progress.done()
@@ -109,12 +109,11 @@ def cmd_import(args: argparse.Namespace, engine: Engine) -> int:
 
 
 def cmd_export(args: argparse.Namespace, engine: Engine) -> int:
-    from pipeline.cli import _actor
 
     output = Path(args.output)
     fmt = args.format or (output.suffix.lstrip(".").lower() if output.suffix else "xlsx")
     with unit_of_work(make_session_factory(engine)) as session:
-        actor = _actor(session, args)
+        actor = actor_from_args(session, args)
         if args.list == "enterprises":
             table = exports.enterprises_table(session, actor, state=args.state, region=args.region)
         else:

@@ -8,7 +8,8 @@ import datetime as dt
 from sqlalchemy import ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from pipeline.models import Base, BigId, Event, Recognition, UTCDateTime
+from pipeline.models.base import Base, BigId, UTCDateTime
+from pipeline.models.firms import Event, Recognition
 
 
 class AuditRead(Base):

@@ -20,8 +20,8 @@ from sqlalchemy import Select, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from pipeline.access import Actor
-from pipeline.audit import HASHED_FIELDS, canonical_json, event_document
 from pipeline.identifiers import region_prefix, validate_region
+from pipeline.lifecycle.chain import HASHED_FIELDS, canonical_json, event_document
 from pipeline.models import Enterprise, Event
 
 #: Export columns: the event's exported fields in HASHED_FIELDS order, then the chain links.

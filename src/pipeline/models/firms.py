@@ -1,4 +1,5 @@
-"""The ORM. Events are append-only: nothing here cascades onto them and the database refuses changes."""
+"""Firms, their titles and their events. Events are append-only: nothing here cascades onto them and the
+database refuses changes."""
 
 from __future__ import annotations
 
@@ -6,61 +7,21 @@ import datetime as dt
 from typing import Any
 
 from sqlalchemy import (
-    JSON,
     BigInteger,
     ColumnElement,
     Date,
-    DateTime,
-    Dialect,
     ForeignKey,
     Index,
     Integer,
-    MetaData,
     String,
     Text,
     UniqueConstraint,
     and_,
     or_,
 )
-from sqlalchemy.dialects.postgresql import JSONB
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
-from sqlalchemy.types import TypeDecorator
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-NAMING_CONVENTION = {
-    "ix": "ix_%(column_0_label)s",
-    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
-    "ck": "ck_%(table_name)s_%(constraint_name)s",
-    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
-    "pk": "pk_%(table_name)s",
-}
-
-# BIGINT on PostgreSQL; SQLite only auto-increments a column declared exactly INTEGER.
-BigId = BigInteger().with_variant(Integer(), "sqlite")
-JsonDoc = JSON().with_variant(JSONB(), "postgresql")
-
-
-class UTCDateTime(TypeDecorator[dt.datetime]):
-    """Timezone-aware UTC in and out on both databases (SQLite keeps no zone of its own)."""
-
-    impl = DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value: dt.datetime | None, dialect: Dialect) -> dt.datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError("naive datetimes are not stored; pass an aware UTC time")
-        value = value.astimezone(dt.UTC)
-        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
-
-    def process_result_value(self, value: dt.datetime | None, dialect: Dialect) -> dt.datetime | None:
-        if value is None:
-            return None
-        return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
-
-
-class Base(DeclarativeBase):
-    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+from pipeline.models.base import Base, BigId, JsonDoc, UTCDateTime
 
 
 class Enterprise(Base):
@@ -144,35 +105,3 @@ class Event(Base):
     tx_id: Mapped[int | None] = mapped_column(BigInteger)
     """Committing transaction (PostgreSQL: set by a BEFORE INSERT trigger; SQLite: null). Not hashed."""
 
-
-class Principal(Base):
-    """Someone or some system that calls the API. Only a hash of its bearer token is kept."""
-
-    __tablename__ = "principals"
-
-    id: Mapped[str] = mapped_column(String(40), primary_key=True)
-    name: Mapped[str] = mapped_column(String(200))
-    role: Mapped[str] = mapped_column(String(16))
-    level: Mapped[str | None] = mapped_column(String(16))
-    region_code: Mapped[str | None] = mapped_column(String(6))
-    grants: Mapped[list[str]] = mapped_column(JsonDoc, default=list)
-    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
-    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
-    created_by: Mapped[str] = mapped_column(String(64))
-    revoked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
-
-
-class IdempotencyRecord(Base):
-    """The stored outcome of a write, so a retried request returns it instead of writing twice."""
-
-    __tablename__ = "idempotency_records"
-    __table_args__ = (UniqueConstraint("principal_id", "key"),)
-
-    id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    principal_id: Mapped[str] = mapped_column(String(40))
-    key: Mapped[str] = mapped_column(String(200))
-    request_hash: Mapped[str] = mapped_column(String(64))
-    status_code: Mapped[int] = mapped_column(Integer)
-    response_body: Mapped[str] = mapped_column(Text)
-    response_headers: Mapped[dict[str, str]] = mapped_column(JsonDoc)
-    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, index=True)

@@ -7,8 +7,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from pipeline.access import Actor
-from pipeline.audit_models import AuditRead
 from pipeline.dates import utc_now
+from pipeline.models.audit import AuditRead
 
 LOGGED_ROLES = ("auditor",)
 

@@ -17,7 +17,7 @@ from pipeline.access import LEVELS, ROLES, Actor
 from pipeline.dates import utc_now
 from pipeline.errors import InvalidInput, NotFound
 from pipeline.identifiers import validate_region
-from pipeline.machine import TRIGGERS
+from pipeline.lifecycle.machine import TRIGGERS
 from pipeline.models import Principal
 
 TOKEN_PREFIX = "zjtx_"  # noqa: S105 — a public marker that makes leaked tokens greppable, not a secret

@@ -1,7 +1,7 @@
 """Proof that history is intact: chain verification with replay, and anchors of the chain heads.
 
 :func:`verify` walks the firms in id order in batches (memory stays flat), recomputes each firm's chain in
-seq order with the recipe of :mod:`pipeline.audit`, and compares the stored state, bar and title rows with
+seq order with the recipe of :mod:`pipeline.lifecycle.chain`, and compares the stored state, bar and title rows with
 a replay of the events. Every problem names the firm and the exact seq it concerns.
 
 An anchor is one sha256 over the lines ``uscc,seq,hash\\n`` of every firm's head, sorted by uscc, stored
@@ -21,14 +21,14 @@ from typing import Any
 from sqlalchemy import and_, insert, literal, select
 from sqlalchemy.orm import Session
 
-from pipeline import audit
 from pipeline.access import Actor
-from pipeline.audit_models import Anchor, AnchorHead
-from pipeline.corrections import VOIDED
 from pipeline.dates import utc_now
 from pipeline.errors import NotFound, PipelineError
+from pipeline.history.corrections import VOIDED
+from pipeline.history.replay import events_by_uscc, replay, voided_seqs
+from pipeline.lifecycle import chain as audit
 from pipeline.models import Enterprise, Event, Recognition
-from pipeline.replay import events_by_uscc, replay, voided_seqs
+from pipeline.models.audit import Anchor, AnchorHead
 
 BATCH = 500
 

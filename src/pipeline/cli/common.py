@@ -1,0 +1,23 @@
+"""What every CLI module shares: who the command acts as."""
+
+from __future__ import annotations
+
+import argparse
+
+from sqlalchemy.orm import Session
+
+from pipeline.access import Actor, cli_actor
+from pipeline.errors import NotFound
+from pipeline.models import Principal
+from pipeline.principals.service import actor_of
+
+
+def actor_from_args(session: Session, args: argparse.Namespace) -> Actor:
+    """``cli:<OS user>`` unless ``--actor PRINCIPAL_ID`` names a principal to act as."""
+    if not args.actor:
+        return cli_actor()
+    principal = session.get(Principal, args.actor)
+    if principal is None or principal.revoked_at is not None:
+        raise NotFound(f"--actor {args.actor}: no such active principal")
+    return actor_of(principal)
+

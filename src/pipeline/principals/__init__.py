@@ -1,0 +1,1 @@
+"""Principals: API callers, their tokens and grants."""
