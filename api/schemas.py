@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
-from pipeline.lifecycle.machine import TRIGGERS
+from pipeline.lifecycle.machine import Trigger
 
 
 def _no_control_characters(value: str) -> str:
@@ -46,7 +46,7 @@ IsoDate = Annotated[dt.date, BeforeValidator(_iso_date)]
 JsonObject = Annotated[dict[str, Any], AfterValidator(_clean_json)]
 #: Titles last a few years; a far-future end would overflow the date arithmetic of renewals and expiries.
 LATEST_VALID_UNTIL = dt.date(2199, 12, 31)
-TriggerName = Literal[tuple(TRIGGERS)]  # type: ignore[valid-type]
+TriggerName = Trigger
 
 
 class Evidence(BaseModel):

@@ -47,7 +47,7 @@ def test_dry_run_reports_exactly_what_apply_then_does(session_factory: Factory) 
     last = events(session_factory, provincial)[-1]
     assert (last.trigger, last.actor, last.reason_code, last.effective_date) == (
         "expire", SYSTEM.id, "expired", dt.date(2025, 10, 1))
-    assert last.evidence["sweep"] == {"as_of": "2025-10-15", "requested_by": ADMIN.id}
+    assert last.evidence["source"] == {"sweep": {"as_of": "2025-10-15", "requested_by": ADMIN.id}}
     assert load(session_factory, national).state == "national"  # valid until 2025-10-31
     assert load(session_factory, valid).state == "innovative"
 

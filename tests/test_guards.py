@@ -25,7 +25,7 @@ from pipeline.access import Actor
 from pipeline.dates import business_today
 from pipeline.db import unit_of_work
 from pipeline.errors import Forbidden, GuardFailed, InvalidRegion, InvalidUSCC, NotFound
-from pipeline.firms import service
+from pipeline.firms import repository, service
 from pipeline.identifiers import validate_uscc
 from pipeline.rulebooks import get_rulebook
 
@@ -170,7 +170,7 @@ def test_an_auditor_never_writes(session_factory: Factory) -> None:
         service.amend(session, USCC, changes={"name": "改名"}, actor=AUDITOR)
     assert footprint(session_factory, USCC) == before
     with session_factory() as session:  # reading is what an auditor does
-        assert service.get_enterprise(session, USCC, AUDITOR).uscc == USCC
+        assert repository.get_enterprise(session, USCC, AUDITOR).uscc == USCC
 
 
 def test_an_integration_client_writes_only_what_it_is_granted(session_factory: Factory) -> None:
@@ -194,8 +194,8 @@ def test_an_actor_cannot_load_or_change_a_firm_outside_its_jurisdiction(session_
     before = footprint(session_factory, sanmenxia)
     with session_factory() as session:
         with pytest.raises(NotFound):
-            service.get_enterprise(session, sanmenxia, CITY)
-        assert service.get_enterprise(session, USCC, CITY).region_code == "410106"
+            repository.get_enterprise(session, sanmenxia, CITY)
+        assert repository.get_enterprise(session, USCC, CITY).region_code == "410106"
     with pytest.raises(NotFound):
         fire(session_factory, sanmenxia, "remove", "2022-10-01", actor=CITY)
     with pytest.raises(NotFound):
@@ -245,7 +245,7 @@ def test_full_width_characters_spaces_and_lower_case_are_normalized(session_fact
     outcome = enroll(session_factory, typed, "2022-09-01")
     assert outcome.enterprise.uscc == code
     with session_factory() as session:
-        assert service.get_enterprise(session, typed, ADMIN).uscc == code
+        assert repository.get_enterprise(session, typed, ADMIN).uscc == code
 
 
 def test_the_region_defaults_to_characters_three_to_eight(session_factory: Factory) -> None:

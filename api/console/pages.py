@@ -16,7 +16,7 @@ from api.deps import SessionDep
 from api.problems import PROBLEM_TYPES, slug_for
 from pipeline.dates import business_today
 from pipeline.errors import GuardFailed, PipelineError
-from pipeline.firms import service
+from pipeline.firms import repository
 from pipeline.identifiers import region_name
 from pipeline.models import Enterprise
 from pipeline.rulebooks import Rulebook, rulebook_in_force
@@ -88,7 +88,7 @@ def problem_of(exc: PipelineError) -> dict[str, Any]:
 def firm_of(request: Request, session: SessionDep, uscc: str, current: ConsoleSession) -> Enterprise:
     assert current.actor is not None
     try:
-        return service.get_enterprise(session, uscc, current.actor)
+        return repository.get_enterprise(session, uscc, current.actor)
     except PipelineError as exc:
         problem = problem_of(exc)
         raise ConsoleExit(render(request, "error.html", problem["status"], title=problem["title"],

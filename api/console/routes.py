@@ -30,7 +30,7 @@ from api.deps import SessionDep
 from api.routers import enterprises as enterprise_routes
 from pipeline.dates import business_today, parse_date
 from pipeline.errors import InvalidInput, PipelineError
-from pipeline.firms import service
+from pipeline.firms import repository, service
 from pipeline.lifecycle import machine
 from pipeline.models import Enterprise
 from pipeline.principals.service import authenticate, hash_token
@@ -121,7 +121,7 @@ def enterprise_page(request: Request, session: SessionDep, uscc: str, event: int
     assert current.actor is not None
     firm = firm_of(request, session, uscc, current)
     book, today = book_now(), business_today()
-    events = service.history(session, firm)
+    events = repository.history(session, firm)
     return render(
         request, "enterprise.html", firm=firm, options=service.trigger_options(firm, current.actor),
         timeline=views.timeline(book, list(firm.recognitions), today), events=list(reversed(events)),
@@ -135,7 +135,7 @@ def history_page(request: Request, session: SessionDep, uscc: str) -> Response:
     current = signed_in(request, session)
     firm = firm_of(request, session, uscc, current)
     book = book_now()
-    events = service.history(session, firm)
+    events = repository.history(session, firm)
     return render(request, "history.html", firm=firm, events=events, chain=views.verify_chain(firm, events),
                   evidence_items=lambda e: views.evidence_items(book, e))
 

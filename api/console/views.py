@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from pipeline.access import Actor
 from pipeline.history import verify
 from pipeline.lifecycle import chain as audit
-from pipeline.lifecycle import guards
+from pipeline.lifecycle import guards, machine
 from pipeline.models import Enterprise, Event, Recognition
 from pipeline.rulebooks import TITLE_TIERS, Rulebook
 
@@ -31,8 +31,8 @@ OUTSIDE: tuple[str, ...] = ("revoked", "removed")
 def trigger_label(book: Rulebook, trigger: str | None) -> str:
     if trigger is None:
         return "信息变更"
-    if trigger in guards.RECOGNITION_TIER:
-        return f"认定为{book.label(guards.RECOGNITION_TIER[trigger])}"
+    if trigger in machine.RECOGNITION_TIER:
+        return f"认定为{book.label(machine.RECOGNITION_TIER[trigger])}"
     return {
         "enroll": "纳入培育库", "renew": "复核通过（续期）", "demote": "降级", "expire": "到期失效",
         "revoke": "撤销", "remove": "移出", "correct": "更正",
@@ -207,10 +207,10 @@ def form_spec(book: Rulebook, trigger: str, state: str) -> FormSpec:
         reason = "optional"
     else:
         reason = "none"
-    if trigger in guards.RECOGNITION_TIER or trigger == "renew":
+    if trigger in machine.RECOGNITION_TIER or trigger == "renew":
         decision = "one_of"
     elif trigger == "revoke":
         decision = "document_no"
     else:
         decision = "none"
-    return FormSpec(trigger, codes, reason, decision, trigger in guards.RECOGNITION_TIER or trigger == "renew")
+    return FormSpec(trigger, codes, reason, decision, trigger in machine.RECOGNITION_TIER or trigger == "renew")

@@ -25,7 +25,7 @@ from api.schemas import (
 )
 from pipeline.dates import business_today
 from pipeline.errors import InvalidInput, VersionMismatch
-from pipeline.firms import service
+from pipeline.firms import repository, service
 from pipeline.history.replay import voided_seqs
 from pipeline.identifiers import region_prefix, validate_region
 from pipeline.lifecycle.machine import STATES
@@ -137,7 +137,7 @@ def list_enterprises(
                 "the caller may fire it now and why not.",
 )
 def get_enterprise(uscc: str, session: SessionDep, actor: CurrentActor) -> JSONResponse:
-    enterprise = service.get_enterprise(session, uscc, actor)
+    enterprise = repository.get_enterprise(session, uscc, actor)
     return JSONResponse(jsonable(detail(enterprise, actor)), headers={"ETag": etag(enterprise)})
 
 
@@ -188,8 +188,8 @@ def post_transition(
     description="按 seq 顺序的全部事件及哈希链。Every event in seq order with its hash chain fields.",
 )
 def get_history(uscc: str, session: SessionDep, actor: CurrentActor) -> HistoryOut:
-    enterprise = service.get_enterprise(session, uscc, actor)
-    events = service.history(session, enterprise)
+    enterprise = repository.get_enterprise(session, uscc, actor)
+    events = repository.history(session, enterprise)
     return HistoryOut(items=[event_out(e) for e in events],
                       voided_by={str(seq): by for seq, by in voided_seqs(events).items()})
 

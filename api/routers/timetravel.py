@@ -27,7 +27,7 @@ from api.presenters import detail, etag, event_out, jsonable
 from api.responses import problems
 from api.schemas import IsoDate, TransitionOut
 from pipeline.dates import business_today
-from pipeline.firms import service
+from pipeline.firms import repository
 from pipeline.history import corrections, timetravel
 from pipeline.rulebooks import rulebook_in_force
 
@@ -53,7 +53,7 @@ def _titles(titles: Iterable[Any], on: dt.date) -> list[TitleAtOut]:
 )
 def get_state_at(uscc: str, session: SessionDep, actor: CurrentActor, as_of: AsOf = None,
                  known_at: KnownAt = None) -> FirmStateOut:
-    enterprise = service.get_enterprise(session, uscc, actor)
+    enterprise = repository.get_enterprise(session, uscc, actor)
     day, known = as_of or business_today(), as_utc(known_at, "known_at")
     firm = timetravel.firm_at(session, enterprise, as_of=day, known_at=known)
     book = rulebook_in_force(day)

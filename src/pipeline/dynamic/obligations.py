@@ -35,7 +35,7 @@ from sqlalchemy.orm import Session
 from pipeline.access import Actor, require_permission
 from pipeline.dates import business_today, utc_now
 from pipeline.errors import InvalidInput
-from pipeline.firms import service
+from pipeline.firms import repository, service
 from pipeline.lifecycle import guards
 from pipeline.models import Enterprise, Event, Recognition
 from pipeline.models.dynamic import AnnualFiling
@@ -145,7 +145,7 @@ class FilingOutcome:
 def record_filing(session: Session, uscc: str, *, year: int, filed_on: dt.date, actor: Actor,
                   request_id: str | None = None) -> FilingOutcome:
     """Record that a firm filed year ``year``'s data on ``filed_on``, as an audited amendment event."""
-    firm = service.get_enterprise(session, uscc, actor, for_update=True)
+    firm = repository.get_enterprise(session, uscc, actor, for_update=True)
     today = business_today()
     day = max(today, firm.last_effective_date or today)
     require_permission(rulebook_in_force(day), actor, "amend")
@@ -174,7 +174,7 @@ def record_filing(session: Session, uscc: str, *, year: int, filed_on: dt.date, 
                               "on_time": filed_on <= deadline}
     if previous is not None:
         record["previous_filed_on"] = previous.isoformat()
-    event = service.append_event(
+    event = repository.append_event(
         session, firm, kind="amendment", trigger=None, from_state=firm.state, effective_date=day, actor=actor,
         rulebook=rulebook_in_force(day), reason=f"{year}年度数据报送 — annual data for {year} filed on {filed_on}",
         evidence={"annual_filing": record}, request_id=request_id,
@@ -244,7 +244,7 @@ def report_change(session: Session, uscc: str, *, kind: str, occurred_on: dt.dat
     A move out of the province with ``remove_from_pool`` also fires ``remove`` (reason ``relocated``) on
     the same date, in the same transaction; without it the official removes the firm separately.
     """
-    firm = service.get_enterprise(session, uscc, actor, for_update=True)
+    firm = repository.get_enterprise(session, uscc, actor, for_update=True)
     today = business_today()
     day = max(today, firm.last_effective_date or today)
     rulebook = rulebook_in_force(day)
@@ -270,7 +270,7 @@ def report_change(session: Session, uscc: str, *, kind: str, occurred_on: dt.dat
         earlier = list((firm.flags or {}).get(LATE_CHANGE_REPORT) or [])
         entry = {key: record[key] for key in ("kind", "occurred_on", "reported_on", "due_by")}
         firm.flags = with_flag(firm.flags, LATE_CHANGE_REPORT, [*earlier, {**entry, "seq": firm.last_seq + 1}])
-    event = service.append_event(
+    event = repository.append_event(
         session, firm, kind="amendment", trigger=None, from_state=firm.state, effective_date=day, actor=actor,
         rulebook=rulebook, reason=f"重大变化报告：{kinds[kind]} — major change reported: {kind}",
         evidence={"major_change": record}, request_id=request_id,

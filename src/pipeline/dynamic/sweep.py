@@ -2,8 +2,9 @@
 
 A firm's state is its highest valid title. When the title that carries the state has lapsed, the sweep
 fires ``expire`` as the ``system`` actor: the firm lands on its highest title still valid on the event's
-date, or on ``reserve``, and every lapsed lower title ends with it (``service._apply_titles``). If the
-landing title has lapsed by the sweep date too, a second ``expire`` follows, dated after its own end.
+date, or on ``reserve``, and every lapsed lower title ends with it
+(:func:`pipeline.lifecycle.decide.apply_titles`). If the landing title has lapsed by the sweep date too, a
+second ``expire`` follows, dated after its own end.
 
 **The effective date of an expire event** is the day after the lapsed title's ``valid_until`` — the first
 day it was no longer valid — moved forward to the firm's latest event date when that is later (events are
@@ -22,7 +23,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any
@@ -33,13 +34,15 @@ from sqlalchemy.orm import Session
 from pipeline.access import SYSTEM, Actor, require_permission
 from pipeline.dates import business_today
 from pipeline.errors import InvalidInput
-from pipeline.firms import service
-from pipeline.lifecycle import guards
+from pipeline.firms import repository
+from pipeline.lifecycle.chain import GENESIS_HASH
+from pipeline.lifecycle.decide import EXPIRY_REASON_CODE, PlainFirm, StoredFirm, decide, due_expiries, lapsed_top
+from pipeline.lifecycle.events import TRANSITION, next_event
+from pipeline.lifecycle.guards import PlainTitle
 from pipeline.models import Enterprise, Event, Recognition
-from pipeline.rulebooks import TITLE_TIERS, rulebook_in_force
+from pipeline.rulebooks import Rulebook, rulebook_in_force
 
 ONE_DAY = dt.timedelta(days=1)
-REASON_CODE = "expired"
 REASON = "有效期届满未复核，称号自动失效 — the title's validity ended without renewal"
 DEFAULT_BATCH_SIZE = 1000
 
@@ -82,38 +85,37 @@ class SweepReport:
 # --- planning: the pure part, shared by the dry run --------------------------------------------------
 
 
-def _expiry_date(top: guards.TitleLike, last_effective_date: dt.date | None) -> dt.date:
-    day = top.valid_until + ONE_DAY
-    return max(day, last_effective_date) if last_effective_date else day
+def plan_firm(firm: StoredFirm, uscc: str, region_code: str, as_of: dt.date, today: dt.date,
+              ) -> tuple[list[SweepItem], str | None]:
+    """The expire events a firm needs as of ``as_of``, decided on a copy (the firm is not touched); and why
+    it is skipped, if so. The same kernel as :func:`expire_locked`, so a dry run reports what apply does."""
+    return expire(PlainFirm.copy_of(firm), uscc, region_code, as_of, today, write=None)
 
 
-def _lapsed_top(state: str, titles: Sequence[guards.TitleLike], as_of: dt.date) -> guards.TitleLike | None:
-    if state not in TITLE_TIERS:
-        return None
-    top = guards.current_title(titles, state)
-    return top if top is not None and top.valid_until < as_of else None
-
-
-def plan_firm(
-    uscc: str, region_code: str, state: str, titles: Iterable[guards.TitleLike],
-    last_effective_date: dt.date | None, as_of: dt.date,
+def expire(
+    firm: StoredFirm, uscc: str, region_code: str, as_of: dt.date, today: dt.date, *,
+    write: Callable[[str, dt.date, Rulebook, dict[str, Any]], int] | None, actor: Actor = SYSTEM,
 ) -> tuple[list[SweepItem], str | None]:
-    """The expire events a firm needs as of ``as_of``, without touching it; and why it is skipped, if so."""
-    scratch = [guards.PlainTitle(t.tier, t.recognized_on, t.valid_until, ended_on=t.ended_on) for t in titles]
+    """Fire every ``expire`` the firm needs by ``as_of`` through :func:`pipeline.lifecycle.decide.decide`;
+    ``write(from_state, day, rulebook, evidence)`` records each event and returns its seq (``None``: dry run)."""
     items: list[SweepItem] = []
-    while (top := _lapsed_top(state, scratch, as_of)) is not None:
-        day = _expiry_date(top, last_effective_date)
-        if day > as_of:
-            return items, f"latest event {last_effective_date} is after {as_of}"
-        landing = guards.landing_state(state, scratch, day)
-        keep = TITLE_TIERS.index(landing) if landing in TITLE_TIERS else -1
-        ended = []
-        for title in scratch:  # what service._apply_titles does for expire
-            if title.ended_on is None and (TITLE_TIERS.index(title.tier) > keep or title.valid_until < day):
-                title.ended_on = day
-                ended.append(title.tier)
-        items.append(SweepItem(uscc, region_code, state, top.valid_until, day, state, landing, tuple(ended)))
-        state, last_effective_date = landing, day
+    for day, top in due_expiries(firm, as_of):
+        rulebook = rulebook_in_force(day)
+        valid_until = top.valid_until
+        from_state, recorded = decide(
+            firm, "expire", day, actor=actor, rulebook=rulebook, today=today, reason_code=EXPIRY_REASON_CODE,
+            reason=REASON, facts={}, new_title=PlainTitle if write is None else Recognition,
+        )
+        if write is not None:
+            seq: int | None = write(from_state, day, rulebook, recorded)
+        else:  # a dry run keeps the copy's books as the event factory keeps the firm's
+            next_event(firm, kind=TRANSITION, trigger="expire", from_state=from_state, effective_date=day,
+                       actor_id=actor.id, rulebook=rulebook, previous_hash=GENESIS_HASH)
+            seq = None
+        items.append(SweepItem(uscc, region_code, from_state, valid_until, day, from_state, firm.state,
+                               tuple(recorded["ended_titles"]), seq))
+    if lapsed_top(firm.state, firm.recognitions, as_of) is not None:
+        return items, f"latest event {firm.last_effective_date} is after {as_of}"
     return items, None
 
 
@@ -126,31 +128,22 @@ def expire_locked(
 ) -> tuple[list[SweepItem], str | None]:
     """Expire a firm's lapsed titles; the caller holds its row lock. Nothing to do → ``([], None)``.
 
-    The same guards, machine and title bookkeeping as ``service.transition``; only the reads are batched
-    (the caller loaded the firm, its titles and the chain's last hash for many firms at once).
+    The same kernel and event factory as ``service.transition``; only the reads are batched (the caller
+    loaded the firm, its titles and the chain's last hash for many firms at once).
     """
-    items: list[SweepItem] = []
-    while (top := _lapsed_top(firm.state, firm.recognitions, as_of)) is not None:
-        day = _expiry_date(top, firm.last_effective_date)
-        if day > as_of:
-            return items, f"latest event {firm.last_effective_date} is after {as_of}"
-        rulebook = rulebook_in_force(day)
-        valid_until = top.valid_until
-        from_state, recorded = service.decide(
-            firm, "expire", day, actor=actor, rulebook=rulebook, today=today, reason_code=REASON_CODE,
-            reason=REASON, facts={}, new_title=Recognition,
+    head = previous_hash
+
+    def write(from_state: str, day: dt.date, rulebook: Rulebook, recorded: dict[str, Any]) -> int:
+        nonlocal head
+        event = repository.append_event(
+            session, firm, kind=TRANSITION, trigger="expire", from_state=from_state, effective_date=day,
+            actor=actor, rulebook=rulebook, reason_code=EXPIRY_REASON_CODE, reason=REASON,
+            evidence={**recorded, **evidence}, previous_hash=head, flush=False,
         )
-        event = service.append_event(
-            session, firm, kind="transition", trigger="expire", from_state=from_state, effective_date=day,
-            actor=actor, rulebook=rulebook, reason_code=REASON_CODE, reason=REASON,
-            evidence={**recorded, "lapsed": {"tier": from_state, "valid_until": valid_until.isoformat()},
-                      **evidence},
-            previous_hash=previous_hash, flush=False,
-        )
-        previous_hash = event.hash
-        items.append(SweepItem(firm.uscc, firm.region_code, from_state, valid_until, day, from_state, firm.state,
-                               tuple(recorded["ended_titles"]), event.seq))
-    return items, None
+        head = event.hash
+        return event.seq
+
+    return expire(firm, firm.uscc, firm.region_code, as_of, today, write=write, actor=actor)
 
 
 def candidate_ids(session: Session, as_of: dt.date, region_prefix: str | None = None) -> list[int]:
@@ -228,7 +221,7 @@ def sweep(
     with scopes() as session:
         ids = candidate_ids(session, as_of, requested_by.region_prefix)
     report.candidates = len(ids)
-    evidence = {"sweep": {"as_of": as_of.isoformat(), "requested_by": requested_by.id}}
+    evidence = {"source": {"sweep": {"as_of": as_of.isoformat(), "requested_by": requested_by.id}}}
     done = 0
     for start in range(0, len(ids), batch_size):
         chunk = ids[start:start + batch_size]
@@ -241,8 +234,7 @@ def sweep(
                     items, skipped = expire_locked(session, firm, as_of, previous_hash=hashes.get(firm.id),
                                                    evidence=evidence, today=today)
                 else:
-                    items, skipped = plan_firm(firm.uscc, firm.region_code, firm.state, firm.recognitions,
-                                               firm.last_effective_date, as_of)
+                    items, skipped = plan_firm(firm, firm.uscc, firm.region_code, as_of, today)
                 if skipped:
                     report.skipped.append((firm.uscc, skipped))
                 report.firms_expired += bool(items)

@@ -54,6 +54,8 @@ __all__ = [
 
 Truth = bool | None
 CONTEXT_FLAGS = ("holds_innovative", "holds_provincial")
+ASSESSMENT_LAG = 1
+"""Assessment year = data year + 1: an application in year A is judged on the figures of year A − 1."""
 _NUMERIC_OPS = {"ge": "≥", "gt": ">", "le": "≤", "lt": "<"}
 _OP_SYMBOLS = {**_NUMERIC_OPS, "eq": "=", "in": "∈", "contains_any": "includes any of",
                "contains_all": "includes all of"}

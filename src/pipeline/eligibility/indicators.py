@@ -35,15 +35,13 @@ from pipeline.dates import business_today, utc_now
 from pipeline.dynamic.obligations import FIRST_FILING_YEAR, annual_deadline, refresh_firm
 from pipeline.eligibility.engine import Award, IndicatorSpec, indicator_catalogue, validate_indicators
 from pipeline.errors import InvalidInput, NotFound, PipelineError
-from pipeline.firms import service
+from pipeline.firms import repository
 from pipeline.identifiers import validate_uscc
 from pipeline.imports.reading import HEADER_SEARCH_ROWS, IGNORED_HEADERS, ImportFile, header_key
 from pipeline.models import Enterprise, Event
 from pipeline.models.dynamic import AnnualFiling
 from pipeline.rulebooks import DATA_DIR, rulebook_in_force
 
-ASSESSMENT_LAG = 1
-"""Assessment year = data year + 1: an application in year A is judged on the figures of year A − 1."""
 HEADERS_FILE = DATA_DIR / "indicator_headers.toml"
 ROW_FIELDS = ("uscc", "year", "name")
 
@@ -136,7 +134,7 @@ def record_indicators(session: Session, uscc: str, *, year: int, values: Mapping
     """
     if not isinstance(values, Mapping):
         raise InvalidInput("指标应为 JSON 对象 — indicators must be a JSON object", field="indicators")
-    firm = service.get_enterprise(session, uscc, actor, for_update=True)
+    firm = repository.get_enterprise(session, uscc, actor, for_update=True)
     today = business_today()
     day = max(today, firm.last_effective_date or today)
     rulebook = rulebook_in_force(day)
@@ -166,7 +164,7 @@ def record_indicators(session: Session, uscc: str, *, year: int, values: Mapping
     session.flush()
     if "annual_filing" in evidence:
         refresh_firm(session, firm, today)
-    event = service.append_event(
+    event = repository.append_event(
         session, firm, kind="amendment", trigger=None, from_state=firm.state, effective_date=day, actor=actor,
         rulebook=rulebook, reason=f"{year}年度指标数据 — indicators for {year}: {len(changes)} changed",
         evidence=evidence, request_id=request_id,
@@ -175,7 +173,7 @@ def record_indicators(session: Session, uscc: str, *, year: int, values: Mapping
 
 
 def get_indicators(session: Session, uscc: str, year: int, actor: Actor) -> IndicatorRecord:
-    firm = service.get_enterprise(session, uscc, actor)
+    firm = repository.get_enterprise(session, uscc, actor)
     filing = _filing(session, firm.id, year)
     if filing is None or filing.indicators is None:
         raise NotFound(f"企业{firm.uscc}没有{year}年度指标数据 — no indicators of {firm.uscc} for {year}")
@@ -184,7 +182,7 @@ def get_indicators(session: Session, uscc: str, year: int, actor: Actor) -> Indi
 
 def indicator_years(session: Session, uscc: str, actor: Actor) -> list[tuple[int, dt.date, int]]:
     """(data year, filed on, number of indicators) of every year with indicator data, newest first."""
-    firm = service.get_enterprise(session, uscc, actor)
+    firm = repository.get_enterprise(session, uscc, actor)
     rows = session.execute(select(AnnualFiling.year, AnnualFiling.filed_on, AnnualFiling.indicators)
                            .where(AnnualFiling.enterprise_id == firm.id, AnnualFiling.indicators.is_not(None))
                            .order_by(AnnualFiling.year.desc()))

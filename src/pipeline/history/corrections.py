@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from pipeline.access import Actor, require_permission
 from pipeline.dates import utc_now
 from pipeline.errors import GuardFailed, InvalidInput, NotFound
-from pipeline.firms import service
+from pipeline.firms import repository, service
 from pipeline.history.replay import CORRECTION_KIND, CORRECTION_TRIGGER, replay
 from pipeline.rulebooks import get_rulebook
 
@@ -41,8 +41,8 @@ def void(
     request_id: str | None = None,
 ) -> service.Outcome:
     """Void event ``seq`` of a firm (it must be the latest) with a correction event."""
-    enterprise = service.get_enterprise(session, uscc, actor, for_update=True)
-    events = service.history(session, enterprise)
+    enterprise = repository.get_enterprise(session, uscc, actor, for_update=True)
+    events = repository.history(session, enterprise)
     target = next((e for e in events if e.seq == seq), None)
     if target is None:
         raise NotFound(f"企业{enterprise.uscc}没有序号为{seq}的事件 — firm {enterprise.uscc} has no event {seq}")
@@ -89,7 +89,7 @@ def void(
     if enterprise.barred_until != before.barred_until:
         restored["barred_until"] = before.barred_until.isoformat() if before.barred_until else None
     enterprise.barred_until = before.barred_until
-    event = service.append_event(
+    event = repository.append_event(
         session, enterprise, kind=CORRECTION_KIND, trigger=CORRECTION_TRIGGER, from_state=from_state,
         effective_date=target.effective_date, actor=actor, rulebook=rulebook, reason=reason.strip(),
         evidence={"voids_seq": seq, "voided_trigger": target.trigger, "voided_hash": target.hash,

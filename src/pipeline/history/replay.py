@@ -3,7 +3,7 @@
 "What was true on ``as_of`` according to what had been recorded by ``known_at``" is one function:
 take the events recorded by ``known_at``, drop those voided by a correction recorded by then (and the
 corrections themselves), and apply the rest whose effective date is on or before ``as_of``, in seq order,
-with the service's own title bookkeeping (:func:`pipeline.firms.service.apply_titles`). The stored firm must
+with the service's own title bookkeeping (:func:`pipeline.lifecycle.decide.apply_titles`). The stored firm must
 equal the replay of all its events; ``pipeline audit verify`` checks exactly that.
 """
 
@@ -18,7 +18,7 @@ from typing import Any, Protocol
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from pipeline.firms.service import apply_titles
+from pipeline.lifecycle.decide import apply_titles
 from pipeline.lifecycle.guards import PlainTitle
 from pipeline.models import Event
 from pipeline.rulebooks import get_rulebook

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 from pipeline.access import Actor, in_jurisdiction
 from pipeline.dates import utc_now
 from pipeline.errors import InvalidInput
-from pipeline.firms import service
+from pipeline.firms import repository
 from pipeline.history.replay import ReplayedFirm, events_by_uscc, replay
 from pipeline.lifecycle.guards import PlainTitle
 from pipeline.models import Enterprise, Event, Recognition
@@ -33,7 +33,7 @@ LEVELS = (("province", 2), ("city", 4), ("district", 6))
 
 def firm_at(session: Session, enterprise: Enterprise, *, as_of: dt.date,
             known_at: dt.datetime | None = None) -> ReplayedFirm:
-    return replay(service.history(session, enterprise), as_of=as_of, known_at=known_at)
+    return replay(repository.history(session, enterprise), as_of=as_of, known_at=known_at)
 
 
 @dataclass

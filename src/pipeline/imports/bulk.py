@@ -2,7 +2,7 @@
 dialects differ for imports.
 
 The importer runs the domain's own steps (guards, :func:`pipeline.lifecycle.machine.fire`,
-:func:`pipeline.firms.service.apply_titles`, :func:`pipeline.lifecycle.chain.seal`) on the plain records
+:func:`pipeline.lifecycle.decide.apply_titles`, :func:`pipeline.lifecycle.chain.seal`) on the plain records
 below instead of ORM objects, and hands each chunk's result to
 a :class:`ChunkWriter`:
 
@@ -47,6 +47,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.types import TypeEngine
 
 from pipeline.errors import Conflict
+from pipeline.lifecycle.events import EventRecord
 from pipeline.lifecycle.guards import PlainTitle
 from pipeline.models import Base, Enterprise, Event, Recognition
 
@@ -98,31 +99,6 @@ class FirmRecord:
     """The ``import`` evidence of its latest stored event, if that event came from an import."""
     stored_version: int = 0
     """``version`` as loaded (0 for a new firm): a stored firm whose version moved is updated."""
-
-
-@dataclass(slots=True)
-class EventRecord:
-    """An event row: the hashed fields of :data:`pipeline.lifecycle.chain.HASHED_FIELDS`, the chain links, and
-    its firm."""
-
-    firm: FirmRecord
-    uscc: str
-    seq: int
-    kind: str
-    trigger: str | None
-    from_state: str | None
-    to_state: str | None
-    effective_date: dt.date
-    recorded_at: dt.datetime
-    actor: str
-    reason_code: str | None
-    reason: str | None
-    evidence: dict[str, Any]
-    rulebook_id: str
-    rulebook_hash: str
-    request_id: str | None = None
-    prev_hash: str = ""
-    hash: str = ""
 
 
 @dataclass
@@ -211,6 +187,10 @@ class ChunkWriter:
         ended = [title for firm in changed for title in firm.recognitions
                  if title.id is not None and title.end_changed()]
         self._assign_ids(writes.new_firms)
+        new_ids = {firm.uscc: firm.id for firm in writes.new_firms}
+        for event in writes.events:
+            if event.enterprise_id is None:
+                event.enterprise_id = new_ids[event.uscc]
         job_type = _PostgresJob if self.postgres else _SqliteJob
         self._job = job_type(writes.new_firms, changed, new_titles, ended, writes.events)
 
@@ -301,9 +281,9 @@ def _title_update(t: TitleRecord) -> tuple[Any, ...]:
 
 
 def _event_row(e: EventRecord, evidence: Any) -> tuple[Any, ...]:
-    return (e.firm.id, e.uscc, e.seq, e.kind, e.trigger, e.from_state, e.to_state, e.effective_date, e.recorded_at,
-            e.actor, e.reason_code, e.reason, evidence, e.rulebook_id, e.rulebook_hash, e.request_id, e.prev_hash,
-            e.hash)
+    return (e.enterprise_id, e.uscc, e.seq, e.kind, e.trigger, e.from_state, e.to_state, e.effective_date,
+            e.recorded_at, e.actor, e.reason_code, e.reason, evidence, e.rulebook_id, e.rulebook_hash, e.request_id,
+            e.prev_hash, e.hash)
 
 
 FIRM_UPDATE = ("firm_id", "state", "version", "barred_until", "last_seq", "last_effective_date", "updated_at")

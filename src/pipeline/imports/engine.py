@@ -8,7 +8,7 @@ Speed: rows go in chunks. A chunk's firms, their titles and the last hash of eac
 queries (``FOR UPDATE`` on PostgreSQL). Each row then runs the checks of :func:`pipeline.firms.service.transition` /
 :func:`pipeline.firms.service.enroll` in memory — the same guards, :func:`pipeline.lifecycle.machine.fire` and
 :func:`pipeline.firms.service.apply_titles` — on plain records (:mod:`pipeline.imports.bulk`) instead of ORM objects,
-and seals its event exactly as :func:`pipeline.firms.service.append_event` does; the chunk is then written in bulk
+and seals its event exactly as :func:`pipeline.firms.repository.append_event` does; the chunk is then written in bulk
 (``COPY`` on PostgreSQL, while the next chunk is computed; see :class:`pipeline.imports.bulk.ChunkWriter`).
 Memory stays flat: at most two chunks are held (one computing, one being written), and report rows go to a sink
 instead of a list.
@@ -26,26 +26,29 @@ import hashlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from itertools import islice
-from typing import Any, cast
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from pipeline.access import SYSTEM, Actor, require_permission
+from pipeline.access import SYSTEM, Actor
 from pipeline.dates import business_today, utc_now
 from pipeline.errors import AlreadyExists, Conflict, InvalidInput, NotFound, PipelineError
-from pipeline.firms.service import _raise_refusals, decide
+from pipeline.firms.service import DEFAULT_ENROLL_REASON, check_new_firm, enroll_evidence
 from pipeline.identifiers import region_of_uscc, validate_uscc
-from pipeline.imports.bulk import ChunkWriter, ChunkWrites, EventRecord, FirmRecord, TitleRecord, load_firms
+from pipeline.imports.bulk import ChunkWriter, ChunkWrites, FirmRecord, TitleRecord, load_firms
 from pipeline.imports.reading import ImportFile, SourceRow
 from pipeline.imports.regions import resolve_region
 from pipeline.imports.report import OK, PROBLEM, UNCHANGED, ImportSummary, RowReport
-from pipeline.lifecycle import chain as audit
-from pipeline.lifecycle import guards, machine
-from pipeline.models import Event
+from pipeline.lifecycle import machine
+from pipeline.lifecycle.chain import GENESIS_HASH, canonical_json
+from pipeline.lifecycle.decide import EXPIRY_REASON_CODE, decide, due_expiries
+from pipeline.lifecycle.events import TRANSITION, next_event
+from pipeline.lifecycle.machine import RECOGNITION_TIER
 from pipeline.models.imports import ImportRun
 from pipeline.rulebooks import TITLE_TIERS, Rulebook, rulebook_in_force
+from pipeline.screening.warning import indicator_years, latest_before, warning_for
 
 ACTIONS: tuple[str, ...] = (
     "enroll", "recognize_innovative", "recognize_provincial", "recognize_national", "renew", "backfill",
@@ -79,7 +82,7 @@ class ImportOptions:
         }
 
     def key(self) -> str:
-        return hashlib.sha256(audit.canonical_json(self.as_dict()).encode("utf-8")).hexdigest()
+        return hashlib.sha256(canonical_json(self.as_dict()).encode("utf-8")).hexdigest()
 
 
 class _Unchanged(Exception):
@@ -111,19 +114,23 @@ def run_import(
     apply: bool,
     sink: Sink,
     progress: Progress | None = None,
+    request_id: str | None = None,
 ) -> ImportSummary:
     """Plan (``apply=False``) or apply a file; each row's verdict goes to ``sink`` in file order.
 
     Applies all or nothing: with any problem row nothing stays written and ``summary.applied`` is False.
     The caller commits (one unit of work per CLI command or request); this function only flushes.
+    ``request_id`` (the API request, or ``cli-<uuid>`` for a CLI command) goes on every event, as the
+    service records it.
     """
-    return _Importer(session, source, options, actor, sink, progress, apply=apply).run(apply)
+    return _Importer(session, source, options, actor, sink, progress, apply=apply, request_id=request_id).run(apply)
 
 
 class _Importer:
     def __init__(self, session: Session, source: ImportFile, options: ImportOptions, actor: Actor, sink: Sink,
-                 progress: Progress | None, *, apply: bool) -> None:
+                 progress: Progress | None, *, apply: bool, request_id: str | None = None) -> None:
         self.session = session
+        self.request_id = request_id
         self.source = source
         self.options = options
         self.actor = actor
@@ -142,8 +149,8 @@ class _Importer:
         while this chunk's firms are loaded (so the database cannot tell yet that it is a duplicate)."""
         self._rulebooks: dict[dt.date, Rulebook] = {}
         self._regions: dict[str, str] = {}
-        self._enroll_reason_text = (f"批量导入纳入培育库：{source.file_name} — enrolled by import of "
-                                    f"{source.file_name}")
+        self._indicators: dict[int, list[tuple[int, Any]]] = {}
+        """this chunk's firms' indicator years, for the recognitions' eligibility warning"""
 
     # -- the run ------------------------------------------------------------------------------------------
 
@@ -260,6 +267,8 @@ class _Importer:
         """This chunk's firms, locked; then the previous chunk starts being written (beside this one's work)."""
         firms = load_firms(self.session, codes)
         self.writes.firms.extend(firms.values())
+        if self.options.action in RECOGNITION_TIER or self.options.action == "backfill":
+            self._indicators = indicator_years(self.session, [f.id for f in firms.values() if f.id is not None])
         self.writer.start()
         return firms
 
@@ -296,18 +305,11 @@ class _Importer:
 
     def _new_firm(self, code: str, row: SourceRow, day: dt.date) -> tuple[FirmRecord, Rulebook]:
         """:func:`pipeline.firms.service.enroll` up to its insert, without its per-row existence query."""
-        name = row.name.strip()
-        if not name:
+        if not row.name.strip():
             raise InvalidInput("企业名称不能为空 — the row has no 企业名称 (needed to enroll a new firm)", field="name")
         region = self._region(row.region or region_of_uscc(code))
         rulebook = self._rulebook(day)
-        require_permission(rulebook, self.actor, "enroll")
-        if not self.actor.covers(region):
-            raise NotFound(f"区划{region}不在您的辖区内 — region {region} is outside your jurisdiction")
-        proposal = guards.Proposal(
-            trigger="enroll", state=machine.NEW, titles=[], barred_until=None, last_effective_date=None,
-            effective_date=day, today=self.today, rulebook=rulebook, reason=None)
-        _raise_refusals(guards.check(proposal), "enroll")
+        name = check_new_firm(name=row.name, region=region, day=day, rulebook=rulebook, actor=self.actor, reason=None)
         now = utc_now()
         firm = FirmRecord(uscc=code, name=name, region_code=region, state=machine.NEW, version=0, last_seq=0,
                           barred_until=None, last_effective_date=None, created_at=now, updated_at=now)
@@ -318,30 +320,18 @@ class _Importer:
         self.writes.new_firms.append(firm)
         self._append_event(
             firm, trigger="enroll", from_state=None, effective_date=day, actor=self.actor, rulebook=rulebook,
-            reason=self._enroll_reason(),
-            evidence={"name": firm.name, "region_code": firm.region_code, **self._evidence(row)})
-
-    def _enroll_reason(self) -> str:
-        return self._enroll_reason_text
+            reason=DEFAULT_ENROLL_REASON,
+            evidence=enroll_evidence(firm.name, firm.region_code, None, self._evidence(row)))
 
     def _append_event(self, firm: FirmRecord, *, trigger: str, from_state: str | None, effective_date: dt.date,
                       actor: Actor, rulebook: Rulebook, reason_code: str | None = None, reason: str | None = None,
                       evidence: dict[str, Any]) -> None:
-        """:func:`pipeline.firms.service.append_event` for a transition, field for field, on the plain records: the same
-        seq, to_state, recorded time, evidence and seal, and the same bookkeeping on the firm."""
-        now = utc_now()
-        event = EventRecord(
-            firm=firm, uscc=firm.uscc, seq=firm.last_seq + 1, kind="transition", trigger=trigger,
-            from_state=from_state, to_state=firm.state, effective_date=effective_date, recorded_at=now,
-            actor=actor.id, reason_code=reason_code, reason=reason, evidence=dict(evidence), rulebook_id=rulebook.id,
-            rulebook_hash=rulebook.content_hash, request_id=None)
-        # audit.seal reads the hashed fields by name; an EventRecord carries exactly those.
-        audit.seal(cast(Event, event), firm.head_hash or audit.GENESIS_HASH)
+        """The firm's next event from :func:`pipeline.lifecycle.events.next_event`, into the chunk's batch."""
+        event = next_event(
+            firm, kind=TRANSITION, trigger=trigger, from_state=from_state, effective_date=effective_date,
+            actor_id=actor.id, rulebook=rulebook, reason_code=reason_code, reason=reason, evidence=evidence,
+            request_id=self.request_id, enterprise_id=firm.id, previous_hash=firm.head_hash or GENESIS_HASH)
         firm.head_hash = event.hash
-        firm.last_seq = event.seq
-        firm.last_effective_date = max(effective_date, firm.last_effective_date or effective_date)
-        firm.version += 1
-        firm.updated_at = now
         self.writes.events.append(event)
         self.summary.events += 1
 
@@ -352,6 +342,9 @@ class _Importer:
         rulebook = self._rulebook(day)
         from_state, evidence = decide(firm, trigger, day, actor=actor, rulebook=rulebook, today=self.today,
                                       reason_code=reason_code, reason=reason, facts=facts, new_title=TitleRecord)
+        if trigger in RECOGNITION_TIER:  # as the service records it
+            years = self._indicators.get(firm.id, []) if firm.id is not None else []
+            evidence.update(warning_for(firm, trigger, day, rulebook, latest_before(years, day)))
         self._append_event(firm, trigger=trigger, from_state=from_state, effective_date=day, actor=actor,
                            rulebook=rulebook, reason_code=reason_code, reason=reason, evidence=evidence)
         return f"{trigger}: {from_state} → {firm.state} ({day.isoformat()})"
@@ -428,9 +421,9 @@ class _Importer:
                 label = self._rulebook(self.today).label(firm.state)
                 raise _Unchanged(f"无变化：已在培育库（{label}） — no change: already in the pool ({firm.state})")
             day = row.effective_date or self.options.effective_date or self.today
-            return self._transition(firm, "enroll", day, self._evidence(row), reason=self._enroll_reason())
+            return self._transition(firm, "enroll", day, self._evidence(row), reason=DEFAULT_ENROLL_REASON)
         day = self._decision_date(row)
-        tier = guards.RECOGNITION_TIER.get(action) or firm.state
+        tier = RECOGNITION_TIER.get(action) or firm.state
         if any(t.tier == tier and t.recognized_on == day for t in firm.recognitions):
             raise _Unchanged(f"无变化：该称号（{tier}，{day}）已有记录 — no change: the {tier} title recognised on "
                              f"{day} is already recorded")
@@ -541,17 +534,11 @@ class _Importer:
                 reports[last_row.number] = self._problem(last_row, code, exc.detail)
 
     def _expire_lapsed(self, firm: FirmRecord, by: dt.date, row: SourceRow) -> list[str]:
-        """Expire the firm's titles that have lapsed by ``by``, each on the day after its validity ended."""
-        steps = []
-        while firm.state in TITLE_TIERS:
-            title = guards.current_title(firm.recognitions, firm.state)
-            lapse = title.valid_until + dt.timedelta(days=1) if title is not None else None
-            if lapse is None or lapse > by:
-                break
-            steps.append(self._transition(firm, "expire", lapse, self._evidence(row, with_decision=False),
-                                          actor=SYSTEM, reason_code="expired",
-                                          reason="历史称号已过有效期（导入补录） — the backfilled title had lapsed"))
-        return steps
+        """Expire the firm's titles that have lapsed by ``by``, each dated as the sweep dates it."""
+        return [self._transition(firm, "expire", day, self._evidence(row, with_decision=False), actor=SYSTEM,
+                                 reason_code=EXPIRY_REASON_CODE,
+                                 reason="历史称号已过有效期（导入补录） — the backfilled title had lapsed")
+                for day, _ in due_expiries(firm, by)]
 
 
 def parse_tier(text: str) -> str:

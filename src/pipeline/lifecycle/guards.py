@@ -10,6 +10,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
+from pipeline.lifecycle.machine import PREREQUISITE, RECOGNITION_TIER
 from pipeline.rulebooks import TITLE_TIERS, Rulebook
 
 
@@ -66,12 +67,6 @@ class Proposal:
     evidence: Mapping[str, Any] = field(default_factory=dict)
 
 
-PREREQUISITE = {"recognize_provincial": "innovative", "recognize_national": "provincial"}
-RECOGNITION_TIER = {
-    "recognize_innovative": "innovative",
-    "recognize_provincial": "provincial",
-    "recognize_national": "national",
-}
 NEEDS_REASON_CODE = ("demote", "expire", "revoke", "remove")
 NEEDS_REASON_TEXT = ("demote", "revoke")
 

@@ -10,17 +10,34 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cache
-from typing import Any
+from typing import Any, Final, Literal, get_args
 
 from transitions import EventData, Machine, MachineError
 
 from pipeline.errors import IllegalTransition
 from pipeline.rulebooks import Rulebook, all_rulebooks, get_rulebook
 
-NEW = "new"
+State = Literal["new", "reserve", "innovative", "provincial", "national", "revoked", "removed"]
+Trigger = Literal["enroll", "recognize_innovative", "recognize_provincial", "recognize_national", "renew", "demote",
+                  "expire", "revoke", "remove"]
+
+NEW: Final = "new"
 """Pseudo-state of a firm not yet in the pool; never stored."""
 
-STATES: tuple[str, ...] = (NEW, "reserve", "innovative", "provincial", "national", "revoked", "removed")
+STATES: tuple[str, ...] = get_args(State)
+
+#: what each recognition trigger grants
+RECOGNITION_TIER: Final[dict[str, str]] = {
+    "recognize_innovative": "innovative",
+    "recognize_provincial": "provincial",
+    "recognize_national": "national",
+}
+#: recognitions that need a lower title valid on the decision date
+PREREQUISITE: Final[dict[str, str]] = {"recognize_provincial": "innovative", "recognize_national": "provincial"}
+#: triggers that land on the highest lower title still valid on the date
+DEMOTING: Final = ("demote", "expire")
+#: triggers that end every title
+ENDING: Final = ("revoke", "remove")
 
 #: trigger, from, to — read it as a list of every move the law allows.
 TRANSITION_TABLE: tuple[tuple[str, str, str], ...] = (
@@ -57,7 +74,8 @@ TRANSITION_TABLE: tuple[tuple[str, str, str], ...] = (
     ("remove", "revoked", "removed"),
 )
 
-TRIGGERS: tuple[str, ...] = tuple(dict.fromkeys(trigger for trigger, _, _ in TRANSITION_TABLE))
+TRIGGERS: tuple[str, ...] = get_args(Trigger)
+assert tuple(dict.fromkeys(trigger for trigger, _, _ in TRANSITION_TABLE)) == TRIGGERS, "Trigger and the table agree"
 
 
 @dataclass(frozen=True)

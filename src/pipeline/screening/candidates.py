@@ -29,24 +29,23 @@ import binascii
 import datetime as dt
 import gc
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from sqlalchemy import ColumnElement, Row, and_, exists, func, select
+from sqlalchemy import ColumnElement, and_, exists, func, select
 from sqlalchemy.orm import Session
 
 from pipeline.access import Actor, in_jurisdiction, require_permission
 from pipeline.dates import business_today
 from pipeline.dynamic.obligations import with_flag
-from pipeline.eligibility.engine import CriteriaError, EligibilityResult, Gap, criteria_for
-from pipeline.eligibility.indicators import ASSESSMENT_LAG
+from pipeline.eligibility.engine import ASSESSMENT_LAG, CriteriaError, EligibilityResult, Gap, criteria_for
 from pipeline.errors import GuardFailed, InvalidInput, NotFound, PipelineError
-from pipeline.firms import service
-from pipeline.lifecycle import guards
+from pipeline.firms import repository
 from pipeline.models import Enterprise, Event, Recognition
 from pipeline.models.dynamic import AnnualFiling
 from pipeline.rulebooks import TITLE_TIERS, Rulebook, all_rulebooks, get_rulebook, rulebook_in_force
+from pipeline.screening.warning import holds, latest_indicators
 
 CANDIDATES_FLAG = "candidates"
 MARK_ACTIONS = ("pin", "drop")
@@ -58,7 +57,6 @@ LIST_STATE = {"innovative": "reserve", "provincial": "innovative", "national": "
 #: "Nearly passes": at most this many failed conditions and this many score points short (query defaults).
 NEAR_CONDITIONS = 1
 NEAR_POINTS = 10
-NO_DATA = "no annual data"
 
 
 def resolve_rulebook(rulebook_id: str | None, day: dt.date) -> Rulebook:
@@ -79,20 +77,8 @@ def _check_tier(tier: str) -> str:
     return tier
 
 
-def _holds(titles: Sequence[guards.TitleLike], tier: str, day: dt.date) -> bool:
-    return any(t.tier == tier and t.valid_on(day) for t in titles)
-
-
 def outcome_of(passed: bool | None) -> Literal["pass", "fail", "unknown"]:
     return "pass" if passed is True else "fail" if passed is False else "unknown"
-
-
-def _latest_indicators(session: Session, firm_id: int, *where: ColumnElement[bool]) -> Row[Any] | None:
-    """(year, indicators) of the firm's newest data year with indicators that meets ``where``."""
-    return session.execute(
-        select(AnnualFiling.year, AnnualFiling.indicators)
-        .where(AnnualFiling.enterprise_id == firm_id, AnnualFiling.indicators.is_not(None), *where)
-        .order_by(AnnualFiling.year.desc()).limit(1)).first()
 
 
 # --- one firm -----------------------------------------------------------------------------------------
@@ -116,17 +102,17 @@ class Screening:
 def screen(session: Session, uscc: str, actor: Actor, *, tier: str | None = None, year: int | None = None,
            rulebook_id: str | None = None) -> Screening:
     """Judge a firm with its indicators of data year ``year`` (default: its latest year with data)."""
-    firm = service.get_enterprise(session, uscc, actor)
+    firm = repository.get_enterprise(session, uscc, actor)
     today = business_today()
     tier = _check_tier(tier) if tier is not None else NEXT_TIER.get(firm.state, "innovative")
     rulebook = resolve_rulebook(rulebook_id, today)
-    row = _latest_indicators(session, firm.id, *([AnnualFiling.year == year] if year is not None else []))
+    row = latest_indicators(session, firm.id, *([AnnualFiling.year == year] if year is not None else []))
     values = row.indicators if row is not None and isinstance(row.indicators, dict) else None
     data_year = row.year if row is not None else (year if year is not None else today.year - 1)
     titles = firm.recognitions
-    holds_innovative, holds_provincial = _holds(titles, "innovative", today), _holds(titles, "provincial", today)
+    holds_innovative, holds_provincial = holds(titles, "innovative", today), holds(titles, "provincial", today)
     result = criteria_for(rulebook, tier).evaluate(
-        values or {}, year=data_year + ASSESSMENT_LAG, re_review=_holds(titles, tier, today),
+        values or {}, year=data_year + ASSESSMENT_LAG, re_review=holds(titles, tier, today),
         holds_innovative=holds_innovative, holds_provincial=holds_provincial, region_code=firm.region_code)
     return Screening(firm, tier, rulebook, data_year, data_year + ASSESSMENT_LAG, values is not None,
                      holds_innovative, holds_provincial, result)
@@ -303,7 +289,7 @@ def mark_candidate(session: Session, uscc: str, *, tier: str, action: str, actor
     _check_tier(tier)
     if action not in (*MARK_ACTIONS, "clear"):
         raise InvalidInput(f"未知操作“{action}” — action must be pin, drop or clear", field="action")
-    firm = service.get_enterprise(session, uscc, actor, for_update=True)
+    firm = repository.get_enterprise(session, uscc, actor, for_update=True)
     today = business_today()
     day = max(today, firm.last_effective_date or today)
     rulebook = rulebook_in_force(day)
@@ -333,7 +319,7 @@ def mark_candidate(session: Session, uscc: str, *, tier: str, action: str, actor
         marks[tier] = mark
     firm.flags = with_flag(firm.flags, CANDIDATES_FLAG, marks or None)
     label = {"pin": "纳入", "drop": "移出", "clear": "取消标记"}[action]
-    event = service.append_event(
+    event = repository.append_event(
         session, firm, kind="amendment", trigger=None, from_state=firm.state, effective_date=day, actor=actor,
         rulebook=rulebook, reason=f"{rulebook.label(tier)}后备清单{label} — {action} on the {tier} candidate list"
                                   + (f": {reason}" if reason else ""),
@@ -347,32 +333,3 @@ def mark_candidate(session: Session, uscc: str, *, tier: str, action: str, actor
 # --- the warning on recognitions ----------------------------------------------------------------------
 
 
-def recognition_warning(session: Session, firm: Enterprise, trigger: str, day: dt.date,
-                        rulebook: Rulebook) -> dict[str, Any]:
-    """``{"eligibility_warning": …}`` for a recognition our data does not support, else ``{}``. Never raises.
-
-    One query: the firm's latest indicators of a year before the decision's. Judged by the rulebook in force
-    on the decision date, with the lower titles valid on that date. No data at all → ``passed: null``.
-    """
-    tier = guards.RECOGNITION_TIER[trigger]
-    warning: dict[str, Any] = {"rulebook_id": rulebook.id, "tier": tier}
-    try:
-        with session.no_autoflush:  # the firm's half-made change is flushed with its event, not before
-            row = _latest_indicators(session, firm.id, AnnualFiling.year < day.year)
-        if row is None or not isinstance(row.indicators, dict):
-            return {"eligibility_warning": {**warning, "year": None, "passed": None, "missing": NO_DATA}}
-        titles = firm.recognitions
-        result = criteria_for(rulebook, tier).evaluate(
-            row.indicators, year=row.year + ASSESSMENT_LAG, re_review=False,
-            holds_innovative=_holds(titles, "innovative", day), holds_provincial=_holds(titles, "provincial", day),
-            region_code=firm.region_code)
-    except (PipelineError, CriteriaError) as exc:
-        detail = getattr(exc, "detail", str(exc))
-        return {"eligibility_warning": {**warning, "year": None, "passed": None, "error": detail}}
-    if result.passed is True:
-        return {}
-    if result.overlays:  # the local overlays scored, so the warning can be traced to their exact text
-        warning["overlays"] = [ref._asdict() for ref in result.overlays]
-    return {"eligibility_warning": {**warning, "year": row.year, "passed": result.passed,
-                                    "unmet": [entry.code for entry in result.unmet],
-                                    "missing": list(result.missing)}}

@@ -1,0 +1,99 @@
+"""The eligibility warning a recognition records when our data does not support it (SPEC §6).
+
+A recognition is the recognising body's decision and is always recorded; where the firm's latest
+indicators (of a year before the decision's) fail the criteria of the rulebook in force on the decision
+date, or are missing, the event's evidence says so under ``eligibility_warning``. Every door that records a
+recognition — the API, ``pipeline batch``, imports — records the same warning.
+认定时的资格提示：数据不支持认定时，事件证据中记录 eligibility_warning。
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from typing import Any, Protocol
+
+from sqlalchemy import ColumnElement, Row, select
+from sqlalchemy.orm import Session
+
+from pipeline.eligibility.engine import ASSESSMENT_LAG, CriteriaError, criteria_for
+from pipeline.errors import PipelineError
+from pipeline.lifecycle.guards import TitleLike
+from pipeline.lifecycle.machine import RECOGNITION_TIER
+from pipeline.models.dynamic import AnnualFiling
+from pipeline.rulebooks import Rulebook
+
+NO_DATA = "no annual data"
+
+
+class ScreenedFirm(Protocol):
+    region_code: str
+
+    @property
+    def recognitions(self) -> list[Any]: ...
+
+
+def holds(titles: Sequence[TitleLike], tier: str, day: dt.date) -> bool:
+    return any(t.tier == tier and t.valid_on(day) for t in titles)
+
+
+def latest_indicators(session: Session, firm_id: int, *where: ColumnElement[bool]) -> Row[Any] | None:
+    """(year, indicators) of the firm's newest data year with indicators that meets ``where``."""
+    return session.execute(
+        select(AnnualFiling.year, AnnualFiling.indicators)
+        .where(AnnualFiling.enterprise_id == firm_id, AnnualFiling.indicators.is_not(None), *where)
+        .order_by(AnnualFiling.year.desc()).limit(1)).first()
+
+
+def indicator_years(session: Session, firm_ids: Iterable[int]) -> dict[int, list[tuple[int, Any]]]:
+    """Every firm's ``(year, indicators)``, newest first — one query for a batch (imports)."""
+    found: dict[int, list[tuple[int, Any]]] = defaultdict(list)
+    ids = list(firm_ids)
+    for start in range(0, len(ids), 1000):
+        for firm_id, year, indicators in session.execute(
+            select(AnnualFiling.enterprise_id, AnnualFiling.year, AnnualFiling.indicators)
+            .where(AnnualFiling.enterprise_id.in_(ids[start:start + 1000]), AnnualFiling.indicators.is_not(None))
+            .order_by(AnnualFiling.enterprise_id, AnnualFiling.year.desc())):
+            found[firm_id].append((year, indicators))
+    return found
+
+
+def warning_for(firm: ScreenedFirm, trigger: str, day: dt.date, rulebook: Rulebook,
+                latest: tuple[int, Any] | None) -> dict[str, Any]:
+    """``{"eligibility_warning": …}`` for a recognition that ``latest`` (the firm's newest ``(year,
+    indicators)`` before the decision's year) does not support, else ``{}``. Never raises."""
+    tier = RECOGNITION_TIER[trigger]
+    warning: dict[str, Any] = {"rulebook_id": rulebook.id, "tier": tier}
+    if latest is None or not isinstance(latest[1], dict):
+        return {"eligibility_warning": {**warning, "year": None, "passed": None, "missing": NO_DATA}}
+    year, values = latest
+    titles = firm.recognitions
+    try:
+        result = criteria_for(rulebook, tier).evaluate(
+            values, year=year + ASSESSMENT_LAG, re_review=False,
+            holds_innovative=holds(titles, "innovative", day), holds_provincial=holds(titles, "provincial", day),
+            region_code=firm.region_code)
+    except (PipelineError, CriteriaError) as exc:
+        detail = getattr(exc, "detail", str(exc))
+        return {"eligibility_warning": {**warning, "year": None, "passed": None, "error": detail}}
+    if result.passed is True:
+        return {}
+    if result.overlays:  # the local overlays scored, so the warning can be traced to their exact text
+        warning["overlays"] = [ref._asdict() for ref in result.overlays]
+    return {"eligibility_warning": {**warning, "year": year, "passed": result.passed,
+                                    "unmet": [entry.code for entry in result.unmet],
+                                    "missing": list(result.missing)}}
+
+
+def recognition_warning(session: Session, firm: ScreenedFirm, firm_id: int, trigger: str, day: dt.date,
+                        rulebook: Rulebook) -> dict[str, Any]:
+    """:func:`warning_for` with the firm's indicators read in one query."""
+    with session.no_autoflush:  # the firm's half-made change is flushed with its event, not before
+        row = latest_indicators(session, firm_id, AnnualFiling.year < day.year)
+    return warning_for(firm, trigger, day, rulebook, (row.year, row.indicators) if row is not None else None)
+
+
+def latest_before(years: Sequence[tuple[int, Any]], day: dt.date) -> tuple[int, Any] | None:
+    """From :func:`indicator_years`' list for one firm: the newest year before ``day``'s."""
+    return next(((year, values) for year, values in years if year < day.year), None)
