@@ -201,7 +201,7 @@ class ChangeOut(BaseModel):
                 "national-scale sweeps use `pipeline sweep` (one transaction per batch).",
 )
 def post_sweep(payload: SweepRequest, session: SessionDep, actor: CurrentActor, idem: IdempotencyDep,
-               ) -> JSONResponse:
+               request_id: RequestId) -> JSONResponse:
     if (replay := idem.begin(session, actor)) is not None:
         return replay  # type: ignore[return-value]
     items: list[sweep.SweepItem] = []
@@ -211,7 +211,7 @@ def post_sweep(payload: SweepRequest, session: SessionDep, actor: CurrentActor, 
             items.append(item)
 
     report = sweep.sweep(lambda: nullcontext(session), payload.as_of or business_today(), apply=payload.apply,
-                         requested_by=actor, on_item=keep)
+                         requested_by=actor, on_item=keep, request_id=request_id)
     body = SweepOut(
         as_of=report.as_of, applied=report.applied, candidates=report.candidates,
         firms_expired=report.firms_expired, events=report.events, by_tier=dict(report.by_tier),

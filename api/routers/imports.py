@@ -11,7 +11,7 @@ from fastapi import APIRouter, File, Form, Header, Query, Request, UploadFile
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import BaseModel, Field
 
-from api.deps import CurrentActor, SessionDep, StrictQuery
+from api.deps import CurrentActor, RequestId, SessionDep, StrictQuery
 from api.problems import problem_response
 from api.responses import problems
 from api.schemas import IsoDate
@@ -98,6 +98,7 @@ def post_import(
     request: Request,
     session: SessionDep,
     actor: CurrentActor,
+    request_id: RequestId,
     file: Annotated[UploadFile, File(description="名单文件 — .xlsx or .csv")],
     action: Annotated[ImportAction, Form(description="enroll, recognize_innovative, recognize_provincial, "
                                                      "recognize_national, renew or backfill")],
@@ -115,7 +116,8 @@ def post_import(
                             mapping=parse_mapping(map or []))
     source = ImportFile(file.file, file.filename or "upload.csv")
     rows: list[RowReport] = []
-    summary = run_import(session, source, options, actor, apply=not dry_run, sink=rows.append)
+    summary = run_import(session, source, options, actor, apply=not dry_run, sink=rows.append,
+                         request_id=request_id)
     if not dry_run and summary.problems:
         return problem_response(
             "import-rejected",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import uuid
 
 from sqlalchemy.orm import Session
 
@@ -10,6 +11,11 @@ from pipeline.access import Actor, cli_actor
 from pipeline.errors import NotFound
 from pipeline.models import Principal
 from pipeline.principals.service import actor_of
+
+
+def cli_request_id() -> str:
+    """The request id a CLI command records on every event it writes (API doors record the HTTP request's)."""
+    return f"cli-{uuid.uuid4()}"
 
 
 def actor_from_args(session: Session, args: argparse.Namespace) -> Actor:

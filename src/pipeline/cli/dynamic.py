@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from pipeline.cli.common import actor_from_args
+from pipeline.cli.common import actor_from_args, cli_request_id
 from pipeline.dates import business_today, parse_date
 from pipeline.db import make_session_factory, unit_of_work
 from pipeline.dynamic.batches import MODES, BatchItem, BatchRefused, ItemResult, run_batch
@@ -53,7 +53,7 @@ def cmd_sweep(args: argparse.Namespace, engine: Engine) -> int:
     as_of = args.as_of or business_today()
     started = time.monotonic()
     report = sweep(lambda: unit_of_work(factory), as_of, apply=args.apply, requested_by=requested_by,
-                   batch_size=args.batch_size, on_item=_print_item,
+                   request_id=cli_request_id(), batch_size=args.batch_size, on_item=_print_item,
                    on_progress=_progress_printer(args.progress or sys.stderr.isatty()))
     elapsed = time.monotonic() - started
     verb = "expired" if args.apply else "would expire"
@@ -114,7 +114,8 @@ def cmd_batch(args: argparse.Namespace, engine: Engine) -> int:
     factory = make_session_factory(engine)
     try:
         with unit_of_work(factory) as session:
-            results = run_batch(session, items, mode=args.mode, actor=actor_from_args(session, args))
+            results = run_batch(session, items, mode=args.mode, actor=actor_from_args(session, args),
+                                  request_id=cli_request_id())
     except BatchRefused as refused:
         for failure in refused.failures:
             _print_result(failure)

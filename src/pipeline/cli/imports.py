@@ -16,7 +16,7 @@ from typing import IO, Any
 
 from sqlalchemy import Engine
 
-from pipeline.cli.common import actor_from_args
+from pipeline.cli.common import actor_from_args, cli_request_id
 from pipeline.db import make_session_factory, unit_of_work
 from pipeline.errors import InvalidInput
 from pipeline.imports import ACTIONS, ImportFile, ImportOptions, RowReport, exports, parse_mapping, run_import
@@ -79,7 +79,7 @@ def cmd_import(args: argparse.Namespace, engine: Engine) -> int:
         with path.open("rb") as stream, unit_of_work(make_session_factory(engine)) as session:
             source = ImportFile(stream, path.name)
             summary = run_import(session, source, options, actor_from_args(session, args), apply=args.apply, sink=sink,
-                                 progress=progress)
+                                 progress=progress, request_id=cli_request_id())
     finally:
         progress.done()
         if report_file is not None:

@@ -124,7 +124,7 @@ def expire(
 
 def expire_locked(
     session: Session, firm: Enterprise, as_of: dt.date, *, previous_hash: str | None,
-    evidence: dict[str, Any], today: dt.date, actor: Actor = SYSTEM,
+    evidence: dict[str, Any], today: dt.date, actor: Actor = SYSTEM, request_id: str | None = None,
 ) -> tuple[list[SweepItem], str | None]:
     """Expire a firm's lapsed titles; the caller holds its row lock. Nothing to do → ``([], None)``.
 
@@ -138,7 +138,7 @@ def expire_locked(
         event = repository.append_event(
             session, firm, kind=TRANSITION, trigger="expire", from_state=from_state, effective_date=day,
             actor=actor, rulebook=rulebook, reason_code=EXPIRY_REASON_CODE, reason=REASON,
-            evidence={**recorded, **evidence}, previous_hash=head, flush=False,
+            evidence={**recorded, **evidence}, request_id=request_id, previous_hash=head, flush=False,
         )
         head = event.hash
         return event.seq
@@ -202,6 +202,7 @@ def sweep(
     batch_size: int = DEFAULT_BATCH_SIZE,
     on_item: Callable[[SweepItem], None] | None = None,
     on_progress: Callable[[int, int], None] | None = None,
+    request_id: str | None = None,
 ) -> SweepReport:
     """Find (and with ``apply`` expire) every lapsed title as of ``as_of`` in ``requested_by``'s jurisdiction.
 
@@ -232,7 +233,7 @@ def sweep(
             for firm in firms:
                 if apply:
                     items, skipped = expire_locked(session, firm, as_of, previous_hash=hashes.get(firm.id),
-                                                   evidence=evidence, today=today)
+                                                   evidence=evidence, today=today, request_id=request_id)
                 else:
                     items, skipped = plan_firm(firm, firm.uscc, firm.region_code, as_of, today)
                 if skipped:
