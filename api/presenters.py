@@ -3,26 +3,45 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Any, Protocol, cast
 
 from api.schemas import EnterpriseOut, EnterpriseSummary, EventOut, RecognitionOut, TriggerOptionOut
 from pipeline.access import Actor
 from pipeline.dates import business_today
 from pipeline.firms.service import trigger_options
 from pipeline.lifecycle.chain import event_document
-from pipeline.models import Enterprise, Event
+from pipeline.lifecycle.events import EventRecord
+from pipeline.models import Event
 from pipeline.rulebooks import rulebook_in_force
 
 
-def etag(enterprise: Enterprise) -> str:
+class FirmView(Protocol):
+    """A firm as responses show it: an ORM :class:`Enterprise` or the write path's plain record."""
+
+    uscc: str
+    name: str
+    region_code: str
+    state: str
+    version: int
+    barred_until: dt.date | None
+    last_effective_date: dt.date | None
+    last_seq: int
+    data: dict[str, Any]
+    flags: dict[str, Any]
+
+    @property
+    def recognitions(self) -> list[Any]: ...
+
+
+def etag(enterprise: FirmView) -> str:
     return f'"{enterprise.version}"'
 
 
-def summary(enterprise: Enterprise, today: dt.date | None = None) -> EnterpriseSummary:
+def summary(enterprise: FirmView, today: dt.date | None = None) -> EnterpriseSummary:
     return EnterpriseSummary(**_summary_fields(enterprise, today or business_today()))
 
 
-def _summary_fields(enterprise: Enterprise, today: dt.date) -> dict[str, Any]:
+def _summary_fields(enterprise: FirmView, today: dt.date) -> dict[str, Any]:
     book = rulebook_in_force(today)
     return dict(
         uscc=enterprise.uscc, name=enterprise.name, region_code=enterprise.region_code,
@@ -40,14 +59,14 @@ def _summary_fields(enterprise: Enterprise, today: dt.date) -> dict[str, Any]:
     )
 
 
-def detail(enterprise: Enterprise, actor: Actor) -> EnterpriseOut:
+def detail(enterprise: FirmView, actor: Actor) -> EnterpriseOut:
     options = [TriggerOptionOut(trigger=o.trigger, allowed=o.allowed, reasons=o.reasons)
                for o in trigger_options(enterprise, actor)]
     return EnterpriseOut(**_summary_fields(enterprise, business_today()), allowed_triggers=options)
 
 
-def event_out(event: Event) -> EventOut:
-    return EventOut(**event_document(event))
+def event_out(event: Event | EventRecord) -> EventOut:
+    return EventOut(**event_document(cast(Event, event)))  # a record has the hashed fields by name
 
 
 def jsonable(model: Any) -> Any:

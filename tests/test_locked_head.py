@@ -26,12 +26,19 @@ from pipeline.history.verify import verify
 
 @contextmanager
 def head_reads(engine: Engine) -> Iterator[list[str]]:
-    """Names of the threads that read a chain head in a statement of its own (``SELECT events.hash …``)."""
+    """Names of the threads that read a chain head again after their locking read: a second locking read of
+    the firm (``SELECT … FOR UPDATE``) or a statement of its own (``SELECT events.hash …``)."""
     seen: list[str] = []
+    locking: list[str] = []
 
     def listener(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        name = threading.current_thread().name
         if statement.lstrip().startswith("SELECT events.hash"):
-            seen.append(threading.current_thread().name)
+            seen.append(name)
+        elif "FROM enterprises" in statement and "FOR UPDATE" in statement:
+            if name in locking:
+                seen.append(name)
+            locking.append(name)
 
     event.listen(engine, "before_cursor_execute", listener)
     try:

@@ -37,6 +37,7 @@ from pipeline.dates import business_today, utc_now
 from pipeline.errors import InvalidInput
 from pipeline.firms import repository, service
 from pipeline.lifecycle import guards
+from pipeline.lifecycle.events import EventRecord
 from pipeline.models import Enterprise, Event, Recognition
 from pipeline.models.dynamic import AnnualFiling
 from pipeline.rulebooks import DATA_DIR, Rulebook, all_rulebooks, rulebook_in_force
@@ -234,7 +235,7 @@ class ChangeOutcome:
     event: Event
     late: bool
     due_by: dt.date
-    removal: Event | None
+    removal: Event | EventRecord | None
 
 
 def report_change(session: Session, uscc: str, *, kind: str, occurred_on: dt.date, detail: str, actor: Actor,

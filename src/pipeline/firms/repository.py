@@ -7,18 +7,20 @@ Every business action on a firm starts here, so the queries are written once.
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Protocol
 
-from sqlalchemy import select
+from sqlalchemy import Select, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from pipeline.access import Actor
 from pipeline.errors import NotFound, VersionMismatch
+from pipeline.firms.records import FirmRecord, TitleRecord
 from pipeline.identifiers import validate_uscc
 from pipeline.lifecycle import chain
-from pipeline.lifecycle.events import next_event
-from pipeline.models import Enterprise, Event
+from pipeline.lifecycle.events import EventRecord, next_event
+from pipeline.models import AnnualFiling, Base, Enterprise, Event, Recognition
 from pipeline.rulebooks import Rulebook
 
 
@@ -61,7 +63,12 @@ def lock_with_head(session: Session, uscc: str, actor: Actor) -> tuple[Enterpris
     return in_jurisdiction(row[0] if row else None, actor, code), row[1] if row else None
 
 
-def check_version(enterprise: Enterprise, expected_version: int | None) -> None:
+class Versioned(Protocol):
+    uscc: str
+    version: int
+
+
+def check_version(enterprise: Versioned, expected_version: int | None) -> None:
     """Refuse a write made against a stale copy of the firm (``If-Match``)."""
     if expected_version is not None and expected_version != enterprise.version:
         raise VersionMismatch(
@@ -113,3 +120,113 @@ def append_event(
 
 def history(session: Session, enterprise: Enterprise) -> list[Event]:
     return list(session.scalars(select(Event).where(Event.uscc == enterprise.uscc).order_by(Event.seq)))
+
+
+# --- the Core write path: one statement to lock and load, one to write (PostgreSQL) -------------------------
+
+_FIRMS = Base.metadata.tables[Enterprise.__tablename__]
+_TITLES = Base.metadata.tables[Recognition.__tablename__]
+_EVENTS = Base.metadata.tables[Event.__tablename__]
+_FILINGS = Base.metadata.tables[AnnualFiling.__tablename__]
+_TITLE_FIELDS = ("id", "tier", "document_no", "batch", "recognized_on", "valid_until", "ended_on", "end_reason",
+                 "granted_by_seq", "ended_by_seq")
+
+
+def _load_statement(postgres: bool, code: str, indicators_before: int | None) -> Select[Any]:
+    """The firm's row locked, with its chain head, its titles and (for a recognition) its latest indicators
+    before the decision's year — in one statement."""
+    e, r, v, f = _FIRMS.c, _TITLES.c, _EVENTS.c, _FILINGS.c
+    as_array = func.json_build_array if postgres else func.json_array
+    titles = select((func.json_agg if postgres else func.json_group_array)(
+        as_array(*(r[name] for name in _TITLE_FIELDS)))).where(r.enterprise_id == e.id).scalar_subquery()
+    head = select(v.hash).where(v.uscc == e.uscc, v.seq == e.last_seq).scalar_subquery()
+    columns: list[Any] = [e.id, e.uscc, e.name, e.region_code, e.state, e.version, e.barred_until, e.last_seq,
+                          e.last_effective_date, e.data, e.flags, e.created_at, e.updated_at,
+                          head.label("head"), titles.label("titles")]
+    if indicators_before is not None:
+        latest = (select(as_array(f.year, f.indicators if postgres else func.json(f.indicators)))
+                  .where(f.enterprise_id == e.id, f.indicators.is_not(None), f.year < indicators_before)
+                  .order_by(f.year.desc()).limit(1).scalar_subquery())
+        columns.append(latest.label("latest"))
+    return select(*columns).where(e.uscc == code).with_for_update(of=_FIRMS)
+
+
+def _json(value: Any) -> Any:
+    return json.loads(value) if isinstance(value, str) else value
+
+
+def _day(value: Any) -> dt.date | None:
+    return dt.date.fromisoformat(value) if isinstance(value, str) else value
+
+
+def lock_record(session: Session, uscc: str, actor: Actor, *, indicators_before: int | None = None,
+                ) -> tuple[FirmRecord, tuple[int, Any] | None]:
+    """The firm as a plain :class:`FirmRecord`, its row locked, with its chain head and titles — and, with
+    ``indicators_before``, its newest ``(year, indicators)`` before that year — in one round trip.
+
+    On PostgreSQL a statement that waited for the lock sees the locked row at its newest version but its
+    subqueries in the snapshot taken before the wait: then the head event (the one at the row's
+    ``last_seq``) is invisible and comes back NULL. Every change to titles appends an event, so a NULL head
+    is exactly "the subqueries are stale": the statement runs once more, now after the lock holder committed.
+    """
+    code = validate_uscc(uscc)
+    statement = _load_statement(session.get_bind().dialect.name == "postgresql", code, indicators_before)
+    row = session.execute(statement).one_or_none()
+    if row is not None and row.head is None and row.last_seq > 0:
+        row = session.execute(statement).one_or_none()
+    if row is None or not actor.covers(row.region_code):
+        raise NotFound(f"未找到企业{code} — no enterprise {code} in your jurisdiction")
+    titles = []
+    for values in sorted(_json(row.titles) or [], key=lambda item: item[0]):
+        item = dict(zip(_TITLE_FIELDS, values, strict=True))
+        ended_on = _day(item["ended_on"])
+        titles.append(TitleRecord(
+            id=item["id"], tier=item["tier"], document_no=item["document_no"], batch=item["batch"],
+            recognized_on=_day(item["recognized_on"]), valid_until=_day(item["valid_until"]),  # type: ignore[arg-type]
+            ended_on=ended_on, end_reason=item["end_reason"], granted_by_seq=item["granted_by_seq"],
+            ended_by_seq=item["ended_by_seq"], stored_end=(ended_on, item["end_reason"], item["ended_by_seq"])))
+    firm = FirmRecord(
+        id=row.id, uscc=row.uscc, name=row.name, region_code=row.region_code, state=row.state, version=row.version,
+        last_seq=row.last_seq, barred_until=row.barred_until, last_effective_date=row.last_effective_date,
+        created_at=row.created_at, updated_at=row.updated_at, recognitions=titles, data=row.data or {},
+        flags=row.flags or {}, head_hash=row.head, stored_version=row.version)
+    latest = _json(row.latest) if indicators_before is not None else None
+    return firm, (int(latest[0]), latest[1]) if latest else None
+
+
+def write_record(session: Session, firm: FirmRecord, event: EventRecord) -> None:
+    """Write what a decision changed — the firm's row, titles granted and ended, the event — as one statement
+    on PostgreSQL (data-modifying CTEs), in order on SQLite; then expire any ORM copy of the firm in the
+    session, so nothing reads or flushes a stale one."""
+    assert firm.id is not None
+    firm_update = update(_FIRMS).where(_FIRMS.c.id == firm.id).values(
+        state=firm.state, version=firm.version, barred_until=firm.barred_until, last_seq=firm.last_seq,
+        last_effective_date=firm.last_effective_date, updated_at=firm.updated_at)
+    ended = [update(_TITLES).where(_TITLES.c.id == t.id).values(
+        ended_on=t.ended_on, end_reason=t.end_reason, ended_by_seq=t.ended_by_seq)
+        for t in firm.recognitions if t.id is not None and t.end_changed()]
+    granted = [dict(enterprise_id=firm.id, tier=t.tier, document_no=t.document_no, batch=t.batch,
+                    recognized_on=t.recognized_on, valid_until=t.valid_until, ended_on=t.ended_on,
+                    end_reason=t.end_reason, granted_by_seq=t.granted_by_seq, ended_by_seq=t.ended_by_seq)
+               for t in firm.recognitions if t.id is None]
+    event_insert = insert(_EVENTS).values(**event.columns())
+    if session.get_bind().dialect.name == "postgresql":
+        ctes = [firm_update.cte("firm"), *(u.cte(f"ended_{i}") for i, u in enumerate(ended))]
+        if granted:
+            ctes.append(insert(_TITLES).values(granted).cte("granted"))
+        session.execute(event_insert.add_cte(*ctes))
+    else:
+        session.execute(firm_update)
+        for statement in ended:
+            session.execute(statement)
+        if granted:
+            session.execute(insert(_TITLES), granted)
+        session.execute(event_insert)
+    _expire_orm_copies(session, firm.id)
+
+
+def _expire_orm_copies(session: Session, firm_id: int) -> None:
+    for instance in list(session.identity_map.values()):
+        if (isinstance(instance, Enterprise) and instance.id == firm_id) or (
+                isinstance(instance, Recognition) and instance.enterprise_id == firm_id):
+            session.expire(instance)

@@ -16,16 +16,18 @@ from sqlalchemy.orm import Session
 from pipeline.access import Actor, permission_refusal, require_permission
 from pipeline.dates import business_today, utc_now
 from pipeline.errors import AlreadyExists, GuardFailed, InvalidInput, NotFound
+from pipeline.firms import repository
+from pipeline.firms.records import FirmRecord, TitleRecord
 from pipeline.firms.repository import append_event, check_version, lock_with_head
 from pipeline.identifiers import region_of_uscc, validate_region, validate_uscc
 from pipeline.lifecycle import guards, machine
 from pipeline.lifecycle.chain import GENESIS_HASH
-from pipeline.lifecycle.decide import check_enroll, decide, normalized_facts
-from pipeline.lifecycle.events import AMENDMENT, TRANSITION
+from pipeline.lifecycle.decide import FirmLike, check_enroll, decide, normalized_facts
+from pipeline.lifecycle.events import AMENDMENT, TRANSITION, EventRecord, next_event
 from pipeline.lifecycle.machine import RECOGNITION_TIER
-from pipeline.models import Enterprise, Event, Recognition
+from pipeline.models import Enterprise, Event
 from pipeline.rulebooks import Rulebook, rulebook_in_force
-from pipeline.screening.warning import recognition_warning
+from pipeline.screening.warning import warning_for
 
 DEFAULT_ENROLL_REASON = "纳入培育库 (enrolled in the cultivation pool)"
 EDITABLE_FIELDS = ("name", "region_code", "data")
@@ -33,8 +35,11 @@ EDITABLE_FIELDS = ("name", "region_code", "data")
 
 @dataclass(frozen=True)
 class Outcome:
-    enterprise: Enterprise
-    event: Event
+    """What a business action left: the firm and its new event — ORM rows, or the plain records of the Core
+    write path (same attribute names)."""
+
+    enterprise: Enterprise | FirmRecord
+    event: Event | EventRecord
 
 
 def enroll(
@@ -113,24 +118,31 @@ def transition(
     expected_version: int | None = None,
     request_id: str | None = None,
 ) -> Outcome:
-    """Fire ``trigger`` on a firm as of ``effective_date``: guards, machine, titles, event — all or nothing."""
-    enterprise, head = lock_with_head(session, uscc, actor)
-    check_version(enterprise, expected_version)
+    """Fire ``trigger`` on a firm as of ``effective_date``: guards, machine, titles, event — all or nothing.
+
+    The hot path of the API: one statement locks and loads the firm (with its chain head, titles and, for a
+    recognition, its latest indicators), the kernel decides on the plain record, the event factory seals the
+    event, and one statement writes it all (SQLAlchemy Core; see :func:`repository.write_record`).
+    """
+    recognition = trigger in RECOGNITION_TIER
+    firm, latest = repository.lock_record(session, uscc, actor,
+                                          indicators_before=effective_date.year if recognition else None)
+    check_version(firm, expected_version)
     rulebook = rulebook_in_force(effective_date)
-    machine.require_known(trigger, enterprise.state)
+    machine.require_known(trigger, firm.state)
     from_state, event_evidence = decide(
-        enterprise, trigger, effective_date, actor=actor, rulebook=rulebook, today=business_today(),
-        reason_code=reason_code, reason=reason, facts=normalized_facts(evidence), new_title=Recognition,
+        firm, trigger, effective_date, actor=actor, rulebook=rulebook, today=business_today(),
+        reason_code=reason_code, reason=reason, facts=normalized_facts(evidence), new_title=TitleRecord,
     )
-    if trigger in RECOGNITION_TIER:  # recorded regardless; where our data disagrees the event says so
-        event_evidence.update(recognition_warning(session, enterprise, enterprise.id, trigger, effective_date,
-                                                  rulebook))
-    event = append_event(
-        session, enterprise, kind=TRANSITION, trigger=trigger, from_state=from_state,
-        effective_date=effective_date, actor=actor, rulebook=rulebook, reason_code=reason_code,
-        reason=reason, evidence=event_evidence, request_id=request_id, previous_hash=head,
+    if recognition:  # recorded regardless; where our data disagrees the event says so
+        event_evidence.update(warning_for(firm, trigger, effective_date, rulebook, latest))
+    event = next_event(
+        firm, kind=TRANSITION, trigger=trigger, from_state=from_state, effective_date=effective_date,
+        actor_id=actor.id, rulebook=rulebook, reason_code=reason_code, reason=reason, evidence=event_evidence,
+        request_id=request_id, enterprise_id=firm.id, previous_hash=firm.head_hash or GENESIS_HASH,
     )
-    return Outcome(enterprise, event)
+    repository.write_record(session, firm, event)
+    return Outcome(firm, event)
 
 
 def amend(
@@ -197,7 +209,7 @@ class TriggerOption:
     reasons: list[str]
 
 
-def trigger_options(enterprise: Enterprise, actor: Actor, on: dt.date | None = None) -> list[TriggerOption]:
+def trigger_options(enterprise: FirmLike, actor: Actor, on: dt.date | None = None) -> list[TriggerOption]:
     """Every trigger with whether this actor could fire it on this firm today, and why not."""
     day = on or business_today()
     rulebook = rulebook_in_force(day)

@@ -19,7 +19,6 @@ heads in one query and their titles in a second.
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import threading
 from collections.abc import Iterable, Sequence
@@ -47,8 +46,8 @@ from sqlalchemy.orm import Session
 from sqlalchemy.types import TypeEngine
 
 from pipeline.errors import Conflict
+from pipeline.firms.records import FirmRecord, TitleRecord
 from pipeline.lifecycle.events import EventRecord
-from pipeline.lifecycle.guards import PlainTitle
 from pipeline.models import Base, Enterprise, Event, Recognition
 
 ENTERPRISES = Base.metadata.tables[Enterprise.__tablename__]
@@ -62,43 +61,6 @@ TITLE_COLUMNS = ("enterprise_id", "tier", "document_no", "batch", "recognized_on
 EVENT_COLUMNS = ("enterprise_id", "uscc", "seq", "kind", "trigger", "from_state", "to_state", "effective_date",
                  "recorded_at", "actor", "reason_code", "reason", "evidence", "rulebook_id", "rulebook_hash",
                  "request_id", "prev_hash", "hash")
-
-
-@dataclass(slots=True)
-class TitleRecord(PlainTitle):
-    """A title row as the import loads and writes it; ``id`` is ``None`` until written."""
-
-    id: int | None = None
-    stored_end: tuple[dt.date | None, str | None, int | None] = (None, None, None)
-    """``(ended_on, end_reason, ended_by_seq)`` as loaded: a stored title whose end differs is updated."""
-
-    def end_changed(self) -> bool:
-        return (self.ended_on, self.end_reason, self.ended_by_seq) != self.stored_end
-
-
-@dataclass(slots=True)
-class FirmRecord:
-    """A firm as the import needs it (the machine fires on it; ``apply_titles`` keeps its titles)."""
-
-    uscc: str
-    name: str
-    region_code: str
-    state: str
-    version: int
-    last_seq: int
-    barred_until: dt.date | None
-    last_effective_date: dt.date | None
-    created_at: dt.datetime
-    updated_at: dt.datetime
-    recognitions: list[TitleRecord] = field(default_factory=list)
-    id: int | None = None
-    """``None`` for a firm this chunk creates, until :meth:`ChunkWriter.prepare` draws its id."""
-    head_hash: str | None = None
-    """The hash of the firm's latest event (the previous hash of its next one)."""
-    head_import: dict[str, Any] | None = None
-    """The ``import`` evidence of its latest stored event, if that event came from an import."""
-    stored_version: int = 0
-    """``version`` as loaded (0 for a new firm): a stored firm whose version moved is updated."""
 
 
 @dataclass

@@ -35,9 +35,10 @@ from sqlalchemy.orm import Session
 from pipeline.access import SYSTEM, Actor
 from pipeline.dates import business_today, utc_now
 from pipeline.errors import AlreadyExists, Conflict, InvalidInput, NotFound, PipelineError
+from pipeline.firms.records import FirmRecord, TitleRecord
 from pipeline.firms.service import DEFAULT_ENROLL_REASON, check_new_firm, enroll_evidence
 from pipeline.identifiers import region_of_uscc, validate_uscc
-from pipeline.imports.bulk import ChunkWriter, ChunkWrites, FirmRecord, TitleRecord, load_firms
+from pipeline.imports.bulk import ChunkWriter, ChunkWrites, load_firms
 from pipeline.imports.reading import ImportFile, SourceRow
 from pipeline.imports.regions import resolve_region
 from pipeline.imports.report import OK, PROBLEM, UNCHANGED, ImportSummary, RowReport
