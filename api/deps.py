@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
-import anyio
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session, sessionmaker
@@ -13,7 +12,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from api.problems import ProblemError
 from pipeline.access import Actor
 from pipeline.history import reads as audit_reads
-from pipeline.principals.service import authenticate
+from pipeline.principals.cache import PrincipalCache
 
 
 async def get_session(request: Request) -> AsyncIterator[Session]:
@@ -22,10 +21,11 @@ async def get_session(request: Request) -> AsyncIterator[Session]:
     ``scope="function"`` (below) makes FastAPI run the commit before the response is sent, so a client
     never sees a success that was not stored.
 
-    Opening a session does no I/O (it connects on first use), so that part runs on the event loop; only the
-    commit or rollback, which waits on the database, goes to a worker thread — shielded from cancellation
-    (a client that hangs up must not leave a transaction open), and outside the thread pool's capacity
-    limit (as FastAPI does for sync context managers: a full pool must not block a release of a connection).
+    Opening a session does no I/O (it connects on first use). The commit (or rollback) runs right here on
+    the event loop: it is one short round trip, a hop to a worker thread for it cost more than the wait it
+    freed, and with no ``await`` inside it a client that hangs up cannot cancel it halfway (no transaction
+    is left open). Long work stays off the loop in the routes themselves: imports, exports, verification
+    and sweeps are plain ``def`` routes, run in worker threads.
     """
     factory: sessionmaker[Session] = request.app.state.session_factory
     session = factory()
@@ -33,11 +33,9 @@ async def get_session(request: Request) -> AsyncIterator[Session]:
     try:
         yield session
     except BaseException:
-        with anyio.CancelScope(shield=True):
-            await anyio.to_thread.run_sync(_finish, session, False, limiter=anyio.CapacityLimiter(1))
+        _finish(session, False)
         raise
-    with anyio.CancelScope(shield=True):
-        await anyio.to_thread.run_sync(_finish, session, True, limiter=anyio.CapacityLimiter(1))
+    _finish(session, True)
 
 
 def _finish(session: Session, commit: bool) -> None:
@@ -59,7 +57,7 @@ bearer_scheme = HTTPBearer(auto_error=False, scheme_name="bearer",
                            description="令牌来自 `pipeline principal add` — a token from `pipeline principal add`")
 
 
-def current_actor(
+async def current_actor(  # async: the lookup is a memory hit or one short query, not worth a thread hop
     request: Request,
     session: SessionDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)] = None,
@@ -68,7 +66,8 @@ def current_actor(
     if credentials is None or credentials.scheme.lower() != "bearer" or not token.strip():
         raise ProblemError("unauthorized", "需要 Authorization: Bearer <token> — this route needs a bearer token",
                            headers={"WWW-Authenticate": "Bearer"})
-    actor = authenticate(session, token.strip())
+    principals: PrincipalCache = request.app.state.principals
+    actor = principals.lookup(session, token.strip())
     if actor is None:
         raise ProblemError("unauthorized", "令牌无效或已吊销 — the bearer token is unknown or revoked",
                            headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})

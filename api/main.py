@@ -17,6 +17,7 @@ from api.routers import audit, dynamic, eligibility, enterprises, health, import
 from pipeline import __version__
 from pipeline.config import Settings
 from pipeline.db import make_engine, make_session_factory
+from pipeline.principals.cache import PrincipalCache
 
 DESCRIPTION = """
 专精特新企业梯度培育系统 API — the system of record for the tiered cultivation of 专精特新 SMEs.
@@ -59,12 +60,15 @@ def create_app(database_url: str | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.principals.start()
         yield
+        app.state.principals.close()
         app.state.engine.dispose()
 
     app = FastAPI(title="专精特新 Pipeline API", version=__version__, description=DESCRIPTION, lifespan=lifespan)
     app.state.engine = make_engine(url)
     app.state.session_factory = make_session_factory(app.state.engine)
+    app.state.principals = PrincipalCache(app.state.engine)
     problems.install(app)
 
     app.add_middleware(RequestIdMiddleware)

@@ -310,13 +310,28 @@ def profile(url: str, token: str, firms: int, top: int) -> None:
                     assert response.status_code == 200, response.text
 
     asyncio.run(drive(10_000_000, 5))  # warm up imports and caches
+    from sqlalchemy import event as sa_event
+
+    statements = 0
+
+    def count(*_: Any) -> None:
+        nonlocal statements
+        statements += 1
+
+    sa_event.listen(app.state.engine, "before_cursor_execute", count)
+    cpu = time.process_time()
+    asyncio.run(drive(20_000_000, firms))  # unprofiled: statements and CPU per write
+    cpu = time.process_time() - cpu
+    sa_event.remove(app.state.engine, "before_cursor_execute", count)
+    writes = firms * WRITES_PER_FIRM
+    print(f"unprofiled, in-process: {statements / writes:.2f} statements and {cpu / writes * 1000:.2f} ms of "
+          f"server CPU per write (client included)")
     profiler = cProfile.Profile()
     started = time.perf_counter()
     profiler.enable()
     asyncio.run(drive(1, firms))
     profiler.disable()
     elapsed = time.perf_counter() - started
-    writes = firms * WRITES_PER_FIRM
     print(f"in-process, one thread, under cProfile: {writes} writes in {elapsed:.2f} s "
           f"({elapsed / writes * 1000:.2f} ms per write)")
     for order in ("cumulative", "tottime"):

@@ -70,7 +70,7 @@ def _search_term(q: str) -> str:
     description="新建企业并纳入后备清单（reserve），首个事件为 enroll。Creates the firm in `reserve`; "
                 "its first event is `enroll`. An existing USCC → 409 `already-exists`.",
 )
-def create_enterprise(
+async def create_enterprise(
     payload: EnterpriseCreate, request: Request, session: SessionDep, actor: CurrentActor,
     idem: IdempotencyDep, request_id: RequestId,
 ) -> JSONResponse:
@@ -146,7 +146,7 @@ def get_enterprise(uscc: str, session: SessionDep, actor: CurrentActor) -> JSONR
     responses=problems(401, 403, 404, 409, 412, 422),
     description="修改名称、区划或其他信息，记为 amendment 事件；支持 If-Match。Edits are `amendment` events.",
 )
-def patch_enterprise(
+async def patch_enterprise(
     uscc: str, payload: EnterprisePatch, session: SessionDep, actor: CurrentActor,
     idem: IdempotencyDep, request_id: RequestId, if_match: IfMatch = None,
 ) -> JSONResponse:
@@ -165,7 +165,7 @@ def patch_enterprise(
     description="认定、复核续期、降级、撤销、移出等。Recognitions, renewals, demotions, revocations, removals: "
                 "guards are checked, the firm's row is locked, and the event is written in the same transaction.",
 )
-def post_transition(
+async def post_transition(
     uscc: str, payload: TransitionRequest, session: SessionDep, actor: CurrentActor,
     idem: IdempotencyDep, request_id: RequestId, if_match: IfMatch = None,
 ) -> JSONResponse:

@@ -9,9 +9,11 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Mapping
+from functools import cache
 from typing import Any, Protocol
 
-from sqlalchemy import Select, func, insert, select, update
+from sqlalchemy import BindParameter, Executable, Select, Table, bindparam, func, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from pipeline.access import Actor
@@ -128,13 +130,15 @@ _FIRMS = Base.metadata.tables[Enterprise.__tablename__]
 _TITLES = Base.metadata.tables[Recognition.__tablename__]
 _EVENTS = Base.metadata.tables[Event.__tablename__]
 _FILINGS = Base.metadata.tables[AnnualFiling.__tablename__]
+_EVENT_COLUMNS = tuple(column.name for column in _EVENTS.c if column.name not in ("id", "tx_id"))
 _TITLE_FIELDS = ("id", "tier", "document_no", "batch", "recognized_on", "valid_until", "ended_on", "end_reason",
                  "granted_by_seq", "ended_by_seq")
 
 
-def _load_statement(postgres: bool, code: str, indicators_before: int | None) -> Select[Any]:
-    """The firm's row locked, with its chain head, its titles and (for a recognition) its latest indicators
-    before the decision's year — in one statement."""
+@cache
+def _load_statement(postgres: bool, with_indicators: bool) -> Select[Any]:
+    """The firm's row locked (``:uscc``), with its chain head, its titles and, ``with_indicators``, its latest
+    indicators before ``:before`` (a year) — one statement, built once per shape."""
     e, r, v, f = _FIRMS.c, _TITLES.c, _EVENTS.c, _FILINGS.c
     as_array = func.json_build_array if postgres else func.json_array
     titles = select((func.json_agg if postgres else func.json_group_array)(
@@ -143,12 +147,12 @@ def _load_statement(postgres: bool, code: str, indicators_before: int | None) ->
     columns: list[Any] = [e.id, e.uscc, e.name, e.region_code, e.state, e.version, e.barred_until, e.last_seq,
                           e.last_effective_date, e.data, e.flags, e.created_at, e.updated_at,
                           head.label("head"), titles.label("titles")]
-    if indicators_before is not None:
+    if with_indicators:
         latest = (select(as_array(f.year, f.indicators if postgres else func.json(f.indicators)))
-                  .where(f.enterprise_id == e.id, f.indicators.is_not(None), f.year < indicators_before)
+                  .where(f.enterprise_id == e.id, f.indicators.is_not(None), f.year < bindparam("before"))
                   .order_by(f.year.desc()).limit(1).scalar_subquery())
         columns.append(latest.label("latest"))
-    return select(*columns).where(e.uscc == code).with_for_update(of=_FIRMS)
+    return select(*columns).where(e.uscc == bindparam("uscc")).with_for_update(of=_FIRMS)
 
 
 def _json(value: Any) -> Any:
@@ -170,10 +174,11 @@ def lock_record(session: Session, uscc: str, actor: Actor, *, indicators_before:
     is exactly "the subqueries are stale": the statement runs once more, now after the lock holder committed.
     """
     code = validate_uscc(uscc)
-    statement = _load_statement(session.get_bind().dialect.name == "postgresql", code, indicators_before)
-    row = session.execute(statement).one_or_none()
+    statement = _load_statement(session.get_bind().dialect.name == "postgresql", indicators_before is not None)
+    params = {"uscc": code, "before": indicators_before}
+    row = session.execute(statement, params).one_or_none()
     if row is not None and row.head is None and row.last_seq > 0:
-        row = session.execute(statement).one_or_none()
+        row = session.execute(statement, params).one_or_none()
     if row is None or not actor.covers(row.region_code):
         raise NotFound(f"未找到企业{code} — no enterprise {code} in your jurisdiction")
     titles = []
@@ -194,35 +199,88 @@ def lock_record(session: Session, uscc: str, actor: Actor, *, indicators_before:
     return firm, (int(latest[0]), latest[1]) if latest else None
 
 
+_FIRM_SET = ("state", "version", "barred_until", "last_seq", "last_effective_date", "updated_at")
+_END_SET = ("ended_on", "end_reason", "ended_by_seq")
+_GRANT_COLUMNS = ("tier", "document_no", "batch", "recognized_on", "valid_until", "ended_on", "end_reason",
+                  "granted_by_seq", "ended_by_seq")
+
+
+def _param(table: Table, column: str, name: str) -> BindParameter[Any]:
+    return bindparam(name, type_=table.c[column].type)
+
+
+@cache
+def _write_statements(postgres: bool, ended: int, granted: int) -> tuple[Executable, ...]:
+    """The statements that write a decision with ``ended`` titles ended and ``granted`` granted, built once
+    per shape: one statement of data-modifying CTEs on PostgreSQL, one per row on SQLite."""
+    firm = update(_FIRMS).where(_FIRMS.c.id == bindparam("firm_id")).values(
+        {name: _param(_FIRMS, name, f"firm_{name}") for name in _FIRM_SET})
+    ends = [update(_TITLES).where(_TITLES.c.id == bindparam(f"end{i}_id")).values(
+        {name: _param(_TITLES, name, f"end{i}_{name}") for name in _END_SET}) for i in range(ended)]
+    # one single-row INSERT per title: a multi-row VALUES statement is not cached by SQLAlchemy
+    grants = [insert(_TITLES).values({"enterprise_id": bindparam("firm_id"), **{
+        name: _param(_TITLES, name, f"grant{j}_{name}") for name in _GRANT_COLUMNS}}) for j in range(granted)]
+    event = insert(_EVENTS).values({name: _param(_EVENTS, name, f"event_{name}") for name in _EVENT_COLUMNS})
+    if postgres:
+        return (event.add_cte(firm.cte("firm"), *(u.cte(f"ended_{i}") for i, u in enumerate(ends)),
+                              *(g.cte(f"granted_{j}") for j, g in enumerate(grants))),)
+    return (firm, *ends, *grants, event)
+
+
 def write_record(session: Session, firm: FirmRecord, event: EventRecord) -> None:
     """Write what a decision changed — the firm's row, titles granted and ended, the event — as one statement
     on PostgreSQL (data-modifying CTEs), in order on SQLite; then expire any ORM copy of the firm in the
     session, so nothing reads or flushes a stale one."""
     assert firm.id is not None
-    firm_update = update(_FIRMS).where(_FIRMS.c.id == firm.id).values(
-        state=firm.state, version=firm.version, barred_until=firm.barred_until, last_seq=firm.last_seq,
-        last_effective_date=firm.last_effective_date, updated_at=firm.updated_at)
-    ended = [update(_TITLES).where(_TITLES.c.id == t.id).values(
-        ended_on=t.ended_on, end_reason=t.end_reason, ended_by_seq=t.ended_by_seq)
-        for t in firm.recognitions if t.id is not None and t.end_changed()]
-    granted = [dict(enterprise_id=firm.id, tier=t.tier, document_no=t.document_no, batch=t.batch,
-                    recognized_on=t.recognized_on, valid_until=t.valid_until, ended_on=t.ended_on,
-                    end_reason=t.end_reason, granted_by_seq=t.granted_by_seq, ended_by_seq=t.ended_by_seq)
-               for t in firm.recognitions if t.id is None]
-    event_insert = insert(_EVENTS).values(**event.columns())
-    if session.get_bind().dialect.name == "postgresql":
-        ctes = [firm_update.cte("firm"), *(u.cte(f"ended_{i}") for i, u in enumerate(ended))]
-        if granted:
-            ctes.append(insert(_TITLES).values(granted).cte("granted"))
-        session.execute(event_insert.add_cte(*ctes))
-    else:
-        session.execute(firm_update)
-        for statement in ended:
-            session.execute(statement)
-        if granted:
-            session.execute(insert(_TITLES), granted)
-        session.execute(event_insert)
+    params: dict[str, Any] = {"firm_id": firm.id, **{f"firm_{name}": getattr(firm, name) for name in _FIRM_SET}}
+    ended = [t for t in firm.recognitions if t.id is not None and t.end_changed()]
+    for i, title in enumerate(ended):
+        params[f"end{i}_id"] = title.id
+        params.update({f"end{i}_{name}": getattr(title, name) for name in _END_SET})
+    granted = [t for t in firm.recognitions if t.id is None]
+    for j, title in enumerate(granted):
+        params.update({f"grant{j}_{name}": getattr(title, name) for name in _GRANT_COLUMNS})
+    params.update({f"event_{name}": value for name, value in event.columns().items()})
+    for statement in _write_statements(session.get_bind().dialect.name == "postgresql", len(ended), len(granted)):
+        session.execute(statement, params)
     _expire_orm_copies(session, firm.id)
+
+
+_NEW_FIRM_COLUMNS = ("uscc", "name", "region_code", "state", "version", "barred_until", "last_seq",
+                     "last_effective_date", "data", "flags", "created_at", "updated_at")
+
+
+@cache
+def _insert_statements(postgres: bool) -> tuple[Executable, ...]:
+    """A new firm and its first event, unless the USCC exists: one statement on PostgreSQL (the event is
+    selected from the firm's insert, so a conflict inserts neither), two on SQLite."""
+    values = {name: _param(_FIRMS, name, f"firm_{name}") for name in _NEW_FIRM_COLUMNS}
+    event_columns = [name for name in _EVENT_COLUMNS if name != "enterprise_id"]
+    event_values = [_param(_EVENTS, name, f"event_{name}") for name in event_columns]
+    if postgres:
+        firm = (postgresql.insert(_FIRMS).values(values).on_conflict_do_nothing(index_elements=["uscc"])
+                .returning(_FIRMS.c.id).cte("firm"))
+        return (insert(_EVENTS).from_select(["enterprise_id", *event_columns], select(firm.c.id, *event_values))
+                .returning(_EVENTS.c.enterprise_id),)
+    firm_insert = (sqlite.insert(_FIRMS).values(values).on_conflict_do_nothing(index_elements=["uscc"])
+                   .returning(_FIRMS.c.id))
+    return firm_insert, insert(_EVENTS).values(
+        {"enterprise_id": bindparam("firm_id"), **dict(zip(event_columns, event_values, strict=True))})
+
+
+def insert_record(session: Session, firm: FirmRecord, event: EventRecord) -> bool:
+    """Insert a new firm with its first event; ``False`` (and nothing written) when the USCC exists.
+    Sets ``firm.id`` and ``event.enterprise_id``."""
+    params: dict[str, Any] = {f"firm_{name}": getattr(firm, name) for name in _NEW_FIRM_COLUMNS}
+    params.update({f"event_{name}": value for name, value in event.columns().items()})
+    statements = _insert_statements(session.get_bind().dialect.name == "postgresql")
+    firm_id = session.execute(statements[0], params).scalar_one_or_none()
+    if firm_id is None:
+        return False
+    if len(statements) > 1:
+        session.execute(statements[1], {**params, "firm_id": firm_id})
+    firm.id = event.enterprise_id = int(firm_id)
+    return True
 
 
 def _expire_orm_copies(session: Session, firm_id: int) -> None:

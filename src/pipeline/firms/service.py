@@ -9,8 +9,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from pipeline.access import Actor, permission_refusal, require_permission
@@ -61,28 +59,20 @@ def enroll(
     day = effective_date or business_today()
     rulebook = rulebook_in_force(day)
     name = check_new_firm(name=name, region=region, day=day, rulebook=rulebook, actor=actor, reason=reason)
-    if session.scalars(select(Enterprise.id).where(Enterprise.uscc == code)).first() is not None:
-        raise AlreadyExists(f"企业{code}已存在 — enterprise {code} already exists", uscc=code)
     now = utc_now()
-    enterprise = Enterprise(
-        uscc=code, name=name, region_code=region, state=machine.NEW, version=0, last_seq=0,
-        data=dict(data or {}), flags={}, created_at=now, updated_at=now,
-        recognitions=[],  # a new firm holds no titles: say so, rather than have the response load them
-    )
-    machine.fire(rulebook, "enroll", enterprise)
-    try:
-        with session.begin_nested():
-            session.add(enterprise)
-            session.flush()
-    except IntegrityError:
-        raise AlreadyExists(f"企业{code}已存在 — enterprise {code} already exists", uscc=code) from None
-    event = append_event(
-        session, enterprise, kind=TRANSITION, trigger="enroll", from_state=None, effective_date=day,
-        actor=actor, rulebook=rulebook, reason=reason or DEFAULT_ENROLL_REASON,
-        evidence=enroll_evidence(name, region, data, evidence), request_id=request_id,
+    firm = FirmRecord(uscc=code, name=name, region_code=region, state=machine.NEW, version=0, last_seq=0,
+                      barred_until=None, last_effective_date=None, created_at=now, updated_at=now,
+                      data=dict(data or {}))
+    machine.fire(rulebook, "enroll", firm)
+    event = next_event(
+        firm, kind=TRANSITION, trigger="enroll", from_state=None, effective_date=day, actor_id=actor.id,
+        rulebook=rulebook, reason=reason or DEFAULT_ENROLL_REASON,
+        evidence=enroll_evidence(name, region, data, evidence), request_id=request_id, now=now,
         previous_hash=GENESIS_HASH,  # a firm's first event: its chain starts here
     )
-    return Outcome(enterprise, event)
+    if not repository.insert_record(session, firm, event):
+        raise AlreadyExists(f"企业{code}已存在 — enterprise {code} already exists", uscc=code)
+    return Outcome(firm, event)
 
 
 def check_new_firm(*, name: str, region: str, day: dt.date, rulebook: Rulebook, actor: Actor,

@@ -10,7 +10,7 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from pipeline.access import LEVELS, ROLES, Actor
@@ -78,12 +78,18 @@ def list_principals(session: Session) -> list[Principal]:
     return list(session.scalars(select(Principal).order_by(Principal.created_at, Principal.id)))
 
 
+CHANGES_CHANNEL = "pipeline_principals"
+"""PostgreSQL ``NOTIFY`` channel: a principal was revoked; API processes drop their cached tokens."""
+
+
 def revoke_principal(session: Session, principal_id: str) -> Principal:
     principal = session.get(Principal, principal_id)
     if principal is None:
         raise NotFound(f"未找到主体 — no principal {principal_id!r}")
     if principal.revoked_at is None:
         principal.revoked_at = utc_now()
+        if session.get_bind().dialect.name == "postgresql":
+            session.execute(text(f"NOTIFY {CHANGES_CHANNEL}"))  # delivered when this transaction commits
     return principal
 
 
