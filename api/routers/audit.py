@@ -82,9 +82,9 @@ def get_verify(
                 "every firm's chain head now, stored with the heads; publish it or hand it to an auditor.",
 )
 def post_anchor(payload: AnchorCreate, session: SessionDep, actor: CurrentActor, idem: IdempotencyDep) -> Any:
-    _require_role(actor, ("admin",), "anchor")
     if (replay := idem.begin(session, actor)) is not None:
         return replay
+    _require_role(actor, ("admin",), "anchor")
     anchor = verify.create_anchor(session, actor, payload.note)
     return idem.finish(session, JSONResponse(jsonable(_anchor_out(anchor)), status_code=201))
 
