@@ -33,6 +33,8 @@ PROBLEM_TYPES: dict[str, tuple[int, str, str]] = {
                            "The trigger is not allowed from the firm's state; `allowed_triggers` lists the allowed."),
     "guard-failed": (409, errors.GuardFailed.title, "A guard refused; `guard` names it, `refusals` lists all."),
     "conflict": (409, errors.Conflict.title, "A concurrent request changed the firm first; reload and retry."),
+    "anchor-key-missing": (409, errors.AnchorKeyMissing.title,
+                           "No anchor signing key is configured (`PIPELINE_ANCHOR_KEY`); nothing was written."),
     "version-mismatch": (412, errors.VersionMismatch.title, "`If-Match` is not the firm's current version."),
     "precondition-required": (428, "Precondition required (需要 If-Match)", "This write needs `If-Match`."),
     "idempotency-key-reuse": (422, "Idempotency-Key reused (幂等键已用于另一请求)",
@@ -56,6 +58,7 @@ _DOMAIN_SLUGS: list[tuple[type[errors.PipelineError], str]] = [
     (errors.GuardFailed, "guard-failed"),
     (errors.VersionMismatch, "version-mismatch"),
     (errors.Conflict, "conflict"),
+    (errors.AnchorKeyMissing, "anchor-key-missing"),
 ]
 
 

@@ -62,3 +62,9 @@ class Conflict(PipelineError):
     """A concurrent writer changed the firm first; retrying with fresh data is safe."""
 
     title = "Concurrent change (并发修改冲突)"
+
+
+class AnchorKeyMissing(PipelineError):
+    """Anchors are signed; without a signing key none is made."""
+
+    title = "Anchor signing key missing (未配置锚点签名密钥)"
