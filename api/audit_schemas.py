@@ -116,6 +116,16 @@ class AnchorCreate(BaseModel):
     note: Annotated[Text, Field(max_length=2000)] | None = None
 
 
+class AnchorSigned(BaseModel):
+    """Exactly what the signature covers; its RFC 8785 form is the signed message."""
+
+    id: int
+    digest: str
+    firms: int
+    events: int
+    created_at: str = Field(description="YYYY-MM-DDTHH:MM:SS.ffffffZ")
+
+
 class AnchorOut(BaseModel):
     id: int
     digest: str = Field(description="sha256 over 'uscc,seq,hash\\n' of every head, sorted by uscc")
@@ -124,6 +134,12 @@ class AnchorOut(BaseModel):
     created_at: dt.datetime
     actor: str
     note: str | None
+    signature: str | None = Field(description="Ed25519 over the RFC 8785 form of `signed`, base64; null for an "
+                                              "anchor made before anchors were signed")
+    public_key_id: str | None = Field(description="first 16 hex digits of sha256 of the signing key's raw public "
+                                                  "bytes")
+    signature_algorithm: str | None = Field(description="`Ed25519` when signed")
+    signed: AnchorSigned | None = Field(description="the signed fields, as signed")
 
 
 class AnchorList(BaseModel):

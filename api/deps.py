@@ -72,13 +72,33 @@ async def current_actor(  # async: the lookup is a memory hit or one short query
         raise ProblemError("unauthorized", "令牌无效或已吊销 — the bearer token is unknown or revoked",
                            headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
     request.state.actor = actor
-    if actor.role in audit_reads.LOGGED_ROLES and request.method == "GET":
-        # Auditors' reads are logged in the request's own transaction (committed with it).
-        route = request.scope.get("route")
-        audit_reads.record_read(session, actor, route=getattr(route, "path", request.url.path),
-                                uscc=str(request.path_params.get("uscc") or "") or None,
-                                query=request.url.query or None, request_id=getattr(request.state, "request_id", None))
+    log_read(request, session, actor)
     return actor
+
+
+def log_read(request: Request, session: Session, actor: Actor) -> None:
+    """An auditor's GET goes to the read log, whichever door it came through (the API or the console).
+
+    Written in the request's own transaction, so it is committed with the request: a read that was served
+    was logged. The route is the matched route's template (``/console/enterprises/{uscc}``), which also
+    names the door.
+    """
+    if actor.role not in audit_reads.LOGGED_ROLES or request.method != "GET":
+        return
+    audit_reads.record_read(session, actor, route=_route_template(request),
+                            uscc=str(request.path_params.get("uscc") or "") or None,
+                            query=request.url.query or None, request_id=getattr(request.state, "request_id", None))
+
+
+def _route_template(request: Request) -> str:
+    """The full template of the matched route. A route of an included router knows only its own part
+    (``/audit``), so the prefix it was mounted under is taken from the path (parameters hold no ``/``)."""
+    template = getattr(request.scope.get("route"), "path", None)
+    path = str(request.scope.get("path") or request.url.path)
+    if not template:
+        return path
+    parts = path.split("/")
+    return "/".join(parts[:max(len(parts) - template.count("/"), 1)]) + template
 
 
 CurrentActor = Annotated[Actor, Depends(current_actor)]

@@ -33,6 +33,8 @@ PROBLEM_TYPES: dict[str, tuple[int, str, str]] = {
                            "The trigger is not allowed from the firm's state; `allowed_triggers` lists the allowed."),
     "guard-failed": (409, errors.GuardFailed.title, "A guard refused; `guard` names it, `refusals` lists all."),
     "conflict": (409, errors.Conflict.title, "A concurrent request changed the firm first; reload and retry."),
+    "anchor-key-missing": (409, errors.AnchorKeyMissing.title,
+                           "No anchor signing key is configured (`PIPELINE_ANCHOR_KEY`); nothing was written."),
     "version-mismatch": (412, errors.VersionMismatch.title, "`If-Match` is not the firm's current version."),
     "precondition-required": (428, "Precondition required (需要 If-Match)", "This write needs `If-Match`."),
     "idempotency-key-reuse": (422, "Idempotency-Key reused (幂等键已用于另一请求)",
@@ -56,6 +58,7 @@ _DOMAIN_SLUGS: list[tuple[type[errors.PipelineError], str]] = [
     (errors.GuardFailed, "guard-failed"),
     (errors.VersionMismatch, "version-mismatch"),
     (errors.Conflict, "conflict"),
+    (errors.AnchorKeyMissing, "anchor-key-missing"),
 ]
 
 
@@ -108,6 +111,15 @@ def _allowed_methods(request: Request) -> list[str]:
                    for route in request.app.router.routes)]
 
 
+async def _kept_for_retries(request: Request, slug: str, response: JSONResponse) -> JSONResponse:
+    """A refusal of a request that reserved an ``Idempotency-Key`` is stored for its retries
+    (:meth:`api.idempotency.Idempotency.store_refusal` decides which); its transaction is already rolled back."""
+    recorder = getattr(request.state, "idempotency", None)
+    if recorder is not None:
+        await recorder.store_refusal(slug, response)
+    return response
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(errors.PipelineError)
     async def _domain(request: Request, exc: errors.PipelineError) -> JSONResponse:
@@ -115,11 +127,12 @@ def install(app: FastAPI) -> None:
         extra = dict(exc.extra)
         if isinstance(exc, errors.InvalidInput) and exc.field:
             extra["errors"] = [{"field": exc.field, "message": exc.detail}]
-        return problem_response(slug, exc.detail, request, **extra)
+        return await _kept_for_retries(request, slug, problem_response(slug, exc.detail, request, **extra))
 
     @app.exception_handler(ProblemError)
     async def _problem(request: Request, exc: ProblemError) -> JSONResponse:
-        return problem_response(exc.slug, exc.detail, request, headers=exc.headers, **exc.extra)
+        response = problem_response(exc.slug, exc.detail, request, headers=exc.headers, **exc.extra)
+        return await _kept_for_retries(request, exc.slug, response)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 from stdnum.cn.uscc import calc_check_digit
@@ -12,6 +13,7 @@ from stdnum.cn.uscc import calc_check_digit
 from pipeline.access import Actor, cli_actor
 from pipeline.db import unit_of_work
 from pipeline.firms import service
+from pipeline.history.anchor_signing import SigningKey, key_id
 from pipeline.models import Enterprise, Event, Recognition
 
 Factory = sessionmaker[Session]
@@ -125,3 +127,9 @@ ROADS: dict[str, list[tuple[str, str]]] = {
 def bring_to(factory: Factory, uscc: str, state: str) -> None:
     walk(factory, uscc, ROADS[state])
     assert load(factory, uscc).state == state
+
+
+def signing_key() -> SigningKey:
+    """A fresh Ed25519 anchor signing key, in memory."""
+    private = Ed25519PrivateKey.generate()
+    return SigningKey(private, key_id(private.public_key()))

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import pytest
-from helpers import ADMIN, Factory, fire, make_uscc, walk
+from helpers import ADMIN, Factory, fire, make_uscc, signing_key, walk
 from sqlalchemy import Connection, Engine, text
 
 from pipeline.cli import main
@@ -87,7 +87,7 @@ def test_the_cli_exits_non_zero_when_not_ok(engine: Engine, firms: list[str], da
 def test_an_anchor_proves_earlier_history_unchanged(engine: Engine, session_factory: Factory,
                                                      firms: list[str]) -> None:
     with unit_of_work(session_factory) as session:
-        anchor = verify.create_anchor(session, ADMIN, "季度审计")
+        anchor = verify.create_anchor(session, ADMIN, "季度审计", signing_key())
         assert (anchor.firms, anchor.events, len(anchor.digest)) == (2, 8, 64)
         anchor_id = anchor.id
     fire(session_factory, firms[0], "expire", "2025-09-01")  # later events do not disturb the anchor

@@ -12,7 +12,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 
 from api.console import views
 from api.console.session import ConsoleExit, ConsoleSession, load_session
-from api.deps import SessionDep
+from api.deps import SessionDep, log_read
 from api.problems import PROBLEM_TYPES, slug_for
 from pipeline.dates import business_today
 from pipeline.errors import GuardFailed, PipelineError
@@ -66,6 +66,7 @@ def signed_in(request: Request, session: SessionDep) -> ConsoleSession:
     if current.actor is None:
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         raise ConsoleExit(RedirectResponse(f"/console/login?next={quote(target)}", status_code=303))
+    log_read(request, session, current.actor)
     return current
 
 

@@ -33,7 +33,7 @@ from pipeline.errors import InvalidInput, PipelineError
 from pipeline.firms import repository, service
 from pipeline.lifecycle import machine
 from pipeline.models import Enterprise
-from pipeline.principals.service import authenticate, hash_token
+from pipeline.principals.service import authenticate
 
 __all__ = ["STATIC_DIR", "router"]
 
@@ -63,7 +63,7 @@ def login(
     if actor is None:
         return render(request, "login.html", 401, next=safe_next(next),
                       error="令牌无效或已吊销，请向系统管理员确认 — the token is unknown or revoked")
-    current.sign_in(hash_token(token.strip()))
+    current.sign_in(session, actor.id)
     return RedirectResponse(safe_next(next), status_code=303)
 
 
@@ -71,7 +71,7 @@ def login(
 def logout(request: Request, session: SessionDep, csrf_token: Annotated[str, Form(max_length=200)] = "") -> Response:
     current = load_session(request, session)
     check_csrf(request, current, csrf_token)
-    current.sign_out()
+    current.sign_out(session)
     return RedirectResponse("/console/login", status_code=303)
 
 

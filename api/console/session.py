@@ -1,16 +1,20 @@
-"""The console's sign-in session: a signed cookie holding the token's hash and a CSRF token, never the token.
+"""The console's sign-in session: a signed cookie naming a server-side session row, and a CSRF token.
 
 The cookie is ``base64url(json) "." base64url(HMAC-SHA256(secret, base64url(json)))``, signed with the
-stdlib's hmac (no extra dependency). The secret is ``PIPELINE_SECRET_KEY``; without it one is generated
-per process, so sessions end when the server restarts and are not shared between uvicorn workers — set
-the variable for any deployment with more than one worker. Every request re-reads the principal behind
-the stored hash, so revoking a principal ends its console sessions at once.
+stdlib's hmac (no extra dependency), and never holds the bearer token. Once signed in it carries a random
+session id whose SHA-256 keys a row of ``console_sessions``: signing out ends that row, so a copy of the
+cookie taken before sign-out is refused afterwards by every worker (the row lives in the database, not in
+a process). The secret is ``PIPELINE_SECRET_KEY``; without it one is generated per process, so sessions end
+when the server restarts and are not shared between uvicorn workers — set the variable for any deployment
+with more than one worker. Every request re-reads the row and the principal behind it, so revoking a
+principal ends its console sessions at once.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import datetime as dt
 import hashlib
 import hmac
 import json
@@ -23,11 +27,12 @@ from typing import Any
 
 from fastapi import Request, Response
 from fastapi.routing import APIRoute
-from sqlalchemy import select
+from sqlalchemy import delete
 from sqlalchemy.orm import Session
 
 from pipeline.access import Actor
-from pipeline.models import Principal
+from pipeline.dates import utc_now
+from pipeline.models import ConsoleSessionRecord, Principal
 from pipeline.principals.service import actor_of
 
 COOKIE_NAME = "zjtx_console"
@@ -85,8 +90,12 @@ def unsign(value: str) -> dict[str, Any] | None:
     return payload
 
 
-def _new_payload(token_hash: str | None = None) -> dict[str, Any]:
-    return {"csrf": secrets.token_urlsafe(32), "th": token_hash, "iat": int(time.time())}
+def _new_payload(session_id: str | None = None) -> dict[str, Any]:
+    return {"csrf": secrets.token_urlsafe(32), "sid": session_id, "iat": int(time.time())}
+
+
+def _row_id(session_id: str) -> str:
+    return hashlib.sha256(session_id.encode("utf-8")).hexdigest()
 
 
 @dataclass
@@ -104,17 +113,37 @@ class ConsoleSession:
     def csrf(self) -> str:
         return str(self.payload["csrf"])
 
-    def sign_in(self, token_hash: str) -> None:
-        """A fresh session (and CSRF token) for the signed-in principal: nothing carries over."""
-        self.payload = _new_payload(token_hash)
+    def sign_in(self, db: Session, principal_id: str) -> None:
+        """A fresh session (id and CSRF token) for the signed-in principal: nothing carries over.
+
+        The previous session, if any, ends; sessions past their time are swept out of the table here.
+        """
+        self._end(db)
+        now = utc_now()
+        db.execute(delete(ConsoleSessionRecord).where(ConsoleSessionRecord.expires_at < now))
+        session_id = secrets.token_urlsafe(32)
+        db.add(ConsoleSessionRecord(id=_row_id(session_id), principal_id=principal_id, created_at=now,
+                                    expires_at=now + dt.timedelta(seconds=SESSION_SECONDS)))
+        db.flush()
+        self.payload = _new_payload(session_id)
         self.changed = True
 
-    def sign_out(self) -> None:
+    def sign_out(self, db: Session) -> None:
+        """End the session on the server (every copy of the cookie) and start an anonymous one."""
+        self._end(db)
         self.payload = _new_payload()
         self.principal = None
         self.actor = None
         self.changed = True
         self.cleared = True
+
+    def _end(self, db: Session) -> None:
+        session_id = self.payload.get("sid")
+        if isinstance(session_id, str):
+            row = db.get(ConsoleSessionRecord, _row_id(session_id))
+            if row is not None and row.ended_at is None:
+                row.ended_at = utc_now()
+                db.flush()
 
     def csrf_ok(self, submitted: str | None) -> bool:
         return bool(submitted) and hmac.compare_digest(self.csrf.encode(), (submitted or "").encode())
@@ -127,14 +156,16 @@ def load_session(request: Request, session: Session) -> ConsoleSession:
         return cached
     payload = unsign(request.cookies.get(COOKIE_NAME, ""))
     current = ConsoleSession(payload) if payload else ConsoleSession(_new_payload(), changed=True)
-    token_hash = current.payload.get("th")
-    if isinstance(token_hash, str):
-        principal = session.scalars(select(Principal).where(Principal.token_hash == token_hash)).one_or_none()
+    session_id = current.payload.get("sid")
+    if isinstance(session_id, str):
+        row = session.get(ConsoleSessionRecord, _row_id(session_id))
+        live = row is not None and row.ended_at is None and row.expires_at > utc_now()
+        principal = session.get(Principal, row.principal_id) if live and row is not None else None
         if principal is not None and principal.revoked_at is None:
             current.principal = principal
             current.actor = actor_of(principal)
         else:
-            current.sign_out()
+            current.sign_out(session)
     request.state.console_session = current
     return current
 

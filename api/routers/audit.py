@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Header, Query, Request
+from fastapi import APIRouter, Header, Path, Query, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -12,6 +12,7 @@ from api.audit_schemas import (
     AnchorCreate,
     AnchorList,
     AnchorOut,
+    AnchorSigned,
     AnchorVerifyOut,
     AuditEventPage,
     AuditReadOut,
@@ -30,8 +31,8 @@ from api.responses import problems
 from api.schemas import IsoDate
 from pipeline.access import Actor
 from pipeline.dates import utc_now
-from pipeline.errors import Forbidden
-from pipeline.history import feed, verify
+from pipeline.errors import Forbidden, NotFound
+from pipeline.history import anchor_signing, feed, verify
 from pipeline.history import reads as audit_reads
 from pipeline.history import search as audit_query
 from pipeline.identifiers import validate_uscc
@@ -40,6 +41,7 @@ from pipeline.models.audit import Anchor
 router = APIRouter(prefix="/api/v1", tags=["audit 审计"], dependencies=[StrictQuery])
 
 CSV_MEDIA_TYPE = "text/csv"
+AnchorId = Annotated[int, Path(ge=1, le=2**63 - 1, description="锚点编号 — the anchor's id")]
 EXPORT_CONTENT = {200: {"content": {"application/json": {}, f"{CSV_MEDIA_TYPE}; charset=utf-8": {},
                                     audit_query.XLSX_MEDIA_TYPE: {}},
                         "description": "JSON page, or the whole result streamed as CSV (UTF-8 with BOM) or .xlsx "
@@ -53,8 +55,12 @@ def _require_role(actor: Actor, roles: tuple[str, ...], what: str) -> None:
 
 
 def _anchor_out(anchor: Anchor) -> AnchorOut:
+    signed = anchor.signature is not None
     return AnchorOut(id=anchor.id, digest=anchor.digest, firms=anchor.firms, events=anchor.events,
-                     created_at=anchor.created_at, actor=anchor.actor, note=anchor.note)
+                     created_at=anchor.created_at, actor=anchor.actor, note=anchor.note,
+                     signature=anchor.signature, public_key_id=anchor.public_key_id,
+                     signature_algorithm=anchor_signing.ALGORITHM if signed else None,
+                     signed=AnchorSigned(**verify.signed_fields(anchor)) if signed else None)
 
 
 @router.get(
@@ -77,14 +83,16 @@ def get_verify(
 
 @router.post(
     "/audit/anchors", status_code=201, response_model=AnchorOut, summary="生成锚点 Anchor the chain heads",
-    responses=problems(401, 403, 422),
-    description="对全部企业的链头（按 uscc 排序）计算一个 sha256 摘要并保存，可公开或交外部审计。One digest over "
-                "every firm's chain head now, stored with the heads; publish it or hand it to an auditor.",
+    responses=problems(401, 403, 409, 422),
+    description="对全部企业的链头（按 uscc 排序）计算一个 sha256 摘要并以 Ed25519 签名保存，可公开或交外部审计。One "
+                "digest over every firm's chain head now, stored with the heads and signed with the key named by "
+                "`PIPELINE_ANCHOR_KEY`; publish it or hand it to an auditor. No key configured → 409 "
+                "`anchor-key-missing`, nothing written.",
 )
 def post_anchor(payload: AnchorCreate, session: SessionDep, actor: CurrentActor, idem: IdempotencyDep) -> Any:
-    _require_role(actor, ("admin",), "anchor")
     if (replay := idem.begin(session, actor)) is not None:
         return replay
+    _require_role(actor, ("admin",), "anchor")
     anchor = verify.create_anchor(session, actor, payload.note)
     return idem.finish(session, JSONResponse(jsonable(_anchor_out(anchor)), status_code=201))
 
@@ -96,6 +104,20 @@ def post_anchor(payload: AnchorCreate, session: SessionDep, actor: CurrentActor,
 def get_anchors(session: SessionDep, actor: CurrentActor) -> AnchorList:
     _require_role(actor, ("auditor", "admin"), "anchors")
     return AnchorList(items=[_anchor_out(a) for a in verify.anchors(session)])
+
+
+@router.get(
+    "/audit/anchors/{anchor_id}", response_model=AnchorOut, summary="锚点 One anchor",
+    responses=problems(401, 403, 404, 422),
+    description="锚点及其签名（Ed25519，签名对象为 `signed` 的 RFC 8785 形式）和公钥编号。The anchor with its "
+                "signature over the RFC 8785 form of `signed` and the id of the public key that checks it.",
+)
+def get_anchor(anchor_id: AnchorId, session: SessionDep, actor: CurrentActor) -> AnchorOut:
+    _require_role(actor, ("auditor", "admin"), "anchors")
+    anchor = session.get(Anchor, anchor_id)
+    if anchor is None:
+        raise NotFound(f"未找到锚点{anchor_id} — no anchor {anchor_id}")
+    return _anchor_out(anchor)
 
 
 @router.get(

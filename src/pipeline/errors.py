@@ -62,3 +62,15 @@ class Conflict(PipelineError):
     """A concurrent writer changed the firm first; retrying with fresh data is safe."""
 
     title = "Concurrent change (并发修改冲突)"
+
+
+class AnchorKeyMissing(PipelineError):
+    """Anchors are signed; without a signing key none is made."""
+
+    title = "Anchor signing key missing (未配置锚点签名密钥)"
+
+
+class SchemaNotAtHead(PipelineError):
+    """The database schema is not the one this code needs, and this process may not migrate it."""
+
+    title = "Database schema not at head (数据库结构不是最新版本)"

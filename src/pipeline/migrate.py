@@ -10,6 +10,8 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine
 
+from pipeline.errors import SchemaNotAtHead
+
 _PACKAGE_DIR = Path(__file__).resolve().parent
 
 
@@ -56,3 +58,13 @@ def current_revision(engine: Engine) -> str | None:
     with engine.connect() as connection:
         heads = MigrationContext.configure(connection).get_current_heads()
     return ",".join(sorted(heads)) or None
+
+
+def require_head(engine: Engine) -> None:
+    """Refuse to go on unless the schema is at head: what ``serve`` does under a restricted role, which may
+    not (and must not be able to) change the schema. Migrations are the owner's job: ``pipeline db upgrade``
+    with ``PIPELINE_MIGRATION_DATABASE_URL``."""
+    current, head = current_revision(engine), head_revision()
+    if current != head:
+        raise SchemaNotAtHead(f"数据库结构为 {current}，应为 {head} — the schema is at {current}, this code needs "
+                              f"{head}: run `pipeline db upgrade` with PIPELINE_MIGRATION_DATABASE_URL (the owner)")

@@ -18,7 +18,7 @@ from pipeline.cli.common import actor_from_args
 from pipeline.config import Settings
 from pipeline.db import make_engine, make_session_factory, unit_of_work
 from pipeline.errors import PipelineError
-from pipeline.migrate import current_revision, head_revision, upgrade
+from pipeline.migrate import current_revision, head_revision, require_head, upgrade
 from pipeline.principals.service import add_principal, list_principals, revoke_principal
 
 Handler = Callable[[argparse.Namespace, Engine], int]
@@ -26,8 +26,15 @@ Handler = Callable[[argparse.Namespace, Engine], int]
 
 
 def cmd_db_upgrade(args: argparse.Namespace, engine: Engine) -> int:
-    upgrade(engine)
-    print(f"database at revision {current_revision(engine)} (head {head_revision()})")
+    """Migrations run as the schema owner: ``PIPELINE_MIGRATION_DATABASE_URL``, else the main URL."""
+    settings: Settings = args.settings
+    owner = engine if settings.migrates_itself else make_engine(settings.migration_database_url)
+    try:
+        upgrade(owner)
+        print(f"database at revision {current_revision(owner)} (head {head_revision()})")
+    finally:
+        if owner is not engine:
+            owner.dispose()
     return 0
 
 
@@ -40,7 +47,11 @@ def cmd_db_current(args: argparse.Namespace, engine: Engine) -> int:
 def cmd_serve(args: argparse.Namespace, engine: Engine) -> int:
     import uvicorn
 
-    upgrade(engine)
+    settings: Settings = args.settings
+    if settings.migrates_itself:
+        upgrade(engine)
+    else:  # a restricted role: the owner migrates (`pipeline db upgrade`); serving only checks
+        require_head(engine)
     url = engine.url
     if args.workers > 1 and url.get_backend_name() == "sqlite":
         print("note: several workers on SQLite serialise every write; use PostgreSQL to scale out",
@@ -99,7 +110,8 @@ def build_parser() -> argparse.ArgumentParser:
     db.add_parser("current", help="show the schema revision; exit 1 if not at head").set_defaults(
         handler=cmd_db_current)
 
-    serve = commands.add_parser("serve", help="migrate, then serve the API with uvicorn")
+    serve = commands.add_parser("serve", help="migrate (or, under a restricted role, check the schema is at head), "
+                                              "then serve the API with uvicorn")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--workers", type=int, default=1, help=">1 on PostgreSQL is the scale-out mode")
@@ -137,8 +149,8 @@ FEATURE_COMMANDS: tuple[Callable[[argparse._SubParsersAction[argparse.ArgumentPa
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    url = args.database_url or Settings.from_env().database_url
-    engine = make_engine(url)
+    args.settings = Settings.from_env(args.database_url)
+    engine = make_engine(args.settings.database_url)
     handler: Handler = args.handler
     try:
         return handler(args, engine)

@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 from pipeline.access import Actor
 from pipeline.dates import utc_now
 from pipeline.errors import NotFound, PipelineError
+from pipeline.history import anchor_signing
 from pipeline.history.corrections import VOIDED
 from pipeline.history.replay import events_by_uscc, replay, voided_seqs
 from pipeline.lifecycle import chain as audit
@@ -179,8 +180,14 @@ def _heads(session: Session, anchor_id: int) -> Iterator[list[Any]]:
         after = batch[-1].uscc
 
 
-def create_anchor(session: Session, actor: Actor, note: str | None = None) -> Anchor:
-    """Record every firm's chain head now (one statement, so one consistent snapshot) and their digest."""
+def create_anchor(session: Session, actor: Actor, note: str | None = None,
+                  key: anchor_signing.SigningKey | None = None) -> Anchor:
+    """Record every firm's chain head now (one statement, so one consistent snapshot) and their digest,
+    signed with ``key`` (default: the key file named by ``PIPELINE_ANCHOR_KEY``).
+
+    Without a key nothing is written: :class:`~pipeline.errors.AnchorKeyMissing`.
+    """
+    key = key or anchor_signing.load_signing_key()
     anchor = Anchor(digest="", firms=0, events=0, created_at=utc_now(), actor=actor.id, note=note)
     session.add(anchor)
     session.flush()
@@ -197,8 +204,15 @@ def create_anchor(session: Session, actor: Actor, note: str | None = None) -> An
                 yield row.uscc, row.seq, row.hash
 
     anchor.digest = _digest(lines())
+    anchor.signature = anchor_signing.sign(key, signed_fields(anchor))
+    anchor.public_key_id = key.key_id
     session.flush()
     return anchor
+
+
+def signed_fields(anchor: Anchor) -> dict[str, Any]:
+    """What the anchor's signature covers (:mod:`pipeline.history.anchor_signing`)."""
+    return anchor_signing.signed_fields(anchor.id, anchor.digest, anchor.firms, anchor.events, anchor.created_at)
 
 
 @dataclass

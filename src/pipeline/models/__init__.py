@@ -8,9 +8,10 @@ from pipeline.models.base import NAMING_CONVENTION, Base, BigId, JsonDoc, UTCDat
 from pipeline.models.dynamic import AnnualFiling
 from pipeline.models.firms import Enterprise, Event, Recognition
 from pipeline.models.imports import ImportRun
-from pipeline.models.principals import IdempotencyRecord, Principal
+from pipeline.models.principals import ConsoleSessionRecord, IdempotencyRecord, Principal
 
 __all__ = [
-    "NAMING_CONVENTION", "Anchor", "AnchorHead", "AnnualFiling", "AuditRead", "Base", "BigId", "Enterprise",
+    "NAMING_CONVENTION", "Anchor", "AnchorHead", "AnnualFiling", "AuditRead", "Base", "BigId", "ConsoleSessionRecord",
+    "Enterprise",
     "Event", "IdempotencyRecord", "ImportRun", "JsonDoc", "Principal", "Recognition", "UTCDateTime",
 ]

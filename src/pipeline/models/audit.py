@@ -43,6 +43,10 @@ class Anchor(Base):
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     actor: Mapped[str] = mapped_column(String(64))
     note: Mapped[str | None] = mapped_column(Text)
+    signature: Mapped[str | None] = mapped_column(Text)
+    """Ed25519 over the RFC 8785 form of ``{id, digest, firms, events, created_at}``, base64; null before
+    anchors were signed."""
+    public_key_id: Mapped[str | None] = mapped_column(String(64))
 
 
 class AnchorHead(Base):

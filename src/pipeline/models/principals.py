@@ -1,4 +1,4 @@
-"""Principals (API callers) and stored idempotent responses."""
+"""Principals (API callers), their console sessions and stored idempotent responses."""
 
 from __future__ import annotations
 
@@ -46,3 +46,19 @@ class IdempotencyRecord(Base):
     response_body: Mapped[str] = mapped_column(Text)
     response_headers: Mapped[dict[str, str]] = mapped_column(JsonDoc)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, index=True)
+
+
+class ConsoleSessionRecord(Base):
+    """A signed-in console session, server-side: signing out ends it for every copy of its cookie.
+
+    ``id`` is the SHA-256 of the random session id the cookie carries, so a copy of this table cannot be
+    turned back into cookies.
+    """
+
+    __tablename__ = "console_sessions"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    principal_id: Mapped[str] = mapped_column(String(40))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, index=True)
+    ended_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
