@@ -93,7 +93,7 @@ def log_read(request: Request, session: Session, actor: Actor) -> None:
 def _route_template(request: Request) -> str:
     """The full template of the matched route. A route of an included router knows only its own part
     (``/audit``), so the prefix it was mounted under is taken from the path (parameters hold no ``/``)."""
-    template = getattr(request.scope.get("route"), "path", None)
+    template: str | None = getattr(request.scope.get("route"), "path", None)
     path = str(request.scope.get("path") or request.url.path)
     if not template:
         return path
