@@ -8,6 +8,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from alembic.util import CommandError
 from sqlalchemy import Engine
 
 _PACKAGE_DIR = Path(__file__).resolve().parent
@@ -56,3 +57,11 @@ def current_revision(engine: Engine) -> str | None:
     with engine.connect() as connection:
         heads = MigrationContext.configure(connection).get_current_heads()
     return ",".join(sorted(heads)) or None
+
+
+def is_known_revision(revision: str) -> bool:
+    """Whether this installation's migrations contain ``revision`` (a newer pipeline may have migrated past it)."""
+    try:
+        return ScriptDirectory.from_config(alembic_config()).get_revision(revision) is not None
+    except CommandError:
+        return False
