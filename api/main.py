@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api import problems
+from api import openapi, problems
 from api.console import routes as console
 from api.routers import audit, dynamic, eligibility, enterprises, health, imports, machine, timetravel
 from pipeline import __version__
@@ -66,6 +66,7 @@ def create_app(database_url: str | None = None) -> FastAPI:
     app.state.engine = make_engine(url)
     app.state.session_factory = make_session_factory(app.state.engine)
     problems.install(app)
+    openapi.install(app)
 
     app.add_middleware(RequestIdMiddleware)
 
