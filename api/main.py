@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api import openapi, problems
+from api import docs, openapi, problems
 from api.console import routes as console
 from api.routers import audit, dynamic, eligibility, enterprises, health, imports, machine, timetravel
 from pipeline import __version__
@@ -62,11 +62,13 @@ def create_app(database_url: str | None = None) -> FastAPI:
         yield
         app.state.engine.dispose()
 
-    app = FastAPI(title="专精特新 Pipeline API", version=__version__, description=DESCRIPTION, lifespan=lifespan)
+    app = FastAPI(title="专精特新 Pipeline API", version=__version__, description=DESCRIPTION, lifespan=lifespan,
+                  docs_url=None, redoc_url=None)  # served by api.docs from local assets
     app.state.engine = make_engine(url)
     app.state.session_factory = make_session_factory(app.state.engine)
     problems.install(app)
     openapi.install(app)
+    docs.install(app)
 
     app.add_middleware(RequestIdMiddleware)
 
