@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api import docs, openapi, problems
+from api import docs, observability, openapi, problems
 from api.console import routes as console
 from api.routers import audit, dynamic, eligibility, enterprises, health, imports, machine, timetravel
 from pipeline import __version__
@@ -70,6 +70,7 @@ def create_app(database_url: str | None = None) -> FastAPI:
     openapi.install(app)
     docs.install(app)
 
+    observability.install(app)
     app.add_middleware(RequestIdMiddleware)
 
     routers = (health, enterprises, machine, timetravel, audit, dynamic, imports, eligibility)
@@ -89,5 +90,6 @@ def create_app(database_url: str | None = None) -> FastAPI:
 
 
 def app_from_env() -> FastAPI:
-    """uvicorn's factory for `pipeline serve` (each worker builds its own engine)."""
+    """uvicorn's factory for `pipeline serve` (each worker builds its own engine and its log handler)."""
+    observability.configure_logging()
     return create_app()

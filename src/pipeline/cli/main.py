@@ -17,7 +17,14 @@ from pipeline.cli import dynamic as dynamic_cli
 from pipeline.cli import imports as imports_cli
 from pipeline.cli import screening as screening_cli
 from pipeline.cli.common import actor_from_args
-from pipeline.cli.preflight import SetupFailed, check_schema, check_serve, check_sqlite_file, database_error
+from pipeline.cli.preflight import (
+    SetupFailed,
+    check_schema,
+    check_serve,
+    check_sqlite_file,
+    database_error,
+    metrics_directory,
+)
 from pipeline.config import Settings
 from pipeline.db import make_engine, make_session_factory, unit_of_work
 from pipeline.errors import PipelineError
@@ -52,8 +59,10 @@ def cmd_serve(args: argparse.Namespace, engine: Engine) -> int:
     os.environ["PIPELINE_DATABASE_URL"] = url.render_as_string(hide_password=False)
     print(f"serving on http://{args.host}:{args.port} ({url.get_backend_name()}, {args.workers} worker(s))",
           file=sys.stderr)
-    uvicorn.run("api.main:app_from_env", factory=True, host=args.host, port=args.port, workers=args.workers,
-                log_level=args.log_level, proxy_headers=True)
+    with metrics_directory():
+        # the app logs one line per request itself (PIPELINE_LOG_FORMAT), so uvicorn's access log is off
+        uvicorn.run("api.main:app_from_env", factory=True, host=args.host, port=args.port, workers=args.workers,
+                    log_level=args.log_level, proxy_headers=True, access_log=False)
     return 0
 
 

@@ -10,7 +10,11 @@ from __future__ import annotations
 
 import errno
 import os
+import shutil
 import socket
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from sqlalchemy import Engine
@@ -19,6 +23,9 @@ from sqlalchemy.exc import DBAPIError
 from pipeline.migrate import current_revision, head_revision, is_known_revision
 
 SECRET_ENV = "PIPELINE_SECRET_KEY"  # noqa: S105 — the variable's name, not a secret
+LOG_FORMAT_ENV = "PIPELINE_LOG_FORMAT"
+LOG_FORMATS = ("text", "json")
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 
 class SetupFailed(Exception):
@@ -79,6 +86,10 @@ def check_serve(host: str, port: int, workers: int) -> None:
                           "worker signs console sessions with its own and users are signed out between requests; "
                           "set it to a random value, e.g. "
                           "`export PIPELINE_SECRET_KEY=$(python3 -c 'import secrets; print(secrets.token_hex(32))')`")
+    log_format = os.environ.get(LOG_FORMAT_ENV) or "text"
+    if log_format not in LOG_FORMATS:
+        raise SetupFailed(f"{LOG_FORMAT_ENV}={log_format!r} — the request log format is one of: "
+                          f"{', '.join(LOG_FORMATS)}")
     refusal = port_refusal(host, port)
     if refusal:
         raise SetupFailed(refusal)
@@ -101,3 +112,24 @@ def port_refusal(host: str, port: int) -> str | None:
                         f"choose another with --port, e.g. --port {port + 1}")
             return f"无法监听 — cannot listen on {host}:{port}: {exc.strerror}"
     return None
+
+
+@contextmanager
+def metrics_directory() -> Iterator[Path]:
+    """``PROMETHEUS_MULTIPROC_DIR`` for the workers' metric files: the operator's (emptied, as
+    prometheus-client requires at each start) or a temporary one removed afterwards."""
+    configured = os.environ.get(MULTIPROC_ENV)
+    if configured:
+        directory = Path(configured)
+        directory.mkdir(parents=True, exist_ok=True)
+        for stale in directory.glob("*.db"):
+            stale.unlink()
+        yield directory
+        return
+    directory = Path(tempfile.mkdtemp(prefix="pipeline-metrics-"))
+    os.environ[MULTIPROC_ENV] = str(directory)
+    try:
+        yield directory
+    finally:
+        del os.environ[MULTIPROC_ENV]
+        shutil.rmtree(directory, ignore_errors=True)
