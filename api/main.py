@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api import problems
+from api import docs, observability, openapi, problems
 from api.console import routes as console
 from api.routers import audit, dynamic, eligibility, enterprises, health, imports, machine, timetravel
 from pipeline import __version__
@@ -65,12 +65,16 @@ def create_app(database_url: str | None = None) -> FastAPI:
         app.state.principals.close()
         app.state.engine.dispose()
 
-    app = FastAPI(title="专精特新 Pipeline API", version=__version__, description=DESCRIPTION, lifespan=lifespan)
+    app = FastAPI(title="专精特新 Pipeline API", version=__version__, description=DESCRIPTION, lifespan=lifespan,
+                  docs_url=None, redoc_url=None)  # served by api.docs from local assets
     app.state.engine = make_engine(url)
     app.state.session_factory = make_session_factory(app.state.engine)
     app.state.principals = PrincipalCache(app.state.engine)
     problems.install(app)
+    openapi.install(app)
+    docs.install(app)
 
+    observability.install(app)
     app.add_middleware(RequestIdMiddleware)
 
     routers = (health, enterprises, machine, timetravel, audit, dynamic, imports, eligibility)
@@ -90,5 +94,6 @@ def create_app(database_url: str | None = None) -> FastAPI:
 
 
 def app_from_env() -> FastAPI:
-    """uvicorn's factory for `pipeline serve` (each worker builds its own engine)."""
+    """uvicorn's factory for `pipeline serve` (each worker builds its own engine and its log handler)."""
+    observability.configure_logging()
     return create_app()

@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
+from api.metrics import count_refusal
 from pipeline import errors
 
 log = logging.getLogger("pipeline.api")
@@ -125,6 +126,7 @@ def install(app: FastAPI) -> None:
     async def _domain(request: Request, exc: errors.PipelineError) -> JSONResponse:
         slug = slug_for(exc)
         extra = dict(exc.extra)
+        count_refusal(slug, extra)
         if isinstance(exc, errors.InvalidInput) and exc.field:
             extra["errors"] = [{"field": exc.field, "message": exc.detail}]
         return await _kept_for_retries(request, slug, problem_response(slug, exc.detail, request, **extra))

@@ -213,7 +213,8 @@ def run_api_load(url: str, token: str, clients: int, seconds: float, workers: in
     server = subprocess.Popen(
         [sys.executable, "-m", "pipeline.cli", "serve", "--workers", str(workers), "--port", str(port),
          "--log-level", "warning"],
-        env={**os.environ, "PIPELINE_DATABASE_URL": url}, stdout=log, stderr=subprocess.STDOUT,
+        env={"PIPELINE_SECRET_KEY": "bench-shared-secret", **os.environ, "PIPELINE_DATABASE_URL": url},
+        stdout=log, stderr=subprocess.STDOUT,
         start_new_session=True,
     )
     try:

@@ -46,7 +46,8 @@ def serve(database_url: str, workers: int, log_path: Path, ready: str = "/readyz
         process = subprocess.Popen(
             [sys.executable, "-m", "pipeline.cli", "serve", "--workers", str(workers), "--port", str(port),
              "--log-level", "warning"],
-            env={**os.environ, "PIPELINE_DATABASE_URL": database_url}, stdout=log, stderr=subprocess.STDOUT,
+            env={"PIPELINE_SECRET_KEY": "test-shared-secret", **os.environ, "PIPELINE_DATABASE_URL": database_url},
+            stdout=log, stderr=subprocess.STDOUT,
             start_new_session=True,
         )
         try:

@@ -100,7 +100,7 @@ class CatalogueOut(BaseModel):
     items: list[IndicatorSpecOut]
 
 
-class ImportRowOut(BaseModel):
+class IndicatorImportRowOut(BaseModel):
     row: int
     uscc: str
     year: int | None
@@ -130,7 +130,7 @@ class IndicatorImportOut(BaseModel):
     events: int
     columns: dict[str, str]
     ignored_headers: list[str]
-    items: list[ImportRowOut]
+    items: list[IndicatorImportRowOut]
 
 
 class UnmetOut(BaseModel):

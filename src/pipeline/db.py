@@ -7,15 +7,47 @@ from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError
 from sqlalchemy.orm import Session, sessionmaker
+
+from pipeline.errors import InvalidInput
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 POOL_SIZE = 15
 """PostgreSQL connections one process keeps (and at most opens): SQLAlchemy's 5 + 10 overflow, all kept."""
 
 
-def make_engine(url: str, **kwargs: Any) -> Engine:
-    if url.startswith("sqlite"):
+#: The URL schemes we accept, and the driver each one means. ``postgres://`` is what Heroku-style platforms
+#: and many operators write; SQLAlchemy refuses it, so it is read as PostgreSQL through psycopg 3.
+SUPPORTED_SCHEMES = {
+    "sqlite": "sqlite", "sqlite+pysqlite": "sqlite",
+    "postgresql": "postgresql+psycopg", "postgres": "postgresql+psycopg", "postgresql+psycopg": "postgresql+psycopg",
+}
+
+
+def database_url(url: str | URL) -> URL:
+    """``url`` parsed, with its driver made explicit; :class:`InvalidInput` for anything we cannot connect to."""
+    if isinstance(url, URL):
+        parsed = url
+    else:
+        try:
+            parsed = make_url(url)
+        except ArgumentError:
+            raise InvalidInput(
+                f"数据库地址无效 — {url!r} is not a database URL; expected sqlite:///PATH or "
+                "postgresql://user@host:5432/dbname", field="database_url") from None
+    driver = SUPPORTED_SCHEMES.get(parsed.drivername)
+    if driver is None:
+        raise InvalidInput(
+            f"不支持的数据库 — {parsed.drivername}:// is not supported; use sqlite:///PATH or "
+            "postgresql://user@host:5432/dbname (psycopg 3)", field="database_url")
+    return parsed.set(drivername=driver)
+
+
+def make_engine(url: str | URL, **kwargs: Any) -> Engine:
+    url = database_url(url)
+    if url.get_backend_name() == "sqlite":
         engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}, **kwargs)
         _configure_sqlite(engine)
         return engine

@@ -117,7 +117,16 @@ def region_prefix(code: str) -> str:
     return code
 
 
+#: County-level codes (a province's 90xx "directly administered" block) that are governed as prefecture-level
+#: cities: 济源 (济源产城融合示范区) is one of Henan's 18 city-level jurisdictions (17 省辖市 + 济源), with city-level
+#: officials, though GB/T 2260 numbers it like a county. Its prefix stays the whole code: nothing lies below it.
+CITY_LEVEL_COUNTY_CODES = frozenset({"419001"})
+
+
 def region_level(code: str) -> str:
+    """``province``, ``city`` or ``district``: the level of government that answers for the division."""
+    if code in CITY_LEVEL_COUNTY_CODES:
+        return "city"
     return {2: "province", 4: "city", 6: "district"}[len(region_prefix(code))]
 
 

@@ -8,6 +8,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from alembic.util import CommandError
 from sqlalchemy import Engine
 
 from pipeline.errors import SchemaNotAtHead
@@ -68,3 +69,11 @@ def require_head(engine: Engine) -> None:
     if current != head:
         raise SchemaNotAtHead(f"数据库结构为 {current}，应为 {head} — the schema is at {current}, this code needs "
                               f"{head}: run `pipeline db upgrade` with PIPELINE_MIGRATION_DATABASE_URL (the owner)")
+
+
+def is_known_revision(revision: str) -> bool:
+    """Whether this installation's migrations contain ``revision`` (a newer pipeline may have migrated past it)."""
+    try:
+        return ScriptDirectory.from_config(alembic_config()).get_revision(revision) is not None
+    except CommandError:
+        return False

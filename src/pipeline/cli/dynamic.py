@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from pipeline.cli.common import actor_from_args, cli_request_id
+from pipeline.cli.common import actor_from_args, cli_request_id, input_file
 from pipeline.dates import business_today, parse_date
 from pipeline.db import make_session_factory, unit_of_work
 from pipeline.dynamic.batches import MODES, BatchItem, BatchRefused, ItemResult, run_batch
@@ -110,7 +110,7 @@ def _print_result(result: ItemResult) -> None:
 
 def cmd_batch(args: argparse.Namespace, engine: Engine) -> int:
 
-    items = read_batch_csv(Path(args.file))
+    items = read_batch_csv(input_file(args.file))
     factory = make_session_factory(engine)
     try:
         with unit_of_work(factory) as session:

@@ -16,9 +16,8 @@ from typing import IO, Any
 
 from sqlalchemy import Engine
 
-from pipeline.cli.common import actor_from_args, cli_request_id
+from pipeline.cli.common import actor_from_args, cli_request_id, input_file
 from pipeline.db import make_session_factory, unit_of_work
-from pipeline.errors import InvalidInput
 from pipeline.imports import ACTIONS, ImportFile, ImportOptions, RowReport, exports, parse_mapping, run_import
 from pipeline.imports.report import CSV_HEADER, PROBLEM, csv_row
 
@@ -55,9 +54,7 @@ class _Progress:
 
 def cmd_import(args: argparse.Namespace, engine: Engine) -> int:
 
-    path = Path(args.file)
-    if not path.is_file():
-        raise InvalidInput(f"文件不存在 — no such file: {path}", field="file")
+    path = input_file(args.file)
     options = ImportOptions(action=args.action, batch=args.batch, document_no=args.document_no,
                             effective_date=args.effective_date, mapping=parse_mapping(args.map))
     progress = _Progress(args.progress or sys.stderr.isatty())

@@ -8,13 +8,23 @@ import sys
 from collections.abc import Callable, Sequence
 
 from sqlalchemy import Engine
+from sqlalchemy.exc import DBAPIError
 
+from pipeline import __version__
 from pipeline.access import LEVELS, ROLES
 from pipeline.cli import audit as audit_cli
 from pipeline.cli import dynamic as dynamic_cli
 from pipeline.cli import imports as imports_cli
 from pipeline.cli import screening as screening_cli
 from pipeline.cli.common import actor_from_args
+from pipeline.cli.preflight import (
+    SetupFailed,
+    check_schema,
+    check_serve,
+    check_sqlite_file,
+    database_error,
+    metrics_directory,
+)
 from pipeline.config import Settings
 from pipeline.db import make_engine, make_session_factory, unit_of_work
 from pipeline.errors import PipelineError
@@ -22,8 +32,7 @@ from pipeline.migrate import current_revision, head_revision, require_head, upgr
 from pipeline.principals.service import add_principal, list_principals, revoke_principal
 
 Handler = Callable[[argparse.Namespace, Engine], int]
-
-
+DEBUG_ENV = "PIPELINE_DEBUG"
 
 def cmd_db_upgrade(args: argparse.Namespace, engine: Engine) -> int:
     """Migrations run as the schema owner: ``PIPELINE_MIGRATION_DATABASE_URL``, else the main URL."""
@@ -47,6 +56,7 @@ def cmd_db_current(args: argparse.Namespace, engine: Engine) -> int:
 def cmd_serve(args: argparse.Namespace, engine: Engine) -> int:
     import uvicorn
 
+    check_serve(args.host, args.port, args.workers)
     settings: Settings = args.settings
     if settings.migrates_itself:
         upgrade(engine)
@@ -60,8 +70,10 @@ def cmd_serve(args: argparse.Namespace, engine: Engine) -> int:
     os.environ["PIPELINE_DATABASE_URL"] = url.render_as_string(hide_password=False)
     print(f"serving on http://{args.host}:{args.port} ({url.get_backend_name()}, {args.workers} worker(s))",
           file=sys.stderr)
-    uvicorn.run("api.main:app_from_env", factory=True, host=args.host, port=args.port, workers=args.workers,
-                log_level=args.log_level, proxy_headers=True)
+    with metrics_directory():
+        # the app logs one line per request itself (PIPELINE_LOG_FORMAT), so uvicorn's access log is off
+        uvicorn.run("api.main:app_from_env", factory=True, host=args.host, port=args.port, workers=args.workers,
+                    log_level=args.log_level, proxy_headers=True, access_log=False)
     return 0
 
 
@@ -73,8 +85,12 @@ def cmd_principal_add(args: argparse.Namespace, engine: Engine) -> int:
         )
         principal = created.principal
         scope = principal.region_code or "all"
+        rights = ""
+        if principal.role == "integrator":
+            rights = (f", may fire {', '.join(principal.grants)}" if principal.grants
+                      else ", read-only: no --grant, so it may read but write nothing")
         print(f"principal {principal.id} ({principal.role}{':' + principal.level if principal.level else ''}, "
-              f"region {scope}) created; its token follows and is shown only once:")
+              f"region {scope}{rights}) created; its token follows and is shown only once:")
         print(created.token)
     return 0
 
@@ -99,6 +115,7 @@ def cmd_principal_revoke(args: argparse.Namespace, engine: Engine) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="pipeline", description="专精特新 Pipeline — tiered cultivation of SMEs")
+    parser.add_argument("--version", action="version", version=f"pipeline {__version__}")
     parser.add_argument("--database-url", help="overrides PIPELINE_DATABASE_URL")
     parser.add_argument("--actor", metavar="PRINCIPAL_ID",
                         help="record writes as this principal instead of cli:<OS user>")
@@ -106,9 +123,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     db = commands.add_parser("db", help="database schema").add_subparsers(dest="db_command", required=True)
     db.add_parser("upgrade", help="migrate to the latest schema (alembic upgrade head)").set_defaults(
-        handler=cmd_db_upgrade)
+        handler=cmd_db_upgrade, creates_database=True, needs_schema=False)
     db.add_parser("current", help="show the schema revision; exit 1 if not at head").set_defaults(
-        handler=cmd_db_current)
+        handler=cmd_db_current, needs_schema=False)
 
     serve = commands.add_parser("serve", help="migrate (or, under a restricted role, check the schema is at head), "
                                               "then serve the API with uvicorn")
@@ -116,7 +133,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--workers", type=int, default=1, help=">1 on PostgreSQL is the scale-out mode")
     serve.add_argument("--log-level", default="info")
-    serve.set_defaults(handler=cmd_serve)
+    serve.set_defaults(handler=cmd_serve, creates_database=True, needs_schema=False)
 
     principal = commands.add_parser("principal", help="manage who may call the API").add_subparsers(
         dest="principal_command", required=True)
@@ -148,20 +165,43 @@ FEATURE_COMMANDS: tuple[Callable[[argparse._SubParsersAction[argparse.ArgumentPa
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command. Whatever goes wrong is one line on stderr and a non-zero exit, never a traceback
+    (``PIPELINE_DEBUG=1`` shows the traceback of an unexpected error)."""
     args = build_parser().parse_args(argv)
-    args.settings = Settings.from_env(args.database_url)
-    engine = make_engine(args.settings.database_url)
     handler: Handler = args.handler
+    engine: Engine | None = None
     try:
+        args.settings = Settings.from_env(args.database_url)
+        engine = make_engine(args.settings.database_url)
+        check_sqlite_file(engine, creates=getattr(args, "creates_database", False))
+        if getattr(args, "needs_schema", True):
+            check_schema(engine)
         return handler(args, engine)
     except PipelineError as exc:
-        print(f"pipeline: error: {exc.detail}", file=sys.stderr)
-        return 1
+        return _fail(exc.detail)
+    except SetupFailed as exc:
+        return _fail(str(exc))
+    except DBAPIError as exc:
+        assert engine is not None  # only a connected engine raises driver errors
+        return _fail(database_error(engine, exc))
+    except OSError as exc:
+        return _fail(" ".join(str(exc).split()))
     except KeyboardInterrupt:
         print("pipeline: interrupted; nothing of the unfinished step was written", file=sys.stderr)
         return 130
+    except Exception as exc:
+        if os.environ.get(DEBUG_ENV):
+            raise
+        return _fail(f"内部错误 — unexpected {type(exc).__name__}: {' '.join(str(exc).split())} "
+                     f"(a bug; {DEBUG_ENV}=1 shows the traceback)")
     finally:
-        engine.dispose()
+        if engine is not None:
+            engine.dispose()
+
+
+def _fail(message: str) -> int:
+    print(f"pipeline: error: {message}", file=sys.stderr)
+    return 1
 
 
 if __name__ == "__main__":

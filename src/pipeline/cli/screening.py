@@ -7,23 +7,19 @@ with ``--apply`` the file is written all or nothing: any problem row → nothing
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 from sqlalchemy import Engine
 
-from pipeline.cli.common import actor_from_args
+from pipeline.cli.common import actor_from_args, input_file
 from pipeline.cli.imports import SHOWN_PROBLEMS
 from pipeline.db import make_session_factory, unit_of_work
 from pipeline.eligibility.indicators import import_indicators, parse_map
-from pipeline.errors import InvalidInput
 from pipeline.imports import ImportFile
 
 
 def cmd_indicators_import(args: argparse.Namespace, engine: Engine) -> int:
 
-    path = Path(args.file)
-    if not path.is_file():
-        raise InvalidInput(f"文件不存在 — no such file: {path}", field="file")
+    path = input_file(args.file)
     mapping = parse_map(args.map)
     with path.open("rb") as stream, unit_of_work(make_session_factory(engine)) as session:
         report = import_indicators(session, ImportFile(stream, path.name), actor=actor_from_args(session, args),

@@ -243,7 +243,17 @@ def write_record(session: Session, firm: FirmRecord, event: EventRecord) -> None
     params.update({f"event_{name}": value for name, value in event.columns().items()})
     for statement in _write_statements(session.get_bind().dialect.name == "postgresql", len(ended), len(granted)):
         session.execute(statement, params)
+    _note_written(session, event)
     _expire_orm_copies(session, firm.id)
+
+
+WRITTEN_EVENTS = "pipeline_new_events"
+"""``session.info`` key: ``(kind, trigger)`` of each event the Core write path added in this transaction (the
+ORM path's are in ``session.new``), for whoever counts committed events (``/metrics``)."""
+
+
+def _note_written(session: Session, event: EventRecord) -> None:
+    session.info.setdefault(WRITTEN_EVENTS, []).append((event.kind, event.trigger or event.kind))
 
 
 _NEW_FIRM_COLUMNS = ("uscc", "name", "region_code", "state", "version", "barred_until", "last_seq",
@@ -280,6 +290,7 @@ def insert_record(session: Session, firm: FirmRecord, event: EventRecord) -> boo
     if len(statements) > 1:
         session.execute(statements[1], {**params, "firm_id": firm_id})
     firm.id = event.enterprise_id = int(firm_id)
+    _note_written(session, event)
     return True
 
 

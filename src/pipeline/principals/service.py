@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from pipeline.access import LEVELS, ROLES, Actor
 from pipeline.dates import utc_now
 from pipeline.errors import InvalidInput, NotFound
-from pipeline.identifiers import validate_region
+from pipeline.identifiers import region_level, region_name, validate_region
 from pipeline.lifecycle.machine import TRIGGERS
 from pipeline.models import Principal
 
@@ -55,8 +55,12 @@ def add_principal(
     if role != "official" and level is not None:
         raise InvalidInput("只有 official 有层级 — only officials have a level", field="level")
     if role != "admin" and not region_code:
-        raise InvalidInput(f"{role} 须指定辖区 — a {role} needs --region (GB/T 2260 code)", field="region")
+        raise InvalidInput(f"{role} 须指定辖区 — {_a(role)} needs --region (GB/T 2260 code)", field="region")
     region = validate_region(region_code, field="region") if region_code else None
+    if role == "official" and region is not None and level != region_level(region):
+        actual = region_level(region)
+        raise InvalidInput(f"层级与辖区不符 — --level {level} does not match region {region} ({region_name(region)}), "
+                           f"which is {actual} level; use --level {actual} or a {level}-level code", field="level")
     grants = list(dict.fromkeys(grants or []))
     unknown = [g for g in grants if g not in GRANTABLE]
     if unknown:
@@ -72,6 +76,10 @@ def add_principal(
     session.add(principal)
     session.flush()
     return NewPrincipal(principal, token)
+
+
+def _a(noun: str) -> str:
+    return f"{'an' if noun[:1] in 'aeiou' else 'a'} {noun}"
 
 
 def list_principals(session: Session) -> list[Principal]:

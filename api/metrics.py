@@ -1,0 +1,40 @@
+"""The Prometheus metrics, all named ``pipeline_…`` (see :mod:`api.observability` for how they are served).
+
+Under ``pipeline serve`` ``PROMETHEUS_MULTIPROC_DIR`` is set before any worker imports this module, so
+prometheus-client keeps each worker's values in a file there and a scrape adds them up.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram, multiprocess
+
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+
+REQUESTS = Counter("pipeline_http_requests_total", "HTTP requests answered, by route template and status",
+                   ("method", "route", "status"))
+LATENCY = Histogram("pipeline_http_request_duration_seconds", "Time to answer an HTTP request, by route template",
+                    ("method", "route"),
+                    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0))
+TRANSITIONS = Counter("pipeline_events_total", "Events committed through the API, by kind and trigger "
+                      "(transitions, amendments, corrections)", ("kind", "trigger"))
+REFUSALS = Counter("pipeline_refusals_total", "Requests refused by a domain rule, by problem type and rule "
+                   "(the guard, the permission, or the problem type when no finer rule applies)", ("type", "rule"))
+POOL = Gauge("pipeline_db_pool_connections", "Database connections of the API's pool, by state",
+             ("state",), multiprocess_mode="livesum")
+
+
+def count_refusal(slug: str, extra: dict[str, Any]) -> None:
+    """Called by the problem mapping for every domain refusal."""
+    REFUSALS.labels(slug, str(extra.get("guard") or extra.get("rule") or slug)).inc()
+
+
+def registry() -> CollectorRegistry:
+    """What a scrape reports: every worker's files under ``pipeline serve``, else this process's metrics."""
+    if os.environ.get(MULTIPROC_ENV):
+        combined = CollectorRegistry()
+        multiprocess.MultiProcessCollector(combined)  # type: ignore[no-untyped-call]
+        return combined
+    return REGISTRY
