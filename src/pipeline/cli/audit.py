@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import Engine
 
 from pipeline.cli.common import actor_from_args
+from pipeline.cli.progress import Progress
 from pipeline.db import make_session_factory, unit_of_work
 from pipeline.errors import InvalidInput
 from pipeline.history import anchor_signing, verify
@@ -20,8 +21,10 @@ from pipeline.identifiers import validate_uscc
 
 
 def cmd_verify(args: argparse.Namespace, engine: Engine) -> int:
-    with unit_of_work(make_session_factory(engine)) as session:
-        report = verify.verify(session, uscc=validate_uscc(args.uscc) if args.uscc else None)
+    with unit_of_work(make_session_factory(engine)) as session, \
+            Progress("核验 verify", "firms", requested=args.progress) as progress:
+        report = verify.verify(session, uscc=validate_uscc(args.uscc) if args.uscc else None,
+                               on_progress=progress.update)
     print(json.dumps(report.as_dict(), ensure_ascii=False, indent=2))
     if not report.ok:
         print(f"pipeline: error: {len(report.problems)} problem(s) in the audit trail", file=sys.stderr)
@@ -101,6 +104,8 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         dest="audit_command", required=True)
     check = audit.add_parser("verify", help="recompute every chain and compare firms with a replay; exit 1 if not ok")
     check.add_argument("--uscc", help="only this firm")
+    check.add_argument("--progress", action="store_true",
+                       help="print a progress line every few seconds when stderr is not a terminal")
     check.set_defaults(handler=cmd_verify)
     keygen = audit.add_parser("keygen", help="write a new Ed25519 anchor signing key and print its public key")
     keygen.add_argument("--out", metavar="FILE", help=f"the private key file (default ${anchor_signing.KEY_ENV}); "

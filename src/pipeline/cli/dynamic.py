@@ -8,13 +8,13 @@ import datetime as dt
 import io
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine
 
 from pipeline.cli.common import actor_from_args, cli_request_id, input_file
+from pipeline.cli.progress import Progress
 from pipeline.dates import business_today, parse_date
 from pipeline.db import make_session_factory, unit_of_work
 from pipeline.dynamic.batches import MODES, BatchItem, BatchRefused, ItemResult, run_batch
@@ -24,19 +24,6 @@ from pipeline.errors import InvalidInput, PipelineError
 
 CSV_COLUMNS = ("uscc", "trigger", "effective_date", "reason_code", "reason", "document_no", "batch", "valid_until")
 EVIDENCE_COLUMNS = ("document_no", "batch", "valid_until")
-
-
-def _progress_printer(enabled: bool) -> Callable[[int, int], None] | None:
-    if not enabled:
-        return None
-    started = time.monotonic()
-
-    def show(done: int, total: int) -> None:
-        rate = done / max(time.monotonic() - started, 1e-9)
-        end = "\n" if done >= total else ""
-        print(f"\rsweep: {done:,}/{total:,} firms ({rate:,.0f}/s)", end=end, file=sys.stderr, flush=True)
-
-    return show
 
 
 def _print_item(item: SweepItem) -> None:
@@ -52,9 +39,10 @@ def cmd_sweep(args: argparse.Namespace, engine: Engine) -> int:
         requested_by = actor_from_args(session, args)
     as_of = args.as_of or business_today()
     started = time.monotonic()
-    report = sweep(lambda: unit_of_work(factory), as_of, apply=args.apply, requested_by=requested_by,
-                   request_id=cli_request_id(), batch_size=args.batch_size, on_item=_print_item,
-                   on_progress=_progress_printer(args.progress or sys.stderr.isatty()))
+    with Progress("到期清理 sweep", "firms", requested=args.progress) as progress:
+        report = sweep(lambda: unit_of_work(factory), as_of, apply=args.apply, requested_by=requested_by,
+                       request_id=cli_request_id(), batch_size=args.batch_size, on_item=_print_item,
+                       on_progress=progress.update)
     elapsed = time.monotonic() - started
     verb = "expired" if args.apply else "would expire"
     tiers = ", ".join(f"{tier} {count}" for tier, count in sorted(report.by_tier.items())) or "none"
@@ -113,9 +101,10 @@ def cmd_batch(args: argparse.Namespace, engine: Engine) -> int:
     items = read_batch_csv(input_file(args.file))
     factory = make_session_factory(engine)
     try:
-        with unit_of_work(factory) as session:
+        with unit_of_work(factory) as session, \
+                Progress("批量 batch", "rows", requested=args.progress, total=len(items)) as progress:
             results = run_batch(session, items, mode=args.mode, actor=actor_from_args(session, args),
-                                  request_id=cli_request_id())
+                                request_id=cli_request_id(), on_item=progress.update)
     except BatchRefused as refused:
         for failure in refused.failures:
             _print_result(failure)
@@ -143,7 +132,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     sweep_parser.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE,
                               help=f"firms per transaction (default {DEFAULT_BATCH_SIZE})")
     sweep_parser.add_argument("--progress", action="store_true",
-                              help="show progress on stderr even when it is not a terminal")
+                              help="print a progress line every few seconds when stderr is not a terminal")
     sweep_parser.add_argument("--no-flags", action="store_true",
                               help="skip refreshing the annual_data_overdue flags after an applied sweep")
     sweep_parser.set_defaults(handler=cmd_sweep)
@@ -152,4 +141,6 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     batch_parser.add_argument("file", metavar="FILE.csv", help=f"columns: {','.join(CSV_COLUMNS)}")
     batch_parser.add_argument("--mode", choices=MODES, default="all_or_nothing",
                               help="all_or_nothing: one bad row writes nothing; each: good rows are written")
+    batch_parser.add_argument("--progress", action="store_true",
+                              help="print a progress line every few seconds when stderr is not a terminal")
     batch_parser.set_defaults(handler=cmd_batch)

@@ -9,14 +9,14 @@ from __future__ import annotations
 import argparse
 import csv
 import datetime as dt
-import sys
-import time
+from dataclasses import replace
 from pathlib import Path
 from typing import IO, Any
 
 from sqlalchemy import Engine
 
 from pipeline.cli.common import actor_from_args, cli_request_id, input_file
+from pipeline.cli.progress import Progress, csv_rows
 from pipeline.db import make_session_factory, unit_of_work
 from pipeline.imports import ACTIONS, ImportFile, ImportOptions, RowReport, exports, parse_mapping, run_import
 from pipeline.imports.report import CSV_HEADER, PROBLEM, csv_row
@@ -32,32 +32,12 @@ def _date(text: str) -> dt.date:
         raise argparse.ArgumentTypeError(f"expected a date YYYY-MM-DD, got {text!r}") from None
 
 
-class _Progress:
-    """Rows done and the rate, on one rewritten stderr line, at most every half second."""
-
-    def __init__(self, enabled: bool) -> None:
-        self.enabled = enabled
-        self.started = time.monotonic()
-        self.shown = 0.0
-
-    def __call__(self, rows: int) -> None:
-        now = time.monotonic()
-        if self.enabled and now - self.shown >= 0.5:
-            self.shown = now
-            rate = rows / max(now - self.started, 1e-9)
-            print(f"\r{rows:,} rows ({rate:,.0f} rows/s)", end="", file=sys.stderr, flush=True)
-
-    def done(self) -> None:
-        if self.enabled and self.shown:
-            print(file=sys.stderr)
-
-
 def cmd_import(args: argparse.Namespace, engine: Engine) -> int:
 
     path = input_file(args.file)
     options = ImportOptions(action=args.action, batch=args.batch, document_no=args.document_no,
                             effective_date=args.effective_date, mapping=parse_mapping(args.map))
-    progress = _Progress(args.progress or sys.stderr.isatty())
+    progress = Progress("导入 import", "rows", requested=args.progress, total=csv_rows(str(path)))
     shown: list[RowReport] = []
     report_file: IO[str] | None = None
     writer: Any = None
@@ -76,9 +56,9 @@ def cmd_import(args: argparse.Namespace, engine: Engine) -> int:
         with path.open("rb") as stream, unit_of_work(make_session_factory(engine)) as session:
             source = ImportFile(stream, path.name)
             summary = run_import(session, source, options, actor_from_args(session, args), apply=args.apply, sink=sink,
-                                 progress=progress, request_id=cli_request_id())
+                                 progress=progress.update, request_id=cli_request_id())
     finally:
-        progress.done()
+        progress.close()
         if report_file is not None:
             report_file.close()
     for report in shown:
@@ -115,8 +95,8 @@ def cmd_export(args: argparse.Namespace, engine: Engine) -> int:
             table = exports.enterprises_table(session, actor, state=args.state, region=args.region)
         else:
             table = exports.roster_table(session, actor, tier=args.tier, as_of=args.as_of, region=args.region)
-        with output.open("wb") as out:
-            count = exports.write(table, fmt, out)
+        with output.open("wb") as out, Progress("导出 export", "rows", requested=args.progress) as progress:
+            count = exports.write(replace(table, rows=progress.iterate(table.rows)), fmt, out)
     print(f"wrote {count} rows to {output} ({fmt})")
     return 0
 
@@ -149,5 +129,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     exp.add_argument("--tier", choices=("innovative", "provincial", "national"), help="roster: only this tier")
     exp.add_argument("--as-of", type=_date, metavar="YYYY-MM-DD", help="roster: titles valid on this date "
                                                                        "(default today)")
+    exp.add_argument("--progress", action="store_true",
+                     help="print a progress line every few seconds when stderr is not a terminal")
     exp.set_defaults(handler=cmd_export)
 

@@ -9,7 +9,7 @@ Items run in order, so a later item sees an earlier one's effect on the same fir
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -57,8 +57,9 @@ class BatchRefused(PipelineError):
 
 
 def run_batch(session: Session, items: Sequence[BatchItem], *, mode: str, actor: Actor,
-              request_id: str | None = None) -> list[ItemResult]:
-    """Fire every item through ``service.transition``, each in a SAVEPOINT of the caller's transaction."""
+              request_id: str | None = None, on_item: Callable[[int], None] | None = None) -> list[ItemResult]:
+    """Fire every item through ``service.transition``, each in a SAVEPOINT of the caller's transaction;
+    ``on_item(done)`` after each."""
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}")
     results = []
@@ -73,6 +74,8 @@ def run_batch(session: Session, items: Sequence[BatchItem], *, mode: str, actor:
             results.append(ItemResult(index, item.uscc, outcome=outcome))
         except PipelineError as exc:
             results.append(ItemResult(index, item.uscc, error=exc))
+        if on_item is not None:
+            on_item(index + 1)
     failures = [r for r in results if not r.ok]
     if mode == "all_or_nothing" and failures:
         raise BatchRefused(failures, len(items))

@@ -14,11 +14,11 @@ from __future__ import annotations
 
 import hashlib
 from collections import defaultdict
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import and_, insert, literal, select
+from sqlalchemy import and_, func, insert, literal, select
 from sqlalchemy.orm import Session
 
 from pipeline.access import Actor
@@ -139,9 +139,19 @@ def _firm_batches(session: Session, uscc: str | None, region_prefix: str | None)
         after = batch[-1].id
 
 
-def verify(session: Session, *, uscc: str | None = None, region_prefix: str | None = None) -> Report:
-    """Every firm (or one, or those under a region prefix), in batches of :data:`BATCH` firms."""
+def verify(session: Session, *, uscc: str | None = None, region_prefix: str | None = None,
+           on_progress: Callable[[int, int], None] | None = None) -> Report:
+    """Every firm (or one, or those under a region prefix), in batches of :data:`BATCH` firms;
+    ``on_progress(firms done, firms in all)`` after each batch."""
     report = Report()
+    total = 0
+    if on_progress is not None:
+        counted = select(func.count()).select_from(Enterprise)
+        if uscc is not None:
+            counted = counted.where(Enterprise.uscc == uscc)
+        elif region_prefix:
+            counted = counted.where(Enterprise.region_code.startswith(region_prefix))
+        total = int(session.scalar(counted) or 0)
     if uscc is not None:
         region = session.scalar(select(Enterprise.region_code).where(Enterprise.uscc == uscc))
         if region is None or (region_prefix and not region.startswith(region_prefix)):
@@ -158,6 +168,8 @@ def verify(session: Session, *, uscc: str | None = None, region_prefix: str | No
             report.events_checked += len(chain)
             report.problems.extend(check_chain(firm.uscc, chain, firm.last_seq))
             report.problems.extend(check_replay(firm, titles[firm.id], chain))
+        if on_progress is not None:
+            on_progress(report.firms_checked, total)
     return report
 
 
