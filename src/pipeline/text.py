@@ -42,6 +42,11 @@ def clean_text(value: str, field: str, *, max_length: int | None = None) -> str:
     return value
 
 
+def clean_optional(value: str | None, field: str) -> str | None:
+    """:func:`clean_text` for an optional value."""
+    return None if value is None else clean_text(value, field)
+
+
 def clean_json(value: Any, field: str = "body", *, max_length: int = MAX_STRING_LENGTH) -> Any:
     """A parsed JSON document with every key and string through :func:`clean_text` (keys name the field)."""
     if isinstance(value, str):

@@ -169,6 +169,8 @@ def xlsx_rows(stream: IO[bytes], limits: ImportLimits) -> Iterator[tuple[int, Se
         workbook = openpyxl.load_workbook(stream, read_only=True, data_only=True)
     except PipelineError:
         raise
+    except (ParseError, DefusedXmlException) as exc:
+        raise _broken("XML 无效", f"a part of it is not well-formed XML ({exc})") from None
     except Exception as exc:  # any failure to parse a hostile workbook's parts is a broken file
         raise _broken("无法读取工作簿", f"the workbook cannot be read ({type(exc).__name__}: {exc})") from None
     try:
