@@ -13,6 +13,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api import docs, observability, openapi, problems
 from api.console import routes as console
+from api.guard import InputGuardMiddleware
 from api.routers import audit, dynamic, eligibility, enterprises, health, imports, machine, timetravel
 from pipeline import __version__
 from pipeline.config import Settings
@@ -56,7 +57,8 @@ class RequestIdMiddleware:
 
 
 def create_app(database_url: str | None = None) -> FastAPI:
-    url = database_url or Settings.from_env().database_url
+    settings = Settings.from_env()
+    url = database_url or settings.database_url
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -75,6 +77,8 @@ def create_app(database_url: str | None = None) -> FastAPI:
     docs.install(app)
 
     observability.install(app)
+    app.add_middleware(InputGuardMiddleware, max_body_bytes=settings.max_json_body_bytes,
+                       max_upload_bytes=settings.max_upload_bytes)
     app.add_middleware(RequestIdMiddleware)
 
     routers = (health, enterprises, machine, timetravel, audit, dynamic, imports, eligibility)

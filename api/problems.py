@@ -41,6 +41,12 @@ PROBLEM_TYPES: dict[str, tuple[int, str, str]] = {
     "idempotency-key-reuse": (422, "Idempotency-Key reused (幂等键已用于另一请求)",
                               "The same Idempotency-Key was sent with a different request body."),
     "payload-too-large": (413, "Payload too large (请求体过大)", "The request body exceeds the limit."),
+    "file-too-large": (422, errors.FileTooLarge.title,
+                       "The workbook would inflate past a limit (uncompressed size, compression ratio, members, "
+                       "shared strings); refused before unpacking, nothing written."),
+    "invalid-file": (422, errors.InvalidFile.title,
+                     "The file's structure is broken (not a workbook, bad XML, no sheet, an impossible cell); "
+                     "`detail` names the sheet and cell when known. Nothing written."),
     "import-rejected": (422, "Import rejected (导入未通过校验)",
                         "Some rows cannot be applied, so nothing was written; `report` lists every row."),
     "batch-refused": (422, "Batch refused (批量操作未执行)", "An all_or_nothing batch had bad items; `items` names "
@@ -49,6 +55,8 @@ PROBLEM_TYPES: dict[str, tuple[int, str, str]] = {
 }
 
 _DOMAIN_SLUGS: list[tuple[type[errors.PipelineError], str]] = [
+    (errors.FileTooLarge, "file-too-large"),
+    (errors.InvalidFile, "invalid-file"),
     (errors.InvalidUSCC, "invalid-uscc"),
     (errors.InvalidRegion, "invalid-region"),
     (errors.InvalidInput, "validation-error"),

@@ -24,6 +24,7 @@ ratio to COPY and the peak RSS.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import datetime as dt
 import json
@@ -32,13 +33,17 @@ import subprocess
 import sys
 import tempfile
 import time
+import zipfile
 from pathlib import Path
 
 import psycopg
 from sqlalchemy.engine import make_url
 from stdnum.cn.uscc import calc_check_digit
 
+from pipeline.config import ImportLimits
 from pipeline.db import make_engine
+from pipeline.errors import PipelineError
+from pipeline.imports.xlsx import check_workbook
 from pipeline.migrate import upgrade
 
 DEFAULT_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -107,7 +112,61 @@ def time_events_floor(url: str) -> tuple[float, int]:
         return time.perf_counter() - started, len(firms)
 
 
-def run_child(args: list[str]) -> tuple[float, float, int, str]:
+def build_bombs(folder: Path) -> list[tuple[str, Path]]:
+    """Two hostile workbooks, written in streamed chunks (never 1.2 GB in memory here either)."""
+    import openpyxl
+
+    base = folder / "base.xlsx"
+    book = openpyxl.Workbook()
+    book.active.append(["统一社会信用代码", "企业名称"])
+    book.save(base)
+    source = zipfile.ZipFile(base)
+    main_ns = b'xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"'
+    made = []
+    for label, extra in (("1.2 GB sheet", "sheet"), ("20 M shared strings", "strings")):
+        path = folder / f"bomb-{extra}.xlsx"
+        with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as target:
+            for info in source.infolist():
+                content = source.read(info)
+                if extra == "strings" and info.filename == "[Content_Types].xml":
+                    content = content.replace(b"</Types>", b'<Override PartName="/xl/sharedStrings.xml" ContentType='
+                                              b'"application/vnd.openxmlformats-officedocument.spreadsheetml.'
+                                              b'sharedStrings+xml"/></Types>')
+                if extra == "sheet" and info.filename == "xl/worksheets/sheet1.xml":
+                    with target.open(info.filename, "w", force_zip64=True) as member:
+                        member.write(content.replace(b"</worksheet>", b""))
+                        block = b"<row/>" * (1 << 20)
+                        for _ in range(1_200_000_000 // len(block)):
+                            member.write(block)
+                        member.write(b"</worksheet>")
+                    continue
+                target.writestr(info.filename, content)
+            if extra == "strings":
+                with target.open("xl/sharedStrings.xml", "w", force_zip64=True) as member:
+                    member.write(b"<sst " + main_ns + b">")
+                    block = b"<si><t/></si>" * 100_000
+                    for _ in range(200):
+                        member.write(block)
+                    member.write(b"</sst>")
+        made.append((label, path))
+    return made
+
+
+def generate_xlsx(path: Path, rows: int) -> None:
+    import openpyxl
+
+    book = openpyxl.Workbook(write_only=True)
+    sheet = book.create_sheet("名单")
+    sheet.append(["2025年河南省培育库名单（基准测试）"])
+    sheet.append(["序号", "统一社会信用代码", "企业名称", "所在地区", "认定日期"])
+    for n in range(1, rows + 1):
+        region = REGIONS[n % len(REGIONS)]
+        body = f"91{region}{n:09d}"
+        sheet.append([n, body + calc_check_digit(body), f"基准测试企业{n}有限公司", region, dt.date(2025, 1, 10)])
+    book.save(path)
+
+
+def run_child(args: list[str], *, check: bool = True) -> tuple[float, float, int, str]:
     """Wall seconds, CPU seconds, peak RSS in MiB and the last line of output of one ``pipeline`` run."""
     started = time.perf_counter()
     with tempfile.TemporaryFile() as out:
@@ -117,17 +176,43 @@ def run_child(args: list[str]) -> tuple[float, float, int, str]:
         elapsed = time.perf_counter() - started
         out.seek(0)
         text = out.read().decode("utf-8", "replace").strip()
-    if child.returncode != 0:
+    if check and child.returncode != 0:
         raise SystemExit(f"pipeline failed ({child.returncode}): {text[-2000:]}")
     return elapsed, usage.ru_utime + usage.ru_stime, usage.ru_maxrss // 1024, text.splitlines()[-1]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--rows", type=int, nargs="+", default=[100_000, 50_000])
+    parser.add_argument("--rows", type=int, nargs="*", default=[100_000, 50_000])
     parser.add_argument("--url", default=os.environ.get("PIPELINE_BENCH_POSTGRES_URL", DEFAULT_URL))
+    parser.add_argument("--xlsx-rows", type=int, nargs="*", default=[], help="dry runs of .xlsx files this long")
+    parser.add_argument("--no-bombs", dest="bombs", action="store_false", help="skip the hostile files")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
+        if args.bombs or args.xlsx_rows:
+            url = fresh_database(args.url, "pipeline_bench_import")
+        if args.bombs:
+            for label, path in build_bombs(Path(tmp)):
+                seconds, _, peak, line = run_child(
+                    [PIPELINE, "--database-url", url, "import", str(path), "--action", "enroll"], check=False)
+                declared = sum(info.file_size for info in zipfile.ZipFile(path).infolist())
+                started = time.perf_counter()
+                with path.open("rb") as stream, contextlib.suppress(PipelineError):
+                    check_workbook(stream, ImportLimits.from_env())
+                check_ms = (time.perf_counter() - started) * 1000
+                print(f"\nbomb: {label} ({path.stat().st_size / 2**20:.1f} MiB file, {declared / 2**20:,.0f} MiB "
+                      f"declared): refused in {seconds:.2f} s "
+                      f"(CLI start-up included; the check itself {check_ms:.1f} ms), peak RSS {peak} MiB")
+                print(f"      {line[:200]}")
+        for rows in args.xlsx_rows:
+            path = Path(tmp) / f"list-{rows}.xlsx"
+            generate_xlsx(path, rows)
+            declared = sum(info.file_size for info in zipfile.ZipFile(path).infolist())
+            seconds, cpu, peak, line = run_child(
+                [PIPELINE, "--database-url", url, "import", str(path), "--action", "enroll"])
+            print(f"\n{rows:,}-row .xlsx ({path.stat().st_size / 2**20:.1f} MiB, {declared / 2**20:.0f} MiB "
+                  f"uncompressed) dry run: {seconds:.2f} s, peak RSS {peak} MiB (CPU {cpu:.2f} s)")
+            print(f"      {line}")
         for rows in args.rows:
             path = Path(tmp) / f"list-{rows}.csv"
             generate(path, rows)

@@ -48,7 +48,8 @@ def test_elsewhere_plain_lines_say_the_count_the_rate_and_the_time_left_only_whe
 def test_import_sweep_verify_export_and_batch_are_quiet_in_cron_and_report_with_progress(
         database_url: str, session_factory: object, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     db = ["--database-url", database_url]
-    path = write_csv(tmp_path / "培育库.csv", [(1, A, "甲公司", "", "2022-01-10", ""), (2, B, "乙公司", "", "2022-01-10", "")])
+    path = write_csv(tmp_path / "培育库.csv", [(1, A, "甲公司", "", "2022-01-10", ""),
+                                               (2, B, "乙公司", "", "2022-01-10", "")])
     assert main([*db, "import", str(path), "--action", "enroll", "--apply"]) == 0
     assert capsys.readouterr().err == ""
     batch = tmp_path / "batch.csv"

@@ -41,7 +41,8 @@ from pipeline.models.audit import Anchor
 router = APIRouter(prefix="/api/v1", tags=["audit 审计"], dependencies=[StrictQuery])
 
 CSV_MEDIA_TYPE = "text/csv"
-AnchorId = Annotated[int, Path(ge=1, le=2**63 - 1, description="锚点编号 — the anchor's id")]
+MAX_BIGINT = 2**63 - 1
+AnchorId = Annotated[int, Path(ge=1, le=MAX_BIGINT, description="锚点编号 — the anchor's id")]
 EXPORT_CONTENT = {200: {"content": {"application/json": {}, f"{CSV_MEDIA_TYPE}; charset=utf-8": {},
                                     audit_query.XLSX_MEDIA_TYPE: {}},
                         "description": "JSON page, or the whole result streamed as CSV (UTF-8 with BOM) or .xlsx "
@@ -127,7 +128,8 @@ def get_anchor(anchor_id: AnchorId, session: SessionDep, actor: CurrentActor) ->
                 "each chain up to its anchored seq and the digest: proves nothing recorded before the anchor "
                 "changed since.",
 )
-def get_anchor_verify(anchor_id: int, session: SessionDep, actor: CurrentActor) -> AnchorVerifyOut:
+def get_anchor_verify(anchor_id: Annotated[int, Path(ge=1, le=MAX_BIGINT, description="锚点编号")],
+                      session: SessionDep, actor: CurrentActor) -> AnchorVerifyOut:
     _require_role(actor, ("auditor", "admin"), "anchors")
     result = verify.verify_anchor(session, anchor_id)
     return AnchorVerifyOut(anchor=_anchor_out(result.anchor), ok=result.ok,

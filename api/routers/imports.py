@@ -2,24 +2,25 @@
 
 from __future__ import annotations
 
+import json
 import tempfile
 from collections.abc import Iterator
 from typing import IO, Annotated, Any, Literal
 from urllib.parse import quote
 
 from fastapi import APIRouter, File, Form, Header, Query, Request, UploadFile
-from fastapi.responses import JSONResponse, Response, StreamingResponse
+from fastapi.responses import Response, StreamingResponse
 from pydantic import BaseModel, Field
 
 from api.deps import CurrentActor, RequestId, SessionDep, StrictQuery
-from api.problems import problem_response
+from api.problems import PROBLEM_MEDIA_TYPE, problem_body, problem_response
 from api.responses import problems
 from api.schemas import IsoDate
 from pipeline.dates import business_today
-from pipeline.imports import ImportFile, ImportOptions, RowReport, parse_mapping, run_import
+from pipeline.imports import ImportFile, ImportOptions, ImportSummary, parse_mapping, run_import
 from pipeline.imports import exports as export_lists
 from pipeline.imports.engine import ACTIONS
-from pipeline.imports.report import csv_lines
+from pipeline.imports.report import ReportSpool, csv_lines
 
 router = APIRouter(tags=["imports 导入导出"], dependencies=[StrictQuery])
 
@@ -71,9 +72,27 @@ class ImportReportOut(BaseModel):
     items: list[ImportRowOut]
 
 
-def _report(summary: Any, rows: list[RowReport]) -> dict[str, Any]:
-    body: dict[str, Any] = {**summary.as_dict(), "items": [vars(row) for row in rows]}
+def _summary(summary: ImportSummary) -> dict[str, Any]:
+    body: dict[str, Any] = {**summary.as_dict(), "items": []}
     return ImportReportOut.model_validate(body).model_dump(mode="json")
+
+
+def _json_report(summary: ImportSummary, spool: ReportSpool) -> Iterator[bytes]:
+    """The report as JSON, its items read back from the spool (the summary first, as ImportReportOut has it)."""
+    head = json.dumps(_summary(summary), ensure_ascii=False).encode("utf-8")
+    yield head[:head.rindex(b"[") + 1]
+    yield from spool.json_items()
+    yield b"]}"
+
+
+def _streamed(chunks: Iterator[bytes], spool: ReportSpool, **kwargs: Any) -> StreamingResponse:
+    def body() -> Iterator[bytes]:
+        try:
+            yield from chunks
+        finally:
+            spool.close()
+
+    return StreamingResponse(body(), **kwargs)
 
 
 @router.post(
@@ -115,18 +134,32 @@ def post_import(
     options = ImportOptions(action=action, batch=batch, document_no=document_no, effective_date=effective_date,
                             mapping=parse_mapping(map or []))
     source = ImportFile(file.file, file.filename or "upload.csv")
-    rows: list[RowReport] = []
-    summary = run_import(session, source, options, actor, apply=not dry_run, sink=rows.append,
-                         request_id=request_id)
+    spool = ReportSpool()
+    try:
+        summary = run_import(session, source, options, actor, apply=not dry_run, sink=spool,
+                             request_id=request_id)
+    except BaseException:
+        spool.close()
+        raise
     if not dry_run and summary.problems:
-        return problem_response(
+        problem = problem_body(
             "import-rejected",
             f"{summary.problems}行有问题，未写入任何数据 — {summary.problems} of {summary.rows} rows have problems; "
-            f"nothing was written", request, report=_report(summary, rows))
+            f"nothing was written", request.url.path)
+        head = json.dumps(problem, ensure_ascii=False).encode("utf-8")
+        chunks = iter([head[:-1] + b',"report":', *_json_report(summary, spool), b"}"])
+        return _streamed(chunks, spool, status_code=422, media_type=PROBLEM_MEDIA_TYPE)
     if accept and "text/csv" in accept:
-        return Response("\ufeff" + "".join(csv_lines(rows)), media_type=CSV_MEDIA_TYPE, headers={
-            "Content-Disposition": _disposition(f"report-{source.file_name.rsplit('.', 1)[0]}.csv")})
-    return JSONResponse(_report(summary, rows))
+        lines = (line.encode("utf-8") for line in csv_lines(spool.reports()))
+        return _streamed(_bom(lines), spool, media_type=CSV_MEDIA_TYPE,
+                         headers={"Content-Disposition": _disposition(
+                             f"report-{source.file_name.rsplit('.', 1)[0]}.csv")})
+    return _streamed(_json_report(summary, spool), spool, media_type="application/json")
+
+
+def _bom(lines: Iterator[bytes]) -> Iterator[bytes]:
+    yield "\ufeff".encode()
+    yield from lines
 
 
 def _disposition(file_name: str) -> str:

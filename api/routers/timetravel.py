@@ -6,7 +6,7 @@ import datetime as dt
 from collections.abc import Iterable
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Path, Query
 from fastapi.responses import JSONResponse
 
 from api.audit_schemas import (
@@ -111,7 +111,8 @@ def get_counts(
                 "correction); older mistakes are fixed by ordinary compensating transitions.",
 )
 def post_void(
-    uscc: str, seq: int, payload: VoidRequest, session: SessionDep, actor: CurrentActor,
+    uscc: str, seq: Annotated[int, Path(ge=1, le=2**31 - 1, description="事件序号")], payload: VoidRequest,
+    session: SessionDep, actor: CurrentActor,
     idem: IdempotencyDep, request_id: RequestId,
 ) -> JSONResponse:
     if (replay := idem.begin(session, actor)) is not None:

@@ -26,6 +26,18 @@ class InvalidInput(PipelineError):
         self.field = field
 
 
+class FileTooLarge(PipelineError):
+    """An uploaded workbook that would inflate past a configured limit (size, ratio, members, shared strings)."""
+
+    title = "File too large (文件超出限制)"
+
+
+class InvalidFile(PipelineError):
+    """A file whose structure is broken (a zip that is not a workbook, bad XML, a cell of an impossible type)."""
+
+    title = "Invalid file (文件结构无效)"
+
+
 class InvalidUSCC(InvalidInput):
     title = "Invalid unified social credit code (统一社会信用代码无效)"
 

@@ -77,7 +77,7 @@ def test_apply_then_the_same_upload_again_is_a_no_op(
 def test_an_unreadable_upload_is_a_422(client: TestClient, city: Caller, tmp_path: Path) -> None:
     path = tmp_path / "名单.xlsx"
     path.write_bytes(b"PK\x03\x04 not really a workbook")
-    assert_problem(_upload(client, city, path, action="enroll"), 422, "validation-error")
+    assert_problem(_upload(client, city, path, action="enroll"), 422, "invalid-file")
 
 
 def _xlsx_rows(content: bytes) -> list[tuple[object, ...]]:

@@ -61,8 +61,9 @@ class Cursor:
         try:
             data = json.loads(base64.urlsafe_b64decode((value + "=" * (-len(value) % 4)).encode()))
             tx_id, event_id = data["t"], data["i"]
-            if not (isinstance(tx_id, int) and isinstance(event_id, int)):
-                raise TypeError
+            if not (isinstance(tx_id, int) and isinstance(event_id, int)) or isinstance(tx_id, bool) \
+                    or isinstance(event_id, bool) or not (-1 <= tx_id < 2**63 and 0 <= event_id < 2**63):
+                raise TypeError  # ids and transaction ids are BIGINT: anything else was not made by this feed
             return Cursor(tx_id, event_id)
         except (ValueError, KeyError, TypeError, binascii.Error):
             raise InvalidInput("游标无效 — after is not a cursor this feed returned", field="after") from None

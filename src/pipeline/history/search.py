@@ -23,6 +23,7 @@ from pipeline.access import Actor
 from pipeline.identifiers import region_prefix, validate_region
 from pipeline.lifecycle.chain import HASHED_FIELDS, canonical_json, event_document
 from pipeline.models import Enterprise, Event
+from pipeline.spreadsheet import csv_safe, xlsx_text_cell
 
 #: Export columns: the event's exported fields in HASHED_FIELDS order, then the chain links.
 COLUMNS: tuple[tuple[str, str], ...] = (
@@ -131,7 +132,7 @@ def csv_chunks(documents: Iterator[dict[str, Any]], rows_per_chunk: int = 500) -
     buffer.write("\ufeff")
     writer.writerow([label for _, label in COLUMNS])
     for count, document in enumerate(documents, start=1):
-        writer.writerow([_cell(document[name]) for name, _ in COLUMNS])
+        writer.writerow([csv_safe(_cell(document[name])) for name, _ in COLUMNS])
         if count % rows_per_chunk == 0:
             yield buffer.getvalue().encode("utf-8")
             buffer.seek(0)
@@ -143,21 +144,13 @@ def write_xlsx(documents: Iterator[dict[str, Any]], target: IO[bytes]) -> None:
     """openpyxl's write-only workbook streams rows to a temporary XML file, so memory stays flat."""
     # Imported by name: keeps openpyxl (untyped) out of the strict type check and off the import path.
     openpyxl = importlib.import_module("openpyxl")
-    write_only_cell = importlib.import_module("openpyxl.cell").WriteOnlyCell
 
     workbook = openpyxl.Workbook(write_only=True)
     sheet = workbook.create_sheet("事件 events")
     sheet.append([label for _, label in COLUMNS])
 
-    def text_cell(value: Any) -> Any:
-        if not (isinstance(value, str) and value.startswith("=")):
-            return value
-        cell = write_only_cell(sheet, value)
-        cell.data_type = "s"  # free text starting with "=" stays text, never a formula
-        return cell
-
     for document in documents:
-        sheet.append([text_cell(_cell(document[name])) for name, _ in COLUMNS])
+        sheet.append([xlsx_text_cell(sheet, _cell(document[name])) for name, _ in COLUMNS])
     workbook.save(target)
 
 

@@ -50,6 +50,7 @@ from pipeline.lifecycle.machine import RECOGNITION_TIER
 from pipeline.models.imports import ImportRun
 from pipeline.rulebooks import TITLE_TIERS, Rulebook, rulebook_in_force
 from pipeline.screening.warning import indicator_years, latest_before, warning_for
+from pipeline.text import clean_optional
 
 ACTIONS: tuple[str, ...] = (
     "enroll", "recognize_innovative", "recognize_provincial", "recognize_national", "renew", "backfill",
@@ -70,6 +71,8 @@ class ImportOptions:
     mapping: tuple[tuple[str, str], ...] = ()
 
     def __post_init__(self) -> None:
+        for name in ("batch", "document_no"):  # the same refusal of control characters as every door
+            object.__setattr__(self, name, clean_optional(getattr(self, name), name))
         if self.action not in ACTIONS:
             raise InvalidInput(f"未知导入操作 — unknown action {self.action!r}; actions: {', '.join(ACTIONS)}",
                                field="action")

@@ -25,6 +25,7 @@ from pipeline.identifiers import region_name, region_prefix, validate_region
 from pipeline.lifecycle.machine import STATES
 from pipeline.models import Enterprise, Recognition
 from pipeline.rulebooks import TITLE_TIERS, rulebook_in_force
+from pipeline.spreadsheet import csv_safe, xlsx_text_cell
 
 FORMATS = ("xlsx", "csv")
 MEDIA_TYPES = {
@@ -131,7 +132,7 @@ def _write_csv(table: Table, out: IO[bytes]) -> int:
         writer.writerow(table.headers)
         count = 0
         for row in table.rows:
-            writer.writerow(["" if value is None else _cell(value) for value in row])
+            writer.writerow(["" if value is None else csv_safe(_cell(value)) for value in row])
             count += 1
         text.flush()
         return count
@@ -147,7 +148,7 @@ def _write_xlsx(table: Table, out: IO[bytes]) -> int:
     sheet.append(list(table.headers))
     count = 0
     for row in table.rows:
-        sheet.append(list(row))
+        sheet.append([xlsx_text_cell(sheet, value) for value in row])
         count += 1
     workbook.save(out)
     return count

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import csv
 import io
+import json
+import tempfile
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import IO, Any
+
+from pipeline.spreadsheet import csv_safe
 
 OK = "ok"
 UNCHANGED = "unchanged"
@@ -71,7 +75,8 @@ CSV_HEADER: tuple[str, ...] = tuple(label for label, _ in CSV_COLUMNS)
 
 
 def csv_row(report: RowReport) -> list[Any]:
-    return ["" if getattr(report, attr) is None else getattr(report, attr) for _, attr in CSV_COLUMNS]
+    """One report row as CSV cells, text neutralised against formula injection (see :mod:`pipeline.spreadsheet`)."""
+    return [csv_safe("" if getattr(report, attr) is None else getattr(report, attr)) for _, attr in CSV_COLUMNS]
 
 
 def csv_lines(reports: Iterable[RowReport]) -> Iterator[str]:
@@ -85,3 +90,30 @@ def csv_lines(reports: Iterable[RowReport]) -> Iterator[str]:
         buffer.seek(0)
         buffer.truncate()
     yield buffer.getvalue()
+
+
+class ReportSpool:
+    """Row reports kept in a temporary file (one JSON line each), not in memory: a 200,000-row report is read
+    back from disk while the response streams. Use as the import's ``sink``; close it when the response is done."""
+
+    def __init__(self) -> None:
+        self.file: IO[bytes] = tempfile.TemporaryFile()  # noqa: SIM115 — closed by close()
+        self.count = 0
+
+    def __call__(self, report: RowReport) -> None:
+        self.file.write(json.dumps(asdict(report), ensure_ascii=False).encode("utf-8") + b"\n")
+        self.count += 1
+
+    def reports(self) -> Iterator[RowReport]:
+        self.file.seek(0)
+        for line in self.file:
+            yield RowReport(**json.loads(line))
+
+    def json_items(self) -> Iterator[bytes]:
+        """The reports as the items of a JSON array, comma-separated (the caller writes the brackets)."""
+        self.file.seek(0)
+        for index, line in enumerate(self.file):
+            yield (b"," if index else b"") + line.rstrip(b"\n")
+
+    def close(self) -> None:
+        self.file.close()
