@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from typing import IO, Annotated, Any, Literal
 from urllib.parse import quote
 
+import anyio
 from fastapi import APIRouter, File, Form, Header, Query, Request, UploadFile
 from fastapi.responses import Response, StreamingResponse
 from pydantic import BaseModel, Field
@@ -19,7 +20,7 @@ from api.schemas import IsoDate
 from pipeline.dates import business_today
 from pipeline.imports import ImportFile, ImportOptions, ImportSummary, parse_mapping, run_import
 from pipeline.imports import exports as export_lists
-from pipeline.imports.engine import ACTIONS
+from pipeline.imports.engine import ACTIONS, ImportAbandoned
 from pipeline.imports.report import ReportSpool, csv_lines
 
 router = APIRouter(tags=["imports 导入导出"], dependencies=[StrictQuery])
@@ -135,9 +136,17 @@ def post_import(
                             mapping=parse_mapping(map or []))
     source = ImportFile(file.file, file.filename or "upload.csv")
     spool = ReportSpool()
+
+    def client_gone() -> bool:
+        """Asked before each chunk: a client that hung up gets no more parsing (this route runs in a thread)."""
+        return bool(anyio.from_thread.run(request.is_disconnected))
+
     try:
         summary = run_import(session, source, options, actor, apply=not dry_run, sink=spool,
-                             request_id=request_id)
+                             request_id=request_id, should_stop=client_gone)
+    except ImportAbandoned:
+        spool.close()
+        return Response(status_code=499)  # nginx's "client closed request": nobody is there to read it
     except BaseException:
         spool.close()
         raise

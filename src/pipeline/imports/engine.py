@@ -119,15 +119,23 @@ def run_import(
     sink: Sink,
     progress: Progress | None = None,
     request_id: str | None = None,
+    should_stop: Callable[[], bool] | None = None,
 ) -> ImportSummary:
     """Plan (``apply=False``) or apply a file; each row's verdict goes to ``sink`` in file order.
 
     Applies all or nothing: with any problem row nothing stays written and ``summary.applied`` is False.
     The caller commits (one unit of work per CLI command or request); this function only flushes.
     ``request_id`` (the API request, or ``cli-<uuid>`` for a CLI command) goes on every event, as the
-    service records it.
+    service records it. ``should_stop()`` is asked before each chunk (an API request whose client hung up):
+    when it says so the run stops, writes nothing and raises :class:`ImportAbandoned`.
     """
-    return _Importer(session, source, options, actor, sink, progress, apply=apply, request_id=request_id).run(apply)
+    importer = _Importer(session, source, options, actor, sink, progress, apply=apply, request_id=request_id)
+    importer.should_stop = should_stop
+    return importer.run(apply)
+
+
+class ImportAbandoned(Exception):
+    """The caller went away mid-import; nothing of it was written."""
 
 
 class _Importer:
@@ -135,6 +143,7 @@ class _Importer:
                  progress: Progress | None, *, apply: bool, request_id: str | None = None) -> None:
         self.session = session
         self.request_id = request_id
+        self.should_stop: Callable[[], bool] | None = None
         self.source = source
         self.options = options
         self.actor = actor
@@ -169,6 +178,8 @@ class _Importer:
                 self._backfill(self.source.rows(self.options.mapping))
             else:
                 for chunk in _chunks(self.source.rows(self.options.mapping), CHUNK_ROWS):
+                    if self.should_stop is not None and self.should_stop():
+                        raise ImportAbandoned("the caller went away")
                     self._emit(self._chunk(chunk))
             self.writer.flush()
             self.summary.ignored_headers = list(self.source.header.ignored) if self.source.header else []
