@@ -102,7 +102,8 @@ def append_event(
     previous = previous_hash if previous_hash is not None else session.scalars(
         select(Event.hash).where(Event.uscc == enterprise.uscc, Event.seq == enterprise.last_seq)
     ).one_or_none()
-    now = utc_now()
+    # The firm's updated_at is its head event's recorded_at (every event sets both): read under the lock.
+    now = audit.next_recorded_at(enterprise.updated_at if enterprise.last_seq else None, utc_now())
     event = Event(
         enterprise_id=enterprise.id,
         uscc=enterprise.uscc,
@@ -182,7 +183,8 @@ def enroll(
     event = append_event(
         session, enterprise, kind="transition", trigger="enroll", from_state=None, effective_date=day,
         actor=actor, rulebook=rulebook, reason=reason or DEFAULT_ENROLL_REASON,
-        evidence={"name": name, "region_code": region, **(evidence or {})}, request_id=request_id,
+        evidence={"name": name, "region_code": region, "data": enterprise.data, **(evidence or {})},
+        request_id=request_id,
         previous_hash=audit.GENESIS_HASH,  # a firm's first event: its chain starts here
     )
     return Outcome(enterprise, event)

@@ -319,7 +319,7 @@ class _Importer:
         self._append_event(
             firm, trigger="enroll", from_state=None, effective_date=day, actor=self.actor, rulebook=rulebook,
             reason=self._enroll_reason(),
-            evidence={"name": firm.name, "region_code": firm.region_code, **self._evidence(row)})
+            evidence={"name": firm.name, "region_code": firm.region_code, "data": {}, **self._evidence(row)})
 
     def _enroll_reason(self) -> str:
         return self._enroll_reason_text
@@ -329,7 +329,7 @@ class _Importer:
                       evidence: dict[str, Any]) -> None:
         """:func:`pipeline.firms.service.append_event` for a transition, field for field, on the plain records: the same
         seq, to_state, recorded time, evidence and seal, and the same bookkeeping on the firm."""
-        now = utc_now()
+        now = audit.next_recorded_at(firm.updated_at if firm.last_seq else None, utc_now())
         event = EventRecord(
             firm=firm, uscc=firm.uscc, seq=firm.last_seq + 1, kind="transition", trigger=trigger,
             from_state=from_state, to_state=firm.state, effective_date=effective_date, recorded_at=now,
