@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 import rfc8785
+from chain_support import old_recipe_firm
 from helpers import ADMIN, Factory, enroll, events, fire, load, make_uscc
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -24,10 +25,9 @@ from pipeline.firms import service
 from pipeline.history import verify
 from pipeline.json_numbers import MAX_SAFE_INTEGER, canonical_value
 from pipeline.lifecycle import chain
-from pipeline.models import Enterprise, Event
+from pipeline.models import Event
 from pipeline.rulebooks import rulebook_in_force
 
-T0 = dt.datetime(2026, 3, 1, 8, 0, tzinfo=dt.UTC)
 #: What JSONB rewrites (1e16 → 10000000000000000, -0.0 → 0.0, 1e300 → 1000…0) beside what it keeps.
 EXTREME = {"amount": 1e16, "negative_zero": -0.0, "huge": 1e300, "long": 1.2345678901234567e19, "tiny": 5e-324,
            "half": 0.5, "two": 2.0, "big_int": 2**53 - 1, "small_int": -(2**53 - 1), "𝄞 key": "𝄞 value",
@@ -37,33 +37,6 @@ EXTREME = {"amount": 1e16, "negative_zero": -0.0, "huge": 1e300, "long": 1.23456
 def _report(factory: Factory) -> verify.Report:
     with factory() as session:
         return verify.verify(session)
-
-
-def _old_firm(factory: Factory, uscc: str, evidence: dict[str, Any], *, decreasing: bool = False) -> None:
-    """A firm written before recipes were recorded: two events sealed with pyjson-1 (hash_recipe NULL), the
-    second an amendment carrying ``evidence`` as it was then stored (numbers not canonicalised)."""
-    day = dt.date(2025, 1, 10)
-    book = rulebook_in_force(day)
-    second_at = T0 - dt.timedelta(seconds=5) if decreasing else T0 + dt.timedelta(seconds=5)
-    with unit_of_work(factory) as session:
-        firm = Enterprise(uscc=uscc, name="旧企业", region_code="410106", state="reserve", version=2, last_seq=2,
-                          last_effective_date=day, data={}, flags={}, created_at=T0, updated_at=second_at)
-        session.add(firm)
-        session.flush()
-        prev = chain.GENESIS_HASH
-        for seq, kind, trigger, to_state, at, facts in (
-                (1, "transition", "enroll", "reserve", T0, {"name": "旧企业", "region_code": "410106"}),
-                (2, "amendment", None, "reserve", second_at, evidence)):
-            fields = {"uscc": uscc, "seq": seq, "kind": kind, "trigger": trigger,
-                      "from_state": None if seq == 1 else "reserve", "to_state": to_state,
-                      "effective_date": day.isoformat(), "recorded_at": chain.format_timestamp(at),
-                      "actor": ADMIN.id, "reason_code": None, "reason": "old", "evidence": facts,
-                      "rulebook_id": book.id, "rulebook_hash": book.content_hash, "request_id": None}
-            digest = chain.chain_hash(prev, fields, chain.PYJSON)
-            session.execute(insert(Event).values(
-                enterprise_id=firm.id, **{**fields, "effective_date": day, "recorded_at": at},
-                prev_hash=prev, hash=digest, hash_recipe=None))
-            prev = digest
 
 
 def test_new_events_are_sealed_with_rfc_8785_and_say_so(session_factory: Factory) -> None:
@@ -127,7 +100,7 @@ def test_enroll_data_goes_into_the_enroll_event(session_factory: Factory) -> Non
 def test_old_recipe_events_keep_verifying_and_numbers_jsonb_rewrote_are_a_warning(
         session_factory: Factory, dialect: str) -> None:
     old = make_uscc("410106", 7)
-    _old_firm(session_factory, old, {"amount": 1e16, "negative_zero": -0.0, "plain": 3})
+    old_recipe_firm(session_factory, old, {"amount": 1e16, "negative_zero": -0.0, "plain": 3})
     fire(session_factory, old, "recognize_innovative", "2025-02-01")  # a new event on an old chain
     assert [e.hash_recipe for e in events(session_factory, old)] == [None, None, "jcs-1"]
     report = _report(session_factory)
@@ -141,7 +114,7 @@ def test_old_recipe_events_keep_verifying_and_numbers_jsonb_rewrote_are_a_warnin
 
 def test_an_edited_old_event_is_still_a_problem(engine: Engine, session_factory: Factory) -> None:
     old = make_uscc("410106", 8)
-    _old_firm(session_factory, old, {"amount": 1e16})
+    old_recipe_firm(session_factory, old, {"amount": 1e16})
     with engine.begin() as connection:
         if engine.dialect.name == "postgresql":
             connection.execute(text("SET LOCAL session_replication_role = replica"))
@@ -154,7 +127,7 @@ def test_an_edited_old_event_is_still_a_problem(engine: Engine, session_factory:
 
 def test_an_old_decrease_of_recorded_at_is_a_warning(session_factory: Factory) -> None:
     old = make_uscc("410106", 9)
-    _old_firm(session_factory, old, {"note": "x"}, decreasing=True)
+    old_recipe_firm(session_factory, old, {"note": "x"}, decreasing=True)
     report = _report(session_factory)
     assert report.ok, report.problems
     assert [(w.seq, w.warning) for w in report.warnings] == [(2, "recorded-at-decreased")]

@@ -3,6 +3,8 @@ the README recipe agree — on SQLite and PostgreSQL — and numbers JSON cannot
 
 from __future__ import annotations
 
+import csv
+import io
 import itertools
 import json
 import os
@@ -13,12 +15,14 @@ from typing import Any
 
 import pytest
 from api_support import BASE, Caller, assert_problem, enroll, event_count, fire, make_uscc, readme_hash
+from chain_support import old_recipe_firm
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy.orm import Session, sessionmaker
 
 from pipeline.json_numbers import MAX_SAFE_INTEGER, canonical_value
+from pipeline.lifecycle.chain import HASHED_FIELDS as HASHED
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 VERIFIER = EXAMPLES / "verify_history.mjs"
@@ -208,3 +212,48 @@ def test_any_json_the_api_accepts_verifies_and_recomputes_from_the_api_output(
     _verified(client, auditor, uscc)
     assert history["items"][0]["evidence"]["data"] == canonical_value(data)
     assert history["items"][1]["evidence"]["x"] == {"v": canonical_value(evidence)}
+
+
+# --- which recipe sealed each item ------------------------------------------------------------------------
+
+
+def test_history_search_feed_and_exports_say_which_recipe_sealed_each_event(
+        client: TestClient, city: Caller, auditor: Caller, api_sessions: sessionmaker[Session]) -> None:
+    old, new = make_uscc("410106", 607), make_uscc("410106", 608)
+    old_recipe_firm(api_sessions, old, {"amount": 1e16, "negative_zero": -0.0})  # sealed before jcs-1
+    enroll(client, city, new, on="2025-01-10")
+    fire(client, city, new, "recognize_innovative", "2025-02-01")
+    fire(client, city, old, "recognize_innovative", "2025-02-01")  # a jcs-1 event on an old chain
+
+    history = _history(client, city, old)
+    assert history["hash_recipes"] == {"1": "pyjson-1", "2": "pyjson-1", "3": "jcs-1"}
+    assert all(set(item) == {*HASHED, "prev_hash", "hash"} for item in history["items"])
+    report = client.get("/api/v1/audit/verify", headers=auditor.headers).json()
+    assert report["ok"], report
+
+    # A page of several firms never names one seq with two recipes: it ends early and the cursor goes on.
+    first = client.get("/api/v1/audit/events", params={"limit": 10}, headers=city.headers).json()
+    assert [(i["uscc"], i["seq"]) for i in first["items"]] == [(old, 1), (old, 2)]
+    assert first["hash_recipes"] == {"1": "pyjson-1", "2": "pyjson-1"}
+    rest = client.get("/api/v1/audit/events", params={"limit": 10, "cursor": first["next_cursor"]},
+                      headers=city.headers).json()
+    assert [(i["uscc"], i["seq"]) for i in rest["items"]] == [(new, 1), (new, 2), (old, 3)]
+    assert rest["hash_recipes"] == {"1": "jcs-1", "2": "jcs-1", "3": "jcs-1"}
+
+    seen: list[tuple[str, int, str]] = []
+    after: str | None = None
+    for _ in range(100):  # the feed may hold back while other databases' transactions run
+        page = client.get("/api/v1/feed", params={"limit": 10, **({"after": after} if after else {})},
+                          headers=city.headers).json()
+        seen += [(i["uscc"], i["seq"], page["hash_recipes"][str(i["seq"])]) for i in page["items"]]
+        after = page["next_cursor"]
+        if len(seen) == 5:
+            break
+    assert seen == [(old, 1, "pyjson-1"), (old, 2, "pyjson-1"), (new, 1, "jcs-1"), (new, 2, "jcs-1"),
+                    (old, 3, "jcs-1")]
+
+    exported = client.get("/api/v1/audit/events", params={"uscc": old},
+                          headers={**city.headers, "Accept": "text/csv"})
+    rows = list(csv.reader(io.StringIO(exported.content.decode("utf-8-sig"))))
+    assert rows[0][-1] == "哈希规则"
+    assert [row[-1] for row in rows[1:]] == ["pyjson-1", "pyjson-1", "jcs-1"]
