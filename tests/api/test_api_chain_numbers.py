@@ -257,3 +257,22 @@ def test_history_search_feed_and_exports_say_which_recipe_sealed_each_event(
     rows = list(csv.reader(io.StringIO(exported.content.decode("utf-8-sig"))))
     assert rows[0][-1] == "哈希规则"
     assert [row[-1] for row in rows[1:]] == ["pyjson-1", "pyjson-1", "jcs-1"]
+
+
+def test_the_readme_recipe_runs_as_written_on_an_exported_history(
+        client: TestClient, city: Caller, api_sessions: sessionmaker[Session]) -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("## The audit trail and its hash recipe"):]
+    recipe = section[section.index("```python\n") + len("```python\n"):section.index("```\n", section.index(
+        "```python\n"))]
+    old, new = make_uscc("410106", 609), make_uscc("410106", 610)
+    old_recipe_firm(api_sessions, old, {"note": "旧"})
+    fire(client, city, old, "recognize_innovative", "2025-02-01")
+    enroll(client, city, new, on="2025-01-10", data=EXTREME)
+    fire(client, city, new, "recognize_innovative", "2025-02-01", evidence={"document_no": "豫〔2025〕1号", **EXTREME})
+    for uscc in (old, new):
+        exec(recipe, {"history": _history(client, city, uscc)})  # noqa: S102  # the README's own code, verbatim
+    tampered = _history(client, city, new)
+    tampered["items"][1]["evidence"]["half"] = 0.25
+    with pytest.raises(AssertionError):
+        exec(recipe, {"history": tampered})  # noqa: S102
