@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
-from api.schemas import EventOut, Text
+from api.schemas import EventOut, HashRecipes, Text
 from pipeline.errors import InvalidInput
 
 _RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d{1,6})?([Zz]|[+-]\d{2}:\d{2})")
@@ -101,11 +101,22 @@ class ProblemItem(BaseModel):
     problem: str
 
 
+class WarningItem(BaseModel):
+    uscc: str
+    seq: int
+    warning: str = Field(description="number-form-rewritten or recorded-at-decreased")
+    detail: str
+
+
 class VerifyOut(BaseModel):
-    ok: bool
+    ok: bool = Field(description="no problems (warnings do not count)")
     firms_checked: int
     events_checked: int
     problems: list[ProblemItem]
+    warnings: list[WarningItem] = Field(
+        default_factory=list, description="not evidence of tampering: numbers PostgreSQL rewrote in events sealed "
+                                          "with pyjson-1, decreases of recorded_at recorded before writers kept it "
+                                          "increasing")
 
 
 class AnchorCreate(BaseModel):
@@ -157,6 +168,7 @@ class AnchorVerifyOut(BaseModel):
 
 class AuditEventPage(BaseModel):
     items: list[EventOut]
+    hash_recipes: HashRecipes
     next_cursor: str | None
 
 
@@ -177,4 +189,5 @@ class AuditReadPage(BaseModel):
 
 class FeedPage(BaseModel):
     items: list[EventOut]
+    hash_recipes: HashRecipes
     next_cursor: str = Field(description="pass as `after` next time; unchanged when there was nothing new")

@@ -110,6 +110,14 @@ def _field_of(loc: tuple[Any, ...]) -> str:
     return ".".join(parts) or "body"
 
 
+def _nested_field(field: str, err: Any) -> str:
+    """``data.amount`` rather than ``data`` when the validator named the value inside the field."""
+    path = getattr((err.get("ctx") or {}).get("error"), "path", None)
+    if not path:
+        return field
+    return path if field == "body" else f"{field}{'' if path.startswith('[') else '.'}{path}"
+
+
 _METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 
 
@@ -147,7 +155,8 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
         failures = [
-            {"field": _field_of(tuple(err.get("loc", ()))), "message": str(err.get("msg", "invalid"))}
+            {"field": _nested_field(_field_of(tuple(err.get("loc", ()))), err),
+             "message": str(err.get("msg", "invalid"))}
             for err in exc.errors()
         ]
         detail = "; ".join(f"{f['field']}: {f['message']}" for f in failures) or "invalid request"

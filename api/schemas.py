@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
-import math
 import re
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
+from pipeline.errors import InvalidInput
+from pipeline.json_numbers import canonical_value
 from pipeline.lifecycle.machine import Trigger
 
 
@@ -20,15 +21,29 @@ def _no_control_characters(value: str) -> str:
     return value
 
 
-def _clean_json(value: Any) -> Any:
+class NestedValueError(ValueError):
+    """A refusal of a value inside a JSON field; ``path`` names it below the field (``amount``, ``a[0].b``),
+    and the problem's ``errors[].field`` says ``field.path``."""
+
+    def __init__(self, message: str, path: str) -> None:
+        super().__init__(message)
+        self.path = path
+
+
+def _clean_json(value: Any, path: str = "") -> Any:
     if isinstance(value, str):
         return _no_control_characters(value)
     if isinstance(value, dict):
-        return {_no_control_characters(str(k)): _clean_json(v) for k, v in value.items()}
+        return {_no_control_characters(str(k)): _clean_json(v, f"{path}.{k}" if path else str(k))
+                for k, v in value.items()}
     if isinstance(value, list):
-        return [_clean_json(v) for v in value]
-    if isinstance(value, float) and not math.isfinite(value):  # NaN and ±Infinity have no JSON form
-        raise ValueError("NaN and Infinity are not numbers JSON can carry")
+        return [_clean_json(v, f"{path}[{i}]") for i, v in enumerate(value)]
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        # Numbers in the one form both databases and every language give back (the hash chain needs it).
+        try:
+            return canonical_value(value, path or "value")
+        except InvalidInput as exc:
+            raise NestedValueError(exc.detail, path) from None
     return value
 
 
@@ -65,7 +80,7 @@ class Evidence(BaseModel):
         """Further keys are stored in the event as given, so they must be JSON both databases can hold."""
         for key, value in (self.model_extra or {}).items():
             _no_control_characters(key)
-            _clean_json(value)
+            _clean_json(value, key)
         return self
 
 
@@ -184,8 +199,16 @@ class EnterprisePage(BaseModel):
     next_cursor: str | None
 
 
+HashRecipes = Annotated[dict[str, Literal["jcs-1", "pyjson-1"]], Field(
+    description="序号 → 封存该事件的哈希规则 — seq of each item → the recipe that sealed it (jcs-1: RFC 8785; "
+                "pyjson-1: the original json.dumps recipe; see the README). Kept beside the items so that every "
+                "item is exactly the hashed fields; a page of several firms ends early rather than name one seq "
+                "with two recipes.")]
+
+
 class HistoryOut(BaseModel):
     items: list[EventOut]
+    hash_recipes: HashRecipes
     voided_by: dict[str, int] = Field(
         default_factory=dict,
         description="已作废事件 → 作废它的更正事件序号 — seq of each voided event → seq of the correction that "

@@ -153,7 +153,7 @@ def bench_verify(engine: Engine, firm_limit: int) -> None:
             titles: dict[int, list[object]] = {}
             for firm in batch:
                 chain = chains.get(firm.uscc, [])
-                problems += len(verify.check_chain(firm.uscc, chain, firm.last_seq))
+                problems += len(verify.check_chain(firm.uscc, chain, firm.last_seq)[0])
                 problems += len(verify.check_replay(firm, titles.get(firm.id, []), chain))
                 events += len(chain)
                 firms += 1

@@ -21,7 +21,7 @@ from sqlalchemy.engine import make_url
 from pipeline.access import cli_actor
 from pipeline.db import make_engine, make_session_factory, unit_of_work
 from pipeline.dynamic.sweep import sweep
-from pipeline.lifecycle.chain import GENESIS_HASH, chain_hash, format_timestamp
+from pipeline.lifecycle.chain import GENESIS_HASH, JCS, chain_hash, format_timestamp
 from pipeline.migrate import upgrade
 from pipeline.models import Event
 from pipeline.rulebooks import rulebook_in_force
@@ -67,7 +67,7 @@ def load(url: str, titles: int, due: float) -> None:
                         {"n": titles, "every": every, "lapsed": LAPSED_UNTIL, "valid": VALID_UNTIL})
             columns = ("enterprise_id", "uscc", "seq", "kind", "trigger", "from_state", "to_state", "effective_date",
                        "recorded_at", "actor", "reason_code", "reason", "evidence", "rulebook_id", "rulebook_hash",
-                       "request_id", "prev_hash", "hash")
+                       "request_id", "prev_hash", "hash", "hash_recipe")
             with cur.copy(f"COPY events ({', '.join(columns)}) FROM STDIN") as copy:
                 for g in range(1, titles + 1):
                     uscc = f"91410106{g:09d}X"
@@ -76,10 +76,10 @@ def load(url: str, titles: int, due: float) -> None:
                               "recorded_at": format_timestamp(RECORDED), "actor": "bench", "reason_code": None,
                               "reason": "bench", "evidence": {}, "rulebook_id": book.id,
                               "rulebook_hash": book.content_hash, "request_id": None}
-                    digest = chain_hash(GENESIS_HASH, fields)
+                    digest = chain_hash(GENESIS_HASH, fields, JCS)
                     copy.write_row((g, uscc, 1, "transition", "enroll", None, "reserve", "2022-07-01", RECORDED,
                                     "bench", None, "bench", "{}", book.id, book.content_hash, None, GENESIS_HASH,
-                                    digest))
+                                    digest, JCS))
             cur.execute("SELECT setval(pg_get_serial_sequence('enterprises', 'id'), %(n)s)", {"n": titles})
         conn.commit()
     finally:

@@ -15,7 +15,7 @@ from pipeline.principals.service import add_principal
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 HEADERS = ["统一社会信用代码", "序号", "类型", "操作", "原状态", "新状态", "生效日期", "记录时间", "操作人", "原因代码",
-           "原因", "证据", "规则版本", "规则哈希", "请求编号", "前一哈希", "哈希"]
+           "原因", "证据", "规则版本", "规则哈希", "请求编号", "前一哈希", "哈希", "哈希规则"]
 
 
 def _setup(factory: Factory) -> tuple[dict[str, str], str, str]:
@@ -76,7 +76,8 @@ def test_csv_and_xlsx_exports_carry_chinese_headers_and_every_row(database_url: 
         assert [(r[0], r[1], r[3]) for r in rows[1:]] == [
             (ours, "1", "enroll"), (ours, "2", "recognize_innovative"), (ours, "3", "recognize_provincial")]
         json_page = client.get("/api/v1/audit/events", params={"uscc": ours}, headers=auth).json()["items"]
-        assert [r[-1] for r in rows[1:]] == [e["hash"] for e in json_page]
+        assert [r[-2] for r in rows[1:]] == [e["hash"] for e in json_page]
+        assert [r[-1] for r in rows[1:]] == ["jcs-1"] * 3
 
         xlsx = client.get("/api/v1/audit/events", headers={**auth, "Accept": XLSX})
         assert xlsx.status_code == 200

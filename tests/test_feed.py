@@ -60,7 +60,7 @@ def test_a_follower_sees_every_event_once_in_pages(database_url: str, session_fa
         assert [(e["uscc"], e["seq"]) for e in page["items"]] == [(firms[0], 1), (firms[0], 2),
                                                                   (make_uscc("410106", 3), 1)]
         again = client.get("/api/v1/feed", params={"after": page["next_cursor"]}, headers=auth).json()
-        assert again == {"items": [], "next_cursor": page["next_cursor"]}
+        assert again == {"items": [], "hash_recipes": {}, "next_cursor": page["next_cursor"]}
         assert client.get("/api/v1/feed", params={"after": "garbage"}, headers=auth).status_code == 422
 
 

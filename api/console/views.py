@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, object_session
 
 from pipeline.access import Actor
 from pipeline.history import verify
@@ -175,7 +175,9 @@ class ChainStatus:
 
 def verify_chain(enterprise: Enterprise, events: list[Event]) -> ChainStatus:
     """:func:`pipeline.history.verify.check_chain` on one firm's events, each event marked with its first problem."""
-    problems = verify.check_chain(enterprise.uscc, events, enterprise.last_seq)
+    session = object_session(enterprise)
+    jsonb = session is not None and session.get_bind().dialect.name == "postgresql"
+    problems, _ = verify.check_chain(enterprise.uscc, events, enterprise.last_seq, jsonb=jsonb)
     first: dict[int, str] = {}
     for found in problems:
         first.setdefault(found.seq, found.problem)

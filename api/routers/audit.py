@@ -21,6 +21,7 @@ from api.audit_schemas import (
     FeedPage,
     ProblemItem,
     VerifyOut,
+    WarningItem,
     as_utc,
 )
 from api.deps import CurrentActor, SessionDep, StrictQuery
@@ -36,6 +37,7 @@ from pipeline.history import anchor_signing, feed, verify
 from pipeline.history import reads as audit_reads
 from pipeline.history import search as audit_query
 from pipeline.identifiers import validate_uscc
+from pipeline.lifecycle.chain import hash_recipes
 from pipeline.models.audit import Anchor
 
 router = APIRouter(prefix="/api/v1", tags=["audit 审计"], dependencies=[StrictQuery])
@@ -79,7 +81,8 @@ def get_verify(
     code = validate_uscc(uscc) if uscc is not None else None
     report = verify.verify(session, uscc=code, region_prefix=actor.region_prefix)
     return VerifyOut(ok=report.ok, firms_checked=report.firms_checked, events_checked=report.events_checked,
-                     problems=[ProblemItem(**p.as_dict()) for p in report.problems])
+                     problems=[ProblemItem(**p.as_dict()) for p in report.problems],
+                     warnings=[WarningItem(**w.as_dict()) for w in report.warnings])
 
 
 @router.post(
@@ -188,7 +191,9 @@ def get_audit_events(
         return streamed
     rows, more = audit_query.search(session, actor, flt, after_id=decode_cursor(cursor) if cursor else None,
                                     limit=limit)
-    return AuditEventPage(items=[event_out(e) for e in rows],
+    kept, recipes = hash_recipes(rows)
+    rows, more = rows[:kept], more or kept < len(rows)
+    return AuditEventPage(items=[event_out(e) for e in rows], hash_recipes=recipes,
                           next_cursor=encode_cursor(rows[-1].id) if more and rows else None)
 
 
@@ -230,4 +235,7 @@ def get_feed(
     limit: Limit = 100,
 ) -> FeedPage:
     rows, cursor = feed.page(session, actor, feed.Cursor.decode(after), limit)
-    return FeedPage(items=[event_out(e) for e in rows], next_cursor=cursor.encode())
+    kept, recipes = hash_recipes(rows)
+    if kept < len(rows):
+        rows, cursor = rows[:kept], feed.Cursor.after(rows[kept - 1])
+    return FeedPage(items=[event_out(e) for e in rows], hash_recipes=recipes, next_cursor=cursor.encode())

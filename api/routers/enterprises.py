@@ -28,6 +28,7 @@ from pipeline.errors import InvalidInput, VersionMismatch
 from pipeline.firms import repository, service
 from pipeline.history.replay import voided_seqs
 from pipeline.identifiers import region_prefix, validate_region
+from pipeline.lifecycle.chain import hash_recipes
 from pipeline.lifecycle.machine import STATES
 from pipeline.models import Enterprise, Recognition
 
@@ -190,6 +191,6 @@ async def post_transition(
 def get_history(uscc: str, session: SessionDep, actor: CurrentActor) -> HistoryOut:
     enterprise = repository.get_enterprise(session, uscc, actor)
     events = repository.history(session, enterprise)
-    return HistoryOut(items=[event_out(e) for e in events],
+    return HistoryOut(items=[event_out(e) for e in events], hash_recipes=hash_recipes(events)[1],
                       voided_by={str(seq): by for seq, by in voided_seqs(events).items()})
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
+import rfc8785
 from fastapi.testclient import TestClient
 from helpers import REQUIRED, make_uscc
 from sqlalchemy import func, select
@@ -86,7 +87,10 @@ def version_of(factory: sessionmaker[Session], uscc: str) -> int:
         return session.scalars(select(Enterprise.version).where(Enterprise.uscc == uscc)).one()
 
 
-def readme_hash(prev_hash: str, fields: dict[str, Any]) -> str:
-    """The README's recipe, written out independently of pipeline.lifecycle.chain."""
+def readme_hash(prev_hash: str, fields: dict[str, Any], recipe: str = "jcs-1") -> str:
+    """The README's recipes, written out independently of pipeline.lifecycle.chain."""
+    if recipe == "jcs-1":
+        return hashlib.sha256(prev_hash.encode() + rfc8785.dumps(fields)).hexdigest()
+    assert recipe == "pyjson-1", recipe
     canonical = json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256((prev_hash + canonical).encode()).hexdigest()

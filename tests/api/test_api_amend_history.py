@@ -50,7 +50,9 @@ def test_history_is_in_seq_order_and_verifies_by_the_readme_recipe(client: TestC
     fire(client, city, uscc, "recognize_innovative", "2022-09-01", evidence={"document_no": "豫〔2022〕1号"})
     fire(client, city, uscc, "recognize_provincial", "2022-10-01")
     client.patch(f"{BASE}/{uscc}", headers=city.headers, json={"data": {"联系人": "张三"}})
-    items = client.get(f"{BASE}/{uscc}/history", headers=city.headers).json()["items"]
+    history = client.get(f"{BASE}/{uscc}/history", headers=city.headers).json()
+    items = history["items"]
+    assert history["hash_recipes"] == {"1": "jcs-1", "2": "jcs-1", "3": "jcs-1", "4": "jcs-1"}
     assert [event["seq"] for event in items] == [1, 2, 3, 4]
     assert [event["trigger"] for event in items] == ["enroll", "recognize_innovative", "recognize_provincial", None]
     prev = "0" * 64

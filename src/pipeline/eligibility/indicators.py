@@ -38,6 +38,7 @@ from pipeline.errors import InvalidInput, NotFound, PipelineError
 from pipeline.firms import repository
 from pipeline.identifiers import validate_uscc
 from pipeline.imports.reading import HEADER_SEARCH_ROWS, IGNORED_HEADERS, ImportFile, header_key
+from pipeline.json_numbers import MAX_SAFE_INTEGER, canonical_value
 from pipeline.models import Enterprise, Event
 from pipeline.models.dynamic import AnnualFiling
 from pipeline.rulebooks import DATA_DIR, rulebook_in_force
@@ -63,6 +64,7 @@ def check_values(values: Mapping[str, Any], region_code: str | None = None) -> t
 
     ``region_code`` (the firm's) also admits the indicators of the local overlays covering it (特色化 …).
     """
+    values = {key: canonical_value(value, key) for key, value in values.items()}  # the hash chain's numbers
     try:
         clean = validate_indicators(values, region_code=region_code)
     except OverflowError:  # an integer too large for a float: JSON allows it, no indicator does
@@ -282,9 +284,13 @@ def _number(cell: Any, factor: Decimal | None) -> Any:
     if isinstance(cell, bool):
         raise ValueError("应为数值 — must be a number")
     if isinstance(cell, int | float):
+        if isinstance(cell, int) and abs(cell) > MAX_SAFE_INTEGER:
+            raise ValueError(f"整数{cell}超出 ±(2^53−1) — the integer {cell} lies outside ±(2^53−1)")
         number = Decimal(str(cell))
     else:
         text = unicodedata.normalize("NFKC", str(cell)).replace(",", "").replace(" ", "")
+        if re.fullmatch(r"[+-]?\d+", text) and abs(int(text)) > MAX_SAFE_INTEGER:
+            raise ValueError(f"整数“{cell}”超出 ±(2^53−1) — the integer {cell!r} lies outside ±(2^53−1)")
         percent = text.endswith("%")
         try:
             number = Decimal(text.rstrip("%"))

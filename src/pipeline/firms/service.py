@@ -92,7 +92,7 @@ def check_new_firm(*, name: str, region: str, day: dt.date, rulebook: Rulebook, 
 def enroll_evidence(name: str, region: str, data: Mapping[str, Any] | None,
                     extra: Mapping[str, Any] | None) -> dict[str, Any]:
     """What a new firm's ``enroll`` event records: every field of the firm, so it is audited from day one."""
-    return {"name": name, "region_code": region, **({"data": dict(data)} if data else {}), **(extra or {})}
+    return {"name": name, "region_code": region, "data": dict(data or {}), **(extra or {})}
 
 
 def transition(

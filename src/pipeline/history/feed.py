@@ -55,6 +55,11 @@ class Cursor:
         return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
     @staticmethod
+    def after(event: Event) -> Cursor:
+        """The cursor that continues after ``event``."""
+        return Cursor(event.tx_id if event.tx_id is not None else -1, event.id)
+
+    @staticmethod
     def decode(value: str | None) -> Cursor:
         if not value:
             return Cursor(-1, 0)
@@ -87,5 +92,4 @@ def page(session: Session, caller: Actor, after: Cursor, limit: int) -> tuple[li
     rows = list(session.scalars(query.limit(limit)))
     if not rows:
         return rows, after
-    last = rows[-1]
-    return rows, Cursor(last.tx_id if last.tx_id is not None else -1, last.id)
+    return rows, Cursor.after(rows[-1])

@@ -21,11 +21,12 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from pipeline.access import Actor
 from pipeline.identifiers import region_prefix, validate_region
-from pipeline.lifecycle.chain import HASHED_FIELDS, canonical_json, event_document
+from pipeline.lifecycle.chain import HASHED_FIELDS, JCS, canonical_json, event_document, jcs_json, recipe_of
 from pipeline.models import Enterprise, Event
 from pipeline.spreadsheet import csv_safe, xlsx_text_cell
 
-#: Export columns: the event's exported fields in HASHED_FIELDS order, then the chain links.
+#: Export columns: the event's exported fields in HASHED_FIELDS order, the chain links, and the recipe that
+#: sealed the hash (jcs-1 or pyjson-1).
 COLUMNS: tuple[tuple[str, str], ...] = (
     ("uscc", "统一社会信用代码"),
     ("seq", "序号"),
@@ -44,8 +45,9 @@ COLUMNS: tuple[tuple[str, str], ...] = (
     ("request_id", "请求编号"),
     ("prev_hash", "前一哈希"),
     ("hash", "哈希"),
+    ("hash_recipe", "哈希规则"),
 )
-assert tuple(name for name, _ in COLUMNS) == (*HASHED_FIELDS, "prev_hash", "hash")
+assert tuple(name for name, _ in COLUMNS) == (*HASHED_FIELDS, "prev_hash", "hash", "hash_recipe")
 
 EXPORT_BATCH = 2000
 XLSX_MEDIA_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -115,13 +117,15 @@ def iter_documents(factory: sessionmaker[Session], caller: Actor, f: EventFilter
         result = session.execute(columns.execution_options(yield_per=EXPORT_BATCH))
         for partition in result.partitions():
             for row in partition:
-                yield event_document(row)  # type: ignore[arg-type]  # a row has the event's attributes
+                # a row has the event's attributes
+                yield {**event_document(row), "hash_recipe": recipe_of(row)}  # type: ignore[arg-type]
 
 
-def _cell(value: Any) -> Any:
-    """Values exactly as hashed (evidence as canonical JSON), so an export can be re-verified."""
+def _cell(value: Any, recipe: str) -> Any:
+    """Values exactly as hashed (evidence as the canonical JSON of the recipe that sealed the row's hash), so
+    an export can be re-verified."""
     if isinstance(value, dict | list):
-        return canonical_json(value)
+        return jcs_json(value) if recipe == JCS else canonical_json(value)
     return value
 
 
@@ -132,7 +136,7 @@ def csv_chunks(documents: Iterator[dict[str, Any]], rows_per_chunk: int = 500) -
     buffer.write("\ufeff")
     writer.writerow([label for _, label in COLUMNS])
     for count, document in enumerate(documents, start=1):
-        writer.writerow([csv_safe(_cell(document[name])) for name, _ in COLUMNS])
+        writer.writerow([csv_safe(_cell(document[name], document["hash_recipe"])) for name, _ in COLUMNS])
         if count % rows_per_chunk == 0:
             yield buffer.getvalue().encode("utf-8")
             buffer.seek(0)
@@ -150,7 +154,7 @@ def write_xlsx(documents: Iterator[dict[str, Any]], target: IO[bytes]) -> None:
     sheet.append([label for _, label in COLUMNS])
 
     for document in documents:
-        sheet.append([xlsx_text_cell(sheet, _cell(document[name])) for name, _ in COLUMNS])
+        sheet.append([xlsx_text_cell(sheet, _cell(document[name], document["hash_recipe"])) for name, _ in COLUMNS])
     workbook.save(target)
 
 

@@ -1,8 +1,11 @@
 """Proof that history is intact: chain verification with replay, and anchors of the chain heads.
 
 :func:`verify` walks the firms in id order in batches (memory stays flat), recomputes each firm's chain in
-seq order with the recipe of :mod:`pipeline.lifecycle.chain`, and compares the stored state, bar and title rows with
-a replay of the events. Every problem names the firm and the exact seq it concerns.
+seq order, each event with the recipe that sealed it (:mod:`pipeline.lifecycle.chain`), checks that seq runs
+from 1 without gaps and ``recorded_at`` never decreases, and compares the stored state, bar and title rows
+with a replay of the events. Every problem names the firm and the exact seq it concerns; what is not
+evidence of tampering (numbers PostgreSQL rewrote in old events, old decreases of ``recorded_at``) is a
+warning, and ``ok`` stays true.
 
 An anchor is one sha256 over the lines ``uscc,seq,hash\\n`` of every firm's head, sorted by uscc, stored
 with the heads themselves. Verifying it recomputes each chain from genesis up to the anchored seq: if any
@@ -27,6 +30,7 @@ from pipeline.errors import NotFound, PipelineError
 from pipeline.history import anchor_signing
 from pipeline.history.corrections import VOIDED
 from pipeline.history.replay import events_by_uscc, replay, voided_seqs
+from pipeline.json_numbers import MAX_SAFE_INTEGER
 from pipeline.lifecycle import chain as audit
 from pipeline.models import Enterprise, Event, Recognition
 from pipeline.models.audit import Anchor, AnchorHead
@@ -44,11 +48,29 @@ class Problem:
         return {"uscc": self.uscc, "seq": self.seq, "problem": self.problem}
 
 
+NUMBER_FORM_REWRITTEN = "number-form-rewritten"
+RECORDED_AT_DECREASED = "recorded-at-decreased"
+
+
+@dataclass(frozen=True)
+class ChainWarning:
+    """Something an auditor should know that is not evidence of tampering (``ok`` stays true)."""
+
+    uscc: str
+    seq: int
+    warning: str
+    detail: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"uscc": self.uscc, "seq": self.seq, "warning": self.warning, "detail": self.detail}
+
+
 @dataclass
 class Report:
     firms_checked: int = 0
     events_checked: int = 0
     problems: list[Problem] = field(default_factory=list)
+    warnings: list[ChainWarning] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -56,15 +78,53 @@ class Report:
 
     def as_dict(self) -> dict[str, Any]:
         return {"ok": self.ok, "firms_checked": self.firms_checked, "events_checked": self.events_checked,
-                "problems": [p.as_dict() for p in self.problems]}
+                "problems": [p.as_dict() for p in self.problems], "warnings": [w.as_dict() for w in self.warnings]}
 
 
+def _jsonb_originals(value: Any, *, negative_zero: bool) -> Any:
+    """``value`` with the numbers JSONB rewrites put back in the form ``json.dumps`` once wrote: an integer
+    beyond ±(2^53−1) as the float it was (``1e16`` came back as ``10000000000000000``), and, with
+    ``negative_zero``, a zero float as ``-0.0`` (which came back as ``0.0``)."""
+    if isinstance(value, dict):
+        return {key: _jsonb_originals(item, negative_zero=negative_zero) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_jsonb_originals(item, negative_zero=negative_zero) for item in value]
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) > MAX_SAFE_INTEGER:
+        return float(value)
+    if negative_zero and isinstance(value, float) and value == 0.0:
+        return -0.0
+    return value
 
-def check_chain(uscc: str, events: Sequence[Any], expected_last_seq: int) -> list[Problem]:
-    """Seq continuity, links and hashes of one firm's chain, linked on the stored hashes so that one
-    edited event is reported at its own seq and not at every later one."""
+
+def seal_matches(event: Any, prev_hash: str, *, jsonb: bool) -> tuple[bool, bool]:
+    """(does ``hash`` match the event's fields under the recipe that sealed it, did it take re-rendering
+    numbers that PostgreSQL's JSONB rewrote). The second is only tried for ``pyjson-1`` events on
+    PostgreSQL: ``jcs-1`` numbers are canonical before they are stored, and SQLite stores JSON as text."""
+    recipe = audit.recipe_of(event)
+    fields = audit.event_fields(event)
+    if audit.chain_hash(prev_hash, fields, recipe) == event.hash:
+        return True, False
+    if jsonb and recipe == audit.PYJSON:
+        for negative_zero in (False, True):
+            original = {**fields, "evidence": _jsonb_originals(fields["evidence"], negative_zero=negative_zero)}
+            if audit.chain_hash(prev_hash, original, recipe) == event.hash:
+                return True, True
+    return False, False
+
+
+def check_chain(uscc: str, events: Sequence[Any], expected_last_seq: int, *, jsonb: bool = False,
+                cutover_id: int | None = None) -> tuple[list[Problem], list[ChainWarning]]:
+    """Seq continuity, links, hashes and recorded times of one firm's chain, linked on the stored hashes so
+    that one edited event is reported at its own seq and not at every later one.
+
+    ``recorded_at`` never decreases along a chain (writers make sure of it under the firm's lock); a decrease
+    into an event sealed with the old recipe was recorded before they did, and is a warning. ``cutover_id``,
+    the id of the first ``jcs-1`` event in the database: an old-recipe event stored after it was slipped in.
+    """
     problems: list[Problem] = []
+    warnings: list[ChainWarning] = []
     prev_hash, prev_to_state, expected_seq = audit.GENESIS_HASH, None, 1
+    prev_recorded_at = None
     for event in events:
         if event.seq > expected_seq:
             problems.extend(Problem(uscc, missing, "事件缺失 — event missing from the chain (deleted?)")
@@ -74,21 +134,40 @@ def check_chain(uscc: str, events: Sequence[Any], expected_last_seq: int) -> lis
         if event.prev_hash != prev_hash and event.seq == expected_seq:
             problems.append(Problem(uscc, event.seq, "prev_hash 与上一事件的哈希不符 — prev_hash does not link "
                                                      "to the previous event's hash"))
-        recomputed = audit.chain_hash(event.prev_hash, audit.event_fields(event))
-        if recomputed != event.hash:
+        matches, rewritten = seal_matches(event, event.prev_hash, jsonb=jsonb)
+        if not matches:
             problems.append(Problem(uscc, event.seq, "哈希不符，内容被改动 — hash mismatch: the event's fields "
                                                      "were changed after it was recorded"))
+        elif rewritten:
+            warnings.append(ChainWarning(uscc, event.seq, NUMBER_FORM_REWRITTEN,
+                                         "数值形式被数据库改写 — PostgreSQL (JSONB) rewrote numbers of this event's "
+                                         "evidence (e.g. 1e+16 → 10000000000000000, -0.0 → 0.0); the hash matches "
+                                         "with them written as Python floats, as they were sealed (pyjson-1)"))
+        old_recipe = audit.recipe_of(event) == audit.PYJSON
+        if old_recipe and cutover_id is not None and event.id > cutover_id:
+            problems.append(Problem(uscc, event.seq, "旧哈希规则的事件写于升级之后 — an event sealed with the old "
+                                                     "recipe pyjson-1 was stored after jcs-1 was introduced "
+                                                     "(inserted behind the application's back?)"))
+        if prev_recorded_at is not None and event.recorded_at < prev_recorded_at:
+            detail = (f"记录时间早于上一事件 — recorded_at {audit.format_timestamp(event.recorded_at)} is earlier "
+                      f"than the previous event's {audit.format_timestamp(prev_recorded_at)}")
+            if old_recipe:
+                warnings.append(ChainWarning(uscc, event.seq, RECORDED_AT_DECREASED,
+                                             f"{detail}; recorded before writers kept recorded_at increasing"))
+            else:
+                problems.append(Problem(uscc, event.seq, f"{detail} (back-dated?)"))
         if event.seq > 1 and event.seq == expected_seq and event.from_state != prev_to_state:
             problems.append(Problem(uscc, event.seq, f"from_state {event.from_state!r} does not follow the "
                                                      f"previous event's to_state {prev_to_state!r}"))
         prev_hash, prev_to_state, expected_seq = event.hash, event.to_state, max(expected_seq, event.seq + 1)
+        prev_recorded_at = event.recorded_at
     if expected_last_seq >= expected_seq:
         problems.extend(Problem(uscc, missing, "事件缺失 — event missing from the end of the chain (deleted?)")
                         for missing in range(expected_seq, expected_last_seq + 1))
     elif expected_last_seq < expected_seq - 1:
         problems.append(Problem(uscc, expected_seq - 1, f"企业记录的最后序号为{expected_last_seq} — the firm "
                                                         f"records last_seq {expected_last_seq}"))
-    return problems
+    return problems, warnings
 
 
 def _title_key(title: Any) -> tuple[Any, ...]:
@@ -156,6 +235,8 @@ def verify(session: Session, *, uscc: str | None = None, region_prefix: str | No
         region = session.scalar(select(Enterprise.region_code).where(Enterprise.uscc == uscc))
         if region is None or (region_prefix and not region.startswith(region_prefix)):
             raise NotFound(f"未找到企业{uscc} — no enterprise {uscc} in your jurisdiction")
+    jsonb = session.get_bind().dialect.name == "postgresql"
+    cutover_id = session.scalar(select(func.min(Event.id)).where(Event.hash_recipe == audit.JCS))
     for batch in _firm_batches(session, uscc, region_prefix):
         events = events_by_uscc(session, [f.uscc for f in batch])
         titles: dict[int, list[Any]] = defaultdict(list)
@@ -166,7 +247,9 @@ def verify(session: Session, *, uscc: str | None = None, region_prefix: str | No
             chain = events.get(firm.uscc, [])
             report.firms_checked += 1
             report.events_checked += len(chain)
-            report.problems.extend(check_chain(firm.uscc, chain, firm.last_seq))
+            problems, warnings = check_chain(firm.uscc, chain, firm.last_seq, jsonb=jsonb, cutover_id=cutover_id)
+            report.problems.extend(problems)
+            report.warnings.extend(warnings)
             report.problems.extend(check_replay(firm, titles[firm.id], chain))
         if on_progress is not None:
             on_progress(report.firms_checked, total)
@@ -246,6 +329,7 @@ def verify_anchor(session: Session, anchor_id: int) -> AnchorReport:
         raise NotFound(f"未找到锚点{anchor_id} — no anchor {anchor_id}")
     problems: list[Problem] = []
     counts = {"firms": 0, "events": 0}
+    jsonb = session.get_bind().dialect.name == "postgresql"
 
     def lines() -> Iterator[tuple[str, int, str]]:
         for batch in _heads(session, anchor_id):
@@ -261,8 +345,10 @@ def verify_anchor(session: Session, anchor_id: int) -> AnchorReport:
                         problems.append(Problem(uscc, expected_seq, "锚定前的事件缺失 — an event anchored "
                                                                     "earlier is missing"))
                         expected_seq = event.seq
-                    recomputed_next = audit.chain_hash(recomputed, audit.event_fields(event))
-                    if recomputed_next != event.hash or event.prev_hash != recomputed:
+                    matches = seal_matches(event, recomputed, jsonb=jsonb)[0]
+                    recomputed_next = event.hash if matches else audit.chain_hash(
+                        recomputed, audit.event_fields(event), audit.recipe_of(event))
+                    if not matches or event.prev_hash != recomputed:
                         problems.append(Problem(uscc, event.seq, "锚定后被改动 — this event changed since the "
                                                                  "anchor"))
                     recomputed, expected_seq = recomputed_next, expected_seq + 1

@@ -60,7 +60,7 @@ TITLE_COLUMNS = ("enterprise_id", "tier", "document_no", "batch", "recognized_on
                  "end_reason", "granted_by_seq", "ended_by_seq")
 EVENT_COLUMNS = ("enterprise_id", "uscc", "seq", "kind", "trigger", "from_state", "to_state", "effective_date",
                  "recorded_at", "actor", "reason_code", "reason", "evidence", "rulebook_id", "rulebook_hash",
-                 "request_id", "prev_hash", "hash")
+                 "request_id", "prev_hash", "hash", "hash_recipe")
 
 
 @dataclass
@@ -245,7 +245,7 @@ def _title_update(t: TitleRecord) -> tuple[Any, ...]:
 def _event_row(e: EventRecord, evidence: Any) -> tuple[Any, ...]:
     return (e.enterprise_id, e.uscc, e.seq, e.kind, e.trigger, e.from_state, e.to_state, e.effective_date,
             e.recorded_at, e.actor, e.reason_code, e.reason, evidence, e.rulebook_id, e.rulebook_hash, e.request_id,
-            e.prev_hash, e.hash)
+            e.prev_hash, e.hash, e.hash_recipe)
 
 
 FIRM_UPDATE = ("firm_id", "state", "version", "barred_until", "last_seq", "last_effective_date", "updated_at")

@@ -1,11 +1,25 @@
 """The hash chain: canonical JSON of an event's fields, chained per firm.
 
-The recipe (also in the README) is meant to be run by a third party on an exported history::
+The recipe (also in the README) is meant to be run by a third party, in any language, on an exported history::
 
-    hash = sha256((prev_hash + canonical_json(fields)).encode("utf-8")).hexdigest()
+    hash = sha256((prev_hash + canonical(fields)).encode("utf-8")).hexdigest()
 
 ``fields`` are the items of :data:`HASHED_FIELDS`, absent values as ``null``, dates ``YYYY-MM-DD`` and
-times ``YYYY-MM-DDTHH:MM:SS.ffffffZ`` in UTC.
+times ``YYYY-MM-DDTHH:MM:SS.ffffffZ`` in UTC. ``canonical`` is the recipe that sealed the event, recorded
+beside it (``hash_recipe``; ``NULL`` in the database for events sealed before recipes were recorded):
+
+* ``jcs-1`` (every new event): RFC 8785, the JSON Canonicalization Scheme (the ``rfc8785`` package). Numbers
+  are written as ECMAScript writes them, so JavaScript, Java, Go … reproduce the text exactly.
+* ``pyjson-1`` (the original recipe): ``json.dumps(fields, sort_keys=True, separators=(",", ":"),
+  ensure_ascii=False)`` — Python's own number forms (``1e+16``), which other languages do not write.
+
+Numbers are canonicalised before an event is sealed *and* stored (:func:`canonical_value`): integers must lie
+within ±(2^53−1) and every number must be finite (what an IEEE double — JSON's number in every language —
+holds exactly); an integral float within that range is stored as the integer (``2.0`` → ``2``, ``-0.0`` →
+``0``); every other float stays a float. PostgreSQL's JSONB keeps numbers as decimals and hands an integral
+float beyond 2^53 back as an integer (``1e16`` → ``10000000000000000``): read back, such an integer is turned
+into the float it came from (:func:`stored_value`), which is exact, since the decimal JSONB kept is the
+float's shortest round-trip form. So what either database returns re-hashes to the stored hash.
 """
 
 from __future__ import annotations
@@ -13,12 +27,24 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal, cast
 
+import rfc8785
+
+from pipeline.dates import utc_now
+from pipeline.json_numbers import MAX_SAFE_INTEGER, canonical_value, stored_value
 from pipeline.models import Event
 
 GENESIS_HASH = "0" * 64
+
+JCS = "jcs-1"
+"""RFC 8785 canonical JSON, SHA-256: every event sealed since recipes were recorded."""
+PYJSON = "pyjson-1"
+"""Python's ``json.dumps`` with sorted keys, SHA-256: events whose ``hash_recipe`` is ``NULL``."""
+RECIPES = (JCS, PYJSON)
+Recipe = Literal["jcs-1", "pyjson-1"]
+
 
 HASHED_FIELDS: tuple[str, ...] = (
     "uscc",
@@ -43,7 +69,69 @@ def format_timestamp(value: dt.datetime) -> str:
     return value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def _plain(value: Any) -> Any:
+# --- canonical forms -----------------------------------------------------------------------------------
+
+
+def canonical_json(obj: Any) -> str:
+    """The ``pyjson-1`` canonical form."""
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def _plain(value: Any) -> bool:
+    """No float, no integer beyond ±(2^53−1) and no key outside the Basic Multilingual Plane: then RFC 8785
+    and ``json.dumps`` write the same text (integers, strings and escapes alike; keys sort alike, since
+    UTF-16 and code-point order differ only for characters beyond U+FFFF)."""
+    if isinstance(value, dict):
+        return all(isinstance(key, str) and (key.isascii() or max(map(ord, key)) <= 0xFFFF) and _plain(item)
+                   for key, item in value.items())
+    if isinstance(value, list):
+        return all(_plain(item) for item in value)
+    if isinstance(value, float):
+        return False
+    if isinstance(value, int) and not isinstance(value, bool):
+        return abs(value) <= MAX_SAFE_INTEGER
+    return True
+
+
+def jcs_json(obj: Any) -> str:
+    """The ``jcs-1`` canonical form: RFC 8785. Documents without floats or keys beyond the BMP take the
+    fast path (``json.dumps``, the same text — proven by a property test); others go through ``rfc8785``."""
+    if _plain(obj):
+        return canonical_json(obj)
+    return rfc8785.dumps(obj).decode("utf-8")
+
+
+def canonical_text(fields: Mapping[str, Any], recipe: str) -> str:
+    if recipe == JCS:
+        return jcs_json(dict(fields))
+    if recipe == PYJSON:
+        return canonical_json(dict(fields))
+    raise ValueError(f"unknown hash recipe {recipe!r}")
+
+
+def recipe_of(event: Any) -> Recipe:
+    """The recipe that sealed an event (``NULL`` in the database: the original one)."""
+    recipe = getattr(event, "hash_recipe", None) or PYJSON
+    if recipe not in RECIPES:
+        raise ValueError(f"unknown hash recipe {recipe!r}")
+    return cast(Recipe, recipe)
+
+
+def hash_recipes(events: Sequence[Any]) -> tuple[int, dict[str, Recipe]]:
+    """``(n, {"<seq>": recipe})`` for the first ``n`` events: a page of several firms' events ends before the
+    first one whose seq the map already names with another recipe, so that every key stays unambiguous."""
+    recipes: dict[str, Recipe] = {}
+    for count, event in enumerate(events):
+        key, recipe = str(event.seq), recipe_of(event)
+        if recipes.setdefault(key, recipe) != recipe:
+            return count, recipes
+    return len(events), recipes
+
+
+# --- events --------------------------------------------------------------------------------------------
+
+
+def _exported(value: Any) -> Any:
     if isinstance(value, dt.datetime):
         return format_timestamp(value)
     if isinstance(value, dt.date):
@@ -51,13 +139,17 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def canonical_json(obj: Any) -> str:
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-
-
 def event_fields(event: Event) -> dict[str, Any]:
-    """The hashed fields of an event, in their exported (JSON) form."""
-    return {name: _plain(getattr(event, name)) for name in HASHED_FIELDS}
+    """The hashed fields of an event, in their exported (JSON) form.
+
+    ``jcs-1`` evidence is read back into canonical form (:func:`stored_value`); ``pyjson-1`` evidence is
+    shown as stored — its numbers were never canonicalised, so no rule could restore them
+    (:func:`pipeline.history.verify.check_chain` recognises what JSONB rewrote).
+    """
+    fields = {name: _exported(getattr(event, name)) for name in HASHED_FIELDS}
+    if recipe_of(event) == JCS:
+        fields["evidence"] = stored_value(fields["evidence"])
+    return fields
 
 
 def event_document(event: Event) -> dict[str, Any]:
@@ -65,11 +157,23 @@ def event_document(event: Event) -> dict[str, Any]:
     return {**event_fields(event), "prev_hash": event.prev_hash, "hash": event.hash}
 
 
-def chain_hash(prev_hash: str, fields: Mapping[str, Any]) -> str:
-    return hashlib.sha256((prev_hash + canonical_json(dict(fields))).encode("utf-8")).hexdigest()
+def chain_hash(prev_hash: str, fields: Mapping[str, Any], recipe: str = JCS) -> str:
+    return hashlib.sha256((prev_hash + canonical_text(fields, recipe)).encode("utf-8")).hexdigest()
 
 
 def seal(event: Event, prev_hash: str) -> None:
-    """Set ``prev_hash`` and ``hash`` on a new event from its other fields."""
+    """Canonicalise a new event's evidence (refusing numbers JSON cannot round-trip), then set
+    ``hash_recipe``, ``prev_hash`` and ``hash`` from its other fields."""
+    event.evidence = canonical_value(event.evidence)
+    event.hash_recipe = JCS
     event.prev_hash = prev_hash
-    event.hash = chain_hash(prev_hash, event_fields(event))
+    event.hash = chain_hash(prev_hash, event_fields(event), JCS)
+
+
+def next_recorded_at(head_recorded_at: dt.datetime | None, now: dt.datetime | None = None) -> dt.datetime:
+    """The ``recorded_at`` of a firm's next event: now, but never before its head's plus 1 µs — so an honest
+    chain never goes backwards, even when its writers' clocks disagree. Call it holding the firm's lock."""
+    current = now or utc_now()
+    if head_recorded_at is None:
+        return current
+    return max(current, head_recorded_at + dt.timedelta(microseconds=1))

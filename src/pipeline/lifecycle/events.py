@@ -64,6 +64,7 @@ class EventRecord:
     request_id: str | None
     prev_hash: str = ""
     hash: str = ""
+    hash_recipe: str | None = None
 
     def columns(self) -> dict[str, Any]:
         """The record as the ``events`` table's columns."""
@@ -87,8 +88,11 @@ def next_event(
     enterprise_id: int | None = None,
     now: dt.datetime | None = None,
 ) -> EventRecord:
-    """Seal the firm's next event after ``previous_hash`` (the chain's head) and keep the firm's books."""
-    now = now or utc_now()
+    """Seal the firm's next event after ``previous_hash`` (the chain's head) and keep the firm's books.
+
+    ``recorded_at`` is now, but never before the head event's (the firm's ``updated_at``, which every event
+    sets to its own ``recorded_at``) plus 1 µs: an honest chain never goes backwards across hosts."""
+    now = chain.next_recorded_at(firm.updated_at if firm.last_seq else None, now or utc_now())
     record = EventRecord(
         enterprise_id=enterprise_id,
         uscc=firm.uscc,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 from sqlalchemy import (
     JSON,
@@ -16,6 +17,8 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.types import TypeDecorator
 
+from pipeline.json_numbers import stored_value
+
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_N_name)s",
@@ -27,6 +30,17 @@ NAMING_CONVENTION = {
 # BIGINT on PostgreSQL; SQLite only auto-increments a column declared exactly INTEGER.
 BigId = BigInteger().with_variant(Integer(), "sqlite")
 JsonDoc = JSON().with_variant(JSONB(), "postgresql")
+
+
+class CanonicalJsonDoc(TypeDecorator[Any]):
+    """:data:`JsonDoc` for documents people send (firm data, indicators): their numbers are canonical when
+    written (:mod:`pipeline.json_numbers`), and are read back so, whatever JSONB did to them."""
+
+    impl = JsonDoc
+    cache_ok = True
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> Any:
+        return stored_value(value)
 
 
 class UTCDateTime(TypeDecorator[dt.datetime]):

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import Date, ForeignKey, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from pipeline.models.base import Base, BigId, JsonDoc, UTCDateTime
+from pipeline.models.base import Base, BigId, CanonicalJsonDoc, UTCDateTime
 
 
 class AnnualFiling(Base):
@@ -27,4 +27,4 @@ class AnnualFiling(Base):
     filed_on: Mapped[dt.date] = mapped_column(Date)
     recorded_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     actor: Mapped[str] = mapped_column(String(64))
-    indicators: Mapped[dict[str, Any] | None] = mapped_column(JsonDoc)
+    indicators: Mapped[dict[str, Any] | None] = mapped_column(CanonicalJsonDoc)

@@ -21,7 +21,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from pipeline.models.base import Base, BigId, JsonDoc, UTCDateTime
+from pipeline.models.base import Base, BigId, CanonicalJsonDoc, JsonDoc, UTCDateTime
 
 
 class Enterprise(Base):
@@ -36,7 +36,7 @@ class Enterprise(Base):
     barred_until: Mapped[dt.date | None] = mapped_column(Date)
     last_seq: Mapped[int] = mapped_column(Integer, default=0)
     last_effective_date: Mapped[dt.date | None] = mapped_column(Date)
-    data: Mapped[dict[str, Any]] = mapped_column(JsonDoc, default=dict)
+    data: Mapped[dict[str, Any]] = mapped_column(CanonicalJsonDoc, default=dict)
     """Further firm data officials keep (industry, legal representative, contact …)."""
     flags: Mapped[dict[str, Any]] = mapped_column(JsonDoc, default=dict)
     """Data-derived marks that are not states: candidate flags, dynamic-management flags."""
@@ -102,6 +102,9 @@ class Event(Base):
     request_id: Mapped[str | None] = mapped_column(String(64))
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64))
+    hash_recipe: Mapped[str | None] = mapped_column(String(16))
+    """The recipe that sealed ``hash`` (``jcs-1``); ``NULL`` for events sealed before it was recorded
+    (``pyjson-1``). Not hashed: see :mod:`pipeline.lifecycle.chain`."""
     tx_id: Mapped[int | None] = mapped_column(BigInteger)
     """Committing transaction (PostgreSQL: set by a BEFORE INSERT trigger; SQLite: null). Not hashed."""
 
