@@ -5,7 +5,8 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, Protocol, cast
 
-from api.schemas import EnterpriseOut, EnterpriseSummary, EventOut, RecognitionOut, TriggerOptionOut
+from api.schemas.common import EventOut
+from api.schemas.enterprises import EnterpriseOut, EnterpriseSummary, RecognitionOut, TriggerOptionOut
 from pipeline.access import Actor
 from pipeline.dates import business_today
 from pipeline.firms.service import trigger_options

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from api.problems import PROBLEM_MEDIA_TYPE, PROBLEM_TYPES
-from api.schemas import Problem
+from api.schemas.common import Problem
 
 _DESCRIPTIONS = {
     401: "unauthorized — 未认证",

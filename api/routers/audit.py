@@ -8,7 +8,12 @@ from fastapi import APIRouter, Header, Path, Query, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 from sqlalchemy.orm import Session, sessionmaker
 
-from api.audit_schemas import (
+from api.deps import CurrentActor, SessionDep, StrictQuery
+from api.idempotency import IdempotencyDep
+from api.pagination import CursorParam, Limit, decode_cursor, encode_cursor
+from api.presenters import event_out, jsonable
+from api.responses import problems
+from api.schemas.audit import (
     AnchorCreate,
     AnchorList,
     AnchorOut,
@@ -24,12 +29,7 @@ from api.audit_schemas import (
     WarningItem,
     as_utc,
 )
-from api.deps import CurrentActor, SessionDep, StrictQuery
-from api.idempotency import IdempotencyDep
-from api.pagination import CursorParam, Limit, decode_cursor, encode_cursor
-from api.presenters import event_out, jsonable
-from api.responses import problems
-from api.schemas import IsoDate
+from api.schemas.common import IsoDate
 from pipeline.access import Actor
 from pipeline.dates import utc_now
 from pipeline.errors import Forbidden, NotFound

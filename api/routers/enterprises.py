@@ -13,13 +13,13 @@ from api.idempotency import IdempotencyDep
 from api.pagination import CursorParam, Limit, decode_cursor, encode_cursor
 from api.presenters import detail, etag, event_out, jsonable, summary
 from api.responses import problems
-from api.schemas import (
+from api.schemas.common import IsoDate
+from api.schemas.enterprises import (
     EnterpriseCreate,
     EnterpriseOut,
     EnterprisePage,
     EnterprisePatch,
     HistoryOut,
-    IsoDate,
     TransitionOut,
     TransitionRequest,
 )

@@ -7,7 +7,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from api.schemas import HealthOut, ReadyOut
+from api.schemas.health import HealthOut, ReadyOut
 from pipeline.migrate import current_revision, head_revision
 
 router = APIRouter(tags=["health 健康检查"])

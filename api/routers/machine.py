@@ -9,7 +9,7 @@ from fastapi.responses import PlainTextResponse
 
 from api.deps import CurrentActor, StrictQuery
 from api.responses import problems
-from api.schemas import MachineOut, StateOut, TriggerOut
+from api.schemas.machine import MachineOut, StateOut, TriggerOut
 from pipeline.dates import business_today
 from pipeline.lifecycle.machine import NEW, STATES, mermaid, trigger_shapes
 from pipeline.rulebooks import Rulebook, get_rulebook, rulebook_in_force

@@ -9,7 +9,12 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query
 from fastapi.responses import JSONResponse
 
-from api.audit_schemas import (
+from api.deps import CurrentActor, RequestId, SessionDep, StrictQuery
+from api.idempotency import IdempotencyDep
+from api.pagination import CursorParam, Limit, decode_cursor, encode_cursor
+from api.presenters import detail, etag, event_out, jsonable
+from api.responses import problems
+from api.schemas.audit import (
     AwareTimestamp,
     CountsOut,
     FirmStateOut,
@@ -20,12 +25,8 @@ from api.audit_schemas import (
     VoidRequest,
     as_utc,
 )
-from api.deps import CurrentActor, RequestId, SessionDep, StrictQuery
-from api.idempotency import IdempotencyDep
-from api.pagination import CursorParam, Limit, decode_cursor, encode_cursor
-from api.presenters import detail, etag, event_out, jsonable
-from api.responses import problems
-from api.schemas import IsoDate, TransitionOut
+from api.schemas.common import IsoDate
+from api.schemas.enterprises import TransitionOut
 from pipeline.dates import business_today
 from pipeline.firms import repository
 from pipeline.history import corrections, timetravel
