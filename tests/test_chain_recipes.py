@@ -17,8 +17,7 @@ from hypothesis import strategies as st
 from imports_support import do_import, write_csv
 from sqlalchemy import Engine, insert, text
 
-import pipeline.firms.service as service_module
-import pipeline.imports.engine as import_engine
+import pipeline.lifecycle.events as event_factory
 from pipeline.db import unit_of_work
 from pipeline.errors import InvalidInput
 from pipeline.firms import service
@@ -176,7 +175,7 @@ def test_writers_keep_recorded_at_increasing_when_the_clock_goes_back(
     enroll(session_factory, uscc, "2025-01-10")
     head = events(session_factory, uscc)[-1].recorded_at
     behind = head - dt.timedelta(hours=1)  # another host whose clock is an hour slow
-    monkeypatch.setattr(service_module, "utc_now", lambda: behind)
+    monkeypatch.setattr(event_factory, "utc_now", lambda: behind)  # the one clock every writer reads
     fire(session_factory, uscc, "recognize_innovative", "2025-02-01")
     with unit_of_work(session_factory) as session:
         service.amend(session, uscc, changes={"name": "新名称"}, actor=ADMIN)
@@ -192,7 +191,7 @@ def test_the_import_keeps_recorded_at_increasing_too(session_factory: Factory, t
     uscc, new = make_uscc("410106", 13), make_uscc("410106", 14)
     enroll(session_factory, uscc, "2025-01-10")
     head = events(session_factory, uscc)[-1].recorded_at
-    monkeypatch.setattr(import_engine, "utc_now", lambda: head - dt.timedelta(hours=1))
+    monkeypatch.setattr(event_factory, "utc_now", lambda: head - dt.timedelta(hours=1))
     source = write_csv(tmp_path / "list.csv", [[1, uscc, "测试企业", "410106", "2025-02-01", "豫〔2025〕9号"],
                                                [2, new, "新企业", "410106", "2025-02-01", "豫〔2025〕9号"]])
     summary, _ = do_import(session_factory, source, ADMIN, "enroll", apply=True)
