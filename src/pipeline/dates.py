@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime as dt
 from zoneinfo import ZoneInfo
 
+from pipeline.errors import InvalidInput
+
 BUSINESS_TZ = ZoneInfo("Asia/Shanghai")
 
 
@@ -30,7 +32,6 @@ def validity_end(start: dt.date, years: int) -> dt.date:
 
 
 def parse_date(value: str, *, field: str) -> dt.date:
-    from pipeline.errors import InvalidInput
 
     try:
         return dt.date.fromisoformat(value.strip())
