@@ -31,7 +31,8 @@ def _resolve(name: str) -> str | None:
 
 
 def _imports(tree: ast.Module, *, top_level: bool) -> set[str]:
-    nodes = tree.body if top_level else [n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef)]
+    functions = [n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef)]
+    nodes = tree.body if top_level else functions
     found: set[str] = set()
     for node in nodes:
         for inner in ([node] if top_level else ast.walk(node)):
