@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
@@ -35,13 +35,23 @@ async def get_session(request: Request) -> AsyncIterator[Session]:
     except BaseException:
         _finish(session, False)
         raise
-    _finish(session, True)
+    after_write = getattr(request.app.state, "after_write_commit", None)
+    _finish(session, True, after_write if request.method in WRITE_METHODS else None, request)
 
 
-def _finish(session: Session, commit: bool) -> None:
+WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+AfterCommit = Callable[[Request, Session], None]
+
+
+def _finish(session: Session, commit: bool, after: AfterCommit | None = None, request: Request | None = None,
+            ) -> None:
+    """Commit or roll back, then close; ``after(request, session)`` runs once a write has committed (the
+    read-replica router records the primary's WAL position there)."""
     try:
         if commit:
             session.commit()
+            if after is not None and request is not None:
+                after(request, session)
         else:
             session.rollback()
     finally:

@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api import docs, observability, openapi, problems
+from api import docs, observability, openapi, problems, replica
 from api.console import routes as console
 from api.guard import InputGuardMiddleware
 from api.routers import audit, dynamic, eligibility, enterprises, health, imports, machine, timetravel
@@ -56,7 +56,7 @@ class RequestIdMiddleware:
         await self.app(scope, receive, send_with_id)
 
 
-def create_app(database_url: str | None = None) -> FastAPI:
+def create_app(database_url: str | None = None, *, read_database_url: str | None = None) -> FastAPI:
     settings = Settings.from_env()
     url = database_url or settings.database_url
 
@@ -66,6 +66,8 @@ def create_app(database_url: str | None = None) -> FastAPI:
         yield
         app.state.principals.close()
         app.state.engine.dispose()
+        if getattr(app.state, "replica", None) is not None:
+            app.state.replica.engine.dispose()
 
     app = FastAPI(title="专精特新 Pipeline API", version=__version__, description=DESCRIPTION, lifespan=lifespan,
                   docs_url=None, redoc_url=None)  # served by api.docs from local assets
@@ -79,6 +81,8 @@ def create_app(database_url: str | None = None) -> FastAPI:
     observability.install(app)
     app.add_middleware(InputGuardMiddleware, max_body_bytes=settings.max_json_body_bytes,
                        max_upload_bytes=settings.max_upload_bytes)
+    if read_database_url or settings.read_database_url:
+        replica.install(app, read_database_url or settings.read_database_url or "")
     app.add_middleware(RequestIdMiddleware)
 
     routers = (health, enterprises, machine, timetravel, audit, dynamic, imports, eligibility)

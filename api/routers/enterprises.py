@@ -12,6 +12,7 @@ from api.deps import CurrentActor, RequestId, SessionDep, StrictQuery
 from api.idempotency import IdempotencyDep
 from api.pagination import CursorParam, Limit, decode_cursor, encode_cursor
 from api.presenters import detail, etag, event_out, jsonable, summary
+from api.replica import ReadSessionDep
 from api.responses import problems
 from api.schemas.common import IsoDate
 from api.schemas.enterprises import (
@@ -188,7 +189,7 @@ async def post_transition(
     responses=problems(401, 404, 422),
     description="按 seq 顺序的全部事件及哈希链。Every event in seq order with its hash chain fields.",
 )
-def get_history(uscc: str, session: SessionDep, actor: CurrentActor) -> HistoryOut:
+def get_history(uscc: str, session: ReadSessionDep, actor: CurrentActor) -> HistoryOut:
     enterprise = repository.get_enterprise(session, uscc, actor)
     events = repository.history(session, enterprise)
     return HistoryOut(items=[event_out(e) for e in events], hash_recipes=hash_recipes(events)[1],

@@ -14,6 +14,7 @@ from fastapi.responses import Response, StreamingResponse
 
 from api.deps import CurrentActor, RequestId, SessionDep, StrictQuery
 from api.problems import PROBLEM_MEDIA_TYPE, problem_body, problem_response
+from api.replica import ReadSessionDep
 from api.responses import problems
 from api.schemas.common import IsoDate
 from api.schemas.imports import ImportReportOut
@@ -174,7 +175,7 @@ _FILE_RESPONSES: dict[int | str, dict[str, Any]] = {
                 "optionally one state or a narrower region, as .xlsx or CSV with Chinese headers.",
 )
 def export_enterprises(
-    session: SessionDep, actor: CurrentActor,
+    session: ReadSessionDep, actor: CurrentActor,
     format: Annotated[ExportFormat, Query(description="xlsx or csv")] = "xlsx",
     state: Annotated[str | None, Query(max_length=16, description="状态 — state code")] = None,
     region: Annotated[str | None, Query(max_length=6, description="区划代码 within your jurisdiction")] = None,
@@ -191,7 +192,7 @@ def export_enterprises(
                 "`POST /api/v1/imports` reads, so the file can be imported elsewhere with `action=backfill`.",
 )
 def export_roster(
-    session: SessionDep, actor: CurrentActor,
+    session: ReadSessionDep, actor: CurrentActor,
     format: Annotated[ExportFormat, Query(description="xlsx or csv")] = "xlsx",
     tier: Annotated[Literal["innovative", "provincial", "national"] | None, Query(description="层级")] = None,
     as_of: Annotated[IsoDate | None, Query(description="有效日期 — default today")] = None,

@@ -13,6 +13,7 @@ from api.deps import CurrentActor, RequestId, SessionDep, StrictQuery
 from api.idempotency import IdempotencyDep
 from api.pagination import CursorParam, Limit, decode_cursor, encode_cursor
 from api.presenters import detail, etag, event_out, jsonable
+from api.replica import ReadSessionDep
 from api.responses import problems
 from api.schemas.audit import (
     AwareTimestamp,
@@ -52,7 +53,7 @@ def _titles(titles: Iterable[Any], on: dt.date) -> list[TitleAtOut]:
                 "and valid titles on `as_of`, according to what had been recorded by `known_at` (default now); "
                 "the two differ when a decision was keyed in late or corrected.",
 )
-def get_state_at(uscc: str, session: SessionDep, actor: CurrentActor, as_of: AsOf = None,
+def get_state_at(uscc: str, session: ReadSessionDep, actor: CurrentActor, as_of: AsOf = None,
                  known_at: KnownAt = None) -> FirmStateOut:
     enterprise = repository.get_enterprise(session, uscc, actor)
     day, known = as_of or business_today(), as_utc(known_at, "known_at")
@@ -73,7 +74,7 @@ def get_state_at(uscc: str, session: SessionDep, actor: CurrentActor, as_of: AsO
                 "in the past the firms are replayed from the events recorded by then.",
 )
 def get_roster(
-    session: SessionDep, actor: CurrentActor, as_of: AsOf = None, known_at: KnownAt = None,
+    session: ReadSessionDep, actor: CurrentActor, as_of: AsOf = None, known_at: KnownAt = None,
     tier: Annotated[str | None, Query(description="innovative, provincial or national")] = None,
     region: Annotated[str | None, Query(description="区划代码 — GB/T 2260 code")] = None,
     limit: Limit = 100,
@@ -95,7 +96,7 @@ def get_roster(
                 "per title held on `as_of`, for every province, city and district in your jurisdiction.",
 )
 def get_counts(
-    session: SessionDep, actor: CurrentActor, as_of: AsOf = None,
+    session: ReadSessionDep, actor: CurrentActor, as_of: AsOf = None,
     region: Annotated[str | None, Query(description="区划代码 — GB/T 2260 code")] = None,
 ) -> CountsOut:
     day = as_of or business_today()

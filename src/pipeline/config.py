@@ -54,6 +54,7 @@ class ImportLimits:
 
 
 MIGRATION_URL_ENV = "PIPELINE_MIGRATION_DATABASE_URL"
+READ_URL_ENV = "PIPELINE_READ_DATABASE_URL"
 
 
 @dataclass(frozen=True)
@@ -65,6 +66,8 @@ class Settings:
     """Largest request body that is not a file upload (JSON, forms); larger → 413 ``payload-too-large``."""
     max_upload_bytes: int = 64 * MIB
     """Largest multipart upload (imports)."""
+    read_database_url: str | None = None
+    """A PostgreSQL streaming standby for read-only traffic (history, roster, counts, exports, reports)."""
 
     @classmethod
     def from_env(cls, database_url: str | None = None) -> Settings:
@@ -72,7 +75,8 @@ class Settings:
                or f"sqlite:///{Path.cwd() / DEFAULT_SQLITE_FILE}")
         return cls(database_url=url, migration_database_url=os.environ.get(MIGRATION_URL_ENV) or url,
                    max_json_body_bytes=_int_env("PIPELINE_MAX_JSON_BODY_BYTES", MIB),
-                   max_upload_bytes=_int_env("PIPELINE_MAX_UPLOAD_BYTES", 64 * MIB))
+                   max_upload_bytes=_int_env("PIPELINE_MAX_UPLOAD_BYTES", 64 * MIB),
+                   read_database_url=os.environ.get(READ_URL_ENV) or None)
 
     @property
     def migrates_itself(self) -> bool:
