@@ -13,7 +13,18 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api import docs, observability, openapi, problems
 from api.console import routes as console
-from api.routers import audit, dynamic, eligibility, enterprises, health, imports, machine, policies, timetravel
+from api.routers import (
+    audit,
+    awards,
+    dynamic,
+    eligibility,
+    enterprises,
+    health,
+    imports,
+    machine,
+    policies,
+    timetravel,
+)
 from pipeline import __version__
 from pipeline.config import Settings
 from pipeline.db import make_engine, make_session_factory
@@ -77,7 +88,7 @@ def create_app(database_url: str | None = None) -> FastAPI:
     observability.install(app)
     app.add_middleware(RequestIdMiddleware)
 
-    routers = (health, enterprises, machine, timetravel, audit, dynamic, imports, eligibility, policies)
+    routers = (health, enterprises, machine, timetravel, audit, dynamic, imports, eligibility, policies, awards)
     for router in (*(module.router for module in routers), console.router):
         app.include_router(router)
     app.mount("/console/static", StaticFiles(directory=console.STATIC_DIR), name="console-static")

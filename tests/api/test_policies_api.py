@@ -45,7 +45,8 @@ def test_setting_an_amount_makes_a_new_version_with_its_own_hash(client: TestCli
                           headers=principals["sanmenxia"].headers)
     assert response.status_code == 200, response.text
     after = response.json()
-    assert after["version"] == 2 and after["content_hash"] != before["content_hash"]
+    assert after["version"] == 2
+    assert after["content_hash"] != before["content_hash"]
     assert next(a for a in after["awards"] if a["id"] == "national")["amount"] == 1_000_000
     assert client.get("/api/v1/policies/sanmenxia-2022-8", headers=principals["auditor"].headers).json() == after
 

@@ -22,6 +22,7 @@ from sqlalchemy import and_, insert, literal, select
 from sqlalchemy.orm import Session
 
 from pipeline.access import Actor
+from pipeline.awards.ledger import verify_firms as verify_award_chains
 from pipeline.dates import utc_now
 from pipeline.errors import NotFound, PipelineError
 from pipeline.history import anchor_signing
@@ -158,6 +159,7 @@ def verify(session: Session, *, uscc: str | None = None, region_prefix: str | No
             report.events_checked += len(chain)
             report.problems.extend(check_chain(firm.uscc, chain, firm.last_seq))
             report.problems.extend(check_replay(firm, titles[firm.id], chain))
+        report.problems.extend(Problem(*found) for found in verify_award_chains(session, [f.uscc for f in batch]))
     return report
 
 
