@@ -14,7 +14,18 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from api import docs, observability, openapi, problems, replica
 from api.console import routes as console
 from api.guard import InputGuardMiddleware
-from api.routers import audit, dynamic, eligibility, enterprises, health, imports, machine, timetravel
+from api.routers import (
+    audit,
+    awards,
+    dynamic,
+    eligibility,
+    enterprises,
+    health,
+    imports,
+    machine,
+    policies,
+    timetravel,
+)
 from pipeline import __version__
 from pipeline.config import Settings
 from pipeline.db import make_engine, make_session_factory
@@ -85,7 +96,7 @@ def create_app(database_url: str | None = None, *, read_database_url: str | None
         replica.install(app, read_database_url or settings.read_database_url or "")
     app.add_middleware(RequestIdMiddleware)
 
-    routers = (health, enterprises, machine, timetravel, audit, dynamic, imports, eligibility)
+    routers = (health, enterprises, machine, timetravel, audit, dynamic, imports, eligibility, policies, awards)
     for router in (*(module.router for module in routers), console.router):
         app.include_router(router)
     app.mount("/console/static", StaticFiles(directory=console.STATIC_DIR), name="console-static")

@@ -15,7 +15,8 @@ from pipeline.rulebooks import Rulebook
 
 _Q = TypeVar("_Q", bound="Select[*tuple[Any, ...]]")
 
-ROLES = ("official", "auditor", "integrator", "admin")
+ROLES = ("official", "auditor", "integrator", "finance", "admin")
+"""``finance``: a payer region's finance bureau (财政局), which pays award shares of exactly its region."""
 LEVELS = ("district", "city", "province")
 
 

@@ -13,6 +13,7 @@ from sqlalchemy.exc import DBAPIError
 from pipeline import __version__
 from pipeline.access import LEVELS, ROLES
 from pipeline.cli import audit as audit_cli
+from pipeline.cli import awards as awards_cli
 from pipeline.cli import dynamic as dynamic_cli
 from pipeline.cli import imports as imports_cli
 from pipeline.cli import screening as screening_cli
@@ -161,6 +162,7 @@ FEATURE_COMMANDS: tuple[Callable[[argparse._SubParsersAction[argparse.ArgumentPa
     audit_cli.register,
     imports_cli.register,
     screening_cli.register,
+    awards_cli.register,
 )
 
 

@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from pipeline.access import Actor, permission_refusal, require_permission
+from pipeline.awards import service as awards
 from pipeline.dates import business_today, utc_now
 from pipeline.errors import AlreadyExists, GuardFailed, InvalidInput, NotFound
 from pipeline.firms import repository
@@ -132,6 +133,7 @@ def transition(
         request_id=request_id, enterprise_id=firm.id, previous_hash=firm.head_hash or GENESIS_HASH,
     )
     repository.write_record(session, firm, event)
+    awards.entitle(session, firm, event, firm.recognitions, actor=actor.id, request_id=request_id)  # issue 14
     return Outcome(firm, event)
 
 

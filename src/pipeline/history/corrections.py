@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from pipeline.access import Actor, require_permission
+from pipeline.awards import service as awards
 from pipeline.dates import utc_now
 from pipeline.errors import GuardFailed, InvalidInput, NotFound
 from pipeline.firms import repository, service
@@ -96,4 +97,5 @@ def void(
                   "restored": restored},
         request_id=request_id,
     )
+    awards.on_voided(session, enterprise.uscc, seq, actor=actor.id, request_id=request_id)  # issue 14
     return service.Outcome(enterprise, event)

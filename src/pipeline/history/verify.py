@@ -25,6 +25,7 @@ from sqlalchemy import and_, func, insert, literal, select
 from sqlalchemy.orm import Session
 
 from pipeline.access import Actor
+from pipeline.awards.ledger import verify_firms as verify_award_chains
 from pipeline.dates import utc_now
 from pipeline.errors import NotFound, PipelineError
 from pipeline.history import anchor_signing
@@ -251,6 +252,7 @@ def verify(session: Session, *, uscc: str | None = None, region_prefix: str | No
             report.problems.extend(problems)
             report.warnings.extend(warnings)
             report.problems.extend(check_replay(firm, titles[firm.id], chain))
+        report.problems.extend(Problem(*found) for found in verify_award_chains(session, [f.uscc for f in batch]))
         if on_progress is not None:
             on_progress(report.firms_checked, total)
     return report

@@ -4,6 +4,7 @@ way in.
 """
 
 from pipeline.models.audit import Anchor, AnchorHead, AuditRead
+from pipeline.models.awards import AwardBudget, Entitlement, EntitlementRecord, PolicyVersion
 from pipeline.models.base import NAMING_CONVENTION, Base, BigId, JsonDoc, UTCDateTime
 from pipeline.models.dynamic import AnnualFiling
 from pipeline.models.firms import Enterprise, Event, Recognition
@@ -11,7 +12,7 @@ from pipeline.models.imports import ImportRun
 from pipeline.models.principals import ConsoleSessionRecord, IdempotencyRecord, Principal
 
 __all__ = [
-    "NAMING_CONVENTION", "Anchor", "AnchorHead", "AnnualFiling", "AuditRead", "Base", "BigId", "ConsoleSessionRecord",
-    "Enterprise",
-    "Event", "IdempotencyRecord", "ImportRun", "JsonDoc", "Principal", "Recognition", "UTCDateTime",
+    "NAMING_CONVENTION", "Anchor", "AnchorHead", "AnnualFiling", "AuditRead", "AwardBudget", "Base", "BigId",
+    "ConsoleSessionRecord", "Enterprise", "Entitlement", "EntitlementRecord", "Event", "IdempotencyRecord",
+    "ImportRun", "JsonDoc", "PolicyVersion", "Principal", "Recognition", "UTCDateTime",
 ]

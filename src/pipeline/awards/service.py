@@ -1,0 +1,271 @@
+"""Entitlements derived from recognitions, and what later events do to them.
+
+:func:`entitle` is the one call every door makes after it records an event (the service's transitions, the
+import engine, ``pipeline awards sync``): for a recognition, every pack in force on its effective date whose
+jurisdiction covers the firm yields an entitlement in the same transaction; a ``revoke`` for
+``false_information`` makes every paid share ``clawback_due``. :func:`on_voided` follows a correction.
+
+Stacking (从高、不重复): within one stacking group the highest award for an achievement is owed and lower
+duplicates are recorded at 0 naming it (``superseded_by``); in ``top_up`` mode a later achievement is owed
+only the difference from what the group already owes the firm (``offsets``).
+由认定自动生成应享奖励（免申即享），从高、不重复，按付款方拆分。
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from pipeline.awards import ledger
+from pipeline.dates import utc_now
+from pipeline.lifecycle.chain import GENESIS_HASH
+from pipeline.lifecycle.machine import RECOGNITION_TIER
+from pipeline.models import Entitlement
+from pipeline.policies import FIRM_COUNTY, Award, PolicyPack, shipped_packs
+from pipeline.policies.service import current_packs
+
+Settle = Literal["owed", "settled", "none"]
+SETTLE_MODES: tuple[str, ...] = ("owed", "settled", "none")
+LIVE = ("entitled", "approved", "partially_paid", "paid")
+"""Statuses of an entitlement that still counts as owed to the firm (and so offsets later top-ups)."""
+FALSE_INFORMATION = "false_information"
+
+
+class Title(Protocol):
+    tier: str
+    granted_by_seq: int
+    end_reason: str | None
+
+
+class Firm(Protocol):
+    @property
+    def id(self) -> int | None: ...
+    @property
+    def uscc(self) -> str: ...
+    @property
+    def region_code(self) -> str: ...
+
+
+class Achieved(Protocol):
+    seq: int
+    trigger: str | None
+    reason_code: str | None
+    effective_date: dt.date
+    evidence: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Unearned:
+    seq: int | None
+    trigger: str | None
+    side_title_kind: str | None
+    effective_date: dt.date
+    policy_id: str
+    award_id: str | None
+    reason: str
+
+    def as_dict(self) -> dict[str, Any]:
+        kind = {"side_title_kind": self.side_title_kind} if self.side_title_kind else {"trigger": self.trigger}
+        return {"seq": self.seq, **kind, "effective_date": self.effective_date.isoformat(),
+                "policy_id": self.policy_id, "award_id": self.award_id, "reason": self.reason}
+
+
+@dataclass(frozen=True)
+class Candidate:
+    pack: PolicyPack
+    award: Award
+    gross: int
+
+
+def _may_pay_here(region_code: str) -> bool:
+    """No shipped pack covers this region: nothing to derive, and no query spent finding that out (a stored
+    version changes amounts and windows, never a jurisdiction)."""
+    return any(pack.covers(region_code) for pack in shipped_packs())
+
+
+def side_title_kind(event: Achieved) -> str | None:
+    """The kind of a side-title grant event (issue 13's ``grant_side_title``), else ``None``."""
+    if event.trigger == "grant_side_title":
+        kind = event.evidence.get("kind") or event.evidence.get("side_title_kind")
+        return str(kind) if kind else None
+    return None
+
+
+def evaluate(packs: Sequence[PolicyPack], region_code: str, event: Achieved, titles: Iterable[Title],
+             ) -> tuple[list[Candidate], list[Unearned]]:
+    """What an achievement earns under the packs covering the firm, before stacking — and why the rest earn
+    nothing. Pure: the same answer for the live path, imports, sync and the firm's award page."""
+    kind = side_title_kind(event)
+    achievement = kind or event.trigger or ""
+    tier = RECOGNITION_TIER.get(event.trigger or "")
+    earlier = tier is not None and any(
+        t.tier == tier and t.granted_by_seq < event.seq and t.end_reason != "voided" for t in titles)
+    candidates: list[Candidate] = []
+    unearned: list[Unearned] = []
+
+    def refuse(pack: PolicyPack, award: Award | None, reason: str) -> None:
+        unearned.append(Unearned(event.seq, event.trigger, kind, event.effective_date, pack.id,
+                                 award.id if award else None, reason))
+
+    for pack in packs:
+        if not pack.covers(region_code):
+            continue
+        awards = [award for award in pack.awards if award.achievement == achievement]
+        if not awards:
+            continue
+        if not pack.in_force_on(event.effective_date):
+            until = pack.in_force_until.isoformat() if pack.in_force_until else "—"
+            refuse(pack, None, f"outside_window: {event.effective_date} 不在政策{pack.document_no}有效期"
+                               f"（{pack.in_force_from}–{until}）内 — not within the pack's window")
+            continue
+        for award in awards:
+            if award.first_only and earlier:
+                refuse(pack, award, f"not_first: 非首次认定，{pack.document_no}只奖励首次认定 — not the firm's first "
+                                    f"recognition of this tier; the award is for first-time recognition only")
+            elif award.ratio is not None:
+                funds = event.evidence.get(award.funds_field or "")
+                if not isinstance(funds, int | float) or isinstance(funds, bool):
+                    refuse(pack, award, f"funds_not_given: 授予记录缺少{award.funds_field} — the grant does not "
+                                        f"state {award.funds_field}")
+                else:
+                    candidates.append(Candidate(pack, award, round(award.ratio * funds)))
+            elif award.amount is None:
+                refuse(pack, award, f"amount_not_set: {pack.document_no}未定金额，待官员录入 — the amount is "
+                                    f"left to be entered (PUT /api/v1/policies/{pack.id}/awards/{award.id})")
+            else:
+                candidates.append(Candidate(pack, award, award.amount))
+    return candidates, unearned
+
+
+def split(amount: int, award: Award, firm_region: str) -> list[dict[str, Any]]:
+    """Shares in whole yuan, summing to ``amount`` exactly; the remainder goes to the first payer."""
+    if amount <= 0:
+        return []
+    shares = [amount * payer.percent // 100 for payer in award.payers]
+    shares[0] += amount - sum(shares)
+    return [{"region_code": firm_region if payer.region_code == FIRM_COUNTY else payer.region_code,
+             "amount": share, "status": "entitled", "paid_on": None, "document_no": None}
+            for payer, share in zip(award.payers, shares, strict=True)]
+
+
+def entitle(session: Session, firm: Firm, event: Achieved, titles: Iterable[Title], *, actor: str,
+            settle: Settle = "owed", request_id: str | None = None) -> list[Entitlement]:
+    """What a recorded event does to the ledger, in the caller's transaction."""
+    if event.trigger == "revoke" and event.reason_code == FALSE_INFORMATION:
+        claw_back(session, firm.uscc, actor=actor, reason=f"撤销（提供虚假信息），事件{event.seq} — revoked for "
+                                                          f"false information (event {event.seq})",
+                  request_id=request_id)
+        return []
+    if settle == "none" or (event.trigger not in RECOGNITION_TIER and side_title_kind(event) is None):
+        return []
+    if not _may_pay_here(firm.region_code):
+        return []
+    candidates, _ = evaluate(current_packs(session), firm.region_code, event, titles)
+    if not candidates:
+        return []
+    return _write(session, firm, event, candidates, actor=actor, settle=settle, request_id=request_id)
+
+
+def _write(session: Session, firm: Firm, event: Achieved, candidates: list[Candidate], *, actor: str,
+           settle: Settle, request_id: str | None) -> list[Entitlement]:
+    assert firm.id is not None
+    existing = list(session.scalars(select(Entitlement).where(Entitlement.uscc == firm.uscc)))
+    done = {(e.achievement_seq, e.policy_id, e.award_id) for e in existing}
+    kind = side_title_kind(event)
+    now = utc_now()
+    written: list[Entitlement] = []
+    groups: dict[str, list[Candidate]] = {}
+    for candidate in candidates:
+        groups.setdefault(candidate.pack.stacking_group, []).append(candidate)
+    for group, members in groups.items():
+        members.sort(key=lambda c: (-c.gross, c.pack.id, c.award.id))
+        owed_before = [e for e in existing if e.stacking_group == group and e.status in LIVE and e.net_amount > 0
+                       and e.achievement_seq != event.seq]
+        winner: Entitlement | None = None
+        for rank, candidate in enumerate(members):
+            if (event.seq, candidate.pack.id, candidate.award.id) in done:
+                continue  # derived already (sync, a retried import): idempotent
+            offsets: list[dict[str, Any]] = []
+            net = candidate.gross
+            if rank > 0:
+                net = 0
+            elif candidate.pack.mode == "top_up" and owed_before:
+                offsets = [{"entitlement_id": e.id, "amount": e.net_amount,
+                            "reason": f"从高、不重复：{group}组已应享 — already owed in stacking group {group} "
+                                      f"({e.policy_id}/{e.award_id})"} for e in owed_before]
+                net = max(0, candidate.gross - sum(e.net_amount for e in owed_before))
+            payers = split(net, candidate.award, firm.region_code)
+            settled = settle == "settled" and net > 0
+            if settled:
+                for share in payers:
+                    share["status"] = "paid"
+            entitlement = Entitlement(
+                enterprise_id=firm.id, uscc=firm.uscc, region_code=firm.region_code, policy_id=candidate.pack.id,
+                policy_version=candidate.pack.version, policy_hash=candidate.pack.content_hash,
+                award_id=candidate.award.id, stacking_group=group, achievement_seq=event.seq,
+                trigger=None if kind else event.trigger, side_title_kind=kind, effective_date=event.effective_date,
+                gross_amount=candidate.gross, net_amount=net, offsets=offsets,
+                superseded_by=winner.id if rank > 0 and winner is not None else None, payers=payers,
+                status="paid" if settled else "entitled", manual=False, basis=None, evidence={},
+                settled_outside_system=settled, last_seq=0, created_at=now, updated_at=now)
+            session.add(entitlement)
+            session.flush()
+            if rank == 0:
+                winner = entitlement
+            ledger.append(session, entitlement, "create", actor=actor, request_id=request_id, now=now,
+                          previous_hash=GENESIS_HASH)
+            written.append(entitlement)
+            existing.append(entitlement)
+    session.flush()
+    return written
+
+
+def _status_of(shares: list[dict[str, Any]], default: str) -> str:
+    states = {share["status"] for share in shares}
+    if not states:
+        return default
+    for status in ("clawback_due", "settled", "cancelled", "approved", "entitled"):
+        if states == {status}:
+            return status
+    if "clawback_due" in states:
+        return "clawback_due"
+    if "paid" in states:
+        return "paid" if states <= {"paid", "settled"} else "partially_paid"
+    return "approved" if "approved" in states else "entitled"
+
+
+def on_voided(session: Session, uscc: str, seq: int, *, actor: str, request_id: str | None = None) -> None:
+    """The event ``seq`` was voided: its entitlements' unpaid shares are cancelled, paid shares fall due for
+    clawback (追回)."""
+    for entitlement in session.scalars(select(Entitlement).where(Entitlement.uscc == uscc,
+                                                                 Entitlement.achievement_seq == seq)):
+        if entitlement.status in ("cancelled", "clawback_due", "settled"):
+            continue
+        shares = [dict(share) for share in entitlement.payers]
+        for share in shares:
+            share["status"] = "clawback_due" if share["status"] == "paid" else "cancelled"
+        entitlement.payers = shares
+        entitlement.status = _status_of(shares, "cancelled")
+        ledger.append(session, entitlement, "void", actor=actor, request_id=request_id,
+                      reason=f"认定事件{seq}已作废 — the recognition (event {seq}) was voided")
+    session.flush()
+
+
+def claw_back(session: Session, uscc: str, *, actor: str, reason: str, request_id: str | None = None) -> None:
+    """Every paid share of the firm becomes ``clawback_due`` (a revoke for false information)."""
+    for entitlement in session.scalars(select(Entitlement).where(Entitlement.uscc == uscc)):
+        shares = [dict(share) for share in entitlement.payers]
+        if not any(share["status"] == "paid" for share in shares):
+            continue
+        for share in shares:
+            if share["status"] == "paid":
+                share["status"] = "clawback_due"
+        entitlement.payers = shares
+        entitlement.status = _status_of(shares, entitlement.status)
+        ledger.append(session, entitlement, "clawback", actor=actor, reason=reason, request_id=request_id)
+    session.flush()
