@@ -49,7 +49,8 @@ def list_policies(session: SessionDep, actor: CurrentActor) -> PolicyList:
     return PolicyList(items=[policy_out(pack) for pack in policies.current_packs(session)])
 
 
-@router.get("/{policy_id}", response_model=PolicyOut, summary="政策包 One policy pack", responses=problems(401, 404))
+@router.get("/{policy_id}", response_model=PolicyOut, summary="政策包 One policy pack",
+            responses=problems(401, 404, 422))
 def get_policy(policy_id: PolicyId, session: SessionDep, actor: CurrentActor) -> PolicyOut:
     return policy_out(policies.get_pack(session, policy_id))
 

@@ -110,7 +110,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     keygen = audit.add_parser("keygen", help="write a new Ed25519 anchor signing key and print its public key")
     keygen.add_argument("--out", metavar="FILE", help=f"the private key file (default ${anchor_signing.KEY_ENV}); "
                                                       "the public key goes to FILE.pub")
-    keygen.set_defaults(handler=cmd_keygen)
+    keygen.set_defaults(handler=cmd_keygen, needs_database=False)
     anchor = audit.add_parser("anchor", help="store, sign and print one digest over every firm's chain head")
     anchor.add_argument("--note", help="what the anchor is for (e.g. the audit it is handed to)")
     anchor.add_argument("--out", metavar="FILE", help="also write the signed anchor to FILE, for publishing")
@@ -121,4 +121,4 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     again.add_argument("id", type=int, nargs="?")
     again.add_argument("--file", metavar="FILE", help="a signed anchor written by `pipeline audit anchor --out`")
     again.add_argument("--public-key", metavar="KEY", help="the published public key (PEM) to check it with")
-    again.set_defaults(handler=cmd_verify_anchor)
+    again.set_defaults(handler=cmd_verify_anchor, needs_database=lambda args: args.file is None)

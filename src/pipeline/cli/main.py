@@ -175,9 +175,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args.settings = Settings.from_env(args.database_url)
         engine = make_engine(args.settings.database_url)
-        check_sqlite_file(engine, creates=getattr(args, "creates_database", False))
-        if getattr(args, "needs_schema", True):
-            check_schema(engine)
+        needs_database = getattr(args, "needs_database", True)
+        if callable(needs_database):
+            needs_database = needs_database(args)
+        if needs_database:  # keygen and the offline anchor check touch no database
+            check_sqlite_file(engine, creates=getattr(args, "creates_database", False))
+            if getattr(args, "needs_schema", True):
+                check_schema(engine)
         return handler(args, engine)
     except PipelineError as exc:
         return _fail(exc.detail)
