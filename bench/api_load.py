@@ -56,8 +56,13 @@ STEPS: tuple[tuple[str, str, dict[str, Any]], ...] = (
 WRITES_PER_FIRM = 1 + len(STEPS)
 
 
+REGION = os.environ.get("PIPELINE_BENCH_REGION", "410302")
+"""The firms' county: 洛阳市老城区 by default, which no policy pack covers (no awards are derived); 410106
+(上街区, covered by the Zhengzhou and Shangjie packs) measures the path with entitlements."""
+
+
 def uscc(serial: int) -> str:
-    body = f"91410106{serial:09d}"
+    body = f"91{REGION}{serial:09d}"
     return body + calc_check_digit(body)
 
 
@@ -323,6 +328,7 @@ def transition_script() -> str:
         "event_actor": "'p-bench'", "event_reason_code": "NULL", "event_reason": "NULL",
         "event_evidence": "'" + evidence + "'", "event_rulebook_id": "'miit-2022'", "event_rulebook_hash": hash64,
         "event_request_id": "'" + "0" * 32 + "'", "event_prev_hash": hash64, "event_hash": hash64,
+        "event_hash_recipe": "'jcs-1'",
     }
 
     def fill(sql: str) -> str:
@@ -419,6 +425,7 @@ def profile(url: str, token: str, firms: int, top: int) -> None:
 
 
 def main() -> None:
+    global REGION
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--clients", type=int, default=16, help="concurrent API clients and pgbench clients")
     parser.add_argument("--seconds", type=float, default=20, help="duration of each side")
@@ -428,7 +435,10 @@ def main() -> None:
     parser.add_argument("--profile", action="store_true", help="profile the request path in-process instead")
     parser.add_argument("--firms", type=int, default=200, help="firms to push through under --profile")
     parser.add_argument("--top", type=int, default=30)
+    parser.add_argument("--region", default=os.environ.get("PIPELINE_BENCH_REGION", "410302"),
+                        help="the firms' county code (default 410302: no policy pack)")
     args = parser.parse_args()
+    REGION = os.environ["PIPELINE_BENCH_REGION"] = args.region  # client processes read it too
 
     name = f"pipeline_bench_{os.getpid()}"
     url = create_database(name)
@@ -440,7 +450,7 @@ def main() -> None:
         api = run_api_load(url, token, args.clients, args.seconds, args.workers, args.client_processes)
         tps = run_pgbench(url, args.clients, int(args.seconds))
         floor = run_transition_floor(url, args.clients, int(args.seconds))
-        print(f"API  (pipeline serve --workers {args.workers}, {api['clients']:.0f} clients): "
+        print(f"API  (pipeline serve --workers {args.workers}, {api['clients']:.0f} clients, firms in {REGION}): "
               f"{api['rate']:8.1f} transitions/s  ({api['writes']:.0f} writes in {api['seconds']:.1f} s; "
               f"p50 {api['p50_ms']:.1f} ms, p99 {api['p99_ms']:.1f} ms)")
         print(f"     CPU per write: server {api['server_cpu_ms']:.2f} ms, clients {api['client_cpu_ms']:.2f} ms, "
