@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable
 from typing import Annotated, Any
 
-from fastapi import Depends, Request
+import anyio
+from fastapi import Depends, Request, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -60,6 +61,32 @@ def _finish(session: Session, commit: bool, after: AfterCommit | None = None, re
 
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 
+Work = Callable[[Session, Actor], Response]
+
+
+async def in_one_thread(request: Request, credentials: HTTPAuthorizationCredentials | None, work: Work) -> Response:
+    """The whole unit of work of a short write — authenticate, act, commit — in ONE worker-thread hop.
+
+    The write routes (enroll, transitions, PATCH) wait on the database a few times per request. Run on the
+    event loop, those waits would serialise a worker's requests; run as separate sync dependencies and an
+    endpoint, each step would hop to a thread on its own. One hop keeps the waits concurrent and the hops
+    few. Errors propagate (the problem handlers answer them) after the transaction is rolled back.
+    """
+    return await anyio.to_thread.run_sync(_unit, request, credentials, work)
+
+
+def _unit(request: Request, credentials: HTTPAuthorizationCredentials | None, work: Work) -> Response:
+    factory: sessionmaker[Session] = request.app.state.session_factory
+    session = factory()
+    session.begin()
+    try:
+        response = work(session, authenticate_request(request, session, credentials))
+    except BaseException:
+        _finish(session, False)
+        raise
+    _finish(session, True, getattr(request.app.state, "after_write_commit", None), request)
+    return response
+
 
 #: Declared as an HTTP bearer security scheme, so /docs offers "Authorize" and clients see it in the schema.
 #: ``auto_error=False``: a missing token is our own 401 problem, not FastAPI's 403.
@@ -72,6 +99,15 @@ async def current_actor(  # async: the lookup is a memory hit or one short query
     session: SessionDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)] = None,
 ) -> Actor:
+    return authenticate_request(request, session, credentials)
+
+
+Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)]
+
+
+def authenticate_request(request: Request, session: Session,
+                         credentials: HTTPAuthorizationCredentials | None) -> Actor:
+    """The request's principal (401 problem if none), remembered on ``request.state``; auditors' reads logged."""
     token = credentials.credentials if credentials is not None else ""
     if credentials is None or credentials.scheme.lower() != "bearer" or not token.strip():
         raise ProblemError("unauthorized", "需要 Authorization: Bearer <token> — this route needs a bearer token",

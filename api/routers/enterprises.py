@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Query, Request
+from fastapi import APIRouter, Header, Query, Request, Response
 from fastapi.responses import JSONResponse
 from sqlalchemy import exists, select
+from sqlalchemy.orm import Session
 
-from api.deps import CurrentActor, RequestId, SessionDep, StrictQuery
+from api.deps import Credentials, CurrentActor, RequestId, SessionDep, StrictQuery, in_one_thread
 from api.idempotency import IdempotencyDep
 from api.pagination import CursorParam, Limit, decode_cursor, encode_cursor
 from api.presenters import detail, etag, event_out, jsonable, summary
@@ -24,6 +25,7 @@ from api.schemas.enterprises import (
     TransitionOut,
     TransitionRequest,
 )
+from pipeline.access import Actor
 from pipeline.dates import business_today
 from pipeline.errors import InvalidInput, VersionMismatch
 from pipeline.firms import repository, service
@@ -73,20 +75,23 @@ def _search_term(q: str) -> str:
                 "its first event is `enroll`. An existing USCC → 409 `already-exists`.",
 )
 async def create_enterprise(
-    payload: EnterpriseCreate, request: Request, session: SessionDep, actor: CurrentActor,
-    idem: IdempotencyDep, request_id: RequestId,
-) -> JSONResponse:
-    if (replay := idem.begin(session, actor)) is not None:
-        return replay  # type: ignore[return-value]
-    outcome = service.enroll(
-        session, uscc=payload.uscc, name=payload.name, region_code=payload.region_code,
-        effective_date=payload.effective_date, reason=payload.reason, data=payload.data, actor=actor,
-        request_id=request_id,
-    )
-    body = jsonable(detail(outcome.enterprise, actor))
-    location = str(request.url_for("get_enterprise", uscc=outcome.enterprise.uscc).path)
-    response = JSONResponse(body, status_code=201, headers={"Location": location, "ETag": etag(outcome.enterprise)})
-    return idem.finish(session, response)
+    payload: EnterpriseCreate, request: Request, credentials: Credentials, idem: IdempotencyDep,
+    request_id: RequestId,
+) -> Response:
+    def work(session: Session, actor: Actor) -> Response:
+        if (replay := idem.begin(session, actor)) is not None:
+            return replay
+        outcome = service.enroll(
+            session, uscc=payload.uscc, name=payload.name, region_code=payload.region_code,
+            effective_date=payload.effective_date, reason=payload.reason, data=payload.data, actor=actor,
+            request_id=request_id,
+        )
+        body = jsonable(detail(outcome.enterprise, actor))
+        location = str(request.url_for("get_enterprise", uscc=outcome.enterprise.uscc).path)
+        headers = {"Location": location, "ETag": etag(outcome.enterprise)}
+        return idem.finish(session, JSONResponse(body, status_code=201, headers=headers))
+
+    return await in_one_thread(request, credentials, work)
 
 
 @router.get(
@@ -149,16 +154,20 @@ def get_enterprise(uscc: str, session: SessionDep, actor: CurrentActor) -> JSONR
     description="修改名称、区划或其他信息，记为 amendment 事件；支持 If-Match。Edits are `amendment` events.",
 )
 async def patch_enterprise(
-    uscc: str, payload: EnterprisePatch, session: SessionDep, actor: CurrentActor,
-    idem: IdempotencyDep, request_id: RequestId, if_match: IfMatch = None,
-) -> JSONResponse:
-    if (replay := idem.begin(session, actor)) is not None:
-        return replay  # type: ignore[return-value]
-    changes = payload.model_dump(exclude_unset=True, exclude={"reason"})
-    outcome = service.amend(session, uscc, changes=changes, actor=actor, reason=payload.reason,
-                            expected_version=_expected_version(if_match), request_id=request_id)
-    response = JSONResponse(jsonable(detail(outcome.enterprise, actor)), headers={"ETag": etag(outcome.enterprise)})
-    return idem.finish(session, response)
+    uscc: str, payload: EnterprisePatch, request: Request, credentials: Credentials, idem: IdempotencyDep,
+    request_id: RequestId, if_match: IfMatch = None,
+) -> Response:
+    def work(session: Session, actor: Actor) -> Response:
+        if (replay := idem.begin(session, actor)) is not None:
+            return replay
+        changes = payload.model_dump(exclude_unset=True, exclude={"reason"})
+        outcome = service.amend(session, uscc, changes=changes, actor=actor, reason=payload.reason,
+                                expected_version=_expected_version(if_match), request_id=request_id)
+        response = JSONResponse(jsonable(detail(outcome.enterprise, actor)),
+                                headers={"ETag": etag(outcome.enterprise)})
+        return idem.finish(session, response)
+
+    return await in_one_thread(request, credentials, work)
 
 
 @router.post(
@@ -168,20 +177,22 @@ async def patch_enterprise(
                 "guards are checked, the firm's row is locked, and the event is written in the same transaction.",
 )
 async def post_transition(
-    uscc: str, payload: TransitionRequest, session: SessionDep, actor: CurrentActor,
-    idem: IdempotencyDep, request_id: RequestId, if_match: IfMatch = None,
-) -> JSONResponse:
-    if (replay := idem.begin(session, actor)) is not None:
-        return replay  # type: ignore[return-value]
-    evidence = payload.evidence.model_dump(exclude_none=True) if payload.evidence else {}
-    outcome = service.transition(
-        session, uscc, trigger=payload.trigger, effective_date=payload.effective_date,
-        reason_code=payload.reason_code, reason=payload.reason, evidence=evidence, actor=actor,
-        expected_version=_expected_version(if_match), request_id=request_id,
-    )
-    body = TransitionOut(enterprise=detail(outcome.enterprise, actor), event=event_out(outcome.event))
-    response = JSONResponse(jsonable(body), headers={"ETag": etag(outcome.enterprise)})
-    return idem.finish(session, response)
+    uscc: str, payload: TransitionRequest, request: Request, credentials: Credentials, idem: IdempotencyDep,
+    request_id: RequestId, if_match: IfMatch = None,
+) -> Response:
+    def work(session: Session, actor: Actor) -> Response:
+        if (replay := idem.begin(session, actor)) is not None:
+            return replay
+        evidence = payload.evidence.model_dump(exclude_none=True) if payload.evidence else {}
+        outcome = service.transition(
+            session, uscc, trigger=payload.trigger, effective_date=payload.effective_date,
+            reason_code=payload.reason_code, reason=payload.reason, evidence=evidence, actor=actor,
+            expected_version=_expected_version(if_match), request_id=request_id,
+        )
+        body = TransitionOut(enterprise=detail(outcome.enterprise, actor), event=event_out(outcome.event))
+        return idem.finish(session, JSONResponse(jsonable(body), headers={"ETag": etag(outcome.enterprise)}))
+
+    return await in_one_thread(request, credentials, work)
 
 
 @router.get(
