@@ -13,7 +13,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api import problems
 from api.console import routes as console
-from api.routers import audit, dynamic, eligibility, enterprises, health, imports, machine, timetravel
+from api.routers import audit, dynamic, eligibility, enterprises, health, imports, machine, side_titles, timetravel
 from pipeline import __version__
 from pipeline.config import Settings
 from pipeline.db import make_engine, make_session_factory
@@ -73,7 +73,7 @@ def create_app(database_url: str | None = None) -> FastAPI:
 
     app.add_middleware(RequestIdMiddleware)
 
-    routers = (health, enterprises, machine, timetravel, audit, dynamic, imports, eligibility)
+    routers = (health, enterprises, side_titles, machine, timetravel, audit, dynamic, imports, eligibility)
     for router in (*(module.router for module in routers), console.router):
         app.include_router(router)
     app.mount("/console/static", StaticFiles(directory=console.STATIC_DIR), name="console-static")

@@ -67,6 +67,7 @@ class SweepOut(BaseModel):
     events: int
     by_tier: dict[str, int]
     ended_titles: dict[str, int]
+    side_titles_ended: dict[str, int]
     skipped: list[SkippedOut]
     items: list[SweepItemOut]
     items_truncated: bool
@@ -215,7 +216,7 @@ def post_sweep(payload: SweepRequest, session: SessionDep, actor: CurrentActor, 
     body = SweepOut(
         as_of=report.as_of, applied=report.applied, candidates=report.candidates,
         firms_expired=report.firms_expired, events=report.events, by_tier=dict(report.by_tier),
-        ended_titles=dict(report.ended_titles),
+        ended_titles=dict(report.ended_titles), side_titles_ended=dict(report.side_titles_ended),
         skipped=[SkippedOut(uscc=u, reason=r) for u, r in report.skipped],
         items=[SweepItemOut(**{**vars(i), "ended_titles": list(i.ended_titles)}) for i in items[:payload.limit]],
         items_truncated=len(items) > payload.limit,

@@ -29,6 +29,7 @@ from pipeline.history.replay import events_by_uscc, replay, voided_seqs
 from pipeline.lifecycle import chain as audit
 from pipeline.models import Enterprise, Event, Recognition
 from pipeline.models.audit import Anchor, AnchorHead
+from pipeline.titles.replay import side_title_mismatches, side_titles_by_firm
 
 BATCH = 500
 
@@ -122,6 +123,12 @@ def check_replay(firm: Any, titles: Sequence[Any], events: Sequence[Any]) -> lis
     return problems
 
 
+def check_side_titles(firm: Any, side_titles: Sequence[Any], events: Sequence[Any]) -> list[Problem]:
+    """The stored side titles against a replay of what the side-title events recorded."""
+    return [Problem(firm.uscc, seq, "并列称号记录与事件不符 — the side title granted by this event differs from "
+                                    "a replay of the events") for seq in side_title_mismatches(side_titles, events)]
+
+
 def _firm_batches(session: Session, uscc: str | None, region_prefix: str | None) -> Iterator[list[Any]]:
     after = 0
     while True:
@@ -151,12 +158,14 @@ def verify(session: Session, *, uscc: str | None = None, region_prefix: str | No
         for title in session.execute(select(Recognition.__table__)
                                      .where(Recognition.enterprise_id.in_([f.id for f in batch]))):
             titles[title.enterprise_id].append(title)
+        side_titles = side_titles_by_firm(session, [f.id for f in batch])
         for firm in batch:
             chain = events.get(firm.uscc, [])
             report.firms_checked += 1
             report.events_checked += len(chain)
             report.problems.extend(check_chain(firm.uscc, chain, firm.last_seq))
             report.problems.extend(check_replay(firm, titles[firm.id], chain))
+            report.problems.extend(check_side_titles(firm, side_titles.get(firm.id, []), chain))
     return report
 
 

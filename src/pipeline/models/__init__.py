@@ -9,8 +9,10 @@ from pipeline.models.dynamic import AnnualFiling
 from pipeline.models.firms import Enterprise, Event, Recognition
 from pipeline.models.imports import ImportRun
 from pipeline.models.principals import IdempotencyRecord, Principal
+from pipeline.models.titles import SideTitle
 
 __all__ = [
     "NAMING_CONVENTION", "Anchor", "AnchorHead", "AnnualFiling", "AuditRead", "Base", "BigId", "Enterprise",
-    "Event", "IdempotencyRecord", "ImportRun", "JsonDoc", "Principal", "Recognition", "UTCDateTime",
+    "Event", "IdempotencyRecord", "ImportRun", "JsonDoc", "Principal", "Recognition", "SideTitle",
+    "UTCDateTime",
 ]
