@@ -101,7 +101,9 @@ def post_import(
     request_id: RequestId,
     file: Annotated[UploadFile, File(description="名单文件 — .xlsx or .csv")],
     action: Annotated[ImportAction, Form(description="enroll, recognize_innovative, recognize_provincial, "
-                                                     "recognize_national, renew or backfill")],
+                                                     "recognize_national, renew, backfill or grant_side_title")],
+    kind: Annotated[str | None, Form(max_length=32, description="并列称号类别 — the side-title kind of "
+                                                                "grant_side_title")] = None,
     batch: Annotated[str | None, Form(max_length=100, description="批次 for rows without one")] = None,
     document_no: Annotated[str | None, Form(max_length=100, description="文号 for rows without one")] = None,
     effective_date: Annotated[IsoDate | None, Form(description="认定日期 for rows without one")] = None,
@@ -113,7 +115,7 @@ def post_import(
         return problem_response("payload-too-large", f"文件超过{MAX_UPLOAD_BYTES // 2**20} MB — the file exceeds "
                                 f"{MAX_UPLOAD_BYTES // 2**20} MB; split it", request)
     options = ImportOptions(action=action, batch=batch, document_no=document_no, effective_date=effective_date,
-                            mapping=parse_mapping(map or []))
+                            mapping=parse_mapping(map or []), kind=kind)
     source = ImportFile(file.file, file.filename or "upload.csv")
     rows: list[RowReport] = []
     summary = run_import(session, source, options, actor, apply=not dry_run, sink=rows.append,

@@ -59,7 +59,7 @@ def cmd_import(args: argparse.Namespace, engine: Engine) -> int:
     if not path.is_file():
         raise InvalidInput(f"文件不存在 — no such file: {path}", field="file")
     options = ImportOptions(action=args.action, batch=args.batch, document_no=args.document_no,
-                            effective_date=args.effective_date, mapping=parse_mapping(args.map))
+                            effective_date=args.effective_date, mapping=parse_mapping(args.map), kind=args.kind)
     progress = _Progress(args.progress or sys.stderr.isatty())
     shown: list[RowReport] = []
     report_file: IO[str] | None = None
@@ -131,13 +131,15 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
                     "written all or nothing. Re-importing the same file with the same options changes nothing.")
     imp.add_argument("file", help=".xlsx, or .csv in UTF-8 or GB18030")
     imp.add_argument("--action", required=True, choices=ACTIONS)
+    imp.add_argument("--kind", help="并列称号类别 — the side-title kind of --action grant_side_title "
+                                    "(champion_enterprise, high_tech_enterprise, tech_sme …)")
     imp.add_argument("--batch", help="批次 for rows without one")
     imp.add_argument("--document-no", help="文号 for rows without one")
     imp.add_argument("--effective-date", type=_date, metavar="YYYY-MM-DD",
                      help="认定日期 for rows without one (enroll: default today)")
     imp.add_argument("--map", action="append", default=[], metavar="'HEADER=field'",
                      help="read column HEADER as field (uscc, name, region, batch, document_no, effective_date, "
-                          "valid_until, tier, or ignore); repeatable")
+                          "valid_until, tier, product, or ignore); repeatable")
     imp.add_argument("--apply", action="store_true", help="write (all or nothing); default is a dry run")
     imp.add_argument("--report", metavar="FILE.csv", help="write the row-by-row report as CSV")
     imp.add_argument("--progress", action="store_true", help="show progress on stderr even when not a terminal")

@@ -43,6 +43,8 @@ class SideTitleKind:
     validity_years: int | None = None
     ends: str | None = None
     requires_product: bool = False
+    enrolls_unknown_firms: bool = False
+    """An import of this kind enrolls a firm it does not know into the reserve pool first."""
 
     def default_valid_until(self, granted_on: dt.date) -> dt.date:
         """Valid through this date when the grant does not say: 31 December of the grant year for annual
@@ -100,6 +102,7 @@ def _side_title_kind(kind: str, spec: Mapping[str, Any]) -> SideTitleKind:
         id=kind, label=str(spec["label"]), issuer_level=str(spec["issuer_level"]),
         validity_years=int(spec["validity_years"]) if "validity_years" in spec else None,
         ends=spec.get("ends"), requires_product=bool(spec.get("requires_product", False)),
+        enrolls_unknown_firms=bool(spec.get("enrolls_unknown_firms", False)),
     )
 
 

@@ -106,8 +106,10 @@ def grant(
     session: Session, uscc: str, *, kind: str, granted_on: dt.date, document_no: str | None, actor: Actor,
     valid_until: dt.date | None = None, issuer_level: str | None = None, product: str | None = None,
     reason: str | None = None, expected_version: int | None = None, request_id: str | None = None,
+    evidence: Mapping[str, object] | None = None,
 ) -> SideTitleOutcome:
-    """Grant a side title to a firm as of ``granted_on`` (a ``grant_side_title`` event)."""
+    """Grant a side title to a firm as of ``granted_on`` (a ``grant_side_title`` event). ``evidence`` is what
+    the door adds (an import's file and row); the title's own record is the same from every door."""
     firm, head = repository.lock_with_head(session, uscc, actor)
     check_version(firm, expected_version)
     rulebook = rulebook_in_force(granted_on)
@@ -118,7 +120,8 @@ def grant(
     event = repository.append_event(
         session, firm, kind=SIDE_TITLE, trigger=GRANT, from_state=firm.state, effective_date=granted_on,
         actor=actor, rulebook=rulebook, reason=reason,
-        evidence=grant_evidence(planned, rulebook.side_titles[kind].label), request_id=request_id,
+        evidence={**grant_evidence(planned, rulebook.side_titles[kind].label), **(evidence or {})},
+        request_id=request_id,
         previous_hash=head,
     )
     title = SideTitle(enterprise_id=firm.id, kind=planned.kind, granted_on=planned.granted_on,
