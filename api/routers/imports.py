@@ -192,7 +192,8 @@ def export_enterprises(
 def export_roster(
     session: SessionDep, actor: CurrentActor,
     format: Annotated[ExportFormat, Query(description="xlsx or csv")] = "xlsx",
-    tier: Annotated[Literal["innovative", "provincial", "national"] | None, Query(description="层级")] = None,
+    tier: Annotated[str | None, Query(max_length=32, description="层级 innovative/provincial/national, or a "
+                                                               "side-title kind (champion_enterprise …)")] = None,
     as_of: Annotated[IsoDate | None, Query(description="有效日期 — default today")] = None,
     region: Annotated[str | None, Query(max_length=6, description="区划代码 within your jurisdiction")] = None,
 ) -> StreamingResponse:

@@ -73,7 +73,8 @@ def get_state_at(uscc: str, session: SessionDep, actor: CurrentActor, as_of: AsO
 )
 def get_roster(
     session: SessionDep, actor: CurrentActor, as_of: AsOf = None, known_at: KnownAt = None,
-    tier: Annotated[str | None, Query(description="innovative, provincial or national")] = None,
+    tier: Annotated[str | None, Query(description="innovative, provincial, national, or a side-title kind "
+                                                  "(champion_enterprise, high_tech_enterprise …)")] = None,
     region: Annotated[str | None, Query(description="区划代码 — GB/T 2260 code")] = None,
     limit: Limit = 100,
     cursor: CursorParam = None,
@@ -100,7 +101,8 @@ def get_counts(
     day = as_of or business_today()
     rows = timetravel.counts(session, actor, as_of=day, region=region)
     return CountsOut(as_of=day, region=region, levels=[
-        RegionCountOut(region_code=r.region_code, level=r.level, states=r.states, titles=r.titles) for r in rows])
+        RegionCountOut(region_code=r.region_code, level=r.level, states=r.states, titles=r.titles,
+                       side_titles=r.side_titles) for r in rows])
 
 
 @router.post(

@@ -21,6 +21,7 @@ from pipeline.db import make_session_factory, unit_of_work
 from pipeline.errors import InvalidInput
 from pipeline.imports import ACTIONS, ImportFile, ImportOptions, RowReport, exports, parse_mapping, run_import
 from pipeline.imports.report import CSV_HEADER, PROBLEM, csv_row
+from pipeline.titles.roster import side_title_kinds
 
 SHOWN_PROBLEMS = 50
 """Problem rows printed on the terminal; ``--report FILE`` has every row."""
@@ -151,7 +152,8 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     exp.add_argument("--output", "-o", required=True, metavar="FILE")
     exp.add_argument("--region", metavar="CODE", help="narrow to a GB/T 2260 code within your jurisdiction")
     exp.add_argument("--state", help="enterprises: only this state")
-    exp.add_argument("--tier", choices=("innovative", "provincial", "national"), help="roster: only this tier")
+    exp.add_argument("--tier", choices=("innovative", "provincial", "national", *side_title_kinds()),
+                     help="roster: only this tier, or the holders of this side-title kind")
     exp.add_argument("--as-of", type=_date, metavar="YYYY-MM-DD", help="roster: titles valid on this date "
                                                                        "(default today)")
     exp.set_defaults(handler=cmd_export)

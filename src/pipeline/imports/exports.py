@@ -25,6 +25,7 @@ from pipeline.identifiers import region_name, region_prefix, validate_region
 from pipeline.lifecycle.machine import STATES
 from pipeline.models import Enterprise, Recognition
 from pipeline.rulebooks import TITLE_TIERS, rulebook_in_force
+from pipeline.titles.roster import export_rows, is_side_title_kind, side_title_kinds
 
 FORMATS = ("xlsx", "csv")
 MEDIA_TYPES = {
@@ -85,12 +86,24 @@ def enterprises_table(session: Session, actor: Actor, *, state: str | None = Non
 
 def roster_table(session: Session, actor: Actor, *, tier: str | None = None, as_of: dt.date | None = None,
                  region: str | None = None) -> Table:
-    """Titles valid on ``as_of`` (default today): recognised on or before it, not past validity, not ended."""
-    if tier is not None and tier not in TITLE_TIERS:
-        raise InvalidInput(f"未知称号层级 — unknown tier {tier!r}; tiers: {', '.join(TITLE_TIERS)}", field="tier")
+    """Titles valid on ``as_of`` (default today): recognised on or before it, not past validity, not ended.
+    ``tier`` may be a side-title kind (``champion_enterprise`` …): then the holders of that kind."""
+    side = is_side_title_kind(tier)
+    if tier is not None and tier not in TITLE_TIERS and not side:
+        raise InvalidInput(f"未知称号层级 — unknown tier {tier!r}; tiers: {', '.join(TITLE_TIERS)}; side titles: "
+                           f"{', '.join(side_title_kinds())}", field="tier")
     day = as_of or business_today()
     book = rulebook_in_force(day)
     prefix = _scope(actor, region)
+    if tier is not None and side:
+        def side_rows() -> Iterator[Sequence[Any]]:
+            for number, r in enumerate(export_rows(session, kind=tier, as_of=day, prefix=prefix,
+                                                   yield_per=YIELD_PER), start=1):
+                yield (number, r.uscc, r.name, r.region_code, region_name(r.region_code) or "",
+                       rulebook_in_force(r.granted_on).label(r.kind), r.kind, r.granted_on, r.valid_until,
+                       r.document_no or "", "")
+
+        return Table(f"{book.label(tier)}名单（{day.isoformat()}）", ROSTER_HEADERS, side_rows())
     query = (
         select(Enterprise.uscc, Enterprise.name, Enterprise.region_code, Recognition.tier, Recognition.recognized_on,
                Recognition.valid_until, Recognition.document_no, Recognition.batch)

@@ -76,7 +76,11 @@ class Rulebook:
     """Kinds of title beside the tiers, by id (versions published before they existed have none)."""
 
     def label(self, state: str) -> str:
-        return self.state_labels.get(state, state)
+        """The label of a state or tier — or of a side-title kind, so one roster column serves both."""
+        if state in self.state_labels:
+            return self.state_labels[state]
+        side = self.side_titles.get(state)
+        return side.label if side else state
 
     def reasons_for(self, trigger: str) -> Mapping[str, str]:
         """The reason-code catalogue a trigger draws from (`expire` shares demote's)."""
