@@ -258,7 +258,7 @@ def test_failed_score_lists_the_direct_conditions_as_alternatives_and_gap_ignore
     group = entry(result, "score_or_direct")
     assert group.kind == "any"
     assert [child.code for child in group.children] == [
-        "score", "science_award", "valid_title", "rd_institution", "equity_financing"]
+        "score", "science_award", "valid_title", "rd_institution", "equity_financing", "high_tech_side_title"]
     assert all(child.shortcut == "direct" for child in group.children[1:])
     # innovation 15 → 20 and growth 5 → 15: 15 points, which also lifts the total from 45 to 60
     assert result.gap.conditions == ()

@@ -46,6 +46,7 @@ from pipeline.models import Enterprise, Event, Recognition
 from pipeline.models.dynamic import AnnualFiling
 from pipeline.rulebooks import TITLE_TIERS, Rulebook, all_rulebooks, get_rulebook, rulebook_in_force
 from pipeline.screening.warning import holds, latest_indicators
+from pipeline.titles.roster import kinds_held
 
 CANDIDATES_FLAG = "candidates"
 MARK_ACTIONS = ("pin", "drop")
@@ -113,7 +114,8 @@ def screen(session: Session, uscc: str, actor: Actor, *, tier: str | None = None
     holds_innovative, holds_provincial = holds(titles, "innovative", today), holds(titles, "provincial", today)
     result = criteria_for(rulebook, tier).evaluate(
         values or {}, year=data_year + ASSESSMENT_LAG, re_review=holds(titles, tier, today),
-        holds_innovative=holds_innovative, holds_provincial=holds_provincial, region_code=firm.region_code)
+        holds_innovative=holds_innovative, holds_provincial=holds_provincial, region_code=firm.region_code,
+        side_titles=kinds_held(session, today, firm_id=firm.id).get(firm.id, ()))
     return Screening(firm, tier, rulebook, data_year, data_year + ASSESSMENT_LAG, values is not None,
                      holds_innovative, holds_provincial, result)
 
@@ -203,9 +205,10 @@ def candidates(session: Session, actor: Actor, *, tier: str, region: str | None 
                   .where(AnnualFiling.enterprise_id == Enterprise.id, AnnualFiling.indicators.is_not(None))
                   .correlate(Enterprise).scalar_subquery())
         on_year = AnnualFiling.year == latest
+    side_titles = kinds_held(session, today, state=state, actor=actor, region=region)
     query = (
-        select(Enterprise.uscc, Enterprise.name, Enterprise.region_code, Enterprise.flags[CANDIDATES_FLAG],
-               AnnualFiling.year,
+        select(Enterprise.id, Enterprise.uscc, Enterprise.name, Enterprise.region_code,
+               Enterprise.flags[CANDIDATES_FLAG], AnnualFiling.year,
                AnnualFiling.indicators, _holds_clause("innovative", today), _holds_clause("provincial", today))
         .select_from(Enterprise)
         .outerjoin(AnnualFiling, and_(AnnualFiling.enterprise_id == Enterprise.id, on_year))
@@ -218,8 +221,8 @@ def candidates(session: Session, actor: Actor, *, tier: str, region: str | None 
     collecting = gc.isenabled()
     gc.disable()  # each kept result is a tree of tuples: cyclic-GC passes over them would cost more than the scoring
     try:
-        for uscc, name, region_code, marks, data_year, values, holds_innovative, holds_provincial in session.execute(
-                query.execution_options(yield_per=chunk)):
+        for firm_id, uscc, name, region_code, marks, data_year, values, holds_innovative, holds_provincial in (
+                session.execute(query.execution_options(yield_per=chunk))):
             mark = marks.get(tier) if isinstance(marks, dict) else None
             action = mark.get("action") if isinstance(mark, dict) else None
             if action == "drop" and not include_dropped:
@@ -231,7 +234,7 @@ def candidates(session: Session, actor: Actor, *, tier: str, region: str | None 
                     result = Verdict.of(evaluate(
                         values, year=data_year + ASSESSMENT_LAG, re_review=False,
                         holds_innovative=bool(holds_innovative), holds_provincial=bool(holds_provincial),
-                        region_code=region_code))
+                        region_code=region_code, side_titles=side_titles.get(firm_id, ())))
                 except (PipelineError, CriteriaError):
                     result = None  # a stored record the rulebook cannot read: listed only when pinned
             if action is None and not _near(result, max_conditions, max_points):

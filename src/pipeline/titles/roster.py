@@ -112,3 +112,21 @@ def counts_by_region(session: Session, actor: Actor, *, as_of: dt.date, region: 
              .group_by(Enterprise.region_code, SideTitle.kind))
     for code, kind, n in session.execute(in_jurisdiction(query, actor, region)):
         yield str(code), str(kind), int(n)
+
+
+def kinds_held(session: Session, day: dt.date, *, firm_id: int | None = None, state: str | None = None,
+               actor: Actor | None = None, region: str | None = None) -> dict[int, list[str]]:
+    """firm id → the side-title kinds it validly holds on ``day`` (one firm, or the firms in ``state`` within
+    the actor's jurisdiction): what the eligibility screening reads as ``holds_side_title:<kind>``."""
+    query = (select(SideTitle.enterprise_id, SideTitle.kind).join(Enterprise, Enterprise.id == SideTitle.enterprise_id)
+             .where(SideTitle.valid_on_clause(day)).distinct())
+    if firm_id is not None:
+        query = query.where(SideTitle.enterprise_id == firm_id)
+    if state is not None:
+        query = query.where(Enterprise.state == state)
+    if actor is not None:
+        query = in_jurisdiction(query, actor, region)
+    held: dict[int, list[str]] = {}
+    for enterprise_id, kind in session.execute(query):
+        held.setdefault(enterprise_id, []).append(kind)
+    return held
