@@ -29,7 +29,7 @@ from api.schemas import IsoDate, TransitionOut
 from pipeline.dates import business_today
 from pipeline.firms import repository
 from pipeline.history import corrections, timetravel
-from pipeline.rulebooks import rulebook_in_force
+from pipeline.rulebooks import rulebook_in_force, title_label
 
 router = APIRouter(prefix="/api/v1", tags=["time travel 时点查询与更正"], dependencies=[StrictQuery])
 
@@ -39,8 +39,7 @@ KnownAt = Annotated[AwareTimestamp | None, Query(description="记录时刻 — a
 
 
 def _titles(titles: Iterable[Any], on: dt.date) -> list[TitleAtOut]:
-    book = rulebook_in_force(on)
-    return [TitleAtOut(tier=t.tier, tier_label=book.label(t.tier), recognized_on=t.recognized_on,
+    return [TitleAtOut(tier=t.tier, tier_label=title_label(t.tier, t.recognized_on), recognized_on=t.recognized_on,
                        valid_until=t.valid_until, document_no=t.document_no, batch=t.batch) for t in titles]
 
 

@@ -24,7 +24,7 @@ from pipeline.errors import InvalidInput
 from pipeline.identifiers import region_name, region_prefix, validate_region
 from pipeline.lifecycle.machine import STATES
 from pipeline.models import Enterprise, Recognition
-from pipeline.rulebooks import TITLE_TIERS, rulebook_in_force
+from pipeline.rulebooks import TITLE_TIERS, rulebook_in_force, title_label
 from pipeline.titles.roster import export_rows, is_side_title_kind, side_title_kinds
 
 FORMATS = ("xlsx", "csv")
@@ -100,7 +100,7 @@ def roster_table(session: Session, actor: Actor, *, tier: str | None = None, as_
             for number, r in enumerate(export_rows(session, kind=tier, as_of=day, prefix=prefix,
                                                    yield_per=YIELD_PER), start=1):
                 yield (number, r.uscc, r.name, r.region_code, region_name(r.region_code) or "",
-                       rulebook_in_force(r.granted_on).label(r.kind), r.kind, r.granted_on, r.valid_until,
+                       title_label(r.kind, r.granted_on), r.kind, r.granted_on, r.valid_until,
                        r.document_no or "", "")
 
         return Table(f"{book.label(tier)}名单（{day.isoformat()}）", ROSTER_HEADERS, side_rows())
@@ -119,7 +119,8 @@ def roster_table(session: Session, actor: Actor, *, tier: str | None = None, as_
 
     def rows() -> Iterator[Sequence[Any]]:
         for number, r in enumerate(session.execute(query), start=1):
-            yield (number, r.uscc, r.name, r.region_code, region_name(r.region_code) or "", book.label(r.tier),
+            yield (number, r.uscc, r.name, r.region_code, region_name(r.region_code) or "",
+                   title_label(r.tier, r.recognized_on),
                    r.tier, r.recognized_on, r.valid_until, r.document_no or "", r.batch or "")
 
     title = f"{book.label(tier)}名单" if tier else "称号名单"

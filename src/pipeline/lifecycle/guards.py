@@ -141,9 +141,13 @@ def _reason_text(p: Proposal) -> list[Refusal]:
 def _decision_evidence(p: Proposal) -> list[Refusal]:
     document_no = str(p.evidence.get("document_no") or "").strip()
     batch = str(p.evidence.get("batch") or "").strip()
-    if (p.trigger in RECOGNITION_TIER or p.trigger == "renew") and not (document_no or batch):
+    if p.trigger in RECOGNITION_TIER and not (document_no or batch):
         return [Refusal("decision_evidence_required",
                         f"“{p.trigger}”须提供文号或批次 — {p.trigger} needs evidence.document_no or evidence.batch")]
+    if p.trigger == "renew" and not document_no:  # a re-review is decided by a document, not by a batch
+        return [Refusal("decision_evidence_required",
+                        "复核通过须提供文号（仅有批次不够） — renew needs evidence.document_no (the re-review "
+                        "decision); a batch alone is not enough")]
     if p.trigger == "revoke" and not document_no:
         return [Refusal("decision_evidence_required",
                         "撤销须提供文号 — revoke needs evidence.document_no (the revocation decision)")]

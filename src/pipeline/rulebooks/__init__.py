@@ -184,3 +184,9 @@ def rulebook_in_force(on: dt.date) -> Rulebook:
     books = all_rulebooks()
     in_force = [book for book in books if book.in_force_from <= on]
     return in_force[-1] if in_force else books[0]
+
+
+def title_label(tier: str, recognized_on: dt.date) -> str:
+    """A title's label as the rulebook that recognised it names it (the one in force on its recognition date):
+    a 2024 创新型中小企业 keeps its name after miit-2026 renames the tier 科技和创新型中小企业."""
+    return rulebook_in_force(recognized_on).label(tier)
