@@ -74,6 +74,8 @@ class Rulebook:
     """Further files of the rulebook by name (``eligibility`` …), parsed but not interpreted here."""
     side_titles: Mapping[str, SideTitleKind] = field(default_factory=dict)
     """Kinds of title beside the tiers, by id (versions published before they existed have none)."""
+    integrator_grantable: tuple[str, ...] = ()
+    """The actions an integration client may ever be granted (versions published before the list: none)."""
 
     def label(self, state: str) -> str:
         """The label of a state or tier — or of a side-title kind, so one roster column serves both."""
@@ -134,6 +136,7 @@ def _load(directory: Path) -> Rulebook:
         permissions={name: tuple(who) for name, who in main["permissions"].items()},
         sections=sections,
         side_titles={kind: _side_title_kind(kind, spec) for kind, spec in main.get("side_titles", {}).items()},
+        integrator_grantable=tuple(main.get("integrator_grantable", ())),
     )
 
 
