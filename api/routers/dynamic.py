@@ -171,7 +171,7 @@ class ChangeRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
         {"kind": "rename", "occurred_on": "2026-09-01", "detail": "更名为郑州上街精密制造股份有限公司"},
         {"kind": "relocation_out_of_province", "occurred_on": "2026-10-15", "detail": "迁至湖北省武汉市",
-         "remove_from_pool": True},
+         "remove_from_pool": True, "document_no": "郑工信〔2026〕88号"},
     ]})
 
     kind: Annotated[Text, Field(max_length=64, description="rename, merger, reorganisation, "
@@ -179,6 +179,8 @@ class ChangeRequest(BaseModel):
     occurred_on: IsoDate = Field(description="发生日期 — when the change happened")
     detail: Annotated[Text, Field(min_length=1, max_length=2000, description="变化内容 — what changed")]
     remove_from_pool: bool = Field(False, strict=True, description="迁出本省时同时移出培育库（remove, relocated）")
+    document_no: Annotated[Text, Field(max_length=100, description="移出文号 — the removal's document number; "
+                                                                 "needed when the firm holds a title")] | None = None
 
 
 class ChangeOut(BaseModel):
@@ -314,7 +316,7 @@ def post_change(uscc: str, payload: ChangeRequest, session: SessionDep, actor: C
         return replay  # type: ignore[return-value]
     outcome = obligations.report_change(
         session, uscc, kind=payload.kind, occurred_on=payload.occurred_on, detail=payload.detail, actor=actor,
-        remove_from_pool=payload.remove_from_pool, request_id=request_id)
+        remove_from_pool=payload.remove_from_pool, document_no=payload.document_no, request_id=request_id)
     body = ChangeOut(late=outcome.late, due_by=outcome.due_by, event=event_out(outcome.event),
                      removal_event=event_out(outcome.removal) if outcome.removal else None,
                      enterprise=detail(outcome.enterprise, actor))

@@ -79,7 +79,7 @@ def roster(session: Session, actor: Actor, *, as_of: dt.date, tier: str | None =
                                 after_id=after_id, limit=limit)
     ids_query = (select(Recognition.enterprise_id).join(Enterprise, Enterprise.id == Recognition.enterprise_id)
                  .where(Recognition.valid_on_clause(as_of), Recognition.enterprise_id > after_id,
-                        Enterprise.id > after_id)
+                        Enterprise.id > after_id, repository.in_pool_on(as_of))
                  .group_by(Recognition.enterprise_id).order_by(Recognition.enterprise_id).limit(limit + 1))
     if tier is not None:
         ids_query = ids_query.where(Recognition.tier == tier)
@@ -124,7 +124,8 @@ def _roster_replayed(session: Session, actor: Actor, *, as_of: dt.date, tier: st
         by_uscc = events_by_uscc(session, [row.uscc for row in batch])
         for row in batch:
             firm = replay(by_uscc.get(row.uscc, []), as_of=as_of, known_at=known_at)
-            held = [t for t in firm.titles_on(as_of) if tier is None or t.tier == tier]
+            in_pool = firm.state != "removed"  # a relocated firm keeps its titles but is in no region's roster
+            held = [t for t in firm.titles_on(as_of) if in_pool and (tier is None or t.tier == tier)]
             if held:
                 if len(found) == limit:
                     return found, True
@@ -161,7 +162,8 @@ def counts(session: Session, actor: Actor, *, as_of: dt.date, region: str | None
         .group_by(per_firm.c.region_code, per_firm.c.state_on))
     title_rows = session.execute(in_jurisdiction(
         select(Enterprise.region_code, Recognition.tier, func.count(func.distinct(Recognition.enterprise_id)))
-        .join(Enterprise, Enterprise.id == Recognition.enterprise_id).where(Recognition.valid_on_clause(as_of))
+        .join(Enterprise, Enterprise.id == Recognition.enterprise_id)
+        .where(Recognition.valid_on_clause(as_of), repository.in_pool_on(as_of))
         .group_by(Enterprise.region_code, Recognition.tier), actor, region))
     table: dict[tuple[str, str], RegionCount] = {}
 

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from pipeline.access import Actor
 from pipeline.dates import business_today
 from pipeline.errors import InvalidInput
+from pipeline.firms.repository import in_pool_on
 from pipeline.identifiers import region_name, region_prefix, validate_region
 from pipeline.lifecycle.machine import STATES
 from pipeline.models import Enterprise, Recognition
@@ -108,7 +109,7 @@ def roster_table(session: Session, actor: Actor, *, tier: str | None = None, as_
         select(Enterprise.uscc, Enterprise.name, Enterprise.region_code, Recognition.tier, Recognition.recognized_on,
                Recognition.valid_until, Recognition.document_no, Recognition.batch)
         .join(Enterprise, Enterprise.id == Recognition.enterprise_id)
-        .where(Recognition.valid_on_clause(day))
+        .where(Recognition.valid_on_clause(day), in_pool_on(day))
         .order_by(Enterprise.region_code, Enterprise.uscc, Recognition.tier)
         .execution_options(yield_per=YIELD_PER)
     )

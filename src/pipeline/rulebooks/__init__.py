@@ -74,6 +74,8 @@ class Rulebook:
     """Further files of the rulebook by name (``eligibility`` …), parsed but not interpreted here."""
     side_titles: Mapping[str, SideTitleKind] = field(default_factory=dict)
     """Kinds of title beside the tiers, by id (versions published before they existed have none)."""
+    remove_ends_titles: Mapping[str, bool] = field(default_factory=dict)
+    """Per removal reason, whether ``remove`` ends the firm's titles (absent: it does, as before the table)."""
     integrator_grantable: tuple[str, ...] = ()
     """The actions an integration client may ever be granted (versions published before the list: none)."""
 
@@ -88,6 +90,9 @@ class Rulebook:
         """The reason-code catalogue a trigger draws from (`expire` shares demote's)."""
         catalogue = "demote" if trigger == "expire" else trigger
         return self.reason_codes.get(catalogue, {})
+
+    def remove_ends_titles_for(self, reason_code: str | None) -> bool:
+        return self.remove_ends_titles.get(reason_code or "", True)
 
     def permits(self, action: str, role: str, level: str | None) -> bool:
         allowed = self.permissions.get(action, ())
@@ -137,6 +142,7 @@ def _load(directory: Path) -> Rulebook:
         sections=sections,
         side_titles={kind: _side_title_kind(kind, spec) for kind, spec in main.get("side_titles", {}).items()},
         integrator_grantable=tuple(main.get("integrator_grantable", ())),
+        remove_ends_titles={code: bool(ends) for code, ends in main.get("remove_ends_titles", {}).items()},
     )
 
 

@@ -16,6 +16,7 @@ from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session
 
 from pipeline.access import Actor, in_jurisdiction
+from pipeline.firms.repository import in_pool_on
 from pipeline.lifecycle.guards import PlainTitle
 from pipeline.models import Enterprise, Event, SideTitle
 from pipeline.rulebooks import all_rulebooks
@@ -52,7 +53,7 @@ def holders(session: Session, actor: Actor, *, kind: str, as_of: dt.date, region
                  .group_by(Enterprise.id, Enterprise.uscc, Enterprise.name, Enterprise.region_code)
                  .order_by(Enterprise.id).limit(max(limit + 1, 200)))
         if known_at is None:
-            query = query.where(SideTitle.valid_on_clause(as_of))
+            query = query.where(SideTitle.valid_on_clause(as_of), in_pool_on(as_of))
         else:
             query = query.join(Event, and_(Event.uscc == Enterprise.uscc, Event.seq == SideTitle.granted_by_seq)
                                ).where(SideTitle.granted_on <= as_of, Event.recorded_at <= known_at)
@@ -97,7 +98,7 @@ def export_rows(session: Session, *, kind: str, as_of: dt.date, prefix: str | No
     query = (select(Enterprise.uscc, Enterprise.name, Enterprise.region_code, SideTitle.kind, SideTitle.granted_on,
                     SideTitle.valid_until, SideTitle.document_no)
              .join(Enterprise, Enterprise.id == SideTitle.enterprise_id)
-             .where(SideTitle.kind == kind, SideTitle.valid_on_clause(as_of))
+             .where(SideTitle.kind == kind, SideTitle.valid_on_clause(as_of), in_pool_on(as_of))
              .order_by(Enterprise.region_code, Enterprise.uscc, SideTitle.id).execution_options(yield_per=yield_per))
     if prefix:
         query = query.where(Enterprise.region_code.startswith(prefix))
@@ -108,7 +109,8 @@ def counts_by_region(session: Session, actor: Actor, *, as_of: dt.date, region: 
                      ) -> Iterator[tuple[str, str, int]]:
     """(region_code, kind, firms holding it on ``as_of``) within the actor's jurisdiction."""
     query = (select(Enterprise.region_code, SideTitle.kind, func.count(func.distinct(SideTitle.enterprise_id)))
-             .join(Enterprise, Enterprise.id == SideTitle.enterprise_id).where(SideTitle.valid_on_clause(as_of))
+             .join(Enterprise, Enterprise.id == SideTitle.enterprise_id)
+             .where(SideTitle.valid_on_clause(as_of), in_pool_on(as_of))
              .group_by(Enterprise.region_code, SideTitle.kind))
     for code, kind, n in session.execute(in_jurisdiction(query, actor, region)):
         yield str(code), str(kind), int(n)
