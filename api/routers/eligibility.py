@@ -237,6 +237,10 @@ class CandidateOut(BaseModel):
     direct_condition: str | None
     gap: GapOut | None
     mark: MarkOut | None
+    state: str = Field(description="the firm's state (the 小巨人 list also holds 创新型 firms)")
+    prerequisite_missing: str | None = Field(
+        None, description="the lower title the firm does not hold yet: an 创新型 firm on the 小巨人 list is scored "
+                          "without the provincial-title condition and shows `provincial` here")
 
 
 class CandidatePage(BaseModel):
@@ -307,6 +311,7 @@ def _candidate(item: screening.Candidate) -> CandidateOut:
         unmet=list(result.unmet) if result else [],
         missing=list(result.missing) if result else [], direct_condition=result.direct_condition if result else None,
         gap=_gap(result.gap) if result else None, mark=MarkOut(**item.mark) if item.mark else None,
+        state=item.state, prerequisite_missing=item.prerequisite_missing,
     )
 
 

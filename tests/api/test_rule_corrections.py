@@ -45,3 +45,29 @@ def test_a_title_keeps_the_label_of_the_rulebook_that_recognised_it(client: Test
                           headers=city.headers)
     rows = csv.DictReader(io.StringIO(exported.content.decode("utf-8-sig")))
     assert {r["统一社会信用代码"]: r["称号"] for r in rows} == {old: MIIT_2022_NAME, new: MIIT_2026_NAME}
+
+
+def test_the_little_giant_list_takes_innovative_firms_scored_without_the_provincial_condition(
+        client: TestClient, city: Caller) -> None:
+    innovative_firm, provincial_firm, reserve_firm = (make_uscc("410106", n) for n in (84, 85, 86))
+    for uscc in (innovative_firm, provincial_firm, reserve_firm):
+        enroll(client, city, uscc, on="2025-01-10")
+    for uscc in (innovative_firm, provincial_firm):
+        fire(client, city, uscc, "recognize_innovative", "2025-02-01")
+    fire(client, city, provincial_firm, "recognize_provincial", "2025-03-01")
+    for uscc in (innovative_firm, provincial_firm):
+        pinned = client.post("/api/v1/candidates/national/marks", headers=city.headers,
+                             json={"uscc": uscc, "action": "pin", "reason": "高分创新型企业，重点培育"})
+        assert pinned.status_code == 200, pinned.text
+    refused = client.post("/api/v1/candidates/national/marks", headers=city.headers,
+                          json={"uscc": reserve_firm, "action": "pin", "reason": "x"})
+    assert assert_problem(refused, 409, "guard-failed")["guard"] == "candidate_list_state"
+    put_values = {"independent_legal_person": True}  # some data, so both are scored
+    for uscc in (innovative_firm, provincial_firm):
+        assert client.put(f"{BASE}/{uscc}/indicators/2025", json=put_values, headers=city.headers).status_code == 200
+    body = client.get("/api/v1/candidates", params={"tier": "national"}, headers=city.headers).json()
+    items = {item["uscc"]: item for item in body["items"]}
+    assert (items[innovative_firm]["state"], items[innovative_firm]["prerequisite_missing"]) == (
+        "innovative", "provincial")
+    assert (items[provincial_firm]["state"], items[provincial_firm]["prerequisite_missing"]) == ("provincial", None)
+    assert "holds_provincial" not in items[innovative_firm]["unmet"]
