@@ -578,7 +578,7 @@ class _AwardCheck(_Node):
         for award in awards or ():
             for p in self.patterns:
                 if (award.type in p.types and award.level in p.levels and award.year <= run.year
-                        and (p.within_years is None or run.year - award.year <= p.within_years)):
+                        and (p.within_years is None or run.year - award.year < p.within_years)):
                     if p.max_rank is None or (award.rank is not None and award.rank <= p.max_rank):
                         return True
                     rank_unknown = rank_unknown or award.rank is None
