@@ -23,6 +23,10 @@ def test_a_district_may_not_remove_a_little_giant(client: TestClient, city: Call
     refused = fire(client, district, uscc, "remove", "2025-03-01", expect=403, reason_code="relocated", evidence=DOC)
     body = assert_problem(refused, 403, "forbidden")
     assert body["rule"] == "miit-2022:permissions.recognize_national"
+    options = client.get(f"{BASE}/{uscc}", headers=district.headers).json()["allowed_triggers"]
+    remove = next(option for option in options if option["trigger"] == "remove")
+    assert remove["allowed"] is False
+    assert "recognize_national" in " ".join(remove["reasons"])
     reserve = make_uscc("410106", 102)
     enroll(client, district, reserve)
     fire(client, district, reserve, "remove", "2025-03-01", reason_code="relocated", evidence=None)  # untitled
