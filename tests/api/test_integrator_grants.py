@@ -14,15 +14,15 @@ from test_api_principal_cli import run
 from pipeline.models import Principal
 
 
-@pytest.mark.parametrize("grant", ["recognize_national", "renew", "remove", "grant_side_title"])
 def test_principal_add_refuses_a_decision_as_an_integrator_grant(
-        capsys: pytest.CaptureFixture[str], database_url: str, grant: str) -> None:
-    code, out, err = run(capsys, database_url, "principal", "add", "--name", "银行平台", "--role", "integrator",
-                         "--region", "410000", "--grant", grant)
-    assert code == 1
-    assert len(err.strip().splitlines()) == 1
-    assert f"does not let an integrator be granted {grant!r}" in err
-    assert "zjtx_" not in out
+        capsys: pytest.CaptureFixture[str], database_url: str) -> None:
+    for grant in ("recognize_national", "renew", "remove", "grant_side_title"):
+        code, out, err = run(capsys, database_url, "principal", "add", "--name", "银行平台", "--role", "integrator",
+                             "--region", "410000", "--grant", grant)
+        assert code == 1
+        assert len(err.strip().splitlines()) == 1
+        assert f"does not let an integrator be granted {grant!r}" in err
+        assert "zjtx_" not in out
 
 
 def test_principal_add_accepts_record_loan_of_the_credit_platform(
