@@ -24,6 +24,7 @@ from api.routers import (
     imports,
     machine,
     policies,
+    side_titles,
     timetravel,
 )
 from pipeline import __version__
@@ -96,7 +97,8 @@ def create_app(database_url: str | None = None, *, read_database_url: str | None
         replica.install(app, read_database_url or settings.read_database_url or "")
     app.add_middleware(RequestIdMiddleware)
 
-    routers = (health, enterprises, machine, timetravel, audit, dynamic, imports, eligibility, policies, awards)
+    routers = (health, enterprises, side_titles, machine, timetravel, audit, dynamic, imports, eligibility, policies,
+               awards)
     for router in (*(module.router for module in routers), console.router):
         app.include_router(router)
     app.mount("/console/static", StaticFiles(directory=console.STATIC_DIR), name="console-static")

@@ -13,7 +13,7 @@ from pipeline.firms.service import trigger_options
 from pipeline.lifecycle.chain import event_document
 from pipeline.lifecycle.events import EventRecord
 from pipeline.models import Event
-from pipeline.rulebooks import rulebook_in_force
+from pipeline.rulebooks import rulebook_in_force, title_label
 
 
 class FirmView(Protocol):
@@ -50,7 +50,7 @@ def _summary_fields(enterprise: FirmView, today: dt.date) -> dict[str, Any]:
         barred_until=enterprise.barred_until,
         recognitions=[
             RecognitionOut(
-                tier=r.tier, tier_label=book.label(r.tier), document_no=r.document_no, batch=r.batch,
+                tier=r.tier, tier_label=title_label(r.tier, r.recognized_on), document_no=r.document_no, batch=r.batch,
                 recognized_on=r.recognized_on, valid_until=r.valid_until, ended_on=r.ended_on,
                 end_reason=r.end_reason, valid_today=r.valid_on(today),
             )

@@ -33,7 +33,7 @@ REQUIRED: dict[str, dict[str, Any]] = {
     "expire": {"reason_code": "expired"},
     "revoke": {"reason_code": "false_information", "reason": "申报材料造假",
                "evidence": {"document_no": "撤销〔2022〕1号"}},
-    "remove": {"reason_code": "relocated"},
+    "remove": {"reason_code": "deregistered", "evidence": {"document_no": "移出〔2022〕1号"}},
     "enroll": {"reason": "重新纳入培育库"},
 }
 

@@ -218,7 +218,7 @@ FAILING_SCORE = {"rd_ratio": 0.0, "revenue_growth": -0.1}  # innovation 15, grow
 
 @pytest.mark.parametrize(("changes", "direct"), [
     ({"awards": [{"type": "science", "level": "provincial", "year": 2022}]}, "science_award"),
-    ({"awards": [{"type": "science", "level": "national", "year": 2021, "rank": 9}]}, "science_award"),
+    ({"awards": [{"type": "science", "level": "national", "year": 2022, "rank": 9}]}, "science_award"),
     ({"certifications": ["high_tech_enterprise"]}, "valid_title"),
     ({"certifications": ["tech_innovation_demo"]}, "valid_title"),
     ({"certifications": ["ip_advantage_or_demo", "management_system"]}, "valid_title"),
@@ -248,9 +248,11 @@ def test_near_misses_of_direct_conditions_do_not_pass(changes: dict[str, Any]) -
     assert result.direct_condition is None
 
 
-def test_award_look_back_counts_the_third_year_before() -> None:
+def test_award_look_back_of_three_years_is_three_calendar_years() -> None:
+    """近三年: the assessment year and the two before it (2024: 2022–2024), not four years."""
+    assert innovative(**FAILING_SCORE, awards=[{"type": "science", "level": "provincial", "year": 2022}]).passed
     result = innovative(**FAILING_SCORE, awards=[{"type": "science", "level": "provincial", "year": 2021}])
-    assert result.passed is True  # 2024 − 3 = 2021
+    assert result.passed is False
 
 
 def test_failed_score_lists_the_direct_conditions_as_alternatives_and_gap_ignores_them() -> None:
@@ -258,7 +260,7 @@ def test_failed_score_lists_the_direct_conditions_as_alternatives_and_gap_ignore
     group = entry(result, "score_or_direct")
     assert group.kind == "any"
     assert [child.code for child in group.children] == [
-        "score", "science_award", "valid_title", "rd_institution", "equity_financing"]
+        "score", "science_award", "valid_title", "rd_institution", "equity_financing", "high_tech_side_title"]
     assert all(child.shortcut == "direct" for child in group.children[1:])
     # innovation 15 → 20 and growth 5 → 15: 15 points, which also lifts the total from 45 to 60
     assert result.gap.conditions == ()
@@ -483,6 +485,7 @@ def national22(**changes: Any) -> dict[str, Any]:
         "rd_ratio_prev": 0.03, "rd_institution_level": "enterprise", "ip_class1_in_use": 2,
         "equity_financing_2y": 0, "rd_spend": 3_000_000, "rd_spend_prev": 3_000_000, "rd_staff_share": 0.2,
         "awards": [], "key_supply_chain_role": True, "priority_field": True,
+        "control_relation_with_little_giant": False, "group_firm_with_similar_product": False, "data_fraud": False,
     }
     return with_changes(base, changes)
 
@@ -559,14 +562,37 @@ def test_national_2025_adjustment_bars_firms_under_50m() -> None:
         assert after.passed is False
         floor = entry(after, "revenue_floor_2025")
         assert floor.actual == 40_000_000
-        assert floor.label_en.startswith("From 2025")
+        assert floor.label_en.startswith("2025 batch only")
     assert nat22(year=2025, revenue=50_000_000, rd_ratio=0.06, rd_ratio_prev=0.06).passed is True
+    later = nat22(year=2026, **small)  # a rule of the 2025 batch ends with it
+    assert later.passed is True
+    assert "revenue_floor_2025" in later.not_applicable
+
+
+@pytest.mark.parametrize(("changes", "code"), [
+    ({"control_relation_with_little_giant": True}, "no_control_relation_2025"),
+    ({"group_firm_with_similar_product": True}, "no_group_similar_product_2025"),
+    ({"data_fraud": True}, "no_data_fraud_2025"),
+])
+def test_the_2025_exclusions_are_rules_of_that_batch(changes: dict[str, Any], code: str) -> None:
+    assert [top.code for top in nat22(year=2025, **changes).unmet] == [code]
+    assert nat22(year=2026, **changes).passed is True
+    assert nat22(year=2024, **changes).passed is True
+
+
+def test_a_champion_enterprise_was_excluded_from_the_2025_batch_only() -> None:
+    firm = national22()
+    champion = evaluate(R22, "national", firm, year=2025, holds_provincial=True, side_titles=["champion_enterprise"])
+    assert [top.code for top in champion.unmet] == ["not_champion_enterprise_2025"]
+    assert evaluate(R22, "national", firm, year=2026, holds_provincial=True,
+                    side_titles=["champion_enterprise"]).passed is True
 
 
 def test_national_2025_adjustment_does_not_test_growth_at_re_review() -> None:
     slow = {"revenue_growth": 0.01, "revenue_growth_prev": 0.02}
     assert nat22(year=2025, **slow).passed is False                   # application: tested
     assert nat22(year=2024, re_review=True, **slow).passed is False   # re-review before 2025: tested
+    assert nat22(year=2026, re_review=True, **slow).passed is False   # and after: the waiver was 2025's
     exempt = nat22(year=2025, re_review=True, **slow)
     assert exempt.passed is True
     assert "growth_2y_average" in exempt.not_applicable
@@ -580,9 +606,10 @@ def test_national_2025_adjustment_does_not_test_growth_at_re_review() -> None:
 def national26(**changes: Any) -> dict[str, Any]:
     base = {
         **BASIC, "years_in_niche": 3, "revenue": 50_000_000, "main_business_share": 0.90,
-        "revenue_growth": 0.05,
-        "revenue_growth_prev": 0.05, "debt_ratio": 0.75, "rd_spend": 6_000_000, "rd_spend_prev": 6_000_000,
-        "rd_ratio": 0.03, "rd_ratio_prev": 0.03, "ip_class1_count": 4, "awards": [], "market_share": 0.10,
+        "operating_revenue_growth": 0.05,
+        "operating_revenue_growth_prev": 0.05, "debt_ratio": 0.75, "rd_spend": 6_000_000, "rd_spend_prev": 6_000_000,
+        "rd_ratio": 0.03, "rd_ratio_prev": 0.03, "ip_class1_count": 6, "ip_class1_in_use": 4, "awards": [],
+        "market_share": 0.10, "international_market_share": 0.0,
         "national_market_rank": 8, "liuji_product": True, "key_supply_chain_role": False,
         "evaluation_score": 60, "evaluation_score_prev": 40,
     }
@@ -604,12 +631,12 @@ def test_national_2026_every_threshold_met_exactly_passes() -> None:
     ({"years_in_niche": 2}, "niche_years"),
     ({"revenue": 49_999_999}, "revenue"),
     ({"main_business_share": 0.8999}, "main_business_share"),
-    ({"revenue_growth": 0.04, "revenue_growth_prev": 0.06}, "compound_growth"),  # mean 5%, compound 4.995%
+    ({"operating_revenue_growth": 0.04, "operating_revenue_growth_prev": 0.06}, "compound_growth"),  # 4.995%
     ({"debt_ratio": 0.7501}, "debt_ratio"),
     ({"rd_spend": 5_999_999}, "rd_spend_2y_total"),
     ({"rd_ratio": 0.0299}, "rd_ratio"),
     ({"rd_ratio_prev": 0.0299}, "rd_ratio_prev"),
-    ({"ip_class1_count": 3}, "ip_class1"),
+    ({"ip_class1_in_use": 3}, "ip_class1"),
     ({"market_share": 0.0999}, "market_position"),
     ({"liuji_product": False}, "chain_role"),
     ({"evaluation_score": 59.9}, "evaluation_score"),
@@ -621,22 +648,37 @@ def test_national_2026_each_condition_refuses(changes: dict[str, Any], code: str
 
 
 def test_national_2026_compound_growth_at_exactly_5_percent_passes() -> None:
-    assert nat26(revenue_growth=0.05, revenue_growth_prev=0.05).passed is True
-    entry_ = entry(nat26(revenue_growth=0.04, revenue_growth_prev=0.06), "compound_growth")
+    assert nat26(operating_revenue_growth=0.05, operating_revenue_growth_prev=0.05).passed is True
+    entry_ = entry(nat26(operating_revenue_growth=0.04, operating_revenue_growth_prev=0.06), "compound_growth")
     assert entry_.actual == pytest.approx(math.sqrt(1.04 * 1.06) - 1)
 
 
 def test_national_2026_alternatives() -> None:
     assert nat26(market_share=0.05, national_market_rank=3).passed is True
     assert nat26(liuji_product=False, key_supply_chain_role=True).passed is True
-    waived = nat26(ip_class1_count=0, awards=[science("national", 2023, rank=3)])
+    waived = nat26(ip_class1_in_use=0, awards=[science("national", 2024, rank=3)])
     assert waived.passed is True
     assert waived.waivers == ("ip_waiver_national_science_award",)
-    old = nat26(ip_class1_count=0, awards=[{"type": "science", "level": "national", "year": 2022, "rank": 1}])
-    assert old.passed is False  # 4 years before 2026
-    provincial = nat26(ip_class1_count=0, awards=[{"type": "science", "level": "provincial", "year": 2025,
+    old = nat26(ip_class1_in_use=0, awards=[{"type": "science", "level": "national", "year": 2023, "rank": 1}])
+    assert old.passed is False  # 2026's 近三年 is 2024–2026
+    provincial = nat26(ip_class1_in_use=0, awards=[{"type": "science", "level": "provincial", "year": 2025,
                                                    "rank": 1}])
     assert provincial.passed is False
+
+
+def test_national_2026_counts_class_one_ip_in_use_and_yielding_benefit() -> None:
+    assert [top.code for top in nat26(ip_class1_count=10, ip_class1_in_use=3).unmet] == ["ip_class1"]
+
+
+def test_national_2026_growth_is_of_operating_revenue() -> None:
+    assert nat26(revenue_growth=-0.2, revenue_growth_prev=-0.2).passed is True  # main-business growth: not tested
+    assert [top.code for top in nat26(operating_revenue_growth=0.0).unmet] == ["compound_growth"]
+
+
+def test_national_2026_market_share_may_be_domestic_or_international() -> None:
+    assert nat26(market_share=0.05, international_market_share=0.10).passed is True
+    short = nat26(market_share=0.05, international_market_share=0.0999)
+    assert [top.code for top in short.unmet] == ["market_position"]
 
 
 def test_national_2026_requires_a_valid_provincial_title() -> None:
@@ -645,7 +687,8 @@ def test_national_2026_requires_a_valid_provincial_title() -> None:
 
 
 def test_national_2026_re_review_skips_growth_and_takes_either_years_score() -> None:
-    result = nat26(re_review=True, revenue_growth=-0.1, revenue_growth_prev=-0.1, evaluation_score=50,
+    result = nat26(re_review=True, operating_revenue_growth=-0.1, operating_revenue_growth_prev=-0.1,
+                   evaluation_score=50,
                    evaluation_score_prev=61)
     assert result.passed is True
     assert set(result.not_applicable) == {"compound_growth", "evaluation_score"}

@@ -25,10 +25,11 @@ def _import_a_mixed_history(session_factory: Factory, tmp_path: Path) -> None:
     provincial, _ = do_import(session_factory, write_csv(tmp_path / "省级.csv", [
         (1, D, "丁公司", "", "2023-06-30", "豫工信企业〔2023〕9号")]), CITY, "recognize_provincial", apply=True)
     backfilled, _ = do_import(session_factory, write_xlsx(tmp_path / "历史.xlsx", [
-        (C, "丙公司", "创新型中小企业", "2019-03-01", "", "2019-豫-创新"),
-        (C, "丙公司", "省级专精特新中小企业", "2020-05-01", "", "2020-豫-1"),
-        (C, "丙公司", "省级专精特新中小企业", "2023-04-20", "", "复核2023"),
-    ], header=HISTORY), CITY, "backfill", apply=True)
+        (C, "丙公司", "创新型中小企业", "2019-03-01", "", "2019-豫-创新", ""),
+        (C, "丙公司", "省级专精特新中小企业", "2020-05-01", "", "2020-豫-1", ""),
+        # a re-review needs its document number (issue 13, correction 4)
+        (C, "丙公司", "省级专精特新中小企业", "2023-04-20", "", "复核2023", "豫工信企业〔2023〕复核"),
+    ], header=(*HISTORY, "文号")), CITY, "backfill", apply=True)
     assert all(s.applied for s in (enrolled, recognised, provincial, backfilled))
 
 

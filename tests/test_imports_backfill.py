@@ -14,12 +14,13 @@ HEADER = ("统一社会信用代码", "企业名称", "称号", "认定日期", 
 def test_rows_of_a_firm_are_applied_in_date_order_with_their_original_dates(
         session_factory: Factory, tmp_path: Path) -> None:
     path = write_xlsx(tmp_path / "历史.xlsx", [
-        (A, "甲公司", "专精特新“小巨人”企业", "2021-07-01", "2024-06-30", "第三批"),
-        (B, "乙公司", "创新型中小企业", "2020-01-01", "", "2020-豫-创新"),
-        (A, "甲公司", "创新型中小企业", "2019-03-01", "", "2019-豫-创新"),
-        (A, "甲公司", "国家级专精特新“小巨人”企业", "2024-06-01", "", "复核2024"),
-        (A, "甲公司", "省级专精特新中小企业", "2020-05-01", "", "2020-豫-1"),
-    ], header=HEADER)
+        (A, "甲公司", "专精特新“小巨人”企业", "2021-07-01", "2024-06-30", "第三批", ""),
+        (B, "乙公司", "创新型中小企业", "2020-01-01", "", "2020-豫-创新", ""),
+        (A, "甲公司", "创新型中小企业", "2019-03-01", "", "2019-豫-创新", ""),
+        # a re-review (renew) needs its document number; a batch alone is refused (issue 13, correction 4)
+        (A, "甲公司", "国家级专精特新“小巨人”企业", "2024-06-01", "", "复核2024", "工信厅企业函〔2024〕复核"),
+        (A, "甲公司", "省级专精特新中小企业", "2020-05-01", "", "2020-豫-1", ""),
+    ], header=(*HEADER, "文号"))
     summary, rows = do_import(session_factory, path, CITY, "backfill", apply=True)
     assert summary.applied, rows
     history = events(session_factory, A)

@@ -12,7 +12,7 @@ from pipeline.lifecycle import machine
 from pipeline.rulebooks import Rulebook, all_rulebooks, get_rulebook
 
 BOOK = get_rulebook("miit-2022")
-MULTI_DESTINATION = ("demote", "expire")
+MULTI_DESTINATION = ("demote", "expire", "enroll")  # enroll: a removed firm gets back its highest title
 
 
 def firm(state: str) -> SimpleNamespace:

@@ -136,7 +136,7 @@ def test_the_state_route_takes_both_axes(database_url: str, session_factory: Fac
         assert roster.json()["source"] == "recognitions"
         counts = client.get("/api/v1/reports/counts", params={"as_of": "2024-06-01"}, headers=headers)
         assert {"region_code": "410106", "level": "district", "states": {"innovative": 1},
-                "titles": {"innovative": 1}} in counts.json()["levels"]
+                "titles": {"innovative": 1}, "side_titles": {}} in counts.json()["levels"]
         naive = client.get(f"/api/v1/enterprises/{uscc}/state", headers=headers,
                            params={"known_at": "2024-06-01T00:00:00"})
         assert naive.status_code == 422

@@ -92,6 +92,18 @@ def machine_svg(book: Rulebook) -> Markup:
                  else f"M{CENTRES[source]},{Y_OUT + BOX_H // 2} V{y}")
         text = label_of(source, "reserve") + ("（禁入期满后）" if source == "revoked" else "")
         parts.append(_path(f"{start} H{x} V{Y_LADDER + 14} H{reserve_left - 2}", text, 170, y - 5, "edge back"))
+    # a removed firm that kept its titles (relocated) gets back its highest one on enroll: dashed returns
+    returns = [tier for tier in LADDER[1:] if ("removed", tier) in edges]
+    for i, tier in enumerate(returns):
+        drawn.add(("removed", tier))
+        x0 = CENTRES["removed"] + BOX_W // 2 - 20 - 14 * i
+        x1 = CENTRES[tier] + 30 + 8 * i
+        parts.append(f'<path class="edge back restore" d="M{x0},{Y_OUT - BOX_H // 2} L{x1},{bottom + 2}" '
+                     f'marker-end="url(#arrow)"/>')
+    if returns:
+        label = "·".join(dict.fromkeys(SHORT[t] for tier in returns for t in edges[("removed", tier)]))
+        parts.append(f'<text class="edge-label" x="{CENTRES["national"] + 40}" y="{Y_OUT - 60}" '
+                     f'text-anchor="middle">{escape(label + "（恢复有效称号）")}</text>')
     missing = set(edges) - drawn
     if missing:
         raise AssertionError(f"transitions without a place in the drawing: {sorted(missing)}")

@@ -22,27 +22,31 @@ from api.deps import SessionDep
 from pipeline.dates import parse_date
 from pipeline.errors import InvalidInput, PipelineError
 from pipeline.imports import ACTIONS, ImportFile, ImportOptions, RowReport, run_import
+from pipeline.rulebooks import all_rulebooks
 
 MAX_CONSOLE_BYTES = 700 * 1024
 """The dry-run file travels back base64-encoded in one form field, and Starlette caps a field at 1 MB."""
 LIMIT_LABEL = f"{MAX_CONSOLE_BYTES // 1024} KB"
 ACTION_LABELS = {"enroll": "纳入培育库", "recognize_innovative": "认定名单：创新型",
                  "recognize_provincial": "认定名单：省级专精特新", "recognize_national": "认定名单：国家级小巨人",
-                 "renew": "复核通过名单", "backfill": "历史称号补录"}
+                 "renew": "复核通过名单", "backfill": "历史称号补录",
+                 "grant_side_title": "并列称号名单（选择称号类别）"}
+
+SIDE_TITLE_KINDS = {kind: spec.label for kind, spec in all_rulebooks()[-1].side_titles.items()}
 
 router = APIRouter(route_class=ConsoleRoute)
 
 
-def _options(action: str, batch: str, document_no: str, effective_date: str) -> ImportOptions:
+def _options(action: str, batch: str, document_no: str, effective_date: str, kind: str = "") -> ImportOptions:
     return ImportOptions(action=action, batch=batch.strip() or None, document_no=document_no.strip() or None,
                          effective_date=parse_date(effective_date, field="effective_date")
-                         if effective_date.strip() else None)
+                         if effective_date.strip() else None, kind=kind.strip() or None)
 
 
 @router.get("/imports")
 def import_page(request: Request, session: SessionDep) -> Response:
     signed_in(request, session)
-    return render(request, "imports.html", actions=ACTION_LABELS, values={}, report=None,
+    return render(request, "imports.html", actions=ACTION_LABELS, kinds=SIDE_TITLE_KINDS, values={}, report=None,
                   problem=None, payload=None, limit=LIMIT_LABEL)
 
 
@@ -58,12 +62,14 @@ def import_submit(
     batch: Annotated[str, Form(max_length=100)] = "",
     document_no: Annotated[str, Form(max_length=100)] = "",
     effective_date: Annotated[str, Form(max_length=20)] = "",
+    kind: Annotated[str, Form(max_length=32)] = "",
     apply: Annotated[str, Form(max_length=5)] = "",
 ) -> Response:
     current = signed_in(request, session)
     check_csrf(request, current, csrf_token)
     assert current.actor is not None
-    values = {"action": action, "batch": batch, "document_no": document_no, "effective_date": effective_date}
+    values = {"action": action, "batch": batch, "document_no": document_no, "effective_date": effective_date,
+              "kind": kind}
     rows: list[RowReport] = []
     summary: Any = None
     try:
@@ -82,7 +88,7 @@ def import_submit(
         if len(content) > MAX_CONSOLE_BYTES:
             raise InvalidInput(f"网页导入限{LIMIT_LABEL}，更大的文件请用 API 或命令行 — the console takes files "
                                f"up to {LIMIT_LABEL}; use the API or the CLI", field="file")
-        options = _options(action, batch, document_no, effective_date)
+        options = _options(action, batch, document_no, effective_date, kind)
         source = ImportFile(io.BytesIO(content), file_name)
         wants_apply = apply == "yes" and bool(payload)
         with session.begin_nested() as savepoint:
@@ -91,7 +97,7 @@ def import_submit(
                 savepoint.rollback()  # a dry run (or a refused apply) leaves nothing behind
     except PipelineError as exc:
         problem = problem_of(exc)
-        return render(request, "imports.html", problem["status"], actions=ACTION_LABELS,
+        return render(request, "imports.html", problem["status"], actions=ACTION_LABELS, kinds=SIDE_TITLE_KINDS,
                       values=values, report=None, rows=[], problem=problem, payload=None,
                       limit=LIMIT_LABEL)
     carry = None
@@ -99,7 +105,8 @@ def import_submit(
         carry = {"payload": base64.b64encode(content).decode("ascii"), "file_name": source.file_name,
                  "file_sha256": source.sha256}
     return render(request, "imports.html", 422 if summary.problems else 200,
-                  actions=ACTION_LABELS, values=values, report=summary, rows=rows, problem=None, payload=carry,
+                  actions=ACTION_LABELS, kinds=SIDE_TITLE_KINDS, values=values, report=summary, rows=rows,
+                  problem=None, payload=carry,
                   limit=LIMIT_LABEL)
 
 

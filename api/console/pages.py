@@ -19,7 +19,7 @@ from pipeline.errors import GuardFailed, PipelineError
 from pipeline.firms import repository
 from pipeline.identifiers import region_name
 from pipeline.models import Enterprise
-from pipeline.rulebooks import Rulebook, rulebook_in_force
+from pipeline.rulebooks import Rulebook, rulebook_in_force, title_label
 
 HERE = Path(__file__).parent
 STATIC_DIR = HERE / "static"
@@ -44,7 +44,7 @@ def render(request: Request, name: str, status: int = 200, **context: Any) -> HT
     base = {
         "request": request, "session": current, "csrf": current.csrf if current else "", "book": book,
         "today": business_today(), "user": _user(current), "trigger_label": lambda t: views.trigger_label(book, t),
-        "label": book.label, "region_name": region_name, "extra_nav": EXTRA_NAV,
+        "label": book.label, "title_label": title_label, "region_name": region_name, "extra_nav": EXTRA_NAV,
     }
     return HTMLResponse(templates.get_template(name).render(**base, **context), status_code=status)
 

@@ -19,7 +19,7 @@ from pipeline.history import verify
 from pipeline.lifecycle import chain as audit
 from pipeline.lifecycle import guards, machine
 from pipeline.models import Enterprise, Event, Recognition
-from pipeline.rulebooks import TITLE_TIERS, Rulebook
+from pipeline.rulebooks import TITLE_TIERS, Rulebook, title_label
 
 DUE_WINDOW_DAYS = 180
 """How far ahead the pipeline page looks for titles whose validity ends (复核 is due before then)."""
@@ -149,7 +149,7 @@ def timeline(book: Rulebook, titles: list[Recognition], today: dt.date) -> Timel
         stop = min(title.ended_on, title.valid_until) if title.ended_on else title.valid_until
         stop = max(stop, title.recognized_on)
         bars.append(TimelineBar(
-            label=book.label(title.tier), document=title.document_no or title.batch or "",
+            label=title_label(title.tier, title.recognized_on), document=title.document_no or title.batch or "",
             recognized_on=title.recognized_on, valid_until=title.valid_until, ended_on=title.ended_on,
             end_reason=title.end_reason, valid_today=title.valid_on(today), x=pct(title.recognized_on),
             held=max(pct(stop) - pct(title.recognized_on), 0.4), lapsed=max(pct(title.valid_until) - pct(stop), 0),

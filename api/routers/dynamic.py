@@ -67,7 +67,7 @@ def post_sweep(payload: SweepRequest, session: SessionDep, actor: CurrentActor, 
     body = SweepOut(
         as_of=report.as_of, applied=report.applied, candidates=report.candidates,
         firms_expired=report.firms_expired, events=report.events, by_tier=dict(report.by_tier),
-        ended_titles=dict(report.ended_titles),
+        ended_titles=dict(report.ended_titles), side_titles_ended=dict(report.side_titles_ended),
         skipped=[SkippedOut(uscc=u, reason=r) for u, r in report.skipped],
         items=[SweepItemOut(**{**vars(i), "ended_titles": list(i.ended_titles)}) for i in items[:payload.limit]],
         items_truncated=len(items) > payload.limit,
@@ -165,7 +165,7 @@ def post_change(uscc: str, payload: ChangeRequest, session: SessionDep, actor: C
         return replay  # type: ignore[return-value]
     outcome = obligations.report_change(
         session, uscc, kind=payload.kind, occurred_on=payload.occurred_on, detail=payload.detail, actor=actor,
-        remove_from_pool=payload.remove_from_pool, request_id=request_id)
+        remove_from_pool=payload.remove_from_pool, document_no=payload.document_no, request_id=request_id)
     body = ChangeOut(late=outcome.late, due_by=outcome.due_by, event=event_out(outcome.event),
                      removal_event=event_out(outcome.removal) if outcome.removal else None,
                      enterprise=detail(outcome.enterprise, actor))

@@ -86,6 +86,7 @@ def _candidate(item: screening.Candidate) -> CandidateOut:
         unmet=list(result.unmet) if result else [],
         missing=list(result.missing) if result else [], direct_condition=result.direct_condition if result else None,
         gap=_gap(result.gap) if result else None, mark=MarkOut(**item.mark) if item.mark else None,
+        state=item.state, prerequisite_missing=item.prerequisite_missing,
     )
 
 

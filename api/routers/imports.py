@@ -83,7 +83,9 @@ def post_import(
     request_id: RequestId,
     file: Annotated[UploadFile, File(description="名单文件 — .xlsx or .csv")],
     action: Annotated[ImportAction, Form(description="enroll, recognize_innovative, recognize_provincial, "
-                                                     "recognize_national, renew or backfill")],
+                                                     "recognize_national, renew, backfill or grant_side_title")],
+    kind: Annotated[str | None, Form(max_length=32, description="并列称号类别 — the side-title kind of "
+                                                                "grant_side_title")] = None,
     batch: Annotated[str | None, Form(max_length=100, description="批次 for rows without one")] = None,
     document_no: Annotated[str | None, Form(max_length=100, description="文号 for rows without one")] = None,
     effective_date: Annotated[IsoDate | None, Form(description="认定日期 for rows without one")] = None,
@@ -95,7 +97,7 @@ def post_import(
         return problem_response("payload-too-large", f"文件超过{MAX_UPLOAD_BYTES // 2**20} MB — the file exceeds "
                                 f"{MAX_UPLOAD_BYTES // 2**20} MB; split it", request)
     options = ImportOptions(action=action, batch=batch, document_no=document_no, effective_date=effective_date,
-                            mapping=parse_mapping(map or []))
+                            mapping=parse_mapping(map or []), kind=kind)
     source = ImportFile(file.file, file.filename or "upload.csv")
     spool = ReportSpool()
 
@@ -194,7 +196,8 @@ def export_enterprises(
 def export_roster(
     session: ReadSessionDep, actor: CurrentActor,
     format: Annotated[ExportFormat, Query(description="xlsx or csv")] = "xlsx",
-    tier: Annotated[Literal["innovative", "provincial", "national"] | None, Query(description="层级")] = None,
+    tier: Annotated[str | None, Query(max_length=32, description="层级 innovative/provincial/national, or a "
+                                                               "side-title kind (champion_enterprise …)")] = None,
     as_of: Annotated[IsoDate | None, Query(description="有效日期 — default today")] = None,
     region: Annotated[str | None, Query(max_length=6, description="区划代码 within your jurisdiction")] = None,
 ) -> StreamingResponse:

@@ -31,7 +31,7 @@ from api.schemas.enterprises import TransitionOut
 from pipeline.dates import business_today
 from pipeline.firms import repository
 from pipeline.history import corrections, timetravel
-from pipeline.rulebooks import rulebook_in_force
+from pipeline.rulebooks import rulebook_in_force, title_label
 
 router = APIRouter(prefix="/api/v1", tags=["time travel 时点查询与更正"], dependencies=[StrictQuery])
 
@@ -41,8 +41,7 @@ KnownAt = Annotated[AwareTimestamp | None, Query(description="记录时刻 — a
 
 
 def _titles(titles: Iterable[Any], on: dt.date) -> list[TitleAtOut]:
-    book = rulebook_in_force(on)
-    return [TitleAtOut(tier=t.tier, tier_label=book.label(t.tier), recognized_on=t.recognized_on,
+    return [TitleAtOut(tier=t.tier, tier_label=title_label(t.tier, t.recognized_on), recognized_on=t.recognized_on,
                        valid_until=t.valid_until, document_no=t.document_no, batch=t.batch) for t in titles]
 
 
@@ -75,7 +74,8 @@ def get_state_at(uscc: str, session: ReadSessionDep, actor: CurrentActor, as_of:
 )
 def get_roster(
     session: ReadSessionDep, actor: CurrentActor, as_of: AsOf = None, known_at: KnownAt = None,
-    tier: Annotated[str | None, Query(description="innovative, provincial or national")] = None,
+    tier: Annotated[str | None, Query(description="innovative, provincial, national, or a side-title kind "
+                                                  "(champion_enterprise, high_tech_enterprise …)")] = None,
     region: Annotated[str | None, Query(description="区划代码 — GB/T 2260 code")] = None,
     limit: Limit = 100,
     cursor: CursorParam = None,
@@ -102,7 +102,8 @@ def get_counts(
     day = as_of or business_today()
     rows = timetravel.counts(session, actor, as_of=day, region=region)
     return CountsOut(as_of=day, region=region, levels=[
-        RegionCountOut(region_code=r.region_code, level=r.level, states=r.states, titles=r.titles) for r in rows])
+        RegionCountOut(region_code=r.region_code, level=r.level, states=r.states, titles=r.titles,
+                       side_titles=r.side_titles) for r in rows])
 
 
 @router.post(

@@ -77,6 +77,8 @@ class RegionCountOut(BaseModel):
     level: str = Field(description="province, city or district")
     states: dict[str, int] = Field(description="firms per state on as_of")
     titles: dict[str, int] = Field(description="firms holding each title on as_of")
+    side_titles: dict[str, int] = Field(description="firms holding each side-title kind (单项冠军, 高新技术企业 …) "
+                                                    "on as_of")
 
 
 class CountsOut(BaseModel):

@@ -54,6 +54,7 @@ class SweepOut(BaseModel):
     events: int
     by_tier: dict[str, int]
     ended_titles: dict[str, int]
+    side_titles_ended: dict[str, int]
     skipped: list[SkippedOut]
     items: list[SweepItemOut]
     items_truncated: bool
@@ -157,7 +158,7 @@ class ChangeRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
         {"kind": "rename", "occurred_on": "2026-09-01", "detail": "更名为郑州上街精密制造股份有限公司"},
         {"kind": "relocation_out_of_province", "occurred_on": "2026-10-15", "detail": "迁至湖北省武汉市",
-         "remove_from_pool": True},
+         "remove_from_pool": True, "document_no": "郑工信〔2026〕88号"},
     ]})
 
     kind: Annotated[Text, Field(max_length=64, description="rename, merger, reorganisation, "
@@ -165,6 +166,8 @@ class ChangeRequest(BaseModel):
     occurred_on: IsoDate = Field(description="发生日期 — when the change happened")
     detail: Annotated[Text, Field(min_length=1, max_length=2000, description="变化内容 — what changed")]
     remove_from_pool: bool = Field(False, strict=True, description="迁出本省时同时移出培育库（remove, relocated）")
+    document_no: Annotated[Text, Field(max_length=100, description="移出文号 — the removal's document number; "
+                                                                 "needed when the firm holds a title")] | None = None
 
 
 class ChangeOut(BaseModel):

@@ -212,6 +212,10 @@ class CandidateOut(BaseModel):
     direct_condition: str | None
     gap: GapOut | None
     mark: MarkOut | None
+    state: str = Field(description="the firm's state (the 小巨人 list also holds 创新型 firms)")
+    prerequisite_missing: str | None = Field(
+        None, description="the lower title the firm does not hold yet: an 创新型 firm on the 小巨人 list is scored "
+                          "without the provincial-title condition and shows `provincial` here")
 
 
 class CandidatePage(BaseModel):

@@ -50,8 +50,12 @@ def permission_refusal(rulebook: Rulebook, actor: Actor, action: str) -> str | N
     if actor.role == "auditor":
         return f"审计人员只读 — auditors never write (rulebook {rulebook.id})"
     if actor.role == "integrator":
-        if action in actor.grants:
+        if action in actor.grants and action in rulebook.integrator_grantable:
             return None
+        if action in actor.grants:
+            return (f"规则{rulebook.id}不允许向接入系统授予“{action}” — rulebook {rulebook.id} "
+                    f"integrator_grantable does not list {action!r}, so this client's grant no longer works; "
+                    f"grantable: {', '.join(rulebook.integrator_grantable) or 'nothing'}")
         return (f"接入系统未被授权“{action}” — this integration client is not granted {action!r}; "
                 f"granted: {', '.join(actor.grants) or 'nothing'}")
     if rulebook.permits(action, actor.role, actor.level):

@@ -130,7 +130,7 @@ def test_moving_out_of_the_province_can_remove_the_firm_as_relocated(client: Tes
     innovative(client, admin, uscc, "2024-01-10", "2024-创新-1")
     moved = client.post(f"{ENT}/{uscc}/changes", json={
         "kind": "relocation_out_of_province", "occurred_on": business_today().isoformat(), "detail": "迁至武汉",
-        "remove_from_pool": True}, headers=admin.headers)
+        "remove_from_pool": True, "document_no": "郑工信〔2026〕88号"}, headers=admin.headers)
     assert moved.status_code == 201, moved.text
     removal = moved.json()["removal_event"]
     assert (removal["trigger"], removal["reason_code"], removal["to_state"]) == ("remove", "relocated", "removed")

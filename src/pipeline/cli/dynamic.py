@@ -49,6 +49,8 @@ def cmd_sweep(args: argparse.Namespace, engine: Engine) -> int:
     print(f"sweep as of {as_of}: {report.candidates} candidate firm(s); {verb} {report.events} title(s) of "
           f"{report.firms_expired} firm(s) — by tier: {tiers}; {len(report.skipped)} skipped; {elapsed:.1f}s",
           file=sys.stderr)
+    sides = ", ".join(f"{kind} {n}" for kind, n in sorted(report.side_titles_ended.items())) or "none"
+    print(f"side titles {'ended' if args.apply else 'would end'}: {sides}", file=sys.stderr)
     for uscc, why in report.skipped:
         print(f"skipped {uscc}: {why}", file=sys.stderr)
     if args.apply and not args.no_flags:

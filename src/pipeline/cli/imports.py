@@ -20,6 +20,7 @@ from pipeline.cli.progress import Progress, csv_rows
 from pipeline.db import make_session_factory, unit_of_work
 from pipeline.imports import ACTIONS, ImportFile, ImportOptions, RowReport, exports, parse_mapping, run_import
 from pipeline.imports.report import CSV_HEADER, PROBLEM, csv_row
+from pipeline.titles.roster import side_title_kinds
 
 SHOWN_PROBLEMS = 50
 """Problem rows printed on the terminal; ``--report FILE`` has every row."""
@@ -36,7 +37,7 @@ def cmd_import(args: argparse.Namespace, engine: Engine) -> int:
 
     path = input_file(args.file)
     options = ImportOptions(action=args.action, batch=args.batch, document_no=args.document_no,
-                            effective_date=args.effective_date, mapping=parse_mapping(args.map))
+                            effective_date=args.effective_date, mapping=parse_mapping(args.map), kind=args.kind)
     progress = Progress("导入 import", "rows", requested=args.progress, total=csv_rows(str(path)))
     shown: list[RowReport] = []
     report_file: IO[str] | None = None
@@ -108,13 +109,15 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
                     "written all or nothing. Re-importing the same file with the same options changes nothing.")
     imp.add_argument("file", help=".xlsx, or .csv in UTF-8 or GB18030")
     imp.add_argument("--action", required=True, choices=ACTIONS)
+    imp.add_argument("--kind", help="并列称号类别 — the side-title kind of --action grant_side_title "
+                                    "(champion_enterprise, high_tech_enterprise, tech_sme …)")
     imp.add_argument("--batch", help="批次 for rows without one")
     imp.add_argument("--document-no", help="文号 for rows without one")
     imp.add_argument("--effective-date", type=_date, metavar="YYYY-MM-DD",
                      help="认定日期 for rows without one (enroll: default today)")
     imp.add_argument("--map", action="append", default=[], metavar="'HEADER=field'",
                      help="read column HEADER as field (uscc, name, region, batch, document_no, effective_date, "
-                          "valid_until, tier, or ignore); repeatable")
+                          "valid_until, tier, product, or ignore); repeatable")
     imp.add_argument("--apply", action="store_true", help="write (all or nothing); default is a dry run")
     imp.add_argument("--report", metavar="FILE.csv", help="write the row-by-row report as CSV")
     imp.add_argument("--progress", action="store_true", help="show progress on stderr even when not a terminal")
@@ -126,7 +129,8 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     exp.add_argument("--output", "-o", required=True, metavar="FILE")
     exp.add_argument("--region", metavar="CODE", help="narrow to a GB/T 2260 code within your jurisdiction")
     exp.add_argument("--state", help="enterprises: only this state")
-    exp.add_argument("--tier", choices=("innovative", "provincial", "national"), help="roster: only this tier")
+    exp.add_argument("--tier", choices=("innovative", "provincial", "national", *side_title_kinds()),
+                     help="roster: only this tier, or the holders of this side-title kind")
     exp.add_argument("--as-of", type=_date, metavar="YYYY-MM-DD", help="roster: titles valid on this date "
                                                                        "(default today)")
     exp.add_argument("--progress", action="store_true",

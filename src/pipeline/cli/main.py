@@ -27,10 +27,12 @@ from pipeline.cli.preflight import (
     metrics_directory,
 )
 from pipeline.config import Settings
+from pipeline.dates import business_today
 from pipeline.db import make_engine, make_session_factory, unit_of_work
 from pipeline.errors import PipelineError
 from pipeline.migrate import current_revision, head_revision, require_head, upgrade
-from pipeline.principals.service import add_principal, list_principals, revoke_principal
+from pipeline.principals.service import add_principal, list_principals, revoke_principal, stale_grants
+from pipeline.rulebooks import rulebook_in_force
 
 Handler = Callable[[argparse.Namespace, Engine], int]
 DEBUG_ENV = "PIPELINE_DEBUG"
@@ -104,6 +106,12 @@ def cmd_principal_list(args: argparse.Namespace, engine: Engine) -> int:
             status = "revoked" if p.revoked_at else "active"
             print(f"{p.id:<16} {p.role:<10} {p.level or '-':<9} {p.region_code or 'all':<7} {status:<8} "
                   f"{','.join(p.grants) or '-':<20} {p.name}")
+        rulebook = rulebook_in_force(business_today())
+        for p in rows:
+            if not p.revoked_at and (stale := stale_grants(p, rulebook)):
+                print(f"warning: {p.id} holds {', '.join(stale)}, which rulebook {rulebook.id} does not let an "
+                      f"integrator hold: the grant no longer works (integrator_grantable: "
+                      f"{', '.join(rulebook.integrator_grantable)})")
     return 0
 
 
@@ -144,7 +152,8 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("--level", choices=LEVELS)
     add.add_argument("--region", metavar="CODE", help="GB/T 2260 code of the jurisdiction")
     add.add_argument("--grant", metavar="TRIGGER", action="append", default=[],
-                     help="a trigger an integrator may fire (repeatable)")
+                     help="an action an integrator may perform (repeatable); the rulebook's "
+                          "integrator_grantable lists which")
     add.set_defaults(handler=cmd_principal_add)
     principal.add_parser("list", help="list principals").set_defaults(handler=cmd_principal_list)
     revoke = principal.add_parser("revoke", help="revoke a principal's token")

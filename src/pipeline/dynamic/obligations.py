@@ -239,7 +239,8 @@ class ChangeOutcome:
 
 
 def report_change(session: Session, uscc: str, *, kind: str, occurred_on: dt.date, detail: str, actor: Actor,
-                  remove_from_pool: bool = False, request_id: str | None = None) -> ChangeOutcome:
+                  remove_from_pool: bool = False, document_no: str | None = None,
+                  request_id: str | None = None) -> ChangeOutcome:
     """Record a major-change report (an amendment event); flag it when late.
 
     A move out of the province with ``remove_from_pool`` also fires ``remove`` (reason ``relocated``) on
@@ -281,6 +282,7 @@ def report_change(session: Session, uscc: str, *, kind: str, occurred_on: dt.dat
         removal = service.transition(
             session, firm.uscc, trigger="remove", effective_date=day, actor=actor, reason_code="relocated",
             reason=f"迁出本省（{occurred_on}）：{detail}", request_id=request_id,
-            evidence={"change_report_seq": event.seq, "occurred_on": occurred_on.isoformat()},
+            evidence={"change_report_seq": event.seq, "occurred_on": occurred_on.isoformat(),
+                      "document_no": document_no},  # a titled firm's removal needs it (the guard says so)
         ).event
     return ChangeOutcome(firm, event, late, due_by, removal)

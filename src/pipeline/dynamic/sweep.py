@@ -41,6 +41,7 @@ from pipeline.lifecycle.events import TRANSITION, next_event
 from pipeline.lifecycle.guards import PlainTitle
 from pipeline.models import Enterprise, Event, Recognition
 from pipeline.rulebooks import Rulebook, rulebook_in_force
+from pipeline.titles.service import sweep_side_titles
 
 ONE_DAY = dt.timedelta(days=1)
 REASON = "有效期届满未复核，称号自动失效 — the title's validity ended without renewal"
@@ -80,6 +81,8 @@ class SweepReport:
     """Title rows ended, per tier (lower lapsed titles included)."""
     skipped: list[tuple[str, str]] = field(default_factory=list)
     """(uscc, why) of firms with a lapsed title the sweep could not date on or before ``as_of``."""
+    side_titles_ended: Counter[str] = field(default_factory=Counter)
+    """Side titles (单项冠军, 高新技术企业 …) ended as lapsed, per kind (:mod:`pipeline.titles`)."""
 
 
 # --- planning: the pure part, shared by the dry run --------------------------------------------------
@@ -253,4 +256,6 @@ def sweep(
         done += len(chunk)
         if on_progress:
             on_progress(done, len(ids))
+    report.side_titles_ended.update(item.kind for item in sweep_side_titles(
+        scopes, as_of, apply=apply, requested_by=requested_by, evidence=evidence, request_id=request_id))
     return report

@@ -4,7 +4,7 @@ The criteria are data — ``eligibility.toml`` beside each ``rulebook.toml`` —
 policy number. It knows five shapes of condition and evaluates them in three-valued logic:
 
 ``check``  an indicator (or the sum / mean / compound growth of several) compared with a value
-``flag``   a context flag: ``holds_innovative`` / ``holds_provincial``
+``flag``   a context flag: ``holds_innovative`` / ``holds_provincial``, or ``holds_side_title:<kind>``
 ``award``  award records matching a pattern (type, level, rank, look-back window)
 ``all`` / ``any``  groups of conditions
 ``score``  banded points per item, category minimums and a minimum total (the 创新型 score)
@@ -37,10 +37,10 @@ import itertools
 import math
 import numbers
 import operator
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, NamedTuple
+from typing import Any, Final, NamedTuple
 
 from pipeline.errors import InvalidInput, NotFound
 from pipeline.rulebooks import Rulebook, all_rulebooks
@@ -54,6 +54,9 @@ __all__ = [
 
 Truth = bool | None
 CONTEXT_FLAGS = ("holds_innovative", "holds_provincial")
+SIDE_TITLE_FLAG: Final = "holds_side_title:"
+"""``flag = "holds_side_title:<kind>"``: the firm holds a valid side title of that kind (高新技术企业 …). Side
+titles are the system's own records, so a firm with none recorded holds none: false, never unknown."""
 ASSESSMENT_LAG = 1
 """Assessment year = data year + 1: an application in year A is judged on the figures of year A − 1."""
 _NUMERIC_OPS = {"ge": "≥", "gt": ">", "le": "≤", "lt": "<"}
@@ -523,11 +526,14 @@ class _Flag(_Node):
     def __init__(self, code: str, raw: Mapping[str, Any], where: str) -> None:
         super().__init__(code, raw, where)
         self.flag, self.value = _str(raw, "flag", where), raw.get("value")
-        if self.flag not in CONTEXT_FLAGS or not isinstance(self.value, bool):
-            raise CriteriaError(f"{where}: a flag is one of {CONTEXT_FLAGS} with a true/false value")
+        known = self.flag in CONTEXT_FLAGS or (self.flag.startswith(SIDE_TITLE_FLAG) and self.flag != SIDE_TITLE_FLAG)
+        if not known or not isinstance(self.value, bool):
+            raise CriteriaError(f"{where}: a flag is one of {CONTEXT_FLAGS} or {SIDE_TITLE_FLAG}<kind>, with a "
+                                f"true/false value")
 
     def eval(self, run: _Run, out: list[Unmet]) -> Truth:
-        value, required = run.flags[self.flag], f"{self.flag} = {str(self.value).lower()}"
+        value = run.flags.get(self.flag, False if self.flag.startswith(SIDE_TITLE_FLAG) else None)
+        required = f"{self.flag} = {str(self.value).lower()}"
         if value is None:
             out.append(self.unmet("flag", "unknown", missing=(self.flag,), required=required))
             return None
@@ -572,7 +578,7 @@ class _AwardCheck(_Node):
         for award in awards or ():
             for p in self.patterns:
                 if (award.type in p.types and award.level in p.levels and award.year <= run.year
-                        and (p.within_years is None or run.year - award.year <= p.within_years)):
+                        and (p.within_years is None or run.year - award.year < p.within_years)):
                     if p.max_rank is None or (award.rank is not None and award.rank <= p.max_rank):
                         return True
                     rank_unknown = rank_unknown or award.rank is None
@@ -915,11 +921,12 @@ class TierCriteria:
 
     def evaluate(self, values: Mapping[str, Any], *, year: int, re_review: bool = False,
                  holds_innovative: bool | None = None, holds_provincial: bool | None = None,
-                 region_code: str | None = None) -> EligibilityResult:
+                 region_code: str | None = None, side_titles: Collection[str] = ()) -> EligibilityResult:
         local = self.local(region_code)
         indicators = self.indicators if local is None else local.indicators
-        flags = {"holds_innovative": holds_innovative, "holds_provincial": holds_provincial}
+        flags: dict[str, Truth] = {"holds_innovative": holds_innovative, "holds_provincial": holds_provincial}
         indicators.check_context(year, re_review, flags)
+        flags.update((f"{SIDE_TITLE_FLAG}{kind}", True) for kind in side_titles)
         run = _Run(indicators.prepare(values), year, re_review, flags)
         unmet: list[Unmet] = []
         passed = _combine(run, self.roots, unmet, is_any=False)
@@ -1033,18 +1040,20 @@ def criteria_for(rulebook: Rulebook, tier: str) -> TierCriteria:
 
 def evaluate(rulebook: Rulebook, tier: str, values: Mapping[str, Any], *, year: int, re_review: bool = False,
              holds_innovative: bool | None = None, holds_provincial: bool | None = None,
-             region_code: str | None = None) -> EligibilityResult:
+             region_code: str | None = None, side_titles: Collection[str] = ()) -> EligibilityResult:
     """Judge one firm-year against a tier's criteria.
 
     ``values`` maps indicator keys (:func:`indicator_catalogue`) to values; ratios are decimals. ``year`` is
     the assessment year (it dates award look-backs and year-bound rules), ``re_review`` says whether this
     is a 复核, and the ``holds_*`` flags whether the firm holds the lower title (None: unknown).
     ``region_code`` (the firm's GB/T 2260 code) brings in the local overlays covering it (module docstring).
+    ``side_titles`` are the kinds of side title the firm validly holds (``holds_side_title:<kind>`` flags).
     Raises :class:`~pipeline.errors.InvalidInput` for a value out of range.
     """
     return criteria_for(rulebook, tier).evaluate(values, year=year, re_review=re_review,
                                                  holds_innovative=holds_innovative,
-                                                 holds_provincial=holds_provincial, region_code=region_code)
+                                                 holds_provincial=holds_provincial, region_code=region_code,
+                                                 side_titles=side_titles)
 
 
 def _indicators_in(rulebook: Rulebook | None, region_code: str | None) -> _Indicators:

@@ -12,7 +12,19 @@ from collections.abc import Mapping
 from functools import cache
 from typing import Any, Protocol
 
-from sqlalchemy import BindParameter, Executable, Select, Table, bindparam, func, insert, select, update
+from sqlalchemy import (
+    BindParameter,
+    ColumnElement,
+    Executable,
+    Select,
+    Table,
+    bindparam,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -118,6 +130,13 @@ def append_event(
     if flush:
         session.flush()
     return event
+
+
+def in_pool_on(day: dt.date) -> ColumnElement[bool]:
+    """The firm was not removed from the pool by ``day``: a firm removed as ``relocated`` keeps its titles but
+    counts in no region's roster or counts until it is enrolled again (its removal is its latest decision)."""
+    return or_(Enterprise.state != "removed", Enterprise.last_effective_date.is_(None),
+               Enterprise.last_effective_date > day)
 
 
 def history(session: Session, enterprise: Enterprise) -> list[Event]:

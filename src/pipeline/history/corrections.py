@@ -22,7 +22,9 @@ from pipeline.dates import utc_now
 from pipeline.errors import GuardFailed, InvalidInput, NotFound
 from pipeline.firms import repository, service
 from pipeline.history.replay import CORRECTION_KIND, CORRECTION_TRIGGER, replay
+from pipeline.lifecycle.events import SIDE_TITLE, UNORDERED_KINDS
 from pipeline.rulebooks import get_rulebook
+from pipeline.titles import service as side_titles
 
 VOIDED = "voided"
 
@@ -84,6 +86,9 @@ def void(
         for name, change in dict(target.evidence.get("changes") or {}).items():
             setattr(enterprise, name, change["from"])
             restored[name] = change["from"]
+    if target.kind == SIDE_TITLE:
+        side_titles.reconcile_void(session, enterprise.id, seq, correction_seq)
+    latest_decision = enterprise.last_effective_date
     from_state = enterprise.state
     if before.state is not None:
         enterprise.state = before.state
@@ -97,5 +102,7 @@ def void(
                   "restored": restored},
         request_id=request_id,
     )
+    if target.kind in UNORDERED_KINDS:  # voiding what did not move the latest decision date does not either
+        enterprise.last_effective_date = latest_decision
     awards.on_voided(session, enterprise.uscc, seq, actor=actor.id, request_id=request_id)  # issue 14
     return service.Outcome(enterprise, event)

@@ -38,6 +38,7 @@ class EventLike(Protocol):
     reason_code: str | None
     evidence: dict[str, Any]
     rulebook_id: str
+    rulebook_hash: str
 
 
 ReplayedTitle = PlainTitle
@@ -89,7 +90,7 @@ def apply_event(firm: ReplayedFirm, event: EventLike) -> None:
     apply_titles(
         firm,  # type: ignore[arg-type]  # state is set just above
         event.trigger, from_state, event.effective_date, event.reason_code, _facts(event.evidence),
-        get_rulebook(event.rulebook_id), event.seq, ReplayedTitle,
+        get_rulebook(event.rulebook_id, event.rulebook_hash), event.seq, ReplayedTitle,  # the text it was judged by
     )
 
 

@@ -27,6 +27,7 @@ from pipeline.history.replay import ReplayedFirm, events_by_uscc, replay
 from pipeline.lifecycle.guards import PlainTitle
 from pipeline.models import Enterprise, Event, Recognition
 from pipeline.rulebooks import TITLE_TIERS
+from pipeline.titles import roster as side_roster
 
 LEVELS = (("province", 2), ("city", 4), ("district", 6))
 
@@ -47,12 +48,15 @@ class RosterEntry:
 
     @property
     def highest_tier(self) -> str:
-        return str(max((t.tier for t in self.titles), key=TITLE_TIERS.index))
+        """The highest tier held, or — in a roster of a side-title kind — that kind."""
+        tiers = [t.tier for t in self.titles if t.tier in TITLE_TIERS]
+        return str(max(tiers, key=TITLE_TIERS.index)) if tiers else str(self.titles[0].tier)
 
 
 def _check_tier(tier: str | None) -> None:
     if tier is not None and tier not in TITLE_TIERS:
-        raise InvalidInput(f"未知称号 — unknown tier {tier!r}; tiers: {', '.join(TITLE_TIERS)}", field="tier")
+        raise InvalidInput(f"未知称号 — unknown tier {tier!r}; tiers: {', '.join(TITLE_TIERS)}; side titles: "
+                           f"{', '.join(side_roster.side_title_kinds())}", field="tier")
 
 
 def uses_replay(known_at: dt.datetime | None) -> bool:
@@ -62,14 +66,20 @@ def uses_replay(known_at: dt.datetime | None) -> bool:
 
 def roster(session: Session, actor: Actor, *, as_of: dt.date, tier: str | None = None, region: str | None = None,
            known_at: dt.datetime | None = None, after_id: int = 0, limit: int = 100) -> tuple[list[RosterEntry], bool]:
-    """Firms holding a title (of ``tier``) on ``as_of``, by enterprise id after ``after_id``; and whether more."""
+    """Firms holding a title (of ``tier``, which may be a side-title kind) on ``as_of``, by enterprise id after
+    ``after_id``; and whether more."""
+    if tier is not None and side_roster.is_side_title_kind(tier):
+        found, more = side_roster.holders(session, actor, kind=tier, as_of=as_of, region=region,
+                                          known_at=known_at if uses_replay(known_at) else None, after_id=after_id,
+                                          limit=limit)
+        return [RosterEntry(row.id, row.uscc, row.name, row.region_code, held) for row, held in found], more
     _check_tier(tier)
     if known_at is not None and uses_replay(known_at):
         return _roster_replayed(session, actor, as_of=as_of, tier=tier, region=region, known_at=known_at,
                                 after_id=after_id, limit=limit)
     ids_query = (select(Recognition.enterprise_id).join(Enterprise, Enterprise.id == Recognition.enterprise_id)
                  .where(Recognition.valid_on_clause(as_of), Recognition.enterprise_id > after_id,
-                        Enterprise.id > after_id)
+                        Enterprise.id > after_id, repository.in_pool_on(as_of))
                  .group_by(Recognition.enterprise_id).order_by(Recognition.enterprise_id).limit(limit + 1))
     if tier is not None:
         ids_query = ids_query.where(Recognition.tier == tier)
@@ -114,7 +124,8 @@ def _roster_replayed(session: Session, actor: Actor, *, as_of: dt.date, tier: st
         by_uscc = events_by_uscc(session, [row.uscc for row in batch])
         for row in batch:
             firm = replay(by_uscc.get(row.uscc, []), as_of=as_of, known_at=known_at)
-            held = [t for t in firm.titles_on(as_of) if tier is None or t.tier == tier]
+            in_pool = firm.state != "removed"  # a relocated firm keeps its titles but is in no region's roster
+            held = [t for t in firm.titles_on(as_of) if in_pool and (tier is None or t.tier == tier)]
             if held:
                 if len(found) == limit:
                     return found, True
@@ -129,6 +140,8 @@ class RegionCount:
     level: str
     states: dict[str, int] = field(default_factory=dict)
     titles: dict[str, int] = field(default_factory=dict)
+    side_titles: dict[str, int] = field(default_factory=dict)
+    """Firms holding each side-title kind (单项冠军, 高新技术企业 …) on the date."""
 
 
 def counts(session: Session, actor: Actor, *, as_of: dt.date, region: str | None = None) -> list[RegionCount]:
@@ -149,7 +162,8 @@ def counts(session: Session, actor: Actor, *, as_of: dt.date, region: str | None
         .group_by(per_firm.c.region_code, per_firm.c.state_on))
     title_rows = session.execute(in_jurisdiction(
         select(Enterprise.region_code, Recognition.tier, func.count(func.distinct(Recognition.enterprise_id)))
-        .join(Enterprise, Enterprise.id == Recognition.enterprise_id).where(Recognition.valid_on_clause(as_of))
+        .join(Enterprise, Enterprise.id == Recognition.enterprise_id)
+        .where(Recognition.valid_on_clause(as_of), repository.in_pool_on(as_of))
         .group_by(Enterprise.region_code, Recognition.tier), actor, region))
     table: dict[tuple[str, str], RegionCount] = {}
 
@@ -157,12 +171,14 @@ def counts(session: Session, actor: Actor, *, as_of: dt.date, region: str | None
         for level, width in LEVELS:
             rolled = code[:width].ljust(6, "0")
             entry = table.setdefault((level, rolled), RegionCount(rolled, level))
-            bucket = entry.states if kind == "state" else entry.titles
+            bucket = {"state": entry.states, "title": entry.titles, "side": entry.side_titles}[kind]
             bucket[key] = bucket.get(key, 0) + n
 
     for row in state_rows:
         add(row[0], "state", row[1], int(row[2]))
     for row in title_rows:
         add(row[0], "title", row[1], int(row[2]))
+    for code, side_kind, n in side_roster.counts_by_region(session, actor, as_of=as_of, region=region):
+        add(code, "side", side_kind, n)
     order = {level: i for i, (level, _) in enumerate(LEVELS)}
     return sorted(table.values(), key=lambda c: (order[c.level], c.region_code))

@@ -35,6 +35,7 @@ from pipeline.json_numbers import MAX_SAFE_INTEGER
 from pipeline.lifecycle import chain as audit
 from pipeline.models import Enterprise, Event, Recognition
 from pipeline.models.audit import Anchor, AnchorHead
+from pipeline.titles.replay import side_title_mismatches, side_titles_by_firm
 
 BATCH = 500
 
@@ -203,6 +204,12 @@ def check_replay(firm: Any, titles: Sequence[Any], events: Sequence[Any]) -> lis
     return problems
 
 
+def check_side_titles(firm: Any, side_titles: Sequence[Any], events: Sequence[Any]) -> list[Problem]:
+    """The stored side titles against a replay of what the side-title events recorded."""
+    return [Problem(firm.uscc, seq, "并列称号记录与事件不符 — the side title granted by this event differs from "
+                                    "a replay of the events") for seq in side_title_mismatches(side_titles, events)]
+
+
 def _firm_batches(session: Session, uscc: str | None, region_prefix: str | None) -> Iterator[list[Any]]:
     after = 0
     while True:
@@ -244,6 +251,7 @@ def verify(session: Session, *, uscc: str | None = None, region_prefix: str | No
         for title in session.execute(select(Recognition.__table__)
                                      .where(Recognition.enterprise_id.in_([f.id for f in batch]))):
             titles[title.enterprise_id].append(title)
+        side_titles = side_titles_by_firm(session, [f.id for f in batch])
         for firm in batch:
             chain = events.get(firm.uscc, [])
             report.firms_checked += 1
@@ -252,6 +260,7 @@ def verify(session: Session, *, uscc: str | None = None, region_prefix: str | No
             report.problems.extend(problems)
             report.warnings.extend(warnings)
             report.problems.extend(check_replay(firm, titles[firm.id], chain))
+            report.problems.extend(check_side_titles(firm, side_titles.get(firm.id, []), chain))
         report.problems.extend(Problem(*found) for found in verify_award_chains(session, [f.uscc for f in batch]))
         if on_progress is not None:
             on_progress(report.firms_checked, total)

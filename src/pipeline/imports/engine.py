@@ -42,6 +42,7 @@ from pipeline.imports.bulk import ChunkWriter, ChunkWrites, load_firms
 from pipeline.imports.reading import ImportFile, SourceRow
 from pipeline.imports.regions import resolve_region
 from pipeline.imports.report import OK, PROBLEM, UNCHANGED, ImportSummary, RowReport
+from pipeline.imports.side_titles import import_rows
 from pipeline.lifecycle import machine
 from pipeline.lifecycle.chain import GENESIS_HASH, canonical_json
 from pipeline.lifecycle.decide import EXPIRY_REASON_CODE, decide, due_expiries
@@ -51,9 +52,11 @@ from pipeline.models.imports import ImportRun
 from pipeline.rulebooks import TITLE_TIERS, Rulebook, rulebook_in_force
 from pipeline.screening.warning import indicator_years, latest_before, warning_for
 from pipeline.text import clean_optional
+from pipeline.titles.replay import GRANT as GRANT_SIDE_TITLE
 
 ACTIONS: tuple[str, ...] = (
     "enroll", "recognize_innovative", "recognize_provincial", "recognize_national", "renew", "backfill",
+    GRANT_SIDE_TITLE,
 )
 CHUNK_ROWS = 2000
 BACKFILL_CHUNK_FIRMS = 500
@@ -69,6 +72,8 @@ class ImportOptions:
     document_no: str | None = None
     effective_date: dt.date | None = None
     mapping: tuple[tuple[str, str], ...] = ()
+    kind: str | None = None
+    """The side-title kind of a ``grant_side_title`` import."""
 
     def __post_init__(self) -> None:
         for name in ("batch", "document_no"):  # the same refusal of control characters as every door
@@ -76,6 +81,9 @@ class ImportOptions:
         if self.action not in ACTIONS:
             raise InvalidInput(f"未知导入操作 — unknown action {self.action!r}; actions: {', '.join(ACTIONS)}",
                                field="action")
+        if (self.action == GRANT_SIDE_TITLE) != bool(self.kind):
+            raise InvalidInput(f"--kind 仅且必须用于 {GRANT_SIDE_TITLE} — {GRANT_SIDE_TITLE} needs --kind (a "
+                               f"side-title kind), and only it takes one", field="kind")
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -83,6 +91,7 @@ class ImportOptions:
             "document_no": (self.document_no or "").strip() or None,
             "effective_date": self.effective_date.isoformat() if self.effective_date else None,
             "map": [f"{header}={target}" for header, target in self.mapping],
+            **({"kind": self.kind} if self.kind else {}),  # absent otherwise: earlier runs keep their keys
         }
 
     def key(self) -> str:
@@ -176,6 +185,8 @@ class _Importer:
             run = self._start_run()
             if self.options.action == "backfill":
                 self._backfill(self.source.rows(self.options.mapping))
+            elif self.options.kind:
+                self._side_titles(self.options.kind)
             else:
                 for chunk in _chunks(self.source.rows(self.options.mapping), CHUNK_ROWS):
                     if self.should_stop is not None and self.should_stop():
@@ -449,6 +460,16 @@ class _Importer:
 
     def _duplicate(self, row: SourceRow, code: str, first: int) -> RowReport:
         return self._problem(row, code, f"与第{first}行重复 — duplicate of row {first} (same firm); remove one of them")
+
+    def _side_titles(self, kind: str) -> None:
+        """A side-title list, row by row through :func:`pipeline.titles.service.grant`."""
+        source = {"file_name": self.source.file_name, "file_sha256": self.source.sha256, "run": self.run_id}
+        for report, events in import_rows(
+                self.session, self.source.rows(self.options.mapping), kind=kind, actor=self.actor,
+                document_no=self.options.document_no, effective_date=self.options.effective_date, source=source,
+                request_id=self.request_id):
+            self.summary.events += events
+            self._emit([report])
 
     # -- backfill -----------------------------------------------------------------------------------------
 

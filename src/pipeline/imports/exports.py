@@ -21,11 +21,13 @@ from sqlalchemy.orm import Session
 from pipeline.access import Actor
 from pipeline.dates import business_today
 from pipeline.errors import InvalidInput
+from pipeline.firms.repository import in_pool_on
 from pipeline.identifiers import region_name, region_prefix, validate_region
 from pipeline.lifecycle.machine import STATES
 from pipeline.models import Enterprise, Recognition
-from pipeline.rulebooks import TITLE_TIERS, rulebook_in_force
+from pipeline.rulebooks import TITLE_TIERS, rulebook_in_force, title_label
 from pipeline.spreadsheet import csv_safe, xlsx_text_cell
+from pipeline.titles.roster import export_rows, is_side_title_kind, side_title_kinds
 
 FORMATS = ("xlsx", "csv")
 MEDIA_TYPES = {
@@ -86,17 +88,29 @@ def enterprises_table(session: Session, actor: Actor, *, state: str | None = Non
 
 def roster_table(session: Session, actor: Actor, *, tier: str | None = None, as_of: dt.date | None = None,
                  region: str | None = None) -> Table:
-    """Titles valid on ``as_of`` (default today): recognised on or before it, not past validity, not ended."""
-    if tier is not None and tier not in TITLE_TIERS:
-        raise InvalidInput(f"未知称号层级 — unknown tier {tier!r}; tiers: {', '.join(TITLE_TIERS)}", field="tier")
+    """Titles valid on ``as_of`` (default today): recognised on or before it, not past validity, not ended.
+    ``tier`` may be a side-title kind (``champion_enterprise`` …): then the holders of that kind."""
+    side = is_side_title_kind(tier)
+    if tier is not None and tier not in TITLE_TIERS and not side:
+        raise InvalidInput(f"未知称号层级 — unknown tier {tier!r}; tiers: {', '.join(TITLE_TIERS)}; side titles: "
+                           f"{', '.join(side_title_kinds())}", field="tier")
     day = as_of or business_today()
     book = rulebook_in_force(day)
     prefix = _scope(actor, region)
+    if tier is not None and side:
+        def side_rows() -> Iterator[Sequence[Any]]:
+            for number, r in enumerate(export_rows(session, kind=tier, as_of=day, prefix=prefix,
+                                                   yield_per=YIELD_PER), start=1):
+                yield (number, r.uscc, r.name, r.region_code, region_name(r.region_code) or "",
+                       title_label(r.kind, r.granted_on), r.kind, r.granted_on, r.valid_until,
+                       r.document_no or "", "")
+
+        return Table(f"{book.label(tier)}名单（{day.isoformat()}）", ROSTER_HEADERS, side_rows())
     query = (
         select(Enterprise.uscc, Enterprise.name, Enterprise.region_code, Recognition.tier, Recognition.recognized_on,
                Recognition.valid_until, Recognition.document_no, Recognition.batch)
         .join(Enterprise, Enterprise.id == Recognition.enterprise_id)
-        .where(Recognition.valid_on_clause(day))
+        .where(Recognition.valid_on_clause(day), in_pool_on(day))
         .order_by(Enterprise.region_code, Enterprise.uscc, Recognition.tier)
         .execution_options(yield_per=YIELD_PER)
     )
@@ -107,7 +121,8 @@ def roster_table(session: Session, actor: Actor, *, tier: str | None = None, as_
 
     def rows() -> Iterator[Sequence[Any]]:
         for number, r in enumerate(session.execute(query), start=1):
-            yield (number, r.uscc, r.name, r.region_code, region_name(r.region_code) or "", book.label(r.tier),
+            yield (number, r.uscc, r.name, r.region_code, region_name(r.region_code) or "",
+                   title_label(r.tier, r.recognized_on),
                    r.tier, r.recognized_on, r.valid_until, r.document_no or "", r.batch or "")
 
     title = f"{book.label(tier)}名单" if tier else "称号名单"

@@ -33,6 +33,7 @@ FIELD_SYNONYMS: dict[str, tuple[str, ...]] = {
     "effective_date": ("认定日期", "认定时间", "纳入日期", "effective_date", "recognized_on"),
     "valid_until": ("有效期至", "有效期", "valid_until"),
     "tier": ("层级", "称号", "tier"),
+    "product": ("产品名称", "冠军产品", "产品", "product"),
 }
 FIELDS: tuple[str, ...] = tuple(FIELD_SYNONYMS)
 IGNORED_HEADERS = ("序号", "编号", "备注")
@@ -75,6 +76,7 @@ class SourceRow:
     effective_date: dt.date | None = None
     valid_until: dt.date | None = None
     tier: str = ""
+    product: str = ""
     problems: list[str] = field(default_factory=list)
 
 
@@ -164,6 +166,7 @@ def to_source_row(number: int, cells: Sequence[Any], header: Header) -> SourceRo
     row.batch = _text(cell("batch"))
     row.document_no = _text(cell("document_no"))
     row.tier = _text(cell("tier"))
+    row.product = _text(cell("product"))
     for name, label in (("effective_date", "认定日期"), ("valid_until", "有效期至")):
         try:
             setattr(row, name, parse_cell_date(cell(name), label))

@@ -137,6 +137,8 @@ def decide(
     """Check and fire ``trigger`` on a loaded, locked firm — permission, the table, every guard — then move
     its state, titles and bar. Returns the state it left and the evidence its event records."""
     require_permission(rulebook, actor, trigger)
+    if trigger == "remove" and holder.state in TITLE_TIERS:  # removing a titled firm: who may recognise it
+        require_permission(rulebook, actor, f"recognize_{holder.state}")
     machine.require_allowed(rulebook, trigger, holder.state)
     raise_refusals(guards.check(guards.Proposal(
         trigger=trigger, state=holder.state, titles=list(holder.recognitions), barred_until=holder.barred_until,
@@ -144,8 +146,13 @@ def decide(
         rulebook=rulebook, reason_code=reason_code, reason=reason, evidence=facts,
     )), trigger)
     from_state = holder.state
-    landing = guards.landing_state(from_state, holder.recognitions, effective_date)
-    machine.fire(rulebook, trigger, holder, landing=landing if trigger in DEMOTING else None)
+    if trigger == "enroll":
+        landing: str | None = guards.restored_state(holder.recognitions, effective_date)
+    elif trigger in DEMOTING:
+        landing = guards.landing_state(from_state, holder.recognitions, effective_date)
+    else:
+        landing = None
+    machine.fire(rulebook, trigger, holder, landing=landing)
     recorded = apply_titles(holder, trigger, from_state, effective_date, reason_code, facts, rulebook,
                             holder.last_seq + 1, new_title)
     evidence = {**facts, **recorded}
@@ -209,6 +216,8 @@ def apply_titles(
                 _end(title, day, "expired" if trigger == "expire" or lapsed else (reason_code or "demoted"), seq)
                 ended.append(title.tier)
         return {"ended_titles": ended, **recorded}
+    if trigger == "remove" and not rulebook.remove_ends_titles_for(reason_code):
+        return {"ended_titles": [], "titles_kept": [t.tier for t in open_titles]}
     if trigger in ENDING:
         for title in open_titles:
             _end(title, day, f"{trigger}d:{reason_code}", seq)

@@ -24,10 +24,12 @@ from pipeline.rulebooks import Rulebook
 TRANSITION: Final = "transition"
 AMENDMENT: Final = "amendment"
 CORRECTION: Final = "correction"
+SIDE_TITLE: Final = "side_title"
 
-UNORDERED_KINDS: Final = frozenset({AMENDMENT})
-"""Kinds that carry today's date but change no state or title (a rename, a filing): they must not stop a
-decision from last month being keyed in today, so they do not move the firm's latest decision date."""
+UNORDERED_KINDS: Final = frozenset({AMENDMENT, SIDE_TITLE})
+"""Kinds that change no state or tier title: they must not stop a decision from last month being keyed in
+today, so they do not move the firm's latest decision date. An amendment carries today's date (a rename, a
+filing); a side title (单项冠军, 高新技术企业 …) its certificate's date, often keyed in long after."""
 
 
 class FirmBook(Protocol):

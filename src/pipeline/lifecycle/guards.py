@@ -89,6 +89,15 @@ def landing_state(state: str, titles: Sequence[TitleLike], day: dt.date) -> str:
     return "reserve"
 
 
+def restored_state(titles: Sequence[TitleLike], day: dt.date) -> str:
+    """Where ``enroll`` lands a removed firm: its highest title still valid on ``day`` (a relocated firm keeps
+    its titles), else ``reserve``."""
+    for tier in reversed(TITLE_TIERS):
+        if any(t.tier == tier and t.valid_on(day) for t in titles):
+            return tier
+    return "reserve"
+
+
 def _date_not_in_future(p: Proposal) -> list[Refusal]:
     if p.effective_date > p.today:
         return [Refusal("effective_date_not_in_future",
@@ -141,9 +150,17 @@ def _reason_text(p: Proposal) -> list[Refusal]:
 def _decision_evidence(p: Proposal) -> list[Refusal]:
     document_no = str(p.evidence.get("document_no") or "").strip()
     batch = str(p.evidence.get("batch") or "").strip()
-    if (p.trigger in RECOGNITION_TIER or p.trigger == "renew") and not (document_no or batch):
+    if p.trigger in RECOGNITION_TIER and not (document_no or batch):
         return [Refusal("decision_evidence_required",
                         f"“{p.trigger}”须提供文号或批次 — {p.trigger} needs evidence.document_no or evidence.batch")]
+    if p.trigger == "renew" and not document_no:  # a re-review is decided by a document, not by a batch
+        return [Refusal("decision_evidence_required",
+                        "复核通过须提供文号（仅有批次不够） — renew needs evidence.document_no (the re-review "
+                        "decision); a batch alone is not enough")]
+    if p.trigger == "remove" and p.state in TITLE_TIERS and not document_no:
+        return [Refusal("decision_evidence_required",
+                        f"移出持有称号（{p.rulebook.label(p.state)}）的企业须提供文号 — removing a firm that holds a "
+                        f"title ({p.state}) needs evidence.document_no")]
     if p.trigger == "revoke" and not document_no:
         return [Refusal("decision_evidence_required",
                         "撤销须提供文号 — revoke needs evidence.document_no (the revocation decision)")]

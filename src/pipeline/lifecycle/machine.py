@@ -2,8 +2,8 @@
 
 The table compiles into one shared ``transitions.Machine(model=None)`` per rulebook. The service fires it
 on plain ORM objects (``Event.trigger(model, ...)``), so no machine is ever built per firm.
-Where a trigger has several destinations (``demote``, ``expire``) the guards compute where the firm
-lands and the machine's ``lands_on`` condition picks that row.
+Where a trigger has several destinations (``demote``, ``expire``, ``enroll`` of a removed firm) the guards
+compute where the firm lands and the machine's ``lands_on`` condition picks that row.
 """
 
 from __future__ import annotations
@@ -43,6 +43,10 @@ ENDING: Final = ("revoke", "remove")
 TRANSITION_TABLE: tuple[tuple[str, str, str], ...] = (
     ("enroll", NEW, "reserve"),
     ("enroll", "removed", "reserve"),
+    # a firm removed without ending its titles (relocated) gets back its highest title still valid (guard)
+    ("enroll", "removed", "innovative"),
+    ("enroll", "removed", "provincial"),
+    ("enroll", "removed", "national"),
     ("enroll", "revoked", "reserve"),  # only once barred_until has passed (guard)
     ("recognize_innovative", "reserve", "innovative"),
     ("recognize_provincial", "innovative", "provincial"),  # innovative title valid on the date (guard)

@@ -10,9 +10,10 @@ from pipeline.models.dynamic import AnnualFiling
 from pipeline.models.firms import Enterprise, Event, Recognition
 from pipeline.models.imports import ImportRun
 from pipeline.models.principals import ConsoleSessionRecord, IdempotencyRecord, Principal
+from pipeline.models.titles import SideTitle
 
 __all__ = [
     "NAMING_CONVENTION", "Anchor", "AnchorHead", "AnnualFiling", "AuditRead", "AwardBudget", "Base", "BigId",
     "ConsoleSessionRecord", "Enterprise", "Entitlement", "EntitlementRecord", "Event", "IdempotencyRecord",
-    "ImportRun", "JsonDoc", "PolicyVersion", "Principal", "Recognition", "UTCDateTime",
+    "ImportRun", "JsonDoc", "PolicyVersion", "Principal", "Recognition", "SideTitle", "UTCDateTime",
 ]

@@ -14,14 +14,13 @@ from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from pipeline.access import LEVELS, ROLES, Actor
-from pipeline.dates import utc_now
+from pipeline.dates import business_today, utc_now
 from pipeline.errors import InvalidInput, NotFound
 from pipeline.identifiers import region_level, region_name, validate_region
-from pipeline.lifecycle.machine import TRIGGERS
 from pipeline.models import Principal
+from pipeline.rulebooks import Rulebook, rulebook_in_force
 
 TOKEN_PREFIX = "zjtx_"  # noqa: S105 — a public marker that makes leaked tokens greppable, not a secret
-GRANTABLE = (*TRIGGERS, "amend")
 
 
 def hash_token(token: str) -> str:
@@ -62,10 +61,12 @@ def add_principal(
         raise InvalidInput(f"层级与辖区不符 — --level {level} does not match region {region} ({region_name(region)}), "
                            f"which is {actual} level; use --level {actual} or a {level}-level code", field="level")
     grants = list(dict.fromkeys(grants or []))
-    unknown = [g for g in grants if g not in GRANTABLE]
+    rulebook = rulebook_in_force(business_today())
+    unknown = [g for g in grants if g not in rulebook.integrator_grantable]
     if unknown:
-        raise InvalidInput(f"未知授权 — unknown grant {unknown[0]!r}; grantable: {', '.join(GRANTABLE)}",
-                           field="grant")
+        raise InvalidInput(f"规则{rulebook.id}不允许授予“{unknown[0]}” — rulebook {rulebook.id} does not let an "
+                           f"integrator be granted {unknown[0]!r}; grantable: "
+                           f"{', '.join(rulebook.integrator_grantable)}", field="grant")
     if grants and role != "integrator":
         raise InvalidInput("只有 integrator 需要授权 — --grant applies to integrators only", field="grant")
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
@@ -84,6 +85,13 @@ def _a(noun: str) -> str:
 
 def list_principals(session: Session) -> list[Principal]:
     return list(session.scalars(select(Principal).order_by(Principal.created_at, Principal.id)))
+
+
+def stale_grants(principal: Principal, rulebook: Rulebook) -> list[str]:
+    """The principal's grants the rulebook no longer lets an integrator hold (they stopped working)."""
+    if principal.role != "integrator":
+        return []
+    return [grant for grant in principal.grants or () if grant not in rulebook.integrator_grantable]
 
 
 CHANGES_CHANNEL = "pipeline_principals"

@@ -46,6 +46,7 @@ from pipeline.models import Enterprise, Event, Recognition
 from pipeline.models.dynamic import AnnualFiling
 from pipeline.rulebooks import TITLE_TIERS, Rulebook, all_rulebooks, get_rulebook, rulebook_in_force
 from pipeline.screening.warning import holds, latest_indicators
+from pipeline.titles.roster import kinds_held
 
 CANDIDATES_FLAG = "candidates"
 MARK_ACTIONS = ("pin", "drop")
@@ -54,6 +55,11 @@ NEXT_TIER = {"reserve": "innovative", "innovative": "provincial", "provincial": 
              "revoked": "innovative", "removed": "innovative"}
 #: A tier's candidate list holds the firms in the state one tier below.
 LIST_STATE = {"innovative": "reserve", "provincial": "innovative", "national": "provincial"}
+#: ... and, for 小巨人, high-scoring 创新型 firms too: 郑工信企业〔2025〕4号 (三)1 draws the 小巨人 reserve list from
+#: the 后备清单, newly recognised 省级 firms and 创新型 firms. They are scored against the national criteria
+#: without the provincial-title condition, which the list shows as ``prerequisite_missing``.
+LIST_STATES = {**{tier: (state,) for tier, state in LIST_STATE.items()}, "national": ("provincial", "innovative")}
+PREREQUISITE_TITLE = {"national": "provincial"}
 #: "Nearly passes": at most this many failed conditions and this many score points short (query defaults).
 NEAR_CONDITIONS = 1
 NEAR_POINTS = 10
@@ -113,7 +119,8 @@ def screen(session: Session, uscc: str, actor: Actor, *, tier: str | None = None
     holds_innovative, holds_provincial = holds(titles, "innovative", today), holds(titles, "provincial", today)
     result = criteria_for(rulebook, tier).evaluate(
         values or {}, year=data_year + ASSESSMENT_LAG, re_review=holds(titles, tier, today),
-        holds_innovative=holds_innovative, holds_provincial=holds_provincial, region_code=firm.region_code)
+        holds_innovative=holds_innovative, holds_provincial=holds_provincial, region_code=firm.region_code,
+        side_titles=kinds_held(session, today, firm_id=firm.id).get(firm.id, ()))
     return Screening(firm, tier, rulebook, data_year, data_year + ASSESSMENT_LAG, values is not None,
                      holds_innovative, holds_provincial, result)
 
@@ -150,6 +157,8 @@ class Candidate:
     """The data year judged; ``None`` for a pinned firm without data."""
     result: Verdict | None
     mark: Mapping[str, Any] | None
+    prerequisite_missing: str | None = None
+    """The lower title the firm does not hold yet (an 创新型 firm on the 小巨人 list: ``provincial``)."""
 
     @property
     def pinned(self) -> bool:
@@ -203,13 +212,14 @@ def candidates(session: Session, actor: Actor, *, tier: str, region: str | None 
                   .where(AnnualFiling.enterprise_id == Enterprise.id, AnnualFiling.indicators.is_not(None))
                   .correlate(Enterprise).scalar_subquery())
         on_year = AnnualFiling.year == latest
+    side_titles = kinds_held(session, today, state=state, actor=actor, region=region)
     query = (
-        select(Enterprise.uscc, Enterprise.name, Enterprise.region_code, Enterprise.flags[CANDIDATES_FLAG],
-               AnnualFiling.year,
+        select(Enterprise.id, Enterprise.uscc, Enterprise.name, Enterprise.region_code, Enterprise.state,
+               Enterprise.flags[CANDIDATES_FLAG], AnnualFiling.year,
                AnnualFiling.indicators, _holds_clause("innovative", today), _holds_clause("provincial", today))
         .select_from(Enterprise)
         .outerjoin(AnnualFiling, and_(AnnualFiling.enterprise_id == Enterprise.id, on_year))
-        .where(Enterprise.state == state)
+        .where(Enterprise.state.in_(LIST_STATES[tier]))
     )
     query = in_jurisdiction(query, actor, region)
     evaluate = criteria.evaluate
@@ -218,8 +228,9 @@ def candidates(session: Session, actor: Actor, *, tier: str, region: str | None 
     collecting = gc.isenabled()
     gc.disable()  # each kept result is a tree of tuples: cyclic-GC passes over them would cost more than the scoring
     try:
-        for uscc, name, region_code, marks, data_year, values, holds_innovative, holds_provincial in session.execute(
-                query.execution_options(yield_per=chunk)):
+        for (firm_id, uscc, name, region_code, firm_state, marks, data_year, values, holds_innovative,
+             holds_provincial) in session.execute(query.execution_options(yield_per=chunk)):
+            missing_title = PREREQUISITE_TITLE.get(tier) if firm_state != state else None
             mark = marks.get(tier) if isinstance(marks, dict) else None
             action = mark.get("action") if isinstance(mark, dict) else None
             if action == "drop" and not include_dropped:
@@ -230,14 +241,16 @@ def candidates(session: Session, actor: Actor, *, tier: str, region: str | None 
                 try:
                     result = Verdict.of(evaluate(
                         values, year=data_year + ASSESSMENT_LAG, re_review=False,
-                        holds_innovative=bool(holds_innovative), holds_provincial=bool(holds_provincial),
-                        region_code=region_code))
+                        holds_innovative=bool(holds_innovative),
+                        # scored without the provincial-title condition; the list says it is missing
+                        holds_provincial=bool(holds_provincial) or missing_title == "provincial",
+                        region_code=region_code, side_titles=side_titles.get(firm_id, ())))
                 except (PipelineError, CriteriaError):
                     result = None  # a stored record the rulebook cannot read: listed only when pinned
             if action is None and not _near(result, max_conditions, max_points):
                 continue
-            items.append(Candidate(uscc, name, region_code, state, data_year if result is not None else None, result,
-                                   mark))
+            items.append(Candidate(uscc, name, region_code, firm_state, data_year if result is not None else None,
+                                   result, mark, missing_title))
     finally:
         if collecting:
             gc.enable()
@@ -306,11 +319,12 @@ def mark_candidate(session: Session, uscc: str, *, tier: str, action: str, actor
     else:
         if not reason:
             raise InvalidInput("请说明理由 — a pin or drop needs a reason", field="reason")
-        state = LIST_STATE[tier]
-        if firm.state != state:
+        states = LIST_STATES[tier]
+        if firm.state not in states:
+            labels = "、".join(rulebook.label(s) for s in states)
             raise GuardFailed(
-                f"{rulebook.label(tier)}后备清单只收{rulebook.label(state)}，企业当前为{rulebook.label(firm.state)} — "
-                f"the {tier} candidate list holds firms in state {state}; {firm.uscc} is {firm.state}",
+                f"{rulebook.label(tier)}后备清单只收{labels}，企业当前为{rulebook.label(firm.state)} — "
+                f"the {tier} candidate list holds firms in state {' or '.join(states)}; {firm.uscc} is {firm.state}",
                 guard="candidate_list_state", trigger="flag")
         if isinstance(previous, dict) and previous.get("action") == action and previous.get("reason") == reason:
             return MarkOutcome(firm, tier, previous, None)
