@@ -37,8 +37,9 @@ class PrincipalCache:
     def start(self) -> None:
         """Begin listening (PostgreSQL); until then, and on SQLite, nothing is cached."""
         if self._postgres and self._thread is None:
-            self._stop.clear()
-            self._thread = threading.Thread(target=self._listen, name="principal-cache", daemon=True)
+            self._stop = threading.Event()  # its own: a stopped thread still winding down keeps the old one
+            self._thread = threading.Thread(target=self._listen, args=(self._stop,), name="principal-cache",
+                                            daemon=True)
             self._thread.start()
 
     @property
@@ -62,24 +63,28 @@ class PrincipalCache:
         self._entries.clear()
 
     def close(self) -> None:
+        """Stop listening. Not waited for: the daemon thread notices within a second (its ``notifies`` wait),
+        and nothing is cached meanwhile that could outlive the process."""
         self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
+        self._listening = False
+        self.forget()
+        self._thread = None
 
-    def _listen(self) -> None:
-        while not self._stop.is_set():
+    def _listen(self, stop: threading.Event) -> None:
+        while not stop.is_set():
             try:
                 with psycopg.connect(self._url, autocommit=True, connect_timeout=5) as connection:
                     connection.execute(f"LISTEN {CHANGES_CHANNEL}")
                     self.forget()  # whatever happened before we listened is unknown
-                    self._listening = True
-                    while not self._stop.is_set():
+                    self._listening = stop is self._stop and not stop.is_set()
+                    while not stop.is_set():
                         for _ in connection.notifies(timeout=1.0):
                             self.forget()
             except psycopg.Error as exc:
-                log.warning("principal cache: not listening (%s); reading principals from the database", exc)
+                if not stop.is_set():
+                    log.warning("principal cache: not listening (%s); reading principals from the database", exc)
             finally:
-                self._listening = False
+                if stop is self._stop:
+                    self._listening = False
                 self.forget()
-            self._stop.wait(1.0)
+            stop.wait(1.0)
