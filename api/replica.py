@@ -80,7 +80,7 @@ def install(app: Any, url: str) -> None:
         actor = getattr(request.state, "actor", None)
         if actor is None:
             return
-        lsn = str(session.execute(text("SELECT pg_current_wal_lsn()")).scalar_one())
+        lsn = str(session.execute(text("SELECT pg_current_wal_insert_lsn()")).scalar_one())
         router.wrote(actor.id, lsn)
         request.scope.setdefault("state", {})[_STATE_LSN] = lsn
 

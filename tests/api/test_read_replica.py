@@ -106,7 +106,7 @@ def _replay(url: str, *, paused: bool) -> None:
 def _caught_up(primary: str, standby: str) -> None:
     engine = create_engine(primary, isolation_level="AUTOCOMMIT")
     with engine.connect() as conn:
-        target = conn.execute(text("SELECT pg_current_wal_lsn()")).scalar_one()
+        target = conn.execute(text("SELECT pg_current_wal_insert_lsn()")).scalar_one()
     engine.dispose()
     engine = create_engine(standby, isolation_level="AUTOCOMMIT")
     deadline = time.monotonic() + 20
