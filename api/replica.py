@@ -28,6 +28,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from api.deps import CurrentActor, SessionDep
 from pipeline.access import Actor
 from pipeline.db import make_engine, make_session_factory
+from pipeline.history import reads as audit_reads
 
 STICKY_SECONDS = 30.0
 LSN_HEADER = "x-pipeline-lsn"
@@ -91,7 +92,7 @@ def install(app: Any, url: str) -> None:
 def read_session(request: Request, primary: SessionDep, actor: CurrentActor) -> Iterator[Session]:
     """The session a read route uses: the standby's when it is safe, else the request's primary session."""
     router: ReplicaRouter | None = getattr(request.app.state, "replica", None)
-    if router is None or actor.role in ("auditor",):
+    if router is None or actor.role in audit_reads.LOGGED_ROLES:  # their reads write the read log
         yield primary
         return
     session = router.factory()

@@ -43,7 +43,6 @@ from pipeline.models import Enterprise, Event, Recognition
 from pipeline.rulebooks import Rulebook, rulebook_in_force
 from pipeline.titles.service import sweep_side_titles
 
-ONE_DAY = dt.timedelta(days=1)
 REASON = "有效期届满未复核，称号自动失效 — the title's validity ended without renewal"
 DEFAULT_BATCH_SIZE = 1000
 
