@@ -28,7 +28,7 @@ from pipeline.access import Actor
 from pipeline.awards.ledger import verify_firms as verify_award_chains
 from pipeline.dates import utc_now
 from pipeline.errors import NotFound, PipelineError
-from pipeline.history import anchor_signing
+from pipeline.history import anchor_signing, ledger
 from pipeline.history.corrections import VOIDED
 from pipeline.history.replay import events_by_uscc, replay, voided_seqs
 from pipeline.json_numbers import MAX_SAFE_INTEGER
@@ -264,6 +264,11 @@ def verify(session: Session, *, uscc: str | None = None, region_prefix: str | No
         report.problems.extend(Problem(*found) for found in verify_award_chains(session, [f.uscc for f in batch]))
         if on_progress is not None:
             on_progress(report.firms_checked, total)
+    if uscc is None and not region_prefix:
+        # Record chains beside the firms' (loans, targets, rounds …) belong to no one firm: checked when
+        # the whole database is.
+        report.problems.extend(Problem(f"{chain}/{key}", seq, problem)
+                               for chain, key, seq, problem in ledger.verify_chains(session))
     return report
 
 

@@ -9,11 +9,13 @@ from pipeline.models.base import NAMING_CONVENTION, Base, BigId, JsonDoc, UTCDat
 from pipeline.models.dynamic import AnnualFiling
 from pipeline.models.firms import Enterprise, Event, Recognition
 from pipeline.models.imports import ImportRun
+from pipeline.models.ledger import ChainRecord
 from pipeline.models.principals import ConsoleSessionRecord, IdempotencyRecord, Principal
 from pipeline.models.titles import SideTitle
 
 __all__ = [
     "NAMING_CONVENTION", "Anchor", "AnchorHead", "AnnualFiling", "AuditRead", "AwardBudget", "Base", "BigId",
-    "ConsoleSessionRecord", "Enterprise", "Entitlement", "EntitlementRecord", "Event", "IdempotencyRecord",
-    "ImportRun", "JsonDoc", "PolicyVersion", "Principal", "Recognition", "SideTitle", "UTCDateTime",
+    "ChainRecord", "ConsoleSessionRecord", "Enterprise", "Entitlement", "EntitlementRecord", "Event",
+    "IdempotencyRecord", "ImportRun", "JsonDoc", "PolicyVersion", "Principal", "Recognition", "SideTitle",
+    "UTCDateTime",
 ]
