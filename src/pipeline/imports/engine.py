@@ -50,7 +50,14 @@ from pipeline.lifecycle.events import TRANSITION, next_event
 from pipeline.lifecycle.machine import RECOGNITION_TIER
 from pipeline.models.imports import ImportRun
 from pipeline.rulebooks import TITLE_TIERS, Rulebook, rulebook_in_force
-from pipeline.screening.warning import indicator_years, latest_before, warning_for
+from pipeline.screening.warning import (
+    SideSpan,
+    indicator_years,
+    latest_before,
+    side_kinds_on,
+    side_title_spans,
+    warning_for,
+)
 from pipeline.text import clean_optional
 from pipeline.titles.replay import GRANT as GRANT_SIDE_TITLE
 
@@ -172,6 +179,7 @@ class _Importer:
         self._rulebooks: dict[dt.date, Rulebook] = {}
         self._regions: dict[str, str] = {}
         self._indicators: dict[int, list[tuple[int, Any]]] = {}
+        self._side_spans: dict[int, list[SideSpan]] = {}
         """this chunk's firms' indicator years, for the recognitions' eligibility warning"""
 
     # -- the run ------------------------------------------------------------------------------------------
@@ -294,7 +302,9 @@ class _Importer:
         firms = load_firms(self.session, codes)
         self.writes.firms.extend(firms.values())
         if self.options.action in RECOGNITION_TIER or self.options.action == "backfill":
-            self._indicators = indicator_years(self.session, [f.id for f in firms.values() if f.id is not None])
+            stored = [f.id for f in firms.values() if f.id is not None]
+            self._indicators = indicator_years(self.session, stored)
+            self._side_spans = side_title_spans(self.session, stored)
         self.writer.start()
         return firms
 
@@ -370,7 +380,9 @@ class _Importer:
                                       reason_code=reason_code, reason=reason, facts=facts, new_title=TitleRecord)
         if trigger in RECOGNITION_TIER:  # as the service records it
             years = self._indicators.get(firm.id, []) if firm.id is not None else []
-            evidence.update(warning_for(firm, trigger, day, rulebook, latest_before(years, day)))
+            spans = self._side_spans.get(firm.id, []) if firm.id is not None else []
+            evidence.update(warning_for(firm, trigger, day, rulebook, latest_before(years, day),
+                                        side_kinds_on(spans, day)))
         self._append_event(firm, trigger=trigger, from_state=from_state, effective_date=day, actor=actor,
                            rulebook=rulebook, reason_code=reason_code, reason=reason, evidence=evidence)
         return f"{trigger}: {from_state} → {firm.state} ({day.isoformat()})"
