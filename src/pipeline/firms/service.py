@@ -25,7 +25,7 @@ from pipeline.lifecycle.decide import FirmLike, check_enroll, decide, normalized
 from pipeline.lifecycle.events import AMENDMENT, TRANSITION, EventRecord, next_event
 from pipeline.lifecycle.machine import RECOGNITION_TIER
 from pipeline.models import Enterprise, Event
-from pipeline.rulebooks import TITLE_TIERS, Rulebook, rulebook_in_force
+from pipeline.rulebooks import Rulebook, rulebook_in_force
 from pipeline.screening.warning import side_kinds_on, warning_for
 
 DEFAULT_ENROLL_REASON = "纳入培育库 (enrolled in the cultivation pool)"
@@ -238,9 +238,9 @@ def trigger_options(enterprise: FirmLike, actor: Actor, on: dt.date | None = Non
         if trigger not in from_here:
             reasons.append(
                 f"当前状态“{rulebook.label(enterprise.state)}”不允许 — not allowed from state {enterprise.state!r}")
-        refusal = permission_refusal(rulebook, actor, trigger)
-        if trigger == "remove" and enterprise.state in TITLE_TIERS:  # as decide() asks: who may recognise it
-            refusal = refusal or permission_refusal(rulebook, actor, f"recognize_{enterprise.state}")
+        refusal = next(filter(None, (permission_refusal(rulebook, actor, permission)
+                                     for permission in machine.required_permissions(trigger, enterprise.state))),
+                       None)
         if refusal:
             reasons.append(refusal)
         if trigger in from_here:

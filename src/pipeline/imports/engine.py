@@ -47,7 +47,7 @@ from pipeline.lifecycle import machine
 from pipeline.lifecycle.chain import GENESIS_HASH, canonical_json
 from pipeline.lifecycle.decide import EXPIRY_REASON_CODE, decide, due_expiries
 from pipeline.lifecycle.events import TRANSITION, next_event
-from pipeline.lifecycle.machine import RECOGNITION_TIER
+from pipeline.lifecycle.machine import RECOGNITION_TIER, RECOGNIZE
 from pipeline.models.imports import ImportRun
 from pipeline.rulebooks import TITLE_TIERS, Rulebook, rulebook_in_force
 from pipeline.screening.warning import (
@@ -565,7 +565,7 @@ class _Importer:
                     raise _Unchanged(f"无变化：该称号（{row.tier}，{day}）已有记录 — no change: the {row.tier} title "
                                      f"recognised on {day} is already recorded")
                 steps[row.number].extend(self._expire_lapsed(firm, day, row))
-                trigger = "renew" if firm.state == row.tier else f"recognize_{row.tier}"
+                trigger = "renew" if firm.state == row.tier else RECOGNIZE[row.tier]
                 steps[row.number].append(self._transition(firm, trigger, day, self._evidence(row)))
                 reports[row.number] = RowReport(row.number, code, row.name, OK, "; ".join(steps[row.number]))
             except _Unchanged as verdict:
