@@ -17,6 +17,7 @@ from api.guard import InputGuardMiddleware
 from api.routers import (
     audit,
     awards,
+    credit,
     dynamic,
     eligibility,
     enterprises,
@@ -26,6 +27,7 @@ from api.routers import (
     policies,
     side_titles,
     timetravel,
+    webhooks,
 )
 from pipeline import __version__
 from pipeline.config import Settings
@@ -98,7 +100,7 @@ def create_app(database_url: str | None = None, *, read_database_url: str | None
     app.add_middleware(RequestIdMiddleware)
 
     routers = (health, enterprises, side_titles, machine, timetravel, audit, dynamic, imports, eligibility, policies,
-               awards)
+               awards, credit, webhooks)
     for router in (*(module.router for module in routers), console.router):
         app.include_router(router)
     app.mount("/console/static", StaticFiles(directory=console.STATIC_DIR), name="console-static")
