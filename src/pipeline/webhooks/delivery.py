@@ -96,8 +96,8 @@ def post(outgoing: Outgoing, timeout: float) -> tuple[int | None, str]:
 
 def _next(session: Session, subscription_id: int) -> Outgoing | None:
     subscription = session.get(WebhookSubscription, subscription_id)
-    if subscription is None or subscription.status != "active":
-        return None
+    if subscription is None or subscription.status != "active" or queue.subscriber(session, subscription) is None:
+        return None  # paused, or its principal was revoked
     delivery = session.scalars(select(WebhookDelivery).where(
         WebhookDelivery.subscription_id == subscription_id, WebhookDelivery.status == "pending")
         .order_by(WebhookDelivery.id).limit(1)).first()
