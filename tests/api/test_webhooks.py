@@ -113,7 +113,8 @@ def test_signed_deliveries_in_order_only_in_jurisdiction_and_only_the_banks_own_
                                headers=bank.headers), 422, "validation-error")
     assert_problem(client.post("/api/v1/webhooks", json={"url": receiver.url, "events": ["loan"]},
                                headers=city.headers), 403, "forbidden")
-    subscription = _subscribe(client, bank, receiver.url, ["transition", "award", "loan", "correction"])
+    subscription = _subscribe(client, bank, receiver.url,
+                              ["transition", "side_title", "award", "loan", "amendment", "correction"])
     assert subscription["secret"].startswith("whsec_")
     assert "secret" not in client.get(f"/api/v1/webhooks/{subscription['id']}", headers=bank.headers).json()
 
@@ -128,23 +129,29 @@ def test_signed_deliveries_in_order_only_in_jurisdiction_and_only_the_banks_own_
         response = client.post(f"/api/v1/enterprises/{firm}/loans", json={**loan, "bank": name, "contract_no": "C-1"},
                                headers=caller.headers)
         assert response.status_code == 201, response.text
-    void = client.post(f"/api/v1/enterprises/{firm}/events/3/void", json={"reason": "录入错误"}, headers=city.headers)
+    side_title = client.post(f"/api/v1/enterprises/{firm}/side-titles", headers=city.headers, json={
+        "kind": "champion_enterprise", "granted_on": "2025-05-01", "document_no": "工信部产业函〔2025〕1号"})
+    assert side_title.status_code == 201, side_title.text
+    amended = client.patch(f"/api/v1/enterprises/{firm}", json={"name": "新名称有限公司"}, headers=city.headers)
+    assert amended.status_code == 200, amended.text
+    void = client.post(f"/api/v1/enterprises/{firm}/events/5/void", json={"reason": "录入错误"}, headers=city.headers)
     assert void.status_code == 200, void.text
 
-    assert delivery.run(api_sessions, threading.Event(), FAST, once=True) == 6
+    assert delivery.run(api_sessions, threading.Event(), FAST, once=True) == 8
     verifier = Webhook(subscription["secret"])
     for headers, body, _ in receiver.requests:
-        assert verifier.verify(body, headers)["type"] in ("transition", "award", "loan", "correction")
+        assert verifier.verify(body, headers)["type"]  # raises on a bad signature
     got = receiver.delivered()
     assert [m["type"] for m in got if m["type"] == "loan"] == ["loan"]  # not the other bank's
     assert next(m for m in got if m["type"] == "loan")["data"]["loan"]["bank_id"] == bank.id
     firm_messages = [(m["type"], m["data"].get("seq")) for m in got if m["type"] != "loan"]
-    award = next(m for m in got if m["type"] == "award")["data"]
-    assert (award["policy_id"], award["net_amount"]) == ("zhengzhou-2022-36", 500_000)
+    awards = [(m["data"]["award_id"], m["data"]["net_amount"]) for m in got if m["type"] == "award"]
+    assert awards == [("provincial", 500_000)]
     assert firm_messages == [("transition", 1), ("transition", 2), ("transition", 3), ("award", None),
-                             ("correction", 4)]  # commit order; nothing of the Sanmenxia firm
+                             ("side_title", 4), ("amendment", 5), ("correction", 6)]
+    # in commit order; nothing of the Sanmenxia firm
     page = client.get(f"/api/v1/webhooks/{subscription['id']}/deliveries", headers=bank.headers).json()
-    assert [d["status"] for d in page["items"]] == ["delivered"] * 6
+    assert [d["status"] for d in page["items"]] == ["delivered"] * 8
     assert page["items"][0]["attempt_log"][0]["status_code"] == 200
     assert_problem(client.get(f"/api/v1/webhooks/{subscription['id']}/deliveries", headers=other_bank.headers),
                    404, "not-found")

@@ -80,8 +80,9 @@ def record(session: Session, uscc: str, terms: LoanTerms, *, actor: Actor, reque
     """Record a loan of the calling bank; the ceiling that applied on ``signed_on`` is checked now and kept."""
     require_permission(rulebook_in_force(business_today()), actor, RECORD_ACTION)
     _check_terms(terms)
-    enterprise = repository.get_enterprise(session, uscc, actor)
     _lock_bank(session, actor)
+    # the firm too: another bank's loan to it waits, so each loan's headroom counts the ones before it
+    enterprise = repository.get_enterprise(session, uscc, actor, for_update=True)
     if session.scalar(select(Loan.id).where(Loan.bank_id == actor.id, Loan.contract_no == terms.contract_no)):
         raise AlreadyExists(f"本行已登记合同号{terms.contract_no} — this bank already recorded contract "
                             f"{terms.contract_no!r}", field="contract_no")

@@ -23,6 +23,7 @@ from pipeline.awards import ledger as award_ledger
 from pipeline.dates import utc_now
 from pipeline.history import feed as change_feed
 from pipeline.lifecycle.chain import event_document, format_timestamp
+from pipeline.lifecycle.events import AMENDMENT, CORRECTION, SIDE_TITLE, TRANSITION
 from pipeline.models import Entitlement, Event, Principal, WebhookDelivery, WebhookSubscription
 from pipeline.principals.service import actor_of
 
@@ -32,13 +33,9 @@ BATCH = 200
 
 
 def event_type(event: Event) -> str:
-    if event.kind == "correction":
-        return "correction"
-    if event.kind == "amendment":
-        return "amendment"
-    if event.trigger is not None and event.trigger.endswith("_side_title"):
-        return "side_title"
-    return "transition"
+    """The webhook type of a firm's event: its kind (``transition``, ``side_title``, ``amendment``,
+    ``correction``)."""
+    return event.kind if event.kind in (AMENDMENT, CORRECTION, SIDE_TITLE) else TRANSITION
 
 
 def message(kind: str, data: dict[str, Any], now: dt.datetime) -> dict[str, Any]:
@@ -95,7 +92,7 @@ def feed(session: Session, subscription: WebhookSubscription, limit: int = BATCH
         if kind in wanted:
             _queue(session, subscription.id, kind, f"evt_{event.uscc}_{event.seq}",
                    {**event_document(event), "uscc": event.uscc}, now)
-        if "award" in wanted and kind == "transition":
+        if "award" in wanted and kind in (TRANSITION, SIDE_TITLE):  # what a recognition or side title earned
             for entitlement in session.scalars(select(Entitlement).where(
                     Entitlement.uscc == event.uscc, Entitlement.achievement_seq == event.seq)
                     .order_by(Entitlement.id)):
