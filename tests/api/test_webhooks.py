@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from api_support import Caller, assert_problem, enroll, fire, make_uscc
 from fastapi.testclient import TestClient
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session, sessionmaker
 from standardwebhooks.webhooks import Webhook
 
@@ -236,3 +236,26 @@ def test_killing_the_delivery_process_mid_delivery_loses_nothing(
     assert received == [firms[0], *firms]  # the one in flight is sent again, then the rest, in order
     with api_sessions() as session:
         assert set(session.scalars(select(WebhookDelivery.status))) == {"delivered"}
+
+
+@pytest.mark.postgres_only
+def test_on_postgresql_one_process_delivers_at_a_time(database_url: str, request: pytest.FixtureRequest) -> None:
+    if database_url.startswith("sqlite"):
+        pytest.skip("the delivery lock is a PostgreSQL advisory lock")
+    client: TestClient = request.getfixturevalue("client")
+    principals: dict[str, Caller] = request.getfixturevalue("principals")
+    api_sessions: sessionmaker[Session] = request.getfixturevalue("api_sessions")
+    receiver: Receiver = request.getfixturevalue("receiver")
+    bank = _integrator(api_sessions, "郑州银行", "410100")
+    _subscribe(client, bank, receiver.url, ["transition"])
+    enroll(client, principals["city"], make_uscc("410102", 1741), on="2022-01-10")
+    engine = api_sessions.kw["bind"]
+    with engine.connect() as other_process:
+        other_process.execute(text("SELECT pg_advisory_lock(:key)"), {"key": delivery.ADVISORY_LOCK_KEY})
+        assert delivery.run(api_sessions, threading.Event(), FAST, once=True) == 0  # another process delivers
+        assert receiver.requests == []
+        other_process.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": delivery.ADVISORY_LOCK_KEY})
+    assert delivery.run(api_sessions, threading.Event(), FAST, once=True) == 1  # now this one delivers
+    with engine.connect() as connection:  # and released its lock when done (a pooled connection would keep it)
+        assert connection.scalar(text("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' "
+                                      "AND objid = :key"), {"key": delivery.ADVISORY_LOCK_KEY}) == 0

@@ -29,6 +29,7 @@ from pipeline.webhooks import queue
 
 CHAIN = "loans"
 RECORD_ACTION = "record_loan"
+DAY_DEPENDENT = ("outstanding_yuan", "overdue")
 
 
 @dataclass(frozen=True)
@@ -106,7 +107,9 @@ def record(session: Session, uscc: str, terms: LoanTerms, *, actor: Actor, reque
 
 
 def _seal(session: Session, loan: Loan, action: str, actor: Actor, request_id: str | None) -> None:
-    record = ledger.append(session, CHAIN, loan.bank_id, action, view(loan), actor=actor.id, request_id=request_id)
+    """Append the loan as it now stands to its bank's chain (without what depends on the reading day)."""
+    sealed = {key: value for key, value in view(loan).items() if key not in DAY_DEPENDENT}
+    record = ledger.append(session, CHAIN, loan.bank_id, action, sealed, actor=actor.id, request_id=request_id)
     queue.enqueue_own(session, loan.bank_id, loan.region_code, "loan", f"loan_{record.id}",
                       {"action": action, "loan": view(loan)})
 

@@ -187,6 +187,28 @@ def _take_lock(engine: Engine) -> Connection | None:
     return None
 
 
+def _release(lock: Connection) -> None:
+    """Unlock before the connection goes back to the pool (a session lock outlives a returned connection)."""
+    try:
+        lock.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": ADVISORY_LOCK_KEY})
+        lock.commit()
+    except Exception:  # the connection is gone, and the lock with it: make sure the pool drops it too
+        lock.invalidate()
+    finally:
+        lock.close()
+
+
+def _still_held(lock: Connection) -> bool:
+    try:
+        lock.execute(text("SELECT 1"))
+        lock.commit()
+        return True
+    except Exception:  # any failure means the connection (and so the lock) is gone
+        lock.invalidate()
+        lock.close()
+        return False
+
+
 def run(factory: sessionmaker[Session], stop: threading.Event, settings: DeliverySettings | None = None, *,
         once: bool = False) -> int:
     """Deliver until ``stop`` is set (or, with ``once``, until nothing more is due); deliveries made."""
@@ -197,6 +219,8 @@ def run(factory: sessionmaker[Session], stop: threading.Event, settings: Deliver
     delivered = 0
     try:
         while not stop.is_set():
+            if lock is not None and not _still_held(lock):
+                lock = None  # the server dropped our connection, and the lock with it
             if postgres and lock is None:
                 lock = _take_lock(engine)
                 if lock is None:
@@ -219,7 +243,7 @@ def run(factory: sessionmaker[Session], stop: threading.Event, settings: Deliver
         return delivered
     finally:
         if lock is not None:
-            lock.close()
+            _release(lock)
 
 
 def start_thread(factory: sessionmaker[Session]) -> tuple[threading.Thread, threading.Event]:
