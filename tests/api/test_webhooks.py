@@ -250,12 +250,13 @@ def test_on_postgresql_one_process_delivers_at_a_time(database_url: str, request
     _subscribe(client, bank, receiver.url, ["transition"])
     enroll(client, principals["city"], make_uscc("410102", 1741), on="2022-01-10")
     engine = api_sessions.kw["bind"]
+    held = text("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objid = :key")
     with engine.connect() as other_process:
         other_process.execute(text("SELECT pg_advisory_lock(:key)"), {"key": delivery.ADVISORY_LOCK_KEY})
+        assert other_process.scalar(held, {"key": delivery.ADVISORY_LOCK_KEY}) == 1
         assert delivery.run(api_sessions, threading.Event(), FAST, once=True) == 0  # another process delivers
         assert receiver.requests == []
         other_process.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": delivery.ADVISORY_LOCK_KEY})
     assert delivery.run(api_sessions, threading.Event(), FAST, once=True) == 1  # now this one delivers
     with engine.connect() as connection:  # and released its lock when done (a pooled connection would keep it)
-        assert connection.scalar(text("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' "
-                                      "AND objid = :key"), {"key": delivery.ADVISORY_LOCK_KEY}) == 0
+        assert connection.scalar(held, {"key": delivery.ADVISORY_LOCK_KEY}) == 0
