@@ -18,6 +18,7 @@ from pipeline.cli import demo as demo_cli
 from pipeline.cli import dynamic as dynamic_cli
 from pipeline.cli import imports as imports_cli
 from pipeline.cli import screening as screening_cli
+from pipeline.cli import webhooks as webhooks_cli
 from pipeline.cli.common import actor_from_args
 from pipeline.cli.preflight import (
     SetupFailed,
@@ -174,6 +175,7 @@ FEATURE_COMMANDS: tuple[Callable[[argparse._SubParsersAction[argparse.ArgumentPa
     screening_cli.register,
     awards_cli.register,
     demo_cli.register,
+    webhooks_cli.register,
 )
 
 

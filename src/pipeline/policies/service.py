@@ -23,10 +23,12 @@ from pipeline.rulebooks import rulebook_in_force
 EDIT_ACTION = "edit_policy"
 
 
-def current_packs(session: Session) -> tuple[PolicyPack, ...]:
-    """Every pack at its latest version."""
-    latest = (select(PolicyVersion.policy_id, func.max(PolicyVersion.version).label("version"))
-              .group_by(PolicyVersion.policy_id).subquery())
+def current_packs(session: Session, *, known_at: dt.datetime | None = None) -> tuple[PolicyPack, ...]:
+    """Every pack at its latest version (as stored by ``known_at``, when given)."""
+    versions_known = select(PolicyVersion.policy_id, func.max(PolicyVersion.version).label("version"))
+    if known_at is not None:
+        versions_known = versions_known.where(PolicyVersion.recorded_at <= known_at)
+    latest = versions_known.group_by(PolicyVersion.policy_id).subquery()
     rows = session.execute(select(PolicyVersion.document, PolicyVersion.version).join(
         latest, (latest.c.policy_id == PolicyVersion.policy_id) & (latest.c.version == PolicyVersion.version)))
     stored = {pack.id: pack for pack in (stored_pack(document, version) for document, version in rows)}
