@@ -13,6 +13,7 @@ from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histo
 from sqlalchemy.orm import Session
 
 from pipeline.history import feed
+from pipeline.webhooks import queue
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
@@ -52,4 +53,11 @@ def scrape_time_metrics(session: Session) -> CollectorRegistry:
           registry=scraped).set(lag.held_back)
     Gauge("pipeline_feed_lag_seconds", "Age of the oldest committed event the change feed holds back (0 when "
           "none): how far followers trail the register", registry=scraped).set(lag.oldest_age_seconds)
+    webhooks = queue.backlog(session)
+    Gauge("pipeline_webhook_backlog_deliveries", "Webhook deliveries not yet made (to send, or being retried)",
+          registry=scraped).set(webhooks.pending)
+    Gauge("pipeline_webhook_oldest_pending_seconds", "Age of the oldest webhook delivery not yet made (0 when "
+          "none)", registry=scraped).set(webhooks.oldest_age_seconds)
+    Gauge("pipeline_webhook_paused_subscriptions", "Webhook subscriptions paused after a day of failures (a "
+          "retry resumes them)", registry=scraped).set(webhooks.paused)
     return scraped

@@ -200,11 +200,23 @@ def test_after_a_day_of_failures_the_subscription_pauses_and_a_retry_resumes_it_
     assert len(receiver.requests) == tried  # paused: nothing is sent
     pending = client.get(f"{url}/deliveries", headers=bank.headers).json()["items"]
     assert [d["status"] for d in pending] == ["pending", "pending"]
+    stuck = _gauges(client, principals["admin"])
+    assert (stuck["pipeline_webhook_backlog_deliveries"], stuck["pipeline_webhook_paused_subscriptions"]) == (2, 1)
+    assert stuck["pipeline_webhook_oldest_pending_seconds"] > 0
     retried = client.post(f"{url}/deliveries/{pending[0]['id']}/retry", headers=bank.headers)
     assert retried.status_code == 200, retried.text
     assert client.get(url, headers=bank.headers).json()["status"] == "active"
     assert delivery.deliver_pass(api_sessions, a_day) == 2
     assert [m["data"]["uscc"] for m in receiver.delivered()] == firms
+    cleared = _gauges(client, principals["admin"])
+    assert (cleared["pipeline_webhook_backlog_deliveries"], cleared["pipeline_webhook_paused_subscriptions"]) == (0, 0)
+
+
+def _gauges(client: TestClient, admin: Caller) -> dict[str, float]:
+    """The webhook gauges of a ``/metrics`` scrape (operators watch the backlog)."""
+    text = client.get("/metrics", headers=admin.headers).text
+    return {line.split()[0]: float(line.split()[1]) for line in text.splitlines()
+            if line.startswith("pipeline_webhook_")}
 
 
 def test_killing_the_delivery_process_mid_delivery_loses_nothing(

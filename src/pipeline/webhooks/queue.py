@@ -13,9 +13,10 @@ Webhook 队列：按变更流（提交顺序）生成投递，不遗漏；贷款
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, literal_column, select
+from sqlalchemy import ColumnElement, func, literal_column, select
 from sqlalchemy.orm import Session
 
 from pipeline.access import Actor
@@ -101,3 +102,22 @@ def feed(session: Session, subscription: WebhookSubscription, limit: int = BATCH
     subscription.feed_tx_id, subscription.feed_id = cursor.tx_id, cursor.id
     session.flush()
     return len(events)
+
+
+@dataclass(frozen=True)
+class Backlog:
+    """What ``/metrics`` reports of the webhooks: deliveries not yet made, the age in seconds of the oldest,
+    and subscriptions paused after a day of failures."""
+
+    pending: int
+    oldest_age_seconds: float
+    paused: int
+
+
+def backlog(session: Session) -> Backlog:
+    pending, oldest = session.execute(select(func.count(), func.min(WebhookDelivery.created_at))
+                                      .where(WebhookDelivery.status == "pending")).one()
+    paused = session.scalar(select(func.count()).select_from(WebhookSubscription)
+                            .where(WebhookSubscription.status == "paused"))
+    return Backlog(int(pending), (utc_now() - oldest).total_seconds() if oldest is not None else 0.0,
+                   int(paused or 0))
