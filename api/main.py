@@ -24,7 +24,9 @@ from api.routers import (
     imports,
     machine,
     policies,
+    rounds,
     side_titles,
+    targets,
     timetravel,
 )
 from pipeline import __version__
@@ -98,7 +100,7 @@ def create_app(database_url: str | None = None, *, read_database_url: str | None
     app.add_middleware(RequestIdMiddleware)
 
     routers = (health, enterprises, side_titles, machine, timetravel, audit, dynamic, imports, eligibility, policies,
-               awards)
+               awards, targets, rounds)
     for router in (*(module.router for module in routers), console.router):
         app.include_router(router)
     app.mount("/console/static", StaticFiles(directory=console.STATIC_DIR), name="console-static")
