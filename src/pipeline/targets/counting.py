@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import bisect
 import datetime as dt
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -30,6 +31,8 @@ from pipeline.models import Enterprise, Event
 from pipeline.titles.replay import replay_side_titles
 
 ONE_DAY = dt.timedelta(days=1)
+_REPLAYED_COLUMNS = frozenset({"uscc", "seq", "kind", "trigger", "from_state", "to_state", "effective_date",
+                               "recorded_at", "reason_code", "evidence", "rulebook_id", "rulebook_hash"})
 RENEWED = "renewed"
 
 
@@ -65,7 +68,7 @@ class FirmFacts:
 
 
 def _on(changes: list[tuple[dt.date, str]], day: dt.date, *, first_if_before: bool) -> str | None:
-    at = bisect.bisect_right([d for d, _ in changes], day)
+    at = bisect.bisect_right(changes, (day, "\uffff"))
     if at == 0:
         return changes[0][1] if changes and first_if_before else None
     return changes[at - 1][1]
@@ -105,31 +108,51 @@ class Population:
 
     def __init__(self, session: Session, region: str, *, known_at: dt.datetime | None = None) -> None:
         prefix = region_prefix(region)
-        rows = {uscc: code for uscc, code in session.execute(
+        current = {uscc: code for uscc, code in session.execute(
             select(Enterprise.uscc, Enterprise.region_code).where(Enterprise.region_code.startswith(prefix)))}
         moved = session.execute(
             select(Event.uscc, Event.evidence, Enterprise.region_code)
             .join(Enterprise, Enterprise.id == Event.enterprise_id)
             .where(Event.kind == AMENDMENT, ~Enterprise.region_code.startswith(prefix)))
+        moved_in: dict[str, str] = {}
         for uscc, evidence, code in moved:
             change = (evidence or {}).get("changes", {}).get("region_code")
             if isinstance(change, dict) and str(change.get("from", "")).startswith(prefix):
-                rows[uscc] = code
-        events = events_by_uscc(session, list(rows)) if rows else {}
-        self.firms = [facts_of(uscc, code, events.get(uscc, []), known_at) for uscc, code in rows.items()]
+                moved_in[uscc] = code
+        events: dict[str, list[Any]] = defaultdict(list)
+        columns = [column for column in Event.__table__.c if column.name in _REPLAYED_COLUMNS]
+        in_region = (select(*columns).join(Enterprise, Enterprise.id == Event.enterprise_id)
+                     .where(Enterprise.region_code.startswith(prefix)).order_by(Event.enterprise_id, Event.seq))
+        for row in session.execute(in_region):
+            events[row.uscc].append(row)
+        if moved_in:
+            events.update(events_by_uscc(session, list(moved_in)))
+        self.firms = [facts_of(uscc, code, events.get(uscc, []), known_at)
+                      for uscc, code in (current | moved_in).items()]
+        self._held: dict[tuple[frozenset[str], dt.date], Counter[str]] = {}
+        self._new: dict[tuple[frozenset[str], dt.date, dt.date], Counter[frozenset[str]]] = {}
 
     def total(self, tiers: Iterable[str], day: dt.date, region: str) -> int:
         """Firms in ``region`` on ``day`` holding a valid title of any of ``tiers`` that day."""
-        wanted, prefix = set(tiers), region_prefix(region)
-        return sum(1 for firm in self.firms
-                   if (firm.region_on(day) or "").startswith(prefix) and firm.in_pool_on(day)
-                   and any(w.tier in wanted and w.valid_on(day) for w in firm.windows))
+        key = (frozenset(tiers), day)
+        if key not in self._held:  # one pass per (tiers, day) serves every region of a report
+            self._held[key] = Counter(
+                firm.region_on(day) or "" for firm in self.firms
+                if firm.in_pool_on(day) and any(w.tier in key[0] and w.valid_on(day) for w in firm.windows))
+        prefix = region_prefix(region)
+        return sum(n for code, n in self._held[key].items() if code.startswith(prefix))
 
     def new(self, tiers: Iterable[str], first: dt.date, last: dt.date, region: str) -> int:
         """Firms with a recognition (not a renewal) of any of ``tiers`` effective from ``first`` to ``last``,
-        counted in the region they were in on its date."""
-        wanted, prefix = set(tiers), region_prefix(region)
-        return sum(1 for firm in self.firms
-                   if any(w.tier in wanted and not w.renewal and first <= w.start <= last
-                          and (firm.region_on(w.start) or "").startswith(prefix) for w in firm.windows))
-
+        counted in the region they were in on its date (once, however many such recognitions)."""
+        key = (frozenset(tiers), first, last)
+        if key not in self._new:
+            found: Counter[frozenset[str]] = Counter()
+            for firm in self.firms:
+                regions = frozenset(firm.region_on(w.start) or "" for w in firm.windows
+                                    if w.tier in key[0] and not w.renewal and first <= w.start <= last)
+                if regions:
+                    found[regions] += 1
+            self._new[key] = found
+        prefix = region_prefix(region)
+        return sum(n for regions, n in self._new[key].items() if any(code.startswith(prefix) for code in regions))
