@@ -60,7 +60,7 @@ class LostPoint(BaseModel):
 
     criterion: Annotated[Text, Field(max_length=64, description="失分指标 — an indicator key of the eligibility "
                                                                 "rulebook (GET /api/v1/indicators)")]
-    points: float = Field(gt=0, le=1000)
+    points: int | float = Field(gt=0, le=1000)
     note: Annotated[Text, Field(max_length=2000)] | None = None
 
 
@@ -86,7 +86,7 @@ class WithdrawRequest(BaseModel):
 
 class LostPointOut(BaseModel):
     criterion: str
-    points: float
+    points: int | float
     note: str | None = None
 
 
@@ -117,7 +117,7 @@ class ApplicationPage(BaseModel):
 class CriterionLoss(BaseModel):
     criterion: str
     label: str
-    points: float
+    points: int | float
     applications: int
 
 
@@ -151,10 +151,10 @@ class ApplicationsReportOut(BaseModel):
 
 
 class MeasureCellOut(BaseModel):
-    target: float | None
+    target: int | float | None
     actual: int
     completion: float | None
-    remaining: float | None
+    remaining: int | float | None
 
 
 class ReportRowOut(BaseModel):

@@ -21,7 +21,7 @@ class TargetItemIn(BaseModel):
 
     tier: TierOrTiers = Field(description="称号，或称号列表（持有其一的企业数，如专精特新 = provincial + national）")
     kind: TargetKind = Field(description="new: 年内新认定; total: 年末（当年为今日）持有; growth: 基期持有数的倍数")
-    value: float = Field(gt=0, le=1_000_000, description="目标值；growth 为倍数")
+    value: int | float = Field(gt=0, le=1_000_000, description="目标值；growth 为倍数")
     baseline_date: IsoDate | None = Field(None, description="基期日期 — growth only")
     document_no: Annotated[Text, Field(max_length=100, description="文号 — the document that sets the target")]
 
@@ -42,7 +42,7 @@ class TargetsPut(BaseModel):
 class TargetItemOut(BaseModel):
     tier: str | list[str]
     kind: TargetKind
-    value: float
+    value: int | float
     baseline_date: dt.date | None = None
     document_no: str
 
@@ -62,10 +62,10 @@ class ProgressItemOut(BaseModel):
     region_name: str
     tier: str | list[str]
     kind: TargetKind
-    target: float | None = Field(description="目标数（growth: 倍数 × 基期持有数）；下级无自有目标时为 null")
+    target: int | float | None = Field(description="目标数（growth: 倍数 × 基期持有数）；下级无自有目标时为 null")
     actual: int = Field(description="实际数，由事件计得（作废的认定不计）")
     completion: float | None = Field(description="完成率（0.5 = 一半）；目标为 null 或 0 时为 null")
-    remaining: float | None = Field(description="尚差 = max(目标 − 实际, 0)")
+    remaining: int | float | None = Field(description="尚差 = max(目标 − 实际, 0)")
 
 
 class ProgressOut(BaseModel):

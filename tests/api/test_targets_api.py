@@ -130,7 +130,7 @@ def test_targets_progress_quotas_and_the_workbook(client: TestClient, principals
                             headers=principals["province"].headers))["items"]
     assert _item(growth, ZHANHE, "provincial", "growth") == {
         "region_code": ZHANHE, "region_name": "河南省湛河区", "tier": "provincial", "kind": "growth", "target": 3,
-        "actual": 1, "completion": 0.3333, "remaining": 2}
+        "actual": 1, "completion": 1 / 3, "remaining": 2}
     national = _item(growth, ZHANHE, "national", "growth")
     assert (national["target"], national["actual"], national["completion"]) == (0, 0, None)  # zero baseline
 

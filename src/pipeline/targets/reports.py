@@ -34,7 +34,7 @@ def _scope(actor: Actor, region: str) -> str:
 
 
 def _rate(part: int, whole: int) -> float | None:
-    return round(part / whole, 4) if whole else None
+    return part / whole if whole else None
 
 
 def _application_rows(session: Session, year: int, region: str) -> list[Any]:

@@ -207,7 +207,7 @@ def count_date(year: int, today: dt.date) -> dt.date:
 
 
 def _number(value: float) -> int | float:
-    return int(value) if float(value).is_integer() else round(value, 4)
+    return int(value) if float(value).is_integer() else value
 
 
 def measure(population: Population, region: str, item: Mapping[str, Any], year: int, on: dt.date, *,
@@ -225,7 +225,7 @@ def measure(population: Population, region: str, item: Mapping[str, Any], year: 
             target = _number(float(item["value"]) * baseline)
         else:
             target = int(item["value"])
-    completion = None if not target else round(actual / target, 4)
+    completion = None if not target else actual / target
     remaining = None if target is None else _number(max(target - actual, 0))
     return Measure(region, region_name(region) or region, item["tier"], kind, target, actual, completion, remaining)
 
