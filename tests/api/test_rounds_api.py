@@ -66,6 +66,7 @@ def test_a_round_from_application_to_recognition(client: TestClient, principals:
     over = assert_problem(act(second, "recommend", city), 409, "quota-exceeded")
     assert (over["quota"], over["recommended"], over["region_code"]) == (1, 1, SHANGJIE)
     assert _ok(act(second, "recommend", city, recommended=False))["status"] == "not_recommended"
+    assert_problem(act(second, "withdraw", district), 409, "guard-failed")  # only applied or recommended
     _ok(act(reserve, "recommend", city))  # Zhongyuan has no quota: not limited
 
     decision = {"outcome": "approved", "decided_on": "2025-06-15", "document_no": "豫工信企业〔2025〕50号"}

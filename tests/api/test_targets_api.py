@@ -159,6 +159,9 @@ def test_targets_progress_quotas_and_the_workbook(client: TestClient, principals
     accepted = client.get("/api/v1/reports/progress?year=2025&region=410100", headers=city.with_headers(
         accept="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"))
     assert accepted.content[:2] == b"PK"
+    table = client.get("/api/v1/reports/progress?year=2025&region=410100&format=csv", headers=city.headers)
+    assert table.headers["content-type"].startswith("text/csv")
+    assert table.content.decode("utf-8-sig").splitlines()[0] == "梯度,类型,排名,区划代码,地区,目标,实际,完成率,尚差"
 
     out = tmp_path / "通报.xlsx"
     assert main(["--database-url", database_url, "report", "progress", "--year", "2025", "--region", "410100",

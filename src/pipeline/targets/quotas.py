@@ -131,28 +131,34 @@ def earned_bonus(bonus: Sequence[Mapping[str, Any]], completion: float | None) -
 
 
 def child_quotas(session: Session, quota: Quota, *, population: Population | None = None,
-                 today: dt.date | None = None) -> list[ChildQuota]:
-    """Each child's quota, with the completion of its ``based_on`` target that set the bonus."""
+                 today: dt.date | None = None, known_at: dt.datetime | None = None,
+                 only: str | None = None) -> list[ChildQuota]:
+    """Each child's quota (or ``only`` that child's), with the completion of its own ``based_on`` target that
+    set the bonus (targets and events as recorded by ``known_at``)."""
+    children = sorted(quota.base) if only is None else [only]
     completion: dict[str, float | None] = {}
     if quota.based_on:
         wanted = (targets.tier_key(quota.based_on["tier"]), quota.based_on["kind"])
-        own = targets.targets_of(session, list(quota.base), quota.year)
-        population = population or Population(session, quota.region_code)
+        own = targets.targets_of(session, children, quota.year, known_at)
+        if own and population is None:  # one child (a recommendation) reads that child's firms only
+            population = Population(session, quota.region_code if only is None else only, known_at=known_at)
         on = targets.count_date(quota.year, today or business_today())
         for child, items in own.items():
             item = next((i for i in items if (targets.tier_key(i["tier"]), i["kind"]) == wanted), None)
-            if item is not None:
+            if item is not None and population is not None:
                 completion[child] = targets.measure(population, child, item, quota.year, on, own=True).completion
     found = []
-    for child, base in sorted(quota.base.items()):
+    for child in children:
+        base = int(quota.base.get(child, 0))
         extra = earned_bonus(quota.bonus, completion.get(child))
-        found.append(ChildQuota(child, region_name(child) or child, quota.tier, int(base), completion.get(child), extra,
-                                int(base) + extra))
+        found.append(ChildQuota(child, region_name(child) or child, quota.tier, base, completion.get(child), extra,
+                                base + extra))
     return found
 
 
 def quotas(session: Session, actor: Actor, *, region: str, year: int, tier: str | None = None,
-           population: Population | None = None) -> list[tuple[Quota, list[ChildQuota]]]:
+           population: Population | None = None, known_at: dt.datetime | None = None,
+           ) -> list[tuple[Quota, list[ChildQuota]]]:
     """The region's quotas for the year (one tier, or every tier), each with its children's quotas."""
     region = validate_region(region, field="region")
     if not actor.covers(region):
@@ -160,7 +166,8 @@ def quotas(session: Session, actor: Actor, *, region: str, year: int, tier: str 
     query = select(Quota).where(Quota.region_code == region, Quota.year == year).order_by(Quota.tier)
     if tier is not None:
         query = query.where(Quota.tier == check_tier(tier))
-    return [(quota, child_quotas(session, quota, population=population)) for quota in session.scalars(query)]
+    return [(quota, child_quotas(session, quota, population=population, known_at=known_at))
+            for quota in session.scalars(query)]
 
 
 def applicable(session: Session, year: int, tier: str, firm_region: str, *,

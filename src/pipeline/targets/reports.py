@@ -140,7 +140,8 @@ def quotas_and_applications(session: Session, actor: Actor, *, year: int, region
                             found: service.Progress) -> list[dict[str, Any]]:
     """Per child region and tier (those with a quota or an application): quota and application figures."""
     quota_rows = {(c.region_code, c.tier): c for _, children in quota_rules.quotas(
-        session, actor, region=region, year=year, population=found.population) for c in children}
+        session, actor, region=region, year=year, population=found.population, known_at=found.known_at)
+        for c in children}
     apps = _application_rows(session, year, region)
     result = []
     for child in child_regions(region):

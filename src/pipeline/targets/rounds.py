@@ -190,7 +190,7 @@ def recommend(session: Session, application_id: int, *, actor: Actor, recommende
     moved = _move(app, action)
     if recommended:  # counted before this application's own status moves
         for quota, child in quota_rules.applicable(session, item.year, item.tier, app.region_code, lock=True):
-            (limit,) = [c for c in quota_rules.child_quotas(session, quota) if c.region_code == child]
+            (limit,) = quota_rules.child_quotas(session, quota, only=child)
             used = recommended_count(session, item.year, item.tier, child)
             if used >= limit.quota:
                 raise QuotaExceeded(
