@@ -24,6 +24,7 @@ from pipeline.access import cli_actor
 from pipeline.cli.main import main
 from pipeline.dates import utc_now
 from pipeline.db import unit_of_work
+from pipeline.firms import service as firms
 from pipeline.history import corrections, ledger
 
 ZHONGYUAN, SHANGJIE, ZHANHE = "410102", "410106", "410411"
@@ -65,6 +66,8 @@ def _history(factory: sessionmaker[Session]) -> dt.datetime:
     before_void = utc_now()
     with unit_of_work(factory) as session:
         corrections.void(session, VOIDED, 3, actor=cli_actor("cli:test"), reason="认定文件录错企业")
+    with unit_of_work(factory) as session:  # moved to Shangjie today: in 2025 it was Zhongyuan's
+        firms.amend(session, AGAIN, changes={"region_code": SHANGJIE}, actor=cli_actor("cli:test"))
     return before_void
 
 
@@ -118,6 +121,9 @@ def test_targets_progress_quotas_and_the_workbook(client: TestClient, principals
     assert (shangjie["new"]["actual"], shangjie["total"]["actual"]) == (0, 1)  # renewal not new; voided not held
     assert {i["target"] for i in got if i["region_code"] == SHANGJIE} == {None}
     assert len({i["region_code"] for i in got}) == 13  # Zhengzhou and its 12 districts and counties
+
+    district = _ok(client.get(f"/api/v1/targets/progress?year=2025&region={ZHONGYUAN}", headers=city.headers))
+    assert [(i["kind"], i["actual"]) for i in district["items"]] == [("new", 2)]  # AGAIN counts where it was
 
     known = before_void.isoformat().replace("+00:00", "Z")
     then = _ok(client.get("/api/v1/targets/progress", params={"year": 2025, "region": "410100", "known_at": known},

@@ -110,15 +110,11 @@ class Population:
         prefix = region_prefix(region)
         current = {uscc: code for uscc, code in session.execute(
             select(Enterprise.uscc, Enterprise.region_code).where(Enterprise.region_code.startswith(prefix)))}
-        moved = session.execute(
-            select(Event.uscc, Event.evidence, Enterprise.region_code)
-            .join(Enterprise, Enterprise.id == Event.enterprise_id)
-            .where(Event.kind == AMENDMENT, ~Enterprise.region_code.startswith(prefix)))
-        moved_in: dict[str, str] = {}
-        for uscc, evidence, code in moved:
-            change = (evidence or {}).get("changes", {}).get("region_code")
-            if isinstance(change, dict) and str(change.get("from", "")).startswith(prefix):
-                moved_in[uscc] = code
+        moved_from = Event.evidence["changes"]["region_code"]["from"].as_string()
+        moved_in = {uscc: code for uscc, code in session.execute(
+            select(Event.uscc, Enterprise.region_code).join(Enterprise, Enterprise.id == Event.enterprise_id)
+            .where(Event.kind == AMENDMENT, moved_from.startswith(prefix),
+                   ~Enterprise.region_code.startswith(prefix)))}
         events: dict[str, list[Any]] = defaultdict(list)
         columns = [column for column in Event.__table__.c if column.name in _REPLAYED_COLUMNS]
         in_region = (select(*columns).join(Enterprise, Enterprise.id == Event.enterprise_id)
