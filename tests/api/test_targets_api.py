@@ -26,6 +26,7 @@ from pipeline.dates import utc_now
 from pipeline.db import unit_of_work
 from pipeline.firms import service as firms
 from pipeline.history import corrections, ledger
+from pipeline.titles import service as side_titles
 
 ZHONGYUAN, SHANGJIE, ZHANHE = "410102", "410106", "410411"
 FIRST = make_uscc(ZHONGYUAN, 1601)    # provincial for the first time in 2025: new
@@ -50,8 +51,17 @@ def _item(items: list[dict[str, Any]], region: str, tier: Any, kind: str) -> dic
 def _history(factory: sessionmaker[Session]) -> dt.datetime:
     """The four Zhengzhou firms and the two Zhanhe firms; returns a time after the voided recognition was
     recorded and before its correction."""
-    walk(factory, FIRST, [("enroll", "2024-01-05"), ("recognize_innovative", "2024-02-01"),
-                          ("recognize_provincial", "2025-03-01")])
+    walk(factory, FIRST, [("enroll", "2024-01-05"), ("recognize_innovative", "2024-02-01")])
+    with unit_of_work(factory) as session:
+        side_titles.grant(session, FIRST, kind="tech_sme", granted_on=dt.date(2024, 6, 1), document_no="科技型2024",
+                          actor=cli_actor("cli:test"))
+    walk(factory, FIRST, [("recognize_provincial", "2025-03-01")])
+    with unit_of_work(factory) as session:  # a champion product in 2025: new; a tech SME listed again: not new
+        admin = cli_actor("cli:test")
+        side_titles.grant(session, FIRST, kind="tech_sme", granted_on=dt.date(2025, 1, 1), document_no="科技型2025",
+                          actor=admin)
+        side_titles.grant(session, FIRST, kind="champion_product", granted_on=dt.date(2025, 5, 1),
+                          document_no="工信部产业函〔2025〕301号", product="主轴", actor=admin)
     walk(factory, RENEWED, [("enroll", "2021-12-01"), ("recognize_innovative", "2022-01-10"),
                             ("recognize_provincial", "2022-03-01"), ("renew", "2025-02-20")])
     walk(factory, AGAIN, [("enroll", "2021-01-05"), ("recognize_innovative", "2021-01-10"),
@@ -90,7 +100,9 @@ def test_targets_progress_quotas_and_the_workbook(client: TestClient, principals
     old = _ok(client.get("/api/v1/targets/410100/2025?version=1", headers=city.headers))
     assert (old["version"], old["items"][0]["value"]) == (1, 5)
     _ok(client.put(f"/api/v1/targets/{ZHONGYUAN}/2025", headers=city.headers, json={"items": [
-        {"tier": "provincial", "kind": "new", "value": 2, "document_no": "中原工信〔2025〕1号"}]}))
+        {"tier": "provincial", "kind": "new", "value": 2, "document_no": "中原工信〔2025〕1号"},
+        {"tier": "champion_product", "kind": "new", "value": 2, "document_no": "中原工信〔2025〕1号"},
+        {"tier": "tech_sme", "kind": "new", "value": 1, "document_no": "中原工信〔2025〕1号"}]}))
     _ok(client.put(f"/api/v1/targets/{ZHANHE}/2025", headers=principals["province"].headers, json={"items": [
         {"tier": "provincial", "kind": "growth", "value": 3, "baseline_date": "2022-12-31",
          "document_no": "平湛政办〔2022〕8号"},
@@ -115,15 +127,20 @@ def test_targets_progress_quotas_and_the_workbook(client: TestClient, principals
             _item(got, "410100", "provincial", "total")["completion"]) == (3, 0.5)
     assert _item(got, "410100", ["provincial", "national"], "total")["actual"] == 3
     own = [i for i in got if i["region_code"] == ZHONGYUAN]
-    assert [(i["kind"], i["target"], i["actual"], i["completion"], i["remaining"]) for i in own] == [
-        ("new", 2, 2, 1.0, 0)]
+    assert [(i["tier"], i["target"], i["actual"], i["completion"], i["remaining"]) for i in own] == [
+        ("provincial", 2, 2, 1.0, 0), ("champion_product", 2, 1, 0.5, 1), ("tech_sme", 1, 0, 0.0, 1)]
     shangjie = {i["kind"]: i for i in got if i["region_code"] == SHANGJIE and i["tier"] == "provincial"}
     assert (shangjie["new"]["actual"], shangjie["total"]["actual"]) == (0, 1)  # renewal not new; voided not held
     assert {i["target"] for i in got if i["region_code"] == SHANGJIE} == {None}
     assert len({i["region_code"] for i in got}) == 13  # Zhengzhou and its 12 districts and counties
 
     district = _ok(client.get(f"/api/v1/targets/progress?year=2025&region={ZHONGYUAN}", headers=city.headers))
-    assert [(i["kind"], i["actual"]) for i in district["items"]] == [("new", 2)]  # AGAIN counts where it was
+    assert [(i["tier"], i["actual"]) for i in district["items"]] == [  # AGAIN counts where it was
+        ("provincial", 2), ("champion_product", 1), ("tech_sme", 0)]
+
+    replayed = _ok(client.get("/api/v1/targets/progress", headers=city.headers, params={
+        "year": 2025, "region": "410100", "known_at": utc_now().isoformat().replace("+00:00", "Z")}))
+    assert replayed["items"] == got  # the replay of the events and the title rows agree
 
     known = before_void.isoformat().replace("+00:00", "Z")
     then = _ok(client.get("/api/v1/targets/progress", params={"year": 2025, "region": "410100", "known_at": known},
@@ -152,7 +169,11 @@ def test_targets_progress_quotas_and_the_workbook(client: TestClient, principals
         "base": {"411202": 1}}), 422, "validation-error")
 
     report = _ok(client.get("/api/v1/reports/progress?year=2025&region=410100", headers=city.headers))
-    sheet, both = report["sheets"]
+    sheet, both, champion, _tech = report["sheets"]
+    assert [(row["rank"], row["region_code"]) for row in champion["rows"]] == [(1, ZHONGYUAN)]
+    assert champion["rows"][0]["measures"]["new"]["completion"] == 0.5
+    assert champion["total"]["measures"]["new"] == {"target": None, "actual": 1, "completion": None,
+                                                    "remaining": None}  # the city has no such target
     assert both["tier"] == ["provincial", "national"]
     assert both["kinds"] == ["total"]
     assert (sheet["tier"], sheet["rank_by"], sheet["kinds"]) == ("provincial", "new", ["new", "total"])
@@ -181,7 +202,7 @@ def test_targets_progress_quotas_and_the_workbook(client: TestClient, principals
 
 def _check_workbook(content: bytes, report: dict[str, Any]) -> None:
     book = openpyxl.load_workbook(io.BytesIO(content))
-    assert len(book.sheetnames) == 3
+    assert len(book.sheetnames) == 5
     assert (book.sheetnames[0], book.sheetnames[-1]) == ("省级专精特新中小企业", "名额与申报")
     sheet = book["省级专精特新中小企业"]
     rows = list(sheet.iter_rows(values_only=True))
