@@ -72,7 +72,8 @@ class FirmFacts:
 
 
 def _on(changes: list[tuple[dt.date, str]], day: dt.date, *, first_if_before: bool) -> str | None:
-    at = bisect.bisect_right(changes, (day, "\uffff"))
+    """The value of the last change dated on or before ``day`` (changes in chain order, dates never falling)."""
+    at = bisect.bisect_right(changes, day, key=lambda change: change[0])
     if at == 0:
         return changes[0][1] if changes and first_if_before else None
     return changes[at - 1][1]

@@ -18,7 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from pipeline.access import Actor
-from pipeline.dates import business_today, utc_now
+from pipeline.dates import BUSINESS_TZ, business_today, utc_now
 from pipeline.errors import Conflict, InvalidInput, NotFound
 from pipeline.history import ledger
 from pipeline.identifiers import child_regions, region_covers, region_name, validate_region
@@ -142,7 +142,8 @@ def child_quotas(session: Session, quota: Quota, *, population: Population | Non
         own = targets.targets_of(session, children, quota.year, known_at)
         if own and population is None:  # one child (a recommendation) reads that child's firms only
             population = Population(session, quota.region_code if only is None else only, known_at=known_at)
-        on = targets.count_date(quota.year, today or business_today())
+        on = targets.count_date(quota.year, today or (known_at.astimezone(BUSINESS_TZ).date() if known_at
+                                                      else business_today()))
         for child, items in own.items():
             item = next((i for i in items if (targets.tier_key(i["tier"]), i["kind"]) == wanted), None)
             if item is not None and population is not None:

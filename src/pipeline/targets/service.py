@@ -19,7 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from pipeline.access import Actor, require_permission
-from pipeline.dates import business_today, utc_now
+from pipeline.dates import BUSINESS_TZ, business_today, utc_now
 from pipeline.errors import Conflict, Forbidden, InvalidInput, NotFound
 from pipeline.history import ledger
 from pipeline.identifiers import child_regions, region_name, validate_region
@@ -252,7 +252,8 @@ def progress(session: Session, actor: Actor, *, year: int, region: str, known_at
     check_year(year)
     if not actor.covers(region):
         raise NotFound(f"区划{region}不在您的辖区内 — region {region} is outside your jurisdiction")
-    on = count_date(year, today or business_today())
+    # as recorded by known_at, "today" is the day it was then
+    on = count_date(year, today or (known_at.astimezone(BUSINESS_TZ).date() if known_at else business_today()))
     children = child_regions(region)
     own = targets_of(session, [region, *children], year, known_at)
     population = Population(session, region, known_at=known_at)
