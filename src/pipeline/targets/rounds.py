@@ -100,12 +100,12 @@ def create_round(session: Session, *, tier: str, year: int, batch: str, opens_on
     return item
 
 
-def get_round(session: Session, round_id: int, actor: Actor, *, for_update: bool = False) -> ApplicationRound:
-    query = select(ApplicationRound).where(ApplicationRound.id == round_id)
-    item = session.scalars(query.with_for_update() if for_update else query).one_or_none()
-    if item is None or not (item.region_code is None or actor.region_code is None
-                            or region_covers(item.region_code, actor.region_code)
-                            or actor.covers(item.region_code)):
+def get_round(session: Session, round_id: int, actor: Actor) -> ApplicationRound:
+    """A round the actor sees: one of its jurisdiction, or one whose jurisdiction contains it (a district sees
+    its province's round)."""
+    item = session.get(ApplicationRound, round_id)
+    if item is None or not (item.region_code is None or actor.covers(item.region_code) or (
+            actor.region_code is not None and region_covers(item.region_code, actor.region_code))):
         raise NotFound(f"没有申报批次{round_id} — no round {round_id}")
     return item
 
