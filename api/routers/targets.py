@@ -77,7 +77,7 @@ def get_progress(session: ReadSessionDep, actor: CurrentActor, year: YearQuery, 
     responses=problems(401, 404, 422),
     description="当前版本，或 `?version=` 指定的历史版本。The current version, or an earlier one with `?version=`.",
 )
-def get_targets(region: Region, year: Year, session: SessionDep, actor: CurrentActor,
+def get_targets(region: Region, year: Year, session: ReadSessionDep, actor: CurrentActor,
                 version: Annotated[int | None, Query(ge=1, le=1_000_000, description="版本")] = None) -> TargetsOut:
     return TargetsOut(**service.get_targets(session, region, year, actor, version=version))
 
