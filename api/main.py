@@ -26,7 +26,9 @@ from api.routers import (
     imports,
     machine,
     policies,
+    rounds,
     side_titles,
+    targets,
     timetravel,
     webhooks,
 )
@@ -109,7 +111,7 @@ def create_app(database_url: str | None = None, *, read_database_url: str | None
     app.add_middleware(RequestIdMiddleware)
 
     routers = (health, enterprises, side_titles, machine, timetravel, audit, dynamic, imports, eligibility, policies,
-               awards, credit, webhooks)
+               awards, credit, webhooks, targets, rounds)
     for router in (*(module.router for module in routers), console.router):
         app.include_router(router)
     app.mount("/console/static", StaticFiles(directory=console.STATIC_DIR), name="console-static")

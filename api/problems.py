@@ -33,6 +33,9 @@ PROBLEM_TYPES: dict[str, tuple[int, str, str]] = {
     "illegal-transition": (409, errors.IllegalTransition.title,
                            "The trigger is not allowed from the firm's state; `allowed_triggers` lists the allowed."),
     "guard-failed": (409, errors.GuardFailed.title, "A guard refused; `guard` names it, `refusals` lists all."),
+    "quota-exceeded": (409, errors.QuotaExceeded.title,
+                       "The child region has used its recommendation quota (推荐名额) for the year and tier; "
+                       "`quota`, `recommended` and `region_code` say which. Nothing written."),
     "conflict": (409, errors.Conflict.title, "A concurrent request changed the firm first; reload and retry."),
     "anchor-key-missing": (409, errors.AnchorKeyMissing.title,
                            "No anchor signing key is configured (`PIPELINE_ANCHOR_KEY`); nothing was written."),
@@ -67,6 +70,7 @@ _DOMAIN_SLUGS: list[tuple[type[errors.PipelineError], str]] = [
     (errors.GuardFailed, "guard-failed"),
     (errors.VersionMismatch, "version-mismatch"),
     (errors.Conflict, "conflict"),
+    (errors.QuotaExceeded, "quota-exceeded"),
     (errors.AnchorKeyMissing, "anchor-key-missing"),
 ]
 

@@ -66,6 +66,12 @@ class GuardFailed(PipelineError):
     title = "Guard failed (不满足操作条件)"
 
 
+class QuotaExceeded(PipelineError):
+    """A recommendation past the child region's recommendation quota (推荐名额) for the year and tier."""
+
+    title = "Quota exceeded (超出推荐名额)"
+
+
 class VersionMismatch(PipelineError):
     title = "Version mismatch (版本不一致)"
 

@@ -133,3 +133,32 @@ def region_level(code: str) -> str:
 def region_covers(scope: str | None, code: str) -> bool:
     """Whether a jurisdiction (``None`` = everywhere) covers a firm's division code."""
     return scope is None or code.startswith(region_prefix(scope))
+
+
+#: GB/T 2260 rows that group divisions rather than name one (a city's "市辖区", a former "县" block).
+_GROUPING_NAMES = frozenset({"市辖区", "县"})
+
+
+def child_regions(code: str) -> list[str]:
+    """The divisions one level below ``code``, as officials report: a province's cities (with the county-level
+    codes governed as cities, 济源 419001, and any other directly administered 90xx division), a city's districts
+    and counties; nothing below a district or 济源. Current codes only, in code order."""
+    if region_level(code) == "district" or code in CITY_LEVEL_COUNTY_CODES:
+        return []
+    province = code[:2]
+    children: list[str] = []
+    for _length, low, _high, _props, entries in numdb.get("cn/loc").prefixes:
+        if low != province:
+            continue
+        for _l, tail, _h, props, _e in entries:
+            child = province + tail
+            current = _current_name(props.get("county", ""))
+            if current is None or current in _GROUPING_NAMES or child == code:
+                continue
+            if code.endswith("0000"):
+                if (not tail.startswith("90") and tail.endswith("00") and tail != "0000") or (
+                        tail.startswith("90") and tail != "9000"):
+                    children.append(child)
+            elif child.startswith(code[:4]) and not tail.endswith("00"):
+                children.append(child)
+    return sorted(children)

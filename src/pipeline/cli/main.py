@@ -18,6 +18,7 @@ from pipeline.cli import demo as demo_cli
 from pipeline.cli import dynamic as dynamic_cli
 from pipeline.cli import imports as imports_cli
 from pipeline.cli import screening as screening_cli
+from pipeline.cli import targets as targets_cli
 from pipeline.cli import webhooks as webhooks_cli
 from pipeline.cli.common import actor_from_args
 from pipeline.cli.preflight import (
@@ -176,6 +177,7 @@ FEATURE_COMMANDS: tuple[Callable[[argparse._SubParsersAction[argparse.ArgumentPa
     awards_cli.register,
     demo_cli.register,
     webhooks_cli.register,
+    targets_cli.register,
 )
 
 

@@ -12,12 +12,13 @@ from pipeline.models.firms import Enterprise, Event, Recognition
 from pipeline.models.imports import ImportRun
 from pipeline.models.ledger import ChainRecord
 from pipeline.models.principals import ConsoleSessionRecord, IdempotencyRecord, Principal
+from pipeline.models.targets import Application, ApplicationRound, Quota, Target
 from pipeline.models.titles import SideTitle
 from pipeline.models.webhooks import WebhookDelivery, WebhookSubscription
 
 __all__ = [
-    "NAMING_CONVENTION", "Anchor", "AnchorHead", "AnnualFiling", "AuditRead", "AwardBudget", "Base", "BigId",
-    "ChainRecord", "ConsoleSessionRecord", "Enterprise", "Entitlement", "EntitlementRecord", "Event",
-    "IdempotencyRecord", "ImportRun", "JsonDoc", "Loan", "PolicyVersion", "Principal", "Recognition", "SideTitle",
-    "UTCDateTime", "WebhookDelivery", "WebhookSubscription",
+    "NAMING_CONVENTION", "Anchor", "AnchorHead", "AnnualFiling", "Application", "ApplicationRound", "AuditRead",
+    "AwardBudget", "Base", "BigId", "ChainRecord", "ConsoleSessionRecord", "Enterprise", "Entitlement",
+    "EntitlementRecord", "Event", "IdempotencyRecord", "ImportRun", "JsonDoc", "Loan", "PolicyVersion", "Principal",
+    "Quota", "Recognition", "SideTitle", "Target", "UTCDateTime", "WebhookDelivery", "WebhookSubscription",
 ]
