@@ -11,7 +11,7 @@ from pipeline import demo
 from pipeline.cli.main import main as pipeline_main
 from pipeline.db import unit_of_work
 from pipeline.history import verify
-from pipeline.models import Enterprise, Entitlement, Event, Principal, SideTitle
+from pipeline.models import Enterprise, Entitlement, Event, Principal, SideTitle, Target
 from pipeline.principals.service import add_principal
 
 Factory = sessionmaker[Session]
@@ -45,6 +45,7 @@ def test_the_demo_loads_a_living_history_and_prints_a_token_per_role(
         assert regions == {"4101", "4104", "4112"}
         assert session.scalar(select(func.count()).select_from(Entitlement))
         assert session.scalar(select(func.count()).select_from(SideTitle))
+        assert session.scalar(select(func.count()).select_from(Target))
         assert verify.verify(session).problems == []
 
     again, _, err = _run(capsys, database_url, "--firms", "5")

@@ -1,5 +1,6 @@
 """A demonstration data set: firms across 郑州, 平顶山 and 三门峡 with five years of history, written through
-the same services as real work (so every event is sealed, every award derived, every title replayable).
+the same services as real work (so every event is sealed, every award derived, every title replayable), with
+the seeds' targets loaded so the progress pages have something to measure.
 
 Everything it creates is marked: firm names begin with 【演示】, principals with 演示·, and every principal
 is created by :data:`CREATED_BY`. It loads only into a database holding nothing else — any firm or
@@ -25,6 +26,7 @@ from pipeline.errors import PipelineError
 from pipeline.firms import service
 from pipeline.models import Enterprise, Event, Principal
 from pipeline.principals.service import actor_of, add_principal
+from pipeline.targets import seeds
 from pipeline.titles import service as side_titles
 
 CREATED_BY = "pipeline demo"
@@ -85,6 +87,7 @@ class DemoReport:
     events: int = 0
     side_titles: int = 0
     filings: int = 0
+    targets: int = 0
     tokens: list[tuple[str, str, str]] = field(default_factory=list)
     """``(role and scope, principal name, token)`` — each shown once."""
 
@@ -169,6 +172,7 @@ def load(session: Session, *, firms: int, today: dt.date, seed: int = 2026,
         report.firms += 1
         if on_progress is not None:
             on_progress(n, firms)
+    report.targets = len(seeds.load_seeds(session, actors["admin:all:all"]))  # the seeds' own targets
     return report
 
 

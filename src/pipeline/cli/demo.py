@@ -32,7 +32,8 @@ def cmd_demo(args: argparse.Namespace, engine: Engine) -> int:
     swept = sweep(lambda: unit_of_work(factory), today, apply=True, requested_by=SYSTEM, request_id=cli_request_id())
     print(f"演示数据已载入 — demonstration data loaded: {report.firms} firms (names begin with {demo.NAME_MARK}), "
           f"{report.events + swept.events} tier events ({swept.events} by the expiry sweep as of {today}), "
-          f"{report.side_titles} side titles, {report.filings} annual filings; awards derived as recognised",
+          f"{report.side_titles} side titles, {report.filings} annual filings, the seeds' targets of "
+          f"{report.targets} region-years; awards derived as recognised",
           file=sys.stderr)
     print("sign-in tokens, one per role (shown only once; paste one into /console or send it as "
           "`Authorization: Bearer …`):")
