@@ -99,9 +99,9 @@ def create_app(database_url: str | None = None, *, read_database_url: str | None
 
     routers = (health, enterprises, side_titles, machine, timetravel, audit, dynamic, imports, eligibility, policies,
                awards)
-    for router in (*(module.router for module in routers), console.router):
+    app.mount("/console/static", StaticFiles(directory=console.STATIC_DIR), name="console-static")  # before the
+    for router in (*(module.router for module in routers), console.router):  # console's page for unknown paths
         app.include_router(router)
-    app.mount("/console/static", StaticFiles(directory=console.STATIC_DIR), name="console-static")
 
     @app.get("/problems/{slug}", include_in_schema=False)
     def problem_type(slug: str) -> JSONResponse:

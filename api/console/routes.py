@@ -31,6 +31,7 @@ from api.routers import enterprises as enterprise_routes
 from pipeline.dates import business_today, parse_date
 from pipeline.errors import InvalidInput, PipelineError
 from pipeline.firms import repository, service
+from pipeline.history.replay import voided_seqs
 from pipeline.lifecycle import machine
 from pipeline.models import Enterprise
 from pipeline.principals.service import authenticate
@@ -127,6 +128,7 @@ def enterprise_page(request: Request, session: SessionDep, uscc: str, event: int
         timeline=views.timeline(book, list(firm.recognitions), today), events=list(reversed(events)),
         chain=views.verify_chain(firm, events), evidence_items=lambda e: views.evidence_items(book, e),
         recorded=event, titles=sorted(firm.recognitions, key=lambda t: (t.recognized_on, t.id)),
+        voided=voided_seqs(events),
     )
 
 
@@ -137,7 +139,7 @@ def history_page(request: Request, session: SessionDep, uscc: str) -> Response:
     book = book_now()
     events = repository.history(session, firm)
     return render(request, "history.html", firm=firm, events=events, chain=views.verify_chain(firm, events),
-                  evidence_items=lambda e: views.evidence_items(book, e))
+                  evidence_items=lambda e: views.evidence_items(book, e), voided=voided_seqs(events))
 
 
 def _transition_form(request: Request, firm: Enterprise, current: ConsoleSession, trigger: str,
@@ -206,5 +208,12 @@ def machine_page(request: Request, session: SessionDep) -> Response:
     signed_in(request, session)
     book = book_now()
     rows = [(source, dest, trigger) for trigger, source, dest in machine.TRANSITION_TABLE]
-    return render(request, "machine.html", rows=rows, svg=machine_svg(book), source=machine.mermaid(book),
-                  new=machine.NEW)
+    return render(request, "machine.html", rows=rows, svg=machine_svg(book), new=machine.NEW)
+
+
+@router.api_route("/{unknown:path}", methods=["GET", "POST"])
+def unknown_page(request: Request, session: SessionDep, unknown: str) -> Response:
+    """Any other /console address: a Chinese page, not the API's JSON."""
+    load_session(request, session)
+    return render(request, "error.html", 404, title="页面不存在",
+                  message="您访问的页面不存在，可能地址有误或已被移除。")

@@ -14,9 +14,10 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, object_session
 
+from api.console import catalogue
 from pipeline.access import Actor
 from pipeline.history import verify
-from pipeline.lifecycle import chain as audit
+from pipeline.identifiers import region_full_name
 from pipeline.lifecycle import guards, machine
 from pipeline.models import Enterprise, Event, Recognition
 from pipeline.rulebooks import TITLE_TIERS, Rulebook, title_label
@@ -29,35 +30,55 @@ OUTSIDE: tuple[str, ...] = ("revoked", "removed")
 
 
 def trigger_label(book: Rulebook, trigger: str | None) -> str:
-    if trigger is None:
-        return "信息变更"
-    if trigger in machine.RECOGNITION_TIER:
-        return f"认定为{book.label(machine.RECOGNITION_TIER[trigger])}"
-    return {
-        "enroll": "纳入培育库", "renew": "复核通过（续期）", "demote": "降级", "expire": "到期失效",
-        "revoke": "撤销", "remove": "移出", "correct": "更正",
-    }.get(trigger, trigger)
+    return catalogue.trigger_label(book, trigger)
 
 
-EVIDENCE_LABELS = {
-    "document_no": "文号", "batch": "批次", "valid_until": "有效期至", "tier": "称号", "ended_titles": "终止的称号",
-    "barred_until": "禁入至", "bar_served_until": "禁入期满", "name": "企业名称", "region_code": "区划代码",
-    "changes": "变更内容", "voids_seq": "作废事件",
-}
+SKIPPED_EVIDENCE = ("voided_hash", "voided_trigger", "rulebook_id")
+"""Evidence the chain keeps for machines; the page says it another way (the struck-through event, the rule)."""
+
+
+def _warning_sentences(book: Rulebook, warning: dict[str, Any]) -> str:
+    """``eligibility_warning`` as the sentence an official reads."""
+    tier = book.label(str(warning.get("tier", "")))
+    head = f"认定{tier}时的资格提示："
+    if warning.get("error"):
+        return head + f"指标数据无法评价（{catalogue.zh(str(warning['error']))}）。"
+    if warning.get("year") is None:
+        return head + "认定时没有该企业的年度数据，未能核对认定条件。"
+    parts = [head + f"依据{warning['year']}年度数据，"]
+    unmet = [catalogue.field_label(str(code)) for code in warning.get("unmet") or []]
+    missing = [catalogue.field_label(str(code)) for code in warning.get("missing") or []]
+    if unmet:
+        parts.append("未达到：" + "、".join(unmet) + "。")
+    if missing:
+        parts.append("缺少数据：" + "、".join(missing) + "。")
+    if not unmet and not missing:
+        parts.append("数据不足以确认符合认定条件。")
+    return "".join(parts)
 
 
 def evidence_items(book: Rulebook, evidence: dict[str, Any]) -> list[tuple[str, str]]:
+    """An event's evidence as labelled fields: amendments as "字段：旧值 → 新值", warnings as sentences."""
     items = []
     for key, value in evidence.items():
-        if key in ("tier",) and isinstance(value, str):
-            shown = book.label(value)
-        elif key == "ended_titles" and isinstance(value, list):
-            shown = "、".join(book.label(str(v)) for v in value) or "无"
-        elif isinstance(value, dict | list):
-            shown = audit.canonical_json(value)
+        if key in SKIPPED_EVIDENCE or value in (None, "", [], {}):
+            continue
+        if key == "eligibility_warning" and isinstance(value, dict):
+            items.append(("资格提示", _warning_sentences(book, value)))
+        elif key == "changes" and isinstance(value, dict):
+            for name, change in value.items():
+                if isinstance(change, dict) and "from" in change:
+                    old = catalogue.value_text(book, change.get("from"))
+                    new = catalogue.value_text(book, change.get("to"))
+                    items.append((catalogue.field_label(str(name)), f"{old} → {new}"))
+        elif key == "voids_seq":
+            items.append(("作废事件", f"#{value}"))
+        elif key == "region_code" and isinstance(value, str):
+            items.append(("区划", f"{region_full_name(value) or ''}（{value}）"))
+        elif key == "data" and isinstance(value, dict):
+            items.extend((catalogue.field_label(str(k)), catalogue.value_text(book, v)) for k, v in value.items())
         else:
-            shown = str(value)
-        items.append((EVIDENCE_LABELS.get(key, key), shown))
+            items.append((catalogue.field_label(key), catalogue.value_text(book, value)))
     return items
 
 

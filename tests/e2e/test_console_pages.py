@@ -41,7 +41,6 @@ DESKTOP = {"width": 1366, "height": 768}
 REVOKED_FIRM = make_uscc("410106", 301)
 
 #: Visible ASCII words allowed on a page (the issue's settled list); everything else of 3+ letters is a leak.
-CHECK_ENGLISH = False
 ALLOWED_WORDS = {"USCC", "CSV", "Excel", "SHA", "JSON", "API", "xlsx", "csv"}
 
 
@@ -165,7 +164,7 @@ def _visit_all(browser: Browser, server: LiveServer, role: str, size: str, only:
             wide = page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
             if wide[0] > wide[1]:
                 failures.append(f"{name} ({path}): {wide[0]} px wide in a {wide[1]} px window")
-            leaks = _english_words(page.inner_text("body")) if CHECK_ENGLISH else []
+            leaks = _english_words(page.inner_text("body"))
             if leaks:
                 failures.append(f"{name} ({path}): English on the page: {sorted(set(leaks))}")
         if size == "phone":  # the menu opens, and 退出 is within reach
