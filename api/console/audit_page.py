@@ -15,6 +15,7 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
+from api.console.exports_page import region_code
 from api.console.pages import problem_of, render, signed_in
 from api.console.session import ConsoleRoute
 from api.deps import SessionDep
@@ -55,7 +56,7 @@ def _filter(actor: Actor, values: dict[str, str]) -> audit_query.EventFilter:
         raise InvalidInput(f"未知事件类型 — unknown kind {values['kind']!r}", field="kind")
     flt = audit_query.EventFilter(
         actor=values["actor"] or None, trigger=values["trigger"] or None, kind=values["kind"] or None,
-        region=values["region"] or None, uscc=validate_uscc(values["uscc"]) if values["uscc"] else None,
+        region=region_code(values["region"]), uscc=validate_uscc(values["uscc"]) if values["uscc"] else None,
         effective_from=day("effective_from"), effective_to=day("effective_to"),
         recorded_from=moment("recorded_from", end=False), recorded_to=moment("recorded_to", end=True),
         newest_first=values["order"] != "asc",

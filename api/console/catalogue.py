@@ -46,6 +46,7 @@ PROBLEM_TITLES = {
     "invalid-file": "文件结构无效", "anchor-key-missing": "未配置锚点签名密钥", "internal-error": "内部错误",
     "payload-too-large": "请求体过大",
 }
+FLAGS = {"annual_data_overdue": "年度数据逾期未报", "late_change_report": "重大变化逾期报告"}
 WORDS = {"true": "是", "false": "否", "null": "无", "none": "无", "nobody": "无人", "nothing": "无"}
 
 _CODE = re.compile(r"[A-Za-z][A-Za-z0-9_]*(?:[:.\-][A-Za-z0-9_]+)*")
@@ -68,7 +69,7 @@ def _labelled(tree: Any) -> Iterator[tuple[str, str]]:
 @functools.cache
 def codes() -> dict[str, str]:
     """Code → Chinese label, from every rulebook (the newest wins) and the tables above."""
-    table: dict[str, str] = {**WORDS, **END_REASONS, **LEVELS, **ROLES, **KINDS, **FIELDS}
+    table: dict[str, str] = {**WORDS, **FLAGS, **END_REASONS, **LEVELS, **ROLES, **KINDS, **FIELDS}
     for book in all_rulebooks():
         table.update(_labelled(book.sections))
         table.update(book.state_labels)

@@ -7,13 +7,14 @@ request's transaction clean and the page can show the refusal as the API's probl
 from __future__ import annotations
 
 import datetime as dt
+import unicodedata
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import RedirectResponse, Response
 
-from api.console import audit_page, imports_page, views
+from api.console import audit_page, exports_page, imports_page, views
 from api.console.diagram import machine_svg
 from api.console.pages import (
     STATIC_DIR,
@@ -43,6 +44,7 @@ PAGE_SIZE = 50
 router = APIRouter(prefix="/console", include_in_schema=False, route_class=ConsoleRoute)
 router.include_router(imports_page.router)
 router.include_router(audit_page.router)
+router.include_router(exports_page.router)
 
 
 @router.get("/login")
@@ -81,11 +83,26 @@ def pipeline_page(request: Request, session: SessionDep) -> Response:
     current = signed_in(request, session)
     assert current.actor is not None
     book, today = book_now(), business_today()
-    ladder, outside = views.funnel(session, current.actor, book)
-    due = views.due_for_review(session, current.actor, book, today)
+    ladder, outside = views.funnel(session, current.actor, book, today)
+    groups = views.due_for_review(session, current.actor, today)
+    due = sorted((item for g in groups for item in g.items), key=lambda i: (i.valid_until, i.uscc))
+    tiers = {item.uscc: g.tier_label for g in groups for item in g.items}
     horizon = today + dt.timedelta(days=views.DUE_WINDOW_DAYS)
-    return render(request, "pipeline.html", ladder=ladder, outside=outside, due=due, horizon=horizon,
-                  window=views.DUE_WINDOW_DAYS)
+    return render(request, "pipeline.html", ladder=ladder, outside=outside, due=due[:10], due_total=len(due),
+                  tiers=tiers, horizon=horizon, window=views.DUE_WINDOW_DAYS,
+                  lapsed=len(views.lapsed_titles(session, current.actor, today)))
+
+
+@router.get("/review")
+def review_page(request: Request, session: SessionDep) -> Response:
+    """The 复核 worklist: the dashboard card's full list, the same as ``GET /dynamic-management/due``."""
+    current = signed_in(request, session)
+    assert current.actor is not None
+    today = business_today()
+    groups = views.due_for_review(session, current.actor, today)
+    return render(request, "review.html", groups=groups, total=sum(g.count for g in groups),
+                  lapsed=views.lapsed_titles(session, current.actor, today), window=views.DUE_WINDOW_DAYS,
+                  horizon=today + dt.timedelta(days=views.DUE_WINDOW_DAYS))
 
 
 @router.get("/enterprises")
@@ -97,7 +114,8 @@ def enterprises_page(
 ) -> Response:
     current = signed_in(request, session)
     assert current.actor is not None
-    filters = {"q": q.strip(), "state": state, "region": region.strip(), "expiring_before": expiring_before.strip()}
+    filters = {"q": q.strip(), "state": state, "region": unicodedata.normalize("NFKC", region).strip(),
+               "expiring_before": expiring_before.strip()}
     problem = None
     items: list[Any] = []
     next_cursor = None
@@ -112,8 +130,11 @@ def enterprises_page(
     except PipelineError as exc:
         problem = problem_of(exc)
     more = "?" + urlencode({**{k: v for k, v in filters.items() if v}, "cursor": next_cursor}) if next_cursor else None
+    export_query = urlencode({k: v for k, v in filters.items() if k in ("state", "region") and v})
+    roster_query = urlencode({"region": filters["region"]} if filters["region"] else {})
     return render(request, "enterprises.html", 422 if problem else 200, items=items, filters=filters,
-                  problem=problem, more=more, states=machine.STATES[1:])
+                  problem=problem, more=more, states=machine.STATES[1:], export_query=export_query,
+                  roster_query=roster_query)
 
 
 @router.get("/enterprises/{uscc}")
@@ -128,7 +149,8 @@ def enterprise_page(request: Request, session: SessionDep, uscc: str, event: int
         timeline=views.timeline(book, list(firm.recognitions), today), events=list(reversed(events)),
         chain=views.verify_chain(firm, events), evidence_items=lambda e: views.evidence_items(book, e),
         recorded=event, titles=sorted(firm.recognitions, key=lambda t: (t.recognized_on, t.id)),
-        voided=voided_seqs(events),
+        voided=voided_seqs(events), lapsed=views.state_lapsed(firm, today),
+        title_status=lambda t: views.title_status(t, today),
     )
 
 

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session, object_session
 
 from api.console import catalogue
 from pipeline.access import Actor
+from pipeline.dynamic import worklist
 from pipeline.history import verify
 from pipeline.identifiers import region_full_name
 from pipeline.lifecycle import guards, machine
@@ -89,45 +90,76 @@ class FunnelRow:
     count: int
     share: float
     """Width of the bar: count relative to the largest stage, 0–100."""
+    valid: int | None = None
+    """Firms holding a valid title of this tier today (``None`` for the pool and the states outside the ladder)."""
 
 
-def funnel(session: Session, actor: Actor, book: Rulebook) -> tuple[list[FunnelRow], list[FunnelRow]]:
-    """Firms per state in the actor's jurisdiction: the ladder (pool → 小巨人) and those outside it."""
+def funnel(session: Session, actor: Actor, book: Rulebook, today: dt.date) -> tuple[list[FunnelRow], list[FunnelRow]]:
+    """Firms per state in the actor's jurisdiction: the ladder (pool → 小巨人) and those outside it; for each tier
+    also how many firms hold a title of it that is valid today (a state whose title lapsed is not a valid title)."""
     query = select(Enterprise.state, func.count()).group_by(Enterprise.state)
+    valid_query = (select(Recognition.tier, func.count(func.distinct(Recognition.enterprise_id)))
+                   .join(Enterprise, Enterprise.id == Recognition.enterprise_id)
+                   .where(Recognition.valid_on_clause(today))
+                   .group_by(Recognition.tier))
     if actor.region_prefix:
         query = query.where(Enterprise.region_code.startswith(actor.region_prefix))
+        valid_query = valid_query.where(Enterprise.region_code.startswith(actor.region_prefix))
     counts: dict[str, int] = {state: int(count) for state, count in session.execute(query)}
+    valid: dict[str, int] = {tier: int(count) for tier, count in session.execute(valid_query)}
     largest = max([counts.get(s, 0) for s in LADDER + OUTSIDE] + [1])
 
     def rows(states: tuple[str, ...]) -> list[FunnelRow]:
-        return [FunnelRow(s, book.label(s), counts.get(s, 0), 100 * counts.get(s, 0) / largest) for s in states]
+        return [FunnelRow(s, book.label(s), counts.get(s, 0), 100 * counts.get(s, 0) / largest,
+                          valid.get(s, 0) if s in TITLE_TIERS else None) for s in states]
 
     return rows(LADDER), rows(OUTSIDE)
 
 
+def due_for_review(session: Session, actor: Actor, today: dt.date) -> list[worklist.DueGroup]:
+    """The 复核 worklist of the next :data:`DUE_WINDOW_DAYS` days: the very list ``GET /dynamic-management/due``
+    returns (:func:`pipeline.dynamic.worklist.due`), so the dashboard card, its full list and the API agree."""
+    return worklist.due(session, actor, within_days=DUE_WINDOW_DAYS, today=today)
+
+
 @dataclass(frozen=True)
-class DueTitle:
+class LapsedTitle:
     uscc: str
     name: str
-    tier_label: str
+    region_code: str
+    tier: str
     valid_until: dt.date
-    days_left: int
 
 
-def due_for_review(session: Session, actor: Actor, book: Rulebook, today: dt.date, limit: int = 50) -> list[DueTitle]:
-    """Current titles (the tier the firm stands on) whose validity ends within the window, or already has."""
-    horizon = today + dt.timedelta(days=DUE_WINDOW_DAYS)
+def lapsed_titles(session: Session, actor: Actor, today: dt.date, limit: int = 200) -> list[LapsedTitle]:
+    """Firms whose state's title is past its validity and not yet ended (the expiry sweep has not run): 已过期."""
     query = (
-        select(Enterprise.uscc, Enterprise.name, Recognition.tier, Recognition.valid_until)
+        select(Enterprise.uscc, Enterprise.name, Enterprise.region_code, Recognition.tier, Recognition.valid_until)
         .join(Recognition, Recognition.enterprise_id == Enterprise.id)
-        .where(Recognition.ended_on.is_(None), Recognition.tier == Enterprise.state, Recognition.valid_until <= horizon)
-        .order_by(Recognition.valid_until, Enterprise.uscc)
-        .limit(limit)
+        .where(Recognition.ended_on.is_(None), Recognition.tier == Enterprise.state, Recognition.valid_until < today)
+        .order_by(Recognition.valid_until, Enterprise.uscc).limit(limit)
     )
     if actor.region_prefix:
         query = query.where(Enterprise.region_code.startswith(actor.region_prefix))
-    return [DueTitle(uscc, name, book.label(tier), until, (until - today).days)
-            for uscc, name, tier, until in session.execute(query)]
+    return [LapsedTitle(*row) for row in session.execute(query)]
+
+
+def title_status(title: Recognition, today: dt.date) -> tuple[str, str]:
+    """(css class, label) of a title today: 有效, 已过期 (validity over, not ended) or 已终止."""
+    if title.ended_on is not None and title.ended_on <= today:
+        return "ended", "已终止"
+    if title.valid_until < today:
+        return "lapsed", "已过期"
+    if title.recognized_on > today:
+        return "future", "未生效"
+    return "valid", "有效"
+
+
+def state_lapsed(firm: Enterprise, today: dt.date) -> bool:
+    """The firm stands on a tier whose title is past its validity (not yet swept to 到期失效)."""
+    if firm.state not in TITLE_TIERS:
+        return False
+    return not any(t.tier == firm.state and t.valid_on(today) for t in firm.recognitions)
 
 
 @dataclass(frozen=True)

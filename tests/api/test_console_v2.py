@@ -1,0 +1,133 @@
+"""Console v2 through the TestClient: one definition of 复核 everywhere, lapsed titles shown as 已过期, search and
+region prefixes, Chinese exports that re-import unchanged, and a Chinese page for unknown addresses."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import re
+from urllib.parse import unquote
+
+import openpyxl  # type: ignore[import-untyped]
+from api_support import SANMENXIA, SHANGJIE, Caller
+from console_support import sign_in
+from fastapi.testclient import TestClient
+from helpers import enroll, fire, make_uscc
+from sqlalchemy.orm import Session, sessionmaker
+
+from pipeline.access import cli_actor
+from pipeline.dates import business_today
+from pipeline.db import unit_of_work
+from pipeline.firms import service
+from pipeline.imports import ImportFile, ImportOptions, run_import
+
+DUE = make_uscc(SHANGJIE, 11)        # 小巨人 whose title ends in about two months
+LAPSED = make_uscc(SHANGJIE, 12)     # 创新型 whose title ended last year and was never swept
+FAR = make_uscc("410105", 13)        # 创新型 recognised this year: not due
+ELSEWHERE = make_uscc(SANMENXIA, 14)  # due, but outside Zhengzhou
+
+
+def _seed(factory: sessionmaker[Session]) -> None:
+    today = business_today()
+    start = today.replace(year=today.year - 3) + dt.timedelta(days=60)
+    for uscc, name in ((DUE, "上街精密制造有限公司"), (ELSEWHERE, "三门峡新材料有限公司")):
+        enroll(factory, uscc, start - dt.timedelta(days=30), name=name)
+        for trigger in ("recognize_innovative", "recognize_provincial", "recognize_national"):
+            fire(factory, uscc, trigger, start)
+    enroll(factory, LAPSED, "2019-03-01", name="上街过期样例有限公司")
+    fire(factory, LAPSED, "recognize_innovative", "2019-06-01", evidence={"document_no": "豫工信〔2019〕1号",
+                                                                         "valid_until": "2022-06-01"})
+    enroll(factory, FAR, today.replace(month=1, day=2), name="金水智能科技有限公司")
+    fire(factory, FAR, "recognize_innovative", today.replace(month=1, day=3))
+
+
+def _usccs(html: str) -> set[str]:
+    return set(re.findall(r'data-uscc="([0-9A-Z]{18})"', html))
+
+
+def test_review_card_list_and_api_agree_and_lapsed_titles_are_marked(
+    client: TestClient, city: Caller, api_sessions: sessionmaker[Session],
+) -> None:
+    _seed(api_sessions)
+    api = client.get("/api/v1/dynamic-management/due", headers=city.headers).json()
+    api_usccs = {item["uscc"] for group in api["groups"] for item in group["items"]}
+    assert api_usccs == {DUE}
+
+    sign_in(client, city)
+    dashboard = client.get("/console").text
+    card = re.search(r'class="card review-card" data-total="(\d+)"', dashboard)
+    assert card is not None
+    assert int(card.group(1)) == api["total"] == 1
+    assert 'href="/console/review">查看全部' in dashboard
+    review = client.get("/console/review").text
+    assert _usccs(review) == api_usccs
+    assert re.search(r'data-total="(\d+)"', review).group(1) == str(api["total"])  # type: ignore[union-attr]
+    assert "上街过期样例有限公司" in review.split('id="lapsed"')[1]  # lapsed: listed apart, not as due
+
+    # the funnel: the lapsed firm stands on 创新型, but its title is not a valid one
+    assert re.search(r'data-state="innovative">2<', dashboard)
+    assert re.search(r'data-valid="innovative">2<', dashboard)  # FAR's and DUE's (a 小巨人 holds all three)
+    firm = client.get(f"/console/enterprises/{LAPSED}").text
+    assert 'data-lapsed="true"' in firm
+    assert "已过期" in firm
+    assert 'class="title-valid"' not in firm
+
+
+def test_search_region_prefixes_and_chinese_exports_that_reimport_unchanged(
+    client: TestClient, city: Caller, api_sessions: sessionmaker[Session],
+) -> None:
+    _seed(api_sessions)
+    sign_in(client, city)
+    # several words, full-width: every word must match the name or a USCC prefix
+    found = client.get("/console/enterprises", params={"q": "９１４１０１　精密"}).text
+    assert "上街精密制造有限公司" in found
+    assert "金水智能科技有限公司" not in found
+    assert "上街精密制造有限公司" not in client.get("/console/enterprises", params={"q": "精密 金水"}).text
+    # 2-, 4- and 6-digit region prefixes
+    for prefix, expected in (("41", 3), ("4101", 3), ("410105", 1)):  # 三门峡 is outside the jurisdiction
+        page = client.get("/console/enterprises", params={"region": prefix}).text
+        assert page.count('<td data-label="企业名称">') == expected, prefix
+
+    response = client.get("/console/exports/roster.xlsx", params={"region": "4101"})
+    assert response.status_code == 200
+    disposition = response.headers["content-disposition"]
+    assert unquote(disposition.split("UTF-8''")[1]) == f"称号名单-{business_today().isoformat()}.xlsx"
+    sheet = openpyxl.load_workbook(io.BytesIO(response.content)).active
+    rows = list(sheet.iter_rows(values_only=True))
+    assert "层级代码" not in rows[0]
+    assert all(not re.search(r"[A-Za-z]{3,}", str(v)) for row in rows for v in row if v is not None)
+    assert any(isinstance(v, dt.datetime | dt.date) for v in rows[1])  # real date cells
+    assert "河南省郑州市上街区" in [v for row in rows for v in row]
+    with unit_of_work(api_sessions) as session:
+        summary = run_import(session, ImportFile(io.BytesIO(response.content), "称号名单.xlsx"),
+                             ImportOptions(action="backfill"), cli_actor("cli:test"), apply=False,
+                             sink=lambda row: None)
+    assert summary.rows == len(rows) - 1
+    assert summary.problems == 0
+    assert summary.ok == 0  # every title is already recorded: the export re-imports unchanged
+
+    firms = client.get("/console/exports/enterprises.csv", params={"region": "410106"})
+    assert "企业名单" in unquote(firms.headers["content-disposition"])
+    text = firms.content.decode("utf-8-sig")
+    assert "国家级专精特新" in text
+    assert "状态代码" not in text
+
+
+def test_unknown_console_page_amendment_evidence_and_stale_form(
+    client: TestClient, city: Caller, api_sessions: sessionmaker[Session],
+) -> None:
+    _seed(api_sessions)
+    with unit_of_work(api_sessions) as session:
+        service.amend(session, FAR, changes={"name": "金水智能科技股份有限公司"}, actor=cli_actor("cli:test"))
+    sign_in(client, city)
+    missing = client.get("/console/no/such/page")
+    assert missing.status_code == 404
+    assert missing.headers["content-type"].startswith("text/html")
+    assert "页面不存在" in missing.text
+    firm = client.get(f"/console/enterprises/{FAR}").text
+    assert "企业名称</span> 金水智能科技有限公司 → 金水智能科技股份有限公司" in firm
+    assert "系统管理员（命令行）" in firm
+    assert "cli:test" not in firm
+    stale = client.post(f"/console/enterprises/{FAR}/transitions/renew", data={"csrf_token": "old"})
+    assert stale.status_code == 403
+    assert "页面已过期" in stale.text
