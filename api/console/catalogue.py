@@ -13,6 +13,7 @@ import re
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+from pipeline.dynamic.obligations import change_kinds
 from pipeline.lifecycle import machine
 from pipeline.rulebooks import Rulebook, all_rulebooks
 
@@ -76,7 +77,7 @@ def codes() -> dict[str, str]:
         for reasons in book.reason_codes.values():
             table.update(reasons)
         table.update({kind: spec.label for kind, spec in book.side_titles.items()})
-        table.update({str(k): str(v) for k, v in book.sections.get("change_kinds", {}).items()})
+        table.update(change_kinds(book))
         table[book.id] = f"《{book.title}》（{book.document}）"
     for trigger, tier in machine.RECOGNITION_TIER.items():
         table[trigger] = f"认定为{all_rulebooks()[-1].label(tier)}"

@@ -14,7 +14,7 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import RedirectResponse, Response
 
-from api.console import audit_page, exports_page, imports_page, views
+from api.console import audit_page, exports_page, firm_forms, imports_page, views
 from api.console.diagram import machine_svg
 from api.console.pages import (
     STATIC_DIR,
@@ -29,6 +29,7 @@ from api.console.pages import (
 from api.console.session import ConsoleExit, ConsoleRoute, ConsoleSession, load_session
 from api.deps import SessionDep
 from api.routers import enterprises as enterprise_routes
+from pipeline.access import Actor, permission_refusal
 from pipeline.dates import business_today, parse_date
 from pipeline.errors import InvalidInput, PipelineError
 from pipeline.firms import repository, service
@@ -36,6 +37,7 @@ from pipeline.history.replay import voided_seqs
 from pipeline.lifecycle import machine
 from pipeline.models import Enterprise
 from pipeline.principals.service import authenticate
+from pipeline.rulebooks import TITLE_TIERS, Rulebook
 
 __all__ = ["STATIC_DIR", "router"]
 
@@ -45,6 +47,7 @@ router = APIRouter(prefix="/console", include_in_schema=False, route_class=Conso
 router.include_router(imports_page.router)
 router.include_router(audit_page.router)
 router.include_router(exports_page.router)
+router.include_router(firm_forms.router)
 
 
 @router.get("/login")
@@ -144,8 +147,14 @@ def enterprise_page(request: Request, session: SessionDep, uscc: str, event: int
     firm = firm_of(request, session, uscc, current)
     book, today = book_now(), business_today()
     events = repository.history(session, firm)
+    options = service.trigger_options(firm, current.actor)
+    never = {o.trigger for o in options if _never_permitted(book, current.actor, firm, o.trigger)}
+    actor = current.actor
+    can = {action: permission_refusal(book, actor, action) is None for action in ("amend",)}
     return render(
-        request, "enterprise.html", firm=firm, options=service.trigger_options(firm, current.actor),
+        request, "enterprise.html", firm=firm, options=[o for o in options if o.trigger not in never],
+        read_only=actor.role == "auditor" or (all(o.trigger in never for o in options) and not can["amend"]),
+        destructive=views.DESTRUCTIVE, can=can, correctable=firm_forms.correctable_event(firm, events, actor),
         timeline=views.timeline(book, list(firm.recognitions), today), events=list(reversed(events)),
         chain=views.verify_chain(firm, events), evidence_items=lambda e: views.evidence_items(book, e),
         recorded=event, titles=sorted(firm.recognitions, key=lambda t: (t.recognized_on, t.id)),
@@ -164,12 +173,22 @@ def history_page(request: Request, session: SessionDep, uscc: str) -> Response:
                   evidence_items=lambda e: views.evidence_items(book, e), voided=voided_seqs(events))
 
 
+def _never_permitted(book: Rulebook, actor: Actor, firm: Enterprise, trigger: str) -> bool:
+    """This role may never fire ``trigger`` on this firm (not a matter of its state): the page leaves it out."""
+    if permission_refusal(book, actor, trigger):
+        return True
+    return trigger == "remove" and firm.state in TITLE_TIERS and \
+        permission_refusal(book, actor, f"recognize_{firm.state}") is not None
+
+
 def _transition_form(request: Request, firm: Enterprise, current: ConsoleSession, trigger: str,
-                     values: dict[str, str], problem: dict[str, Any] | None, status: int = 200) -> Response:
+                     values: dict[str, str], problem: dict[str, Any] | None, status: int = 200,
+                     preview: views.Preview | None = None) -> Response:
     assert current.actor is not None
     option = next(o for o in service.trigger_options(firm, current.actor) if o.trigger == trigger)
     return render(request, "transition.html", status, firm=firm, trigger=trigger, option=option, values=values,
-                  spec=views.form_spec(book_now(), trigger, firm.state), problem=problem)
+                  spec=views.form_spec(book_now(), trigger, firm.state), problem=problem, preview=preview,
+                  destructive=trigger in views.DESTRUCTIVE)
 
 
 def _known_trigger(request: Request, trigger: str) -> None:
@@ -197,6 +216,7 @@ def transition_submit(
     batch: Annotated[str, Form(max_length=100)] = "",
     valid_until: Annotated[str, Form(max_length=20)] = "",
     version: Annotated[str, Form(max_length=12)] = "",
+    confirm: Annotated[str, Form(max_length=5)] = "",
 ) -> Response:
     current = signed_in(request, session)
     check_csrf(request, current, csrf_token)
@@ -205,6 +225,19 @@ def transition_submit(
     _known_trigger(request, trigger)
     values = {"effective_date": effective_date, "reason_code": reason_code, "reason": reason,
               "document_no": document_no, "batch": batch, "valid_until": valid_until, "version": version}
+    evidence = {"document_no": document_no, "batch": batch, "valid_until": valid_until}
+    if trigger in views.DESTRUCTIVE and confirm != "yes":  # first the outcome, computed by the kernel; then record
+        try:
+            if not effective_date.strip():
+                raise InvalidInput("请填写生效日期", field="effective_date")
+            preview = views.dry_run(firm, trigger, current.actor,
+                                    effective_date=parse_date(effective_date, field="effective_date"),
+                                    reason_code=reason_code.strip() or None, reason=reason.strip() or None,
+                                    evidence=evidence)
+        except PipelineError as exc:
+            problem = problem_of(exc)
+            return _transition_form(request, firm, current, trigger, values, problem, problem["status"])
+        return _transition_form(request, firm, current, trigger, values, None, preview=preview)
     try:
         with session.begin_nested():
             if not effective_date.strip():
@@ -213,8 +246,7 @@ def transition_submit(
                 session, firm.uscc, trigger=trigger, actor=current.actor,
                 effective_date=parse_date(effective_date, field="effective_date"),
                 reason_code=reason_code.strip() or None, reason=reason.strip() or None,
-                evidence={"document_no": document_no, "batch": batch, "valid_until": valid_until},
-                expected_version=int(version) if version.strip().isdigit() else None,
+                evidence=evidence, expected_version=int(version) if version.strip().isdigit() else None,
                 request_id=str(request.state.request_id),
             )
     except PipelineError as exc:

@@ -16,12 +16,15 @@ from sqlalchemy.orm import Session, object_session
 
 from api.console import catalogue
 from pipeline.access import Actor
+from pipeline.dates import business_today
 from pipeline.dynamic import worklist
 from pipeline.history import verify
 from pipeline.identifiers import region_full_name
 from pipeline.lifecycle import guards, machine
+from pipeline.lifecycle.decide import PlainFirm, decide, normalized_facts
+from pipeline.lifecycle.guards import PlainTitle
 from pipeline.models import Enterprise, Event, Recognition
-from pipeline.rulebooks import TITLE_TIERS, Rulebook, title_label
+from pipeline.rulebooks import TITLE_TIERS, Rulebook, rulebook_in_force, title_label
 
 DUE_WINDOW_DAYS = 180
 """How far ahead the pipeline page looks for titles whose validity ends (复核 is due before then)."""
@@ -269,3 +272,32 @@ def form_spec(book: Rulebook, trigger: str, state: str) -> FormSpec:
     else:
         decision = "none"
     return FormSpec(trigger, codes, reason, decision, trigger in machine.RECOGNITION_TIER or trigger == "renew")
+
+
+DESTRUCTIVE = ("demote", "revoke", "remove")
+"""Triggers set apart on the firm page and confirmed with their outcome before they are recorded."""
+
+
+@dataclass(frozen=True)
+class Preview:
+    """What a destructive trigger would do, computed by the lifecycle's decision function on a copy of the firm."""
+
+    from_label: str
+    to_state: str
+    to_label: str
+    ended: list[str]
+    barred_until: dt.date | None
+
+
+def dry_run(firm: Enterprise, trigger: str, actor: Actor, *, effective_date: dt.date, reason_code: str | None,
+            reason: str | None, evidence: dict[str, Any]) -> Preview:
+    """:func:`pipeline.lifecycle.decide.decide` on :class:`PlainFirm` (a copy): the resulting tier, titles ended
+    and bar — exactly what recording would do, or the same refusal. Nothing is written."""
+    copy = PlainFirm.copy_of(firm)
+    book = rulebook_in_force(effective_date)
+    before = copy.state
+    _, recorded = decide(copy, trigger, effective_date, actor=actor, rulebook=book, today=business_today(),
+                         reason_code=reason_code, reason=reason, facts=normalized_facts(evidence),
+                         new_title=PlainTitle)
+    ended = [book.label(str(t)) for t in recorded.get("ended_titles") or []]
+    return Preview(book.label(before), copy.state, book.label(copy.state), ended, copy.barred_until)

@@ -124,7 +124,10 @@ def _pages(role: str) -> list[tuple[str, str]]:
     if role == "official":
         pages += [("transition", f"/console/enterprises/{SHANGJIE_FIRM}/transitions/recognize_innovative"),
                   ("revoke-form", f"/console/enterprises/{REVOKED_FIRM}/transitions/enroll"),
-                  ("imports", "/console/imports")]
+                  ("imports", "/console/imports"),
+                  ("demote-form", f"/console/enterprises/{GAOXIN_FIRM}/transitions/demote"),
+                  ("edit", f"/console/enterprises/{GAOXIN_FIRM}/edit"),
+                  ("changes", f"/console/enterprises/{GAOXIN_FIRM}/changes")]
     return pages
 
 
@@ -189,7 +192,7 @@ def test_every_page_fits_the_window_and_speaks_chinese(browser: Browser, server:
                 failures += _visit_all(browser, server, role, size, None, timings)
     else:  # one role per page, at 390 px
         names = [name for name, _ in _pages("official")]
-        official = set(names[::2]) | {"transition", "revoke-form", "imports"}
+        official = set(names[::2]) | {"transition", "revoke-form", "imports", "demote-form", "edit", "changes"}
         failures += _visit_all(browser, server, "official", "phone", official, timings)
         failures += _visit_all(browser, server, "auditor", "phone", set(names) - official, timings)
     timings.sort()
