@@ -15,7 +15,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from sqlalchemy.orm import Session
 
 from api.console import catalogue, views
-from api.console.session import ConsoleExit, ConsoleSession, load_session
+from api.console.session import ConsoleExit, ConsoleSession, idle_limit, load_session
 from api.deps import SessionDep, log_read
 from api.problems import PROBLEM_TYPES, slug_for
 from pipeline.dates import business_today
@@ -96,6 +96,7 @@ def render(request: Request, name: str, status: int = 200, **context: Any) -> HT
         "field_label": catalogue.field_label,
         "rulebook_name": catalogue.rulebook_name, "value_text": lambda v: catalogue.value_text(book, v),
         "end_reason": lambda r: catalogue.zh(r) if r else "", "plain": catalogue.plain,
+        "idle_minutes": int(idle_limit().total_seconds() // 60),
     }
     return HTMLResponse(templates.get_template(name).render(**base, **context), status_code=status)
 
@@ -110,29 +111,47 @@ def _user(current: ConsoleSession | None) -> dict[str, str] | None:
     if current is None or current.principal is None or current.actor is None:
         return None
     principal, actor = current.principal, current.actor
+    name = f"{current.user.name}（{principal.name}）" if current.user is not None else principal.name
     role = ROLE_LABELS.get(actor.role, actor.role)
     if actor.level:
         role = LEVEL_LABELS.get(actor.level, actor.level) + role
     area = "全部辖区" if actor.region_code is None else place(actor.region_code)
-    return {"id": principal.id, "name": principal.name, "role": role, "area": area}
+    return {"id": principal.id, "name": name, "role": role, "area": area}
+
+
+def posted_fields(request: Request) -> list[tuple[str, str]]:
+    """The text fields of the form this POST carried (FastAPI has parsed it already), without the CSRF token:
+    what the official typed, to be offered again after signing in or from a fresh page."""
+    form = getattr(request, "_form", None)
+    if request.method != "POST" or form is None:
+        return []
+    return [(k, v) for k, v in form.multi_items() if isinstance(v, str) and k not in ("csrf_token", "confirm")]
 
 
 def signed_in(request: Request, session: SessionDep) -> ConsoleSession:
-    """The session of a signed-in principal, or the end of the request with a redirect to sign-in."""
+    """The session of a signed-in principal, or the end of the request: a redirect to sign-in, or — for a form
+    posted after the session ended — the sign-in page keeping what was typed."""
     current = load_session(request, session)
     if current.actor is None:
+        if request.method == "POST":
+            raise ConsoleExit(render(request, "login.html", 401, next=request.url.path, error=None,
+                                     expired=current.expired, resume=posted_fields(request)))
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-        raise ConsoleExit(RedirectResponse(f"/console/login?next={quote(target)}", status_code=303))
+        flag = "&expired=1" if current.expired else ""
+        raise ConsoleExit(RedirectResponse(f"/console/login?next={quote(target)}{flag}", status_code=303))
     log_read(request, session, current.actor)
     request.state.db = session
     return current
 
 
 def check_csrf(request: Request, current: ConsoleSession, submitted: str | None) -> None:
+    """A form from a page of an earlier session (another tab signed out or in since) is not processed; the page
+    says why and, when signed in, offers the typed form again to submit from this session."""
     if not current.csrf_ok(submitted):
-        raise ConsoleExit(render(request, "error.html", 403, title="页面已过期",
-                                 message="这个表单来自一个已过期的页面（例如您在另一个标签页退出或重新登录过），"
-                                         "为安全起见未予处理。请返回、刷新页面后重新提交。"))
+        fields = posted_fields(request) if current.actor is not None else []
+        raise ConsoleExit(render(request, "resume.html", 403, title="页面已过期", action=request.url.path,
+                                 fields=fields, message="这个表单来自一个已过期的页面（例如您在另一个标签页退出或"
+                                 "重新登录过），为安全起见未予处理。"))
 
 
 def problem_of(exc: PipelineError) -> dict[str, Any]:

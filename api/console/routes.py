@@ -13,14 +13,16 @@ from urllib.parse import urlencode
 
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import RedirectResponse, Response
+from sqlalchemy.orm import Session
 
-from api.console import audit_page, exports_page, firm_forms, imports_page, views
+from api.console import audit_page, catalogue, exports_page, firm_forms, imports_page, views
 from api.console.diagram import machine_svg
 from api.console.pages import (
     STATIC_DIR,
     book_now,
     check_csrf,
     firm_of,
+    posted_fields,
     problem_of,
     render,
     safe_next,
@@ -36,6 +38,7 @@ from pipeline.firms import repository, service
 from pipeline.history.replay import voided_seqs
 from pipeline.lifecycle import machine
 from pipeline.models import Enterprise
+from pipeline.principals import accounts
 from pipeline.principals.service import authenticate
 from pipeline.rulebooks import TITLE_TIERS, Rulebook
 
@@ -51,26 +54,53 @@ router.include_router(firm_forms.router)
 
 
 @router.get("/login")
-def login_page(request: Request, session: SessionDep, next: str | None = None) -> Response:
+def login_page(request: Request, session: SessionDep, next: str | None = None, expired: str = "") -> Response:
     current = load_session(request, session)
     if current.actor is not None:
         return RedirectResponse(safe_next(next), status_code=303)
-    return render(request, "login.html", next=safe_next(next), error=None)
+    return render(request, "login.html", next=safe_next(next), error=None, expired=expired == "1", resume=[])
+
+
+RESUME_PREFIX = "resume."
+"""Fields of a form typed before the session ended travel through the sign-in page under this prefix."""
 
 
 @router.post("/login")
 def login(
     request: Request, session: SessionDep, token: Annotated[str, Form(max_length=200)] = "",
+    username: Annotated[str, Form(max_length=100)] = "", password: Annotated[str, Form(max_length=200)] = "",
     csrf_token: Annotated[str, Form(max_length=200)] = "", next: Annotated[str, Form(max_length=500)] = "",
 ) -> Response:
+    resume = [(k[len(RESUME_PREFIX):], v[:2000]) for k, v in posted_fields(request)
+              if k.startswith(RESUME_PREFIX)][:40]
+    return _login(request, session, csrf_token, username, password, token, safe_next(next), resume)
+
+
+def _login(request: Request, session: Session, csrf_token: str, username: str, password: str, token: str,
+           target: str, resume: list[tuple[str, str]]) -> Response:
     current = load_session(request, session)
-    check_csrf(request, current, csrf_token)
-    actor = authenticate(session, token.strip()) if token.strip() else None
-    if actor is None:
-        return render(request, "login.html", 401, next=safe_next(next),
-                      error="令牌无效或已吊销，请向系统管理员确认 — the token is unknown or revoked")
-    current.sign_in(session, actor.id)
-    return RedirectResponse(safe_next(next), status_code=303)
+    if not current.csrf_ok(csrf_token):
+        return render(request, "login.html", 403, next=target, expired=False, resume=resume,
+                      error="登录页面已过期，请重新输入后登录")
+    user_id = None
+    if username.strip():
+        try:
+            signed = accounts.sign_in(session, username, password)
+        except PipelineError as exc:
+            return render(request, "login.html", 401, next=target, expired=False, resume=resume,
+                          error=catalogue.zh(exc.detail), username=username)
+        principal_id, user_id = signed.principal.id, signed.user.id
+    else:
+        actor = authenticate(session, token.strip()) if token.strip() else None
+        if actor is None:
+            return render(request, "login.html", 401, next=target, expired=False, resume=resume,
+                          error="令牌无效或已吊销，请向系统管理员确认")
+        principal_id = actor.id
+    current.sign_in(session, principal_id, user_id)
+    if resume and target != "/console":
+        return render(request, "resume.html", title="已重新登录", action=target, fields=resume,
+                      message="您在会话过期前填写的内容已保留，请核对后重新提交。")
+    return RedirectResponse(target, status_code=303)
 
 
 @router.post("/logout")

@@ -17,6 +17,7 @@ from pipeline.cli import awards as awards_cli
 from pipeline.cli import dynamic as dynamic_cli
 from pipeline.cli import imports as imports_cli
 from pipeline.cli import screening as screening_cli
+from pipeline.cli import users as users_cli
 from pipeline.cli.common import actor_from_args
 from pipeline.cli.preflight import (
     SetupFailed,
@@ -172,6 +173,7 @@ FEATURE_COMMANDS: tuple[Callable[[argparse._SubParsersAction[argparse.ArgumentPa
     imports_cli.register,
     screening_cli.register,
     awards_cli.register,
+    users_cli.register,
 )
 
 

@@ -3,6 +3,7 @@
 way in.
 """
 
+from pipeline.models.accounts import ConsoleUser
 from pipeline.models.audit import Anchor, AnchorHead, AuditRead
 from pipeline.models.awards import AwardBudget, Entitlement, EntitlementRecord, PolicyVersion
 from pipeline.models.base import NAMING_CONVENTION, Base, BigId, JsonDoc, UTCDateTime
@@ -15,7 +16,7 @@ from pipeline.models.titles import SideTitle
 
 __all__ = [
     "NAMING_CONVENTION", "Anchor", "AnchorHead", "AnnualFiling", "AuditRead", "AwardBudget", "Base", "BigId",
-    "ChainRecord", "ConsoleSessionRecord", "Enterprise", "Entitlement", "EntitlementRecord", "Event",
+    "ChainRecord", "ConsoleSessionRecord", "ConsoleUser", "Enterprise", "Entitlement", "EntitlementRecord", "Event",
     "IdempotencyRecord", "ImportRun", "JsonDoc", "PolicyVersion", "Principal", "Recognition", "SideTitle",
     "UTCDateTime",
 ]
