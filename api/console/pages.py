@@ -35,7 +35,8 @@ templates = jinja2.Environment(
 
 ROLE_LABELS = {"official": "工信部门", "auditor": "审计/纪检", "integrator": "接入系统", "admin": "系统管理员",
                "finance": "财政部门"}
-EXTRA_NAV = (("/console/review", "复核清单", "review"), ("/console/imports", "名单导入", "imports"),
+EXTRA_NAV = (("/console/dashboard", "区划统计", "dashboard"), ("/console/review", "复核清单", "review"),
+             ("/console/imports", "名单导入", "imports"),
              ("/console/audit", "审计查询", "audit"))
 NAV_ROLES = {"imports": ("official", "admin"), "audit": ("official", "auditor", "admin")}
 """Who sees which extra page in the menu (a page refuses the others on its own)."""

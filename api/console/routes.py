@@ -15,7 +15,7 @@ from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import RedirectResponse, Response
 from sqlalchemy.orm import Session
 
-from api.console import audit_page, catalogue, exports_page, firm_forms, imports_page, views
+from api.console import audit_page, catalogue, dashboard, exports_page, firm_forms, imports_page, review_page, views
 from api.console.diagram import machine_svg
 from api.console.pages import (
     STATIC_DIR,
@@ -51,6 +51,8 @@ router.include_router(imports_page.router)
 router.include_router(audit_page.router)
 router.include_router(exports_page.router)
 router.include_router(firm_forms.router)
+router.include_router(dashboard.router)
+router.include_router(review_page.router)
 
 
 @router.get("/login")
@@ -124,18 +126,6 @@ def pipeline_page(request: Request, session: SessionDep) -> Response:
     return render(request, "pipeline.html", ladder=ladder, outside=outside, due=due[:10], due_total=len(due),
                   tiers=tiers, horizon=horizon, window=views.DUE_WINDOW_DAYS,
                   lapsed=len(views.lapsed_titles(session, current.actor, today)))
-
-
-@router.get("/review")
-def review_page(request: Request, session: SessionDep) -> Response:
-    """The 复核 worklist: the dashboard card's full list, the same as ``GET /dynamic-management/due``."""
-    current = signed_in(request, session)
-    assert current.actor is not None
-    today = business_today()
-    groups = views.due_for_review(session, current.actor, today)
-    return render(request, "review.html", groups=groups, total=sum(g.count for g in groups),
-                  lapsed=views.lapsed_titles(session, current.actor, today), window=views.DUE_WINDOW_DAYS,
-                  horizon=today + dt.timedelta(days=views.DUE_WINDOW_DAYS))
 
 
 @router.get("/enterprises")

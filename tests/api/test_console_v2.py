@@ -131,3 +131,35 @@ def test_unknown_console_page_amendment_evidence_and_stale_form(
     stale = client.post(f"/console/enterprises/{FAR}/transitions/renew", data={"csrf_token": "old"})
     assert stale.status_code == 403
     assert "页面已过期" in stale.text
+
+
+def test_city_dashboard_and_batch_review_from_the_worklist(
+    client: TestClient, city: Caller, api_sessions: sessionmaker[Session],
+) -> None:
+    _seed(api_sessions)
+    csrf = sign_in(client, city)
+    board = client.get("/console/dashboard").text
+    assert re.search(r'<tr data-region="410106">.*?</tr>', board, re.S)
+    row = re.search(r'<tr data-region="410106">(.*?)</tr>', board, re.S).group(1)  # type: ignore[union-attr]
+    assert 'href="/console/enterprises?region=410106&amp;state=national">1<' in row
+    assert "<svg class=\"chart bars\"" in board
+    assert "<svg class=\"chart trend\"" in board
+    assert "三门峡" not in board
+
+    demote = {"csrf_token": csrf, "uscc": [DUE], "trigger": "demote", "reason_code": "failed_review",
+              "reason": "复核未通过"}
+    preview = client.post("/console/review/batch", data=demote)
+    assert preview.status_code == 200
+    assert 'data-resulting="provincial"' in preview.text
+    refused = client.post("/console/review/batch", data={
+        "csrf_token": csrf, "uscc": [DUE, ELSEWHERE], "trigger": "renew", "document_no": "豫工信〔2026〕5号"})
+    assert refused.status_code == 409  # 三门峡's firm is not the city's: nothing of the batch is written
+    assert "全部未执行" in refused.text
+    renewed = client.post("/console/review/batch", data={"csrf_token": csrf, "uscc": [DUE], "trigger": "renew",
+                                                          "document_no": "豫工信〔2026〕5号"}, follow_redirects=False)
+    assert renewed.status_code == 303
+    assert DUE not in _usccs(client.get("/console/review").text)
+
+    sheet = client.get("/console/review.xlsx")
+    assert unquote(sheet.headers["content-disposition"].split("UTF-8''")[1]).startswith("复核清单-")
+    assert openpyxl.load_workbook(io.BytesIO(sheet.content)).active.max_row == 1  # only the header is left

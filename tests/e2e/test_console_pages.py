@@ -111,6 +111,7 @@ def _pages(role: str) -> list[tuple[str, str]]:
     pages = [
         ("pipeline", "/console"),
         ("review", "/console/review"),
+        ("dashboard", "/console/dashboard"),
         ("enterprises", "/console/enterprises"),
         ("search", "/console/enterprises?q=%EF%BC%99%EF%BC%91+%E7%B2%BE%E5%AF%86"),  # "９１ 精密", full width
         ("firm-national", f"/console/enterprises/{GAOXIN_FIRM}"),
