@@ -23,7 +23,7 @@ TRIGGERS = {
     "grant_side_title": "授予并列称号", "end_side_title": "终止并列称号", "backfill": "历史称号补录",
     "audit_events": "审计查询", "record_filing": "年度数据报送", "report_change": "重大变化报告",
 }
-KINDS = {"transition": "状态变更", "amendment": "信息变更", "correction": "更正"}
+KINDS = {"transition": "状态变更", "amendment": "信息变更", "correction": "更正", "side_title": "并列称号"}
 ROLES = {"official": "工信部门", "auditor": "审计", "integrator": "接入系统", "admin": "系统管理员",
          "finance": "财政部门", "system": "系统"}
 LEVELS = {"district": "区县", "city": "市级", "province": "省级"}
@@ -35,7 +35,7 @@ FIELDS = {
     "bar_served_until": "禁入期满", "changes": "变更内容", "voids_seq": "作废事件", "user": "经办人",
     "kind": "类别", "granted_on": "授予日期", "year": "年度", "uscc": "统一社会信用代码", "effective_date": "生效日期",
     "reason_code": "原因", "reason": "理由", "file": "文件", "format": "格式", "region": "区划", "state": "状态",
-    "q": "查询词", "restored": "恢复的内容",
+    "q": "查询词", "restored": "恢复的内容", "issuer_level": "发证层级", "product": "产品",
     "expiring_before": "到期早于", "file_name": "文件名", "import_id": "导入批次",
 }
 PROBLEM_TITLES = {

@@ -82,6 +82,8 @@ def area_table(session: Session, prefix: str) -> list[AreaRow]:
 
 def _short_name(code: str, prefix: str) -> str:
     """A district's name without its province and city (上街区), a city's without its province (郑州市)."""
+    if prefix and code == prefix.ljust(6, "0"):
+        return "市本级" if len(prefix) == 4 else "省本级"
     full = region_full_name(code) or region_name(code) or code
     parent = region_full_name(prefix.ljust(6, "0")) if prefix else ""
     return full[len(parent):] if parent and full.startswith(parent) and full != parent else full

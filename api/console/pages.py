@@ -36,9 +36,12 @@ templates = jinja2.Environment(
 ROLE_LABELS = {"official": "工信部门", "auditor": "审计/纪检", "integrator": "接入系统", "admin": "系统管理员",
                "finance": "财政部门"}
 EXTRA_NAV = (("/console/dashboard", "区划统计", "dashboard"), ("/console/review", "复核清单", "review"),
+             ("/console/titles", "并列称号", "titles"), ("/console/awards", "奖励台账", "awards"),
              ("/console/imports", "名单导入", "imports"),
              ("/console/audit", "审计查询", "audit"))
-NAV_ROLES = {"imports": ("official", "admin"), "audit": ("official", "auditor", "admin")}
+NAV_ROLES = {"imports": ("official", "admin"), "audit": ("official", "auditor", "admin"),
+             "dashboard": ("official", "auditor", "admin"), "review": ("official", "auditor", "admin"),
+             "titles": ("official", "auditor", "admin"), "awards": ("official", "auditor", "finance", "admin")}
 """Who sees which extra page in the menu (a page refuses the others on its own)."""
 BEIJING = ZoneInfo("Asia/Shanghai")
 LEVEL_LABELS = {"district": "区县", "city": "市", "province": "省"}

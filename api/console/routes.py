@@ -15,7 +15,17 @@ from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import RedirectResponse, Response
 from sqlalchemy.orm import Session
 
-from api.console import audit_page, catalogue, dashboard, exports_page, firm_forms, imports_page, review_page, views
+from api.console import (
+    audit_page,
+    catalogue,
+    dashboard,
+    exports_page,
+    firm_forms,
+    imports_page,
+    ledgers,
+    review_page,
+    views,
+)
 from api.console.diagram import machine_svg
 from api.console.pages import (
     STATIC_DIR,
@@ -53,6 +63,7 @@ router.include_router(exports_page.router)
 router.include_router(firm_forms.router)
 router.include_router(dashboard.router)
 router.include_router(review_page.router)
+router.include_router(ledgers.router)
 
 
 @router.get("/login")

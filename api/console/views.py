@@ -37,7 +37,7 @@ def trigger_label(book: Rulebook, trigger: str | None) -> str:
     return catalogue.trigger_label(book, trigger)
 
 
-SKIPPED_EVIDENCE = ("voided_hash", "voided_trigger", "rulebook_id")
+SKIPPED_EVIDENCE = ("voided_hash", "voided_trigger", "rulebook_id", "kind_label")
 """Evidence the chain keeps for machines; the page says it another way (the struck-through event, the rule)."""
 
 

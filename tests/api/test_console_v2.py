@@ -13,6 +13,7 @@ from api_support import SANMENXIA, SHANGJIE, Caller
 from console_support import sign_in
 from fastapi.testclient import TestClient
 from helpers import enroll, fire, make_uscc
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from pipeline.access import cli_actor
@@ -20,6 +21,8 @@ from pipeline.dates import business_today
 from pipeline.db import unit_of_work
 from pipeline.firms import service
 from pipeline.imports import ImportFile, ImportOptions, run_import
+from pipeline.models import Entitlement
+from pipeline.titles import service as titles_service
 
 DUE = make_uscc(SHANGJIE, 11)        # 小巨人 whose title ends in about two months
 LAPSED = make_uscc(SHANGJIE, 12)     # 创新型 whose title ended last year and was never swept
@@ -163,3 +166,27 @@ def test_city_dashboard_and_batch_review_from_the_worklist(
     sheet = client.get("/console/review.xlsx")
     assert unquote(sheet.headers["content-disposition"].split("UTF-8''")[1]).startswith("复核清单-")
     assert openpyxl.load_workbook(io.BytesIO(sheet.content)).active.max_row == 1  # only the header is left
+
+
+def test_side_titles_and_the_awards_ledger(
+    client: TestClient, city: Caller, api_sessions: sessionmaker[Session],
+) -> None:
+    _seed(api_sessions)
+    today = business_today()
+    with unit_of_work(api_sessions) as session:
+        titles_service.grant(session, FAR, kind="high_tech_enterprise", granted_on=today - dt.timedelta(days=10),
+                             document_no="豫科〔2026〕3号", actor=cli_actor("cli:test"))
+    with api_sessions() as session:
+        owed = session.scalars(select(Entitlement).where(Entitlement.uscc == DUE)).all()
+    sign_in(client, city)
+    titles = client.get("/console/titles").text
+    assert 'data-kind="high_tech_enterprise">1<' in titles
+    holders = client.get("/console/titles", params={"kind": "high_tech_enterprise"}).text
+    assert "金水智能科技有限公司" in holders
+    assert "豫科〔2026〕3号" in holders
+    awards = client.get("/console/awards")
+    assert awards.status_code == 200
+    assert owed, "the seeded 小巨人 earns the city's award"
+    for entitlement in owed:  # every entitlement of the city's firm is listed
+        assert f'data-entitlement="{entitlement.id}"' in awards.text
+    assert "三门峡新材料有限公司" not in awards.text

@@ -35,6 +35,7 @@ from pipeline.dates import business_today
 from pipeline.db import make_engine, make_session_factory, unit_of_work
 from pipeline.firms import service
 from pipeline.principals.service import add_principal
+from pipeline.titles import service as titles_service
 
 PHONE = {"width": 390, "height": 844}
 DESKTOP = {"width": 1366, "height": 768}
@@ -61,6 +62,9 @@ def _seed(database_url: str) -> dict[str, str]:
     with unit_of_work(factory) as session:
         service.amend(session, GAOXIN_FIRM, changes={"name": "郑州高新智能装备集团股份有限公司"}, actor=ADMIN,
                       reason="更名")
+    with unit_of_work(factory) as session:
+        titles_service.grant(session, SHANGJIE_FIRM, kind="high_tech_enterprise", granted_on=today,
+                             document_no="豫科〔2026〕3号", actor=ADMIN)
     enroll(factory, REVOKED_FIRM, "2023-01-05", name="上街虚假申报样例有限公司")
     fire(factory, REVOKED_FIRM, "recognize_innovative", "2023-06-01")
     fire(factory, REVOKED_FIRM, "revoke", "2024-02-01")
@@ -112,6 +116,8 @@ def _pages(role: str) -> list[tuple[str, str]]:
         ("pipeline", "/console"),
         ("review", "/console/review"),
         ("dashboard", "/console/dashboard"),
+        ("titles", "/console/titles?kind=high_tech_enterprise"),
+        ("awards", "/console/awards"),
         ("enterprises", "/console/enterprises"),
         ("search", "/console/enterprises?q=%EF%BC%99%EF%BC%91+%E7%B2%BE%E5%AF%86"),  # "９１ 精密", full width
         ("firm-national", f"/console/enterprises/{GAOXIN_FIRM}"),
