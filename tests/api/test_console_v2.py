@@ -190,3 +190,22 @@ def test_side_titles_and_the_awards_ledger(
     for entitlement in owed:  # every entitlement of the city's firm is listed
         assert f'data-entitlement="{entitlement.id}"' in awards.text
     assert "三门峡新材料有限公司" not in awards.text
+
+
+def test_audit_readable_export_speaks_chinese(client: TestClient, auditor: Caller,
+                                              api_sessions: sessionmaker[Session]) -> None:
+    _seed(api_sessions)
+    sign_in(client, auditor)
+    response = client.get("/console/audit/readable.xlsx", params={"region": "410106"})
+    assert response.status_code == 200
+    assert unquote(response.headers["content-disposition"].split("UTF-8''")[1]).startswith("审计事件-")
+    rows = list(openpyxl.load_workbook(io.BytesIO(response.content)).active.iter_rows(values_only=True))
+    assert rows[0][:3] == ("统一社会信用代码", "企业名称", "区划代码")
+    body = rows[1:]
+    assert {row[1] for row in body} == {"上街精密制造有限公司", "上街过期样例有限公司"}
+    assert any(row[6] == "认定为国家级专精特新“小巨人”企业" for row in body)
+    assert all(isinstance(row[5], dt.datetime | dt.date) for row in body)  # real date cells
+    text = [str(v) for row in body for v in row[:-1] if v is not None]  # the hash aside
+    assert not [v for v in text if re.search(r"[a-z]{3,}", v)]
+    verifiable = client.get("/console/audit/export.csv", params={"region": "410106"})
+    assert "可复算" in unquote(verifiable.headers["content-disposition"])

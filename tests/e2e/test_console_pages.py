@@ -105,7 +105,8 @@ def browser() -> Iterator[Browser]:
     if not CHROMIUM.exists():
         pytest.skip(SKIP_REASON)
     with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True,
+                                              args=[*CHROMIUM_ARGS, "--lang=zh-CN"])  # dates as 年/月/日
         yield launched
         launched.close()
 
