@@ -106,8 +106,8 @@ def audit_search(
                       next_page=None, triggers=TRIGGERS, kinds=KINDS, names={},
                       principals=_principals(session, current.actor))
     next_page = f"?{query}&after={rows[-1].id}" if more and rows else None
-    names = dict(session.execute(select(Enterprise.uscc, Enterprise.name).where(
-        Enterprise.uscc.in_({e.uscc for e in rows}))).tuples().all()) if rows else {}
+    names = {uscc: name for uscc, name in session.execute(select(Enterprise.uscc, Enterprise.name).where(
+        Enterprise.uscc.in_({e.uscc for e in rows})))} if rows else {}
     return render(request, "audit.html", values=values, rows=rows, problem=None, query=query, next_page=next_page,
                   triggers=TRIGGERS, kinds=KINDS, names=names, principals=_principals(session, current.actor))
 

@@ -153,6 +153,15 @@ def _sign_in(page: Page, server: LiveServer, role: str) -> None:
     page.wait_for_url(server.url + "/console")
 
 
+def _check(page: Page, name: str, path: str, failures: list[str]) -> None:
+    wide = page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
+    if wide[0] > wide[1]:
+        failures.append(f"{name} ({path}): {wide[0]} px wide in a {wide[1]} px window")
+    leaks = _english_words(page.inner_text("body"))
+    if leaks:
+        failures.append(f"{name} ({path}): English on the page: {sorted(set(leaks))}")
+
+
 def _visit_all(browser: Browser, server: LiveServer, role: str, size: str, only: set[str] | None,
                timings: list[float]) -> list[str]:
     viewport = PHONE if size == "phone" else DESKTOP
@@ -161,24 +170,32 @@ def _visit_all(browser: Browser, server: LiveServer, role: str, size: str, only:
     context.route("**/*", lambda route: route.continue_() if route.request.url.startswith(server.url)
                   else (outside.append(route.request.url), route.abort()))
     page = context.new_page()
-    failures = []
+    failures: list[str] = []
+    shots = SCREENSHOTS
+    shots.mkdir(parents=True, exist_ok=True)
     try:
+        page.goto(server.url + "/console/login")
+        page.screenshot(path=str(shots / f"pages-{server.dialect}-{role}-{size}-login.png"), full_page=True)
+        _check(page, "login", "/console/login", failures)
+        page.keyboard.press("Tab")  # the first stop is the skip link, with a visible focus ring
+        focused = page.evaluate("[document.activeElement.textContent, getComputedStyle(document.activeElement)"
+                                ".outlineStyle]")
+        assert focused == ["跳到正文", "solid"], focused
         _sign_in(page, server, role)
-        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         for name, path in _pages(role):
             if only is not None and name not in only:
                 continue
             started = time.perf_counter()
             page.goto(server.url + path)
             timings.append(time.perf_counter() - started)
-            page.screenshot(path=str(SCREENSHOTS / f"pages-{server.dialect}-{role}-{size}-{name}.png"),
-                            full_page=True)
-            wide = page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
-            if wide[0] > wide[1]:
-                failures.append(f"{name} ({path}): {wide[0]} px wide in a {wide[1]} px window")
-            leaks = _english_words(page.inner_text("body"))
-            if leaks:
-                failures.append(f"{name} ({path}): English on the page: {sorted(set(leaks))}")
+            page.screenshot(path=str(shots / f"pages-{server.dialect}-{role}-{size}-{name}.png"), full_page=True)
+            _check(page, name, path, failures)
+            if name.startswith("firm-"):  # actions per role: an auditor gets no action panel at all
+                panel = page.locator(".actions-panel").count()
+                if (role == "auditor") == (panel > 0):
+                    failures.append(f"{name}: action panel {'shown' if panel else 'missing'} for {role}")
+        if (role == "auditor") == (page.locator('nav a[href="/console/imports"]').count() > 0):
+            failures.append(f"the import page is {'offered' if role == 'auditor' else 'missing'} for {role}")
         if size == "phone":  # the menu opens, and 退出 is within reach
             page.goto(server.url + "/console")
             assert not page.get_by_role("button", name="退出").is_visible()
