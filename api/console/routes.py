@@ -13,6 +13,7 @@ from urllib.parse import urlencode
 
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import RedirectResponse, Response
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from api.console import (
@@ -47,7 +48,7 @@ from pipeline.errors import InvalidInput, PipelineError
 from pipeline.firms import repository, service
 from pipeline.history.replay import voided_seqs
 from pipeline.lifecycle import machine
-from pipeline.models import Enterprise
+from pipeline.models import Enterprise, SideTitle
 from pipeline.principals import accounts
 from pipeline.principals.service import authenticate
 from pipeline.rulebooks import TITLE_TIERS, Rulebook
@@ -190,6 +191,8 @@ def enterprise_page(request: Request, session: SessionDep, uscc: str, event: int
         chain=views.verify_chain(firm, events), evidence_items=lambda e: views.evidence_items(book, e),
         recorded=event, titles=sorted(firm.recognitions, key=lambda t: (t.recognized_on, t.id)),
         voided=voided_seqs(events), lapsed=views.state_lapsed(firm, today),
+        side_titles=list(session.scalars(select(SideTitle).where(SideTitle.enterprise_id == firm.id)
+                                         .order_by(SideTitle.granted_on, SideTitle.id))),
         title_status=lambda t: views.title_status(t, today),
     )
 

@@ -184,6 +184,8 @@ def test_side_titles_and_the_awards_ledger(
     holders = client.get("/console/titles", params={"kind": "high_tech_enterprise"}).text
     assert "金水智能科技有限公司" in holders
     assert "豫科〔2026〕3号" in holders
+    firm = client.get(f"/console/enterprises/{FAR}").text.split('class="side-titles cards"')[1]
+    assert "豫科〔2026〕3号" in firm.split("</table>")[0]  # the firm page lists its side titles
     awards = client.get("/console/awards")
     assert awards.status_code == 200
     assert owed, "the seeded 小巨人 earns the city's award"
