@@ -10,7 +10,7 @@ from urllib.parse import unquote
 
 import openpyxl  # type: ignore[import-untyped]
 from api_support import SANMENXIA, SHANGJIE, Caller
-from console_support import sign_in
+from console_support import csrf_of, sign_in
 from fastapi.testclient import TestClient
 from helpers import enroll, fire, make_uscc
 from sqlalchemy import select
@@ -22,6 +22,7 @@ from pipeline.db import unit_of_work
 from pipeline.firms import service
 from pipeline.imports import ImportFile, ImportOptions, run_import
 from pipeline.models import Entitlement
+from pipeline.principals.service import add_principal
 from pipeline.titles import service as titles_service
 
 DUE = make_uscc(SHANGJIE, 11)        # 小巨人 whose title ends in about two months
@@ -211,3 +212,23 @@ def test_audit_readable_export_speaks_chinese(client: TestClient, auditor: Calle
     assert not [v for v in text if re.search(r"[a-z]{3,}", v)]
     verifiable = client.get("/console/audit/export.csv", params={"region": "410106"})
     assert "可复算" in unquote(verifiable.headers["content-disposition"])
+
+
+def test_a_finance_bureau_sees_the_shares_its_region_pays(
+    client: TestClient, api_sessions: sessionmaker[Session],
+) -> None:
+    _seed(api_sessions)
+    with api_sessions() as session:
+        shares = [(e.id, s["region_code"]) for e in session.scalars(select(Entitlement)) for s in e.payers]
+    payer = shares[0][1]
+    with unit_of_work(api_sessions) as session:
+        token = add_principal(session, name="财政局", role="finance", level=None, region_code=payer,
+                              created_by="cli:test").token
+    login = client.get("/console/login")
+    client.post("/console/login", data={"csrf_token": csrf_of(login.text), "token": token})
+    page = client.get("/console/awards").text
+    assert f'data-payer="{payer}"' in page
+    assert {f'data-payer="{p}"' for _, p in shares if p != payer}.isdisjoint(set(re.findall(r'data-payer="\d+"', page)))
+    nav = page.split('aria-label="主菜单"')[1].split("</nav>")[0]
+    assert "/console/awards" in nav
+    assert "/console/imports" not in nav
