@@ -50,7 +50,8 @@ def chinese(table: export_lists.Table) -> export_lists.Table:
                 values[name_at] = region_full_name(str(values[region_at])) or values[name_at]
             yield [values[i] for i in keep]
 
-    return export_lists.Table(table.title, [table.headers[i] for i in keep], rows())
+    headers = ["区划名称" if table.headers[i] == NAME_COLUMN else table.headers[i] for i in keep]
+    return export_lists.Table(table.title, headers, rows())
 
 
 def download(table: export_lists.Table, fmt: str, stem: str) -> Response:

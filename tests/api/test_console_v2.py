@@ -99,6 +99,7 @@ def test_search_region_prefixes_and_chinese_exports_that_reimport_unchanged(
     sheet = openpyxl.load_workbook(io.BytesIO(response.content)).active
     rows = list(sheet.iter_rows(values_only=True))
     assert "层级代码" not in rows[0]
+    assert "区划名称" in rows[0]
     assert all(not re.search(r"[A-Za-z]{3,}", str(v)) for row in rows for v in row if v is not None)
     assert any(isinstance(v, dt.datetime | dt.date) for v in rows[1])  # real date cells
     assert "河南省郑州市上街区" in [v for row in rows for v in row]
