@@ -87,6 +87,7 @@ def create_app(database_url: str | None = None, *, read_database_url: str | None
     app.state.session_factory = make_session_factory(app.state.engine)
     app.state.principals = PrincipalCache(app.state.engine)
     problems.install(app)
+    console.install_error_pages(app)
     openapi.install(app)
     docs.install(app)
 

@@ -11,7 +11,8 @@ import unicodedata
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Form, Query, Request
+from fastapi import APIRouter, FastAPI, Form, Query, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import RedirectResponse, Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -53,7 +54,7 @@ from pipeline.principals import accounts
 from pipeline.principals.service import authenticate
 from pipeline.rulebooks import TITLE_TIERS, Rulebook
 
-__all__ = ["STATIC_DIR", "router"]
+__all__ = ["STATIC_DIR", "install_error_pages", "router"]
 
 PAGE_SIZE = 50
 
@@ -305,3 +306,25 @@ def unknown_page(request: Request, session: SessionDep, unknown: str) -> Respons
     load_session(request, session)
     return render(request, "error.html", 404, title="页面不存在",
                   message="您访问的页面不存在，可能地址有误或已被移除。")
+
+
+def install_error_pages(app: FastAPI) -> None:
+    """Errors raised in /console (a malformed form or query, an unexpected failure) answered as Chinese pages; the
+    API's own handlers still run first (they log the failure), and the API keeps its problem documents."""
+    for kind in (RequestValidationError, Exception):
+        original = app.exception_handlers[kind]
+
+        async def handler(request: Request, exc: Exception, original: Any = original) -> Response:
+            response: Response = await original(request, exc)
+            path = request.url.path
+            if not path.startswith("/console") or path.startswith("/console/static"):
+                return response
+            request.state.console_session = None  # the request's transaction is gone: no user lookups
+            if isinstance(exc, RequestValidationError):
+                return render(request, "error.html", 422, title="请求参数有误",
+                              message="提交的内容格式不正确或超出长度限制，请返回修改后重试。")
+            request_id = getattr(request.state, "request_id", "")
+            return render(request, "error.html", 500, title="系统内部错误",
+                          message=f"处理时出现内部错误，未写入任何数据。请把请求编号 {request_id} 告知系统管理员。")
+
+        app.add_exception_handler(kind, handler)

@@ -9,13 +9,16 @@ import re
 from urllib.parse import unquote
 
 import openpyxl  # type: ignore[import-untyped]
+import pytest
 from api_support import SANMENXIA, SHANGJIE, Caller
 from console_support import csrf_of, sign_in
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from helpers import enroll, fire, make_uscc
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from api.console import views
 from pipeline.access import cli_actor
 from pipeline.dates import business_today
 from pipeline.db import unit_of_work
@@ -233,3 +236,24 @@ def test_a_finance_bureau_sees_the_shares_its_region_pays(
     nav = page.split('aria-label="主菜单"')[1].split("</nav>")[0]
     assert "/console/awards" in nav
     assert "/console/imports" not in nav
+
+
+def test_malformed_requests_and_failures_get_chinese_pages(
+    app: FastAPI, city: Caller, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    with TestClient(app, raise_server_exceptions=False) as client:
+        sign_in(client, city)
+        bad = client.get(f"/console/enterprises/{DUE}/events/abc/correct")
+        assert bad.status_code == 422
+        assert bad.headers["content-type"].startswith("text/html")
+        assert "请求参数有误" in bad.text
+
+        def broken(*args: object, **kwargs: object) -> None:
+            raise RuntimeError("boom")
+
+        monkeypatch.setattr(views, "funnel", broken)
+        failed = client.get("/console")
+        assert failed.status_code == 500
+        assert "系统内部错误" in failed.text
+        assert client.get("/api/v1/enterprises/nope", headers=city.headers).headers["content-type"].startswith(
+            "application/problem+json")  # the API keeps its problem documents
