@@ -34,12 +34,14 @@ from api.main import create_app
 from pipeline.dates import business_today
 from pipeline.db import make_engine, make_session_factory, unit_of_work
 from pipeline.firms import service
+from pipeline.principals.accounts import add_user
 from pipeline.principals.service import add_principal
 from pipeline.titles import service as titles_service
 
 PHONE = {"width": 390, "height": 844}
 DESKTOP = {"width": 1366, "height": 768}
 REVOKED_FIRM = make_uscc("410106", 301)
+PASSWORD = "郑州-console-2026"
 
 #: Visible ASCII words allowed on a page (the issue's settled list); everything else of 3+ letters is a leak.
 ALLOWED_WORDS = {"USCC", "CSV", "Excel", "SHA", "JSON", "API", "xlsx", "csv"}
@@ -51,8 +53,12 @@ def _seed(database_url: str) -> dict[str, str]:
     with unit_of_work(factory) as session:
         for name, role, level, region in (("郑州市工信局", "official", "city", "410100"),
                                           ("郑州市审计局", "auditor", None, "410100")):
-            tokens[role] = add_principal(session, name=name, role=role, level=level, region_code=region,
-                                         created_by="cli:e2e").token
+            created = add_principal(session, name=name, role=role, level=level, region_code=region,
+                                    created_by="cli:e2e")
+            tokens[role] = created.token
+            if role == "official":  # the official signs in with an account, the auditor with a token
+                add_user(session, name="王敏", principal_id=created.principal.id, password=PASSWORD,
+                         created_by="cli:e2e")
     today = business_today()
     enroll(factory, SHANGJIE_FIRM, "2024-03-01", name="郑州上街精密制造有限公司")
     start = today.replace(year=today.year - 3) + dt.timedelta(days=60)
@@ -148,8 +154,12 @@ def _english_words(text: str) -> list[str]:
 
 def _sign_in(page: Page, server: LiveServer, role: str) -> None:
     page.goto(server.url + "/console/login")
-    page.fill("input[name=token]", server.tokens[role])
-    page.click("button[type=submit]")
+    if role == "official":
+        page.get_by_label("用户名").fill("王敏")
+        page.get_by_label("密码").fill(PASSWORD)
+    else:
+        page.get_by_label("访问令牌").fill(server.tokens[role])
+    page.get_by_role("button", name="登录").click()
     page.wait_for_url(server.url + "/console")
 
 
