@@ -257,3 +257,17 @@ def test_malformed_requests_and_failures_get_chinese_pages(
         assert "系统内部错误" in failed.text
         assert client.get("/api/v1/enterprises/nope", headers=city.headers).headers["content-type"].startswith(
             "application/problem+json")  # the API keeps its problem documents
+
+
+def test_a_province_dashboard_lists_cities_and_drills_down(
+    client: TestClient, province: Caller, api_sessions: sessionmaker[Session],
+) -> None:
+    _seed(api_sessions)
+    sign_in(client, province)
+    board = client.get("/console/dashboard").text
+    assert set(re.findall(r'<tr data-region="(\d{6})">', board)) == {"410100", "411200"}  # 郑州市, 三门峡市
+    assert 'href="/console/dashboard?region=4101">郑州市</a>' in board
+    city = client.get("/console/dashboard", params={"region": "4101"}).text
+    assert set(re.findall(r'<tr data-region="(\d{6})">', city)) == {"410105", "410106"}
+    assert "返回上一级" in city
+    assert client.get("/console/dashboard", params={"region": "12"}).status_code == 422  # outside: 天津
