@@ -14,6 +14,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from pipeline.dynamic.obligations import change_kinds
+from pipeline.firms.service import DEFAULT_ENROLL_REASON
 from pipeline.lifecycle import machine
 from pipeline.rulebooks import Rulebook, all_rulebooks
 
@@ -122,10 +123,13 @@ def zh(message: str | None) -> str:
 
 
 def plain(text: str | None) -> str:
-    """Free text as recorded (a reason), without the English a system-written text carries after " — "."""
+    """Free text as recorded (a reason): what officials typed stays as typed; a system-written reason loses its
+    English half (after " — ", or the default enrolment reason's aside)."""
     if not text:
         return ""
-    return _ASCII_ASIDE.sub("", str(text).split(" — ", 1)[0]).strip()
+    if text == DEFAULT_ENROLL_REASON:
+        return _ASCII_ASIDE.sub("", text).strip()
+    return str(text).split(" — ", 1)[0].strip()
 
 
 def problem_title(slug: str) -> str:
