@@ -44,6 +44,8 @@ NAV_ROLES = {"imports": ("official", "admin"), "audit": ("official", "auditor", 
              "titles": ("official", "auditor", "admin"), "awards": ("official", "auditor", "finance", "admin")}
 """Who sees which extra page in the menu (a page refuses the others on its own)."""
 BEIJING = ZoneInfo("Asia/Shanghai")
+MAX_KEPT_FIELD = 2000
+"""Longest typed value kept through a sign-in or offered again from a stale tab (a reason is ≤ 2000)."""
 LEVEL_LABELS = {"district": "区县", "city": "市", "province": "省"}
 
 
@@ -129,7 +131,8 @@ def posted_fields(request: Request) -> list[tuple[str, str]]:
     form = getattr(request, "_form", None)
     if request.method != "POST" or form is None:
         return []
-    return [(k, v) for k, v in form.multi_items() if isinstance(v, str) and k not in ("csrf_token", "confirm")]
+    return [(k, v) for k, v in form.multi_items()  # not files, nor an import's carried file (too long to retype)
+            if isinstance(v, str) and len(v) <= MAX_KEPT_FIELD and k not in ("csrf_token", "confirm")]
 
 
 def signed_in(request: Request, session: SessionDep) -> ConsoleSession:

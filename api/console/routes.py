@@ -86,8 +86,7 @@ def login(
     username: Annotated[str, Form(max_length=100)] = "", password: Annotated[str, Form(max_length=200)] = "",
     csrf_token: Annotated[str, Form(max_length=200)] = "", next: Annotated[str, Form(max_length=500)] = "",
 ) -> Response:
-    resume = [(k[len(RESUME_PREFIX):], v[:2000]) for k, v in posted_fields(request)
-              if k.startswith(RESUME_PREFIX)][:40]
+    resume = [(k[len(RESUME_PREFIX):], v) for k, v in posted_fields(request) if k.startswith(RESUME_PREFIX)][:40]
     return _login(request, session, csrf_token, username, password, token, safe_next(next), resume)
 
 
