@@ -38,7 +38,8 @@ def _page(request: Request, session: SessionDep, actor: Actor, status: int = 200
     groups = views.due_for_review(session, actor, today)
     for group in groups:  # flagged firms (annual data overdue, late change report) first, then by date
         group.items.sort(key=lambda item: (not item.flags, item.valid_until, item.uscc))
-    context: dict[str, Any] = {"problem": None, "failures": [], "previews": None, "values": {}, "done": None}
+    context: dict[str, Any] = {"problem": None, "failures": [], "previews": None, "values": {}, "done": None,
+                               "chosen": []}
     context.update(extra)
     return render(request, "review.html", status, groups=groups, total=sum(g.count for g in groups),
                   lapsed=views.lapsed_titles(session, actor, today), window=views.DUE_WINDOW_DAYS,
@@ -93,13 +94,13 @@ def review_batch(
     except batches.BatchRefused as refused:
         session.expire_all()
         failures = [(f.uscc, catalogue.zh(f.error.detail)) for f in refused.failures if f.error is not None]
-        return _page(request, session, actor, 409, failures=failures, values=values,
+        return _page(request, session, actor, 409, failures=failures, values=values, chosen=chosen,
                      problem={"slug": "batch-refused", "title": catalogue.problem_title("batch-refused"),
                               "detail": f"{len(failures)}家企业不符合条件，全部未执行", "refusals": []})
     except PipelineError as exc:
         session.expire_all()
         problem = problem_of(exc)
-        return _page(request, session, actor, problem["status"], problem=problem, values=values)
+        return _page(request, session, actor, problem["status"], problem=problem, values=values, chosen=chosen)
     return RedirectResponse(f"/console/review?done={len(results)}", status_code=303)
 
 

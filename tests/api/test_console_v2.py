@@ -163,6 +163,7 @@ def test_city_dashboard_and_batch_review_from_the_worklist(
         "csrf_token": csrf, "uscc": [DUE, ELSEWHERE], "trigger": "renew", "document_no": "豫工信〔2026〕5号"})
     assert refused.status_code == 409  # 三门峡's firm is not the city's: nothing of the batch is written
     assert "全部未执行" in refused.text
+    assert re.search(rf'value="{DUE}"[^>]*checked', refused.text)  # the ticks are kept
     renewed = client.post("/console/review/batch", data={"csrf_token": csrf, "uscc": [DUE], "trigger": "renew",
                                                           "document_no": "豫工信〔2026〕5号"}, follow_redirects=False)
     assert renewed.status_code == 303
