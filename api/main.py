@@ -100,6 +100,7 @@ def create_app(database_url: str | None = None, *, read_database_url: str | None
     app.state.session_factory = make_session_factory(app.state.engine)
     app.state.principals = PrincipalCache(app.state.engine)
     problems.install(app)
+    console.install_error_pages(app)
     openapi.install(app)
     docs.install(app)
 
@@ -112,9 +113,9 @@ def create_app(database_url: str | None = None, *, read_database_url: str | None
 
     routers = (health, enterprises, side_titles, machine, timetravel, audit, dynamic, imports, eligibility, policies,
                awards, credit, webhooks, targets, rounds)
-    for router in (*(module.router for module in routers), console.router):
+    app.mount("/console/static", StaticFiles(directory=console.STATIC_DIR), name="console-static")  # before the
+    for router in (*(module.router for module in routers), console.router):  # console's page for unknown paths
         app.include_router(router)
-    app.mount("/console/static", StaticFiles(directory=console.STATIC_DIR), name="console-static")
 
     @app.get("/problems/{slug}", include_in_schema=False)
     def problem_type(slug: str) -> JSONResponse:

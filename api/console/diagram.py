@@ -111,8 +111,8 @@ def machine_svg(book: Rulebook) -> Markup:
         y = _y(state)
         parts.append(
             f'<g class="state state-{state}"><rect x="{cx - BOX_W // 2}" y="{y - BOX_H // 2}" width="{BOX_W}" '
-            f'height="{BOX_H}" rx="8"/><text x="{cx}" y="{y - 3}" text-anchor="middle">{escape(_wrap(book, state))}'
-            f'</text><text class="code" x="{cx}" y="{y + 16}" text-anchor="middle">{state}</text></g>')
+            f'height="{BOX_H}" rx="8"/><text x="{cx}" y="{y + 5}" text-anchor="middle">{escape(_wrap(book, state))}'
+            f'</text></g>')
     defs = ('<defs><marker id="arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" '
             'orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" class="arrow-head"/></marker></defs>')
     return Markup(  # noqa: S704 — every text node above is escaped; the rest is fixed markup

@@ -17,7 +17,7 @@ from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.responses import Response
 
 from api.console.pages import check_csrf, problem_of, render, signed_in
-from api.console.session import ConsoleRoute
+from api.console.session import ConsoleExit, ConsoleRoute, ConsoleSession
 from api.deps import SessionDep
 from pipeline.dates import parse_date
 from pipeline.errors import InvalidInput, PipelineError
@@ -43,9 +43,16 @@ def _options(action: str, batch: str, document_no: str, effective_date: str, kin
                          if effective_date.strip() else None, kind=kind.strip() or None)
 
 
+def _writers_only(request: Request, current: ConsoleSession) -> None:
+    """Auditors read; the import page is not theirs (the menu does not offer it either)."""
+    if current.actor is not None and current.actor.role == "auditor":
+        raise ConsoleExit(render(request, "error.html", 403, title="无权操作",
+                                 message="审计人员只读，不能导入名单。"))
+
+
 @router.get("/imports")
 def import_page(request: Request, session: SessionDep) -> Response:
-    signed_in(request, session)
+    _writers_only(request, signed_in(request, session))
     return render(request, "imports.html", actions=ACTION_LABELS, kinds=SIDE_TITLE_KINDS, values={}, report=None,
                   problem=None, payload=None, limit=LIMIT_LABEL)
 
@@ -67,6 +74,7 @@ def import_submit(
 ) -> Response:
     current = signed_in(request, session)
     check_csrf(request, current, csrf_token)
+    _writers_only(request, current)
     assert current.actor is not None
     values = {"action": action, "batch": batch, "document_no": document_no, "effective_date": effective_date,
               "kind": kind}

@@ -22,7 +22,7 @@ import os
 import secrets
 import time
 from collections.abc import Callable, Coroutine
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from fastapi import Request, Response
@@ -32,7 +32,7 @@ from sqlalchemy.orm import Session
 
 from pipeline.access import Actor
 from pipeline.dates import utc_now
-from pipeline.models import ConsoleSessionRecord, Principal
+from pipeline.models import ConsoleSessionRecord, ConsoleUser, Principal
 from pipeline.principals.service import actor_of
 
 COOKIE_NAME = "zjtx_console"
@@ -40,6 +40,17 @@ COOKIE_PATH = "/console"
 SESSION_SECONDS = 8 * 3600
 """A working day; after it the official signs in again."""
 SECRET_ENV = "PIPELINE_SECRET_KEY"  # noqa: S105 — the variable's name, not a secret
+IDLE_ENV = "PIPELINE_SESSION_IDLE_MINUTES"
+IDLE_DEFAULT_MINUTES = 30
+SEEN_EVERY = dt.timedelta(seconds=30)
+"""``last_seen_at`` is written at most this often (not on every page)."""
+
+
+def idle_limit() -> dt.timedelta:
+    """A session ends after this long without a request (``PIPELINE_SESSION_IDLE_MINUTES``, default 30)."""
+    text = os.environ.get(IDLE_ENV, "").strip()
+    minutes = int(text) if text.isdigit() and int(text) > 0 else IDLE_DEFAULT_MINUTES
+    return dt.timedelta(minutes=minutes)
 
 _PROCESS_SECRET = secrets.token_bytes(32)
 
@@ -107,13 +118,16 @@ class ConsoleSession:
     cleared: bool = False
     principal: Principal | None = None
     actor: Actor | None = None
+    user: ConsoleUser | None = None
+    expired: bool = False
+    """The request came with a session that ended for idleness or age (not one that was never signed in)."""
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def csrf(self) -> str:
         return str(self.payload["csrf"])
 
-    def sign_in(self, db: Session, principal_id: str) -> None:
+    def sign_in(self, db: Session, principal_id: str, user_id: str | None = None) -> None:
         """A fresh session (id and CSRF token) for the signed-in principal: nothing carries over.
 
         The previous session, if any, ends; sessions past their time are swept out of the table here.
@@ -123,7 +137,8 @@ class ConsoleSession:
         db.execute(delete(ConsoleSessionRecord).where(ConsoleSessionRecord.expires_at < now))
         session_id = secrets.token_urlsafe(32)
         db.add(ConsoleSessionRecord(id=_row_id(session_id), principal_id=principal_id, created_at=now,
-                                    expires_at=now + dt.timedelta(seconds=SESSION_SECONDS)))
+                                    expires_at=now + dt.timedelta(seconds=SESSION_SECONDS), user_id=user_id,
+                                    last_seen_at=now))
         db.flush()
         self.payload = _new_payload(session_id)
         self.changed = True
@@ -158,13 +173,23 @@ def load_session(request: Request, session: Session) -> ConsoleSession:
     current = ConsoleSession(payload) if payload else ConsoleSession(_new_payload(), changed=True)
     session_id = current.payload.get("sid")
     if isinstance(session_id, str):
+        now = utc_now()
         row = session.get(ConsoleSessionRecord, _row_id(session_id))
-        live = row is not None and row.ended_at is None and row.expires_at > utc_now()
+        idle = row is not None and row.last_seen_at is not None and now - row.last_seen_at > idle_limit()
+        live = row is not None and row.ended_at is None and row.expires_at > now and not idle
         principal = session.get(Principal, row.principal_id) if live and row is not None else None
-        if principal is not None and principal.revoked_at is None:
+        user = session.get(ConsoleUser, row.user_id) if live and row is not None and row.user_id else None
+        if principal is not None and principal.revoked_at is None and (
+                row is not None and (row.user_id is None or (user is not None and user.disabled_at is None))):
             current.principal = principal
             current.actor = actor_of(principal)
+            if user is not None:
+                current.user = user
+                current.actor = replace(current.actor, user=user.name)
+            if row.last_seen_at is None or now - row.last_seen_at > SEEN_EVERY:
+                row.last_seen_at = now
         else:
+            current.expired = row is not None and row.ended_at is None
             current.sign_out(session)
     request.state.console_session = current
     return current

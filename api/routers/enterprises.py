@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Request, Response
@@ -62,10 +63,12 @@ def _region_filter(region: str) -> str:
                        f"or 6-digit (GB/T 2260) code, got {region!r}", field="region")
 
 
-def _search_term(q: str) -> str:
+def _search_terms(q: str) -> list[str]:
+    """The words of ``q`` after NFKC folding (full-width ９１ → 91, the ideographic space splits too), escaped."""
     if any(ord(ch) < 32 or 0xD800 <= ord(ch) <= 0xDFFF for ch in q):
         raise InvalidInput("q 不得包含控制字符 — q must not contain control characters", field="q")
-    return q.strip().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    words = unicodedata.normalize("NFKC", q).split()
+    return [w.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") for w in words]
 
 
 @router.post(
@@ -123,8 +126,7 @@ def list_enterprises(
         query = query.where(exists().where(
             Recognition.enterprise_id == Enterprise.id, Recognition.ended_on.is_(None),
             Recognition.valid_until < expiring_before))
-    if q:
-        term = _search_term(q)
+    for term in _search_terms(q or ""):  # every word must match the name or a USCC prefix
         query = query.where(Enterprise.name.contains(term, autoescape=False, escape="\\")
                             | Enterprise.uscc.startswith(term.upper(), escape="\\"))
     if cursor:

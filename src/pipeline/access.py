@@ -28,6 +28,8 @@ class Actor:
     region_code: str | None = None
     """The jurisdiction; ``None`` means everywhere (administrators, the system, the CLI)."""
     grants: tuple[str, ...] = field(default_factory=tuple)
+    user: str | None = None
+    """The person acting for the principal (a console account's name); events keep it as ``evidence.user``."""
 
     def covers(self, region_code: str) -> bool:
         return region_covers(self.region_code, region_code)

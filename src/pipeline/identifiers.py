@@ -86,6 +86,21 @@ def region_name(code: str) -> str | None:
     return province if code.endswith("0000") else f"{province}{current}"
 
 
+def region_full_name(code: str) -> str | None:
+    """The name with its city: ``410106`` → 河南省郑州市上街区 (``region_name`` says 河南省上街区)."""
+    name = region_name(code)
+    if name is None or code.endswith("00"):
+        return name
+    city = numdb.get("cn/loc").info(code[:4] + "00")
+    city_name = _current_name(city[1][1].get("county", "")) if len(city) == 2 and city[1][1] else None
+    province = numdb.get("cn/loc").info(code)[0][1].get("province", "")
+    if not city_name or city_name in ("市辖区", "县", "省直辖县级行政区划", "自治区直辖县级行政区划") \
+            or city_name.endswith("直辖县级行政单位") \
+            or city_name == province:
+        return name
+    return province + city_name + name[len(province):]
+
+
 def _current_name(history: str) -> str | None:
     """``'[1983-1993]郊区,[1994-]湛河区'`` → ``'湛河区'``; ``'[-2010]崇文区'`` → ``None`` (abolished)."""
     for entry in reversed(history.split(",")):

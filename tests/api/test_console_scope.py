@@ -86,4 +86,5 @@ def test_the_form_asks_for_what_each_trigger_needs(client: TestClient, city: Cal
     assert re.search(r'name="reason"[^>]*required', revoke)
     remove = client.get(f"/console/enterprises/{FIRM}/transitions/remove").text
     assert "relocated" in remove
-    assert 'name="document_no"' not in remove
+    assert 'name="document_no"' in remove  # destructive actions take the decision's 文号
+    assert not re.search(r'name="document_no"[^>]*required', remove)

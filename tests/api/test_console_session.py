@@ -52,7 +52,7 @@ def test_posts_without_the_sessions_csrf_token_get_403(client: TestClient, city:
     for data in ({}, {"csrf_token": "forged"}):
         response = client.post("/console/logout", data=data, follow_redirects=False)
         assert response.status_code == 403
-        assert "表单校验码" in response.text
+        assert "页面已过期" in response.text
     assert client.get("/console", follow_redirects=False).status_code == 200  # still signed in
 
 

@@ -13,7 +13,8 @@ def test_auditor_searches_and_exports_events(page: Page, live_server: LiveServer
     sign_in(page, live_server, role="auditor")
     page.goto(f"{live_server.url}/console/enterprises/{GAOXIN_FIRM}")
     expect(page.locator("li.allowed")).to_have_count(0)
-    expect(page.locator("li.refused").first).to_contain_text("审计人员只读")
+    expect(page.locator(".read-only")).to_contain_text("审计人员只读")  # no action panel at all
+    expect(page.get_by_role("link", name="名单导入")).to_have_count(0)
 
     page.get_by_role("link", name="审计查询", exact=True).click()
     expect(page.locator("table.audit")).not_to_contain_text(SANMENXIA_FIRM)

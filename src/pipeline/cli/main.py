@@ -19,6 +19,7 @@ from pipeline.cli import dynamic as dynamic_cli
 from pipeline.cli import imports as imports_cli
 from pipeline.cli import screening as screening_cli
 from pipeline.cli import targets as targets_cli
+from pipeline.cli import users as users_cli
 from pipeline.cli import webhooks as webhooks_cli
 from pipeline.cli.common import actor_from_args
 from pipeline.cli.preflight import (
@@ -178,6 +179,7 @@ FEATURE_COMMANDS: tuple[Callable[[argparse._SubParsersAction[argparse.ArgumentPa
     demo_cli.register,
     webhooks_cli.register,
     targets_cli.register,
+    users_cli.register,
 )
 
 

@@ -122,7 +122,7 @@ def append_event(
     record = next_event(
         enterprise, kind=kind, trigger=trigger, from_state=from_state, effective_date=effective_date,
         actor_id=actor.id, rulebook=rulebook, reason_code=reason_code, reason=reason, evidence=evidence,
-        request_id=request_id, enterprise_id=enterprise.id,
+        request_id=request_id, enterprise_id=enterprise.id, user=actor.user,
         previous_hash=previous_hash if previous_hash is not None else head_hash(session, enterprise),
     )
     event = Event(**record.columns())

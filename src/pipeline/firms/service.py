@@ -69,7 +69,7 @@ def enroll(
         firm, kind=TRANSITION, trigger="enroll", from_state=None, effective_date=day, actor_id=actor.id,
         rulebook=rulebook, reason=reason or DEFAULT_ENROLL_REASON,
         evidence=enroll_evidence(name, region, data, evidence), request_id=request_id, now=now,
-        previous_hash=GENESIS_HASH,  # a firm's first event: its chain starts here
+        previous_hash=GENESIS_HASH, user=actor.user,  # a firm's first event: its chain starts here
     )
     if not repository.insert_record(session, firm, event):
         raise AlreadyExists(f"企业{code}已存在 — enterprise {code} already exists", uscc=code)
@@ -144,6 +144,7 @@ def transition(
         firm, kind=TRANSITION, trigger=trigger, from_state=from_state, effective_date=effective_date,
         actor_id=actor.id, rulebook=rulebook, reason_code=reason_code, reason=reason, evidence=event_evidence,
         request_id=request_id, enterprise_id=firm.id, previous_hash=firm.head_hash or GENESIS_HASH,
+        user=actor.user,
     )
     repository.write_record(session, firm, event)
     if moved_from is not None:

@@ -150,7 +150,7 @@ def write_xlsx(documents: Iterator[dict[str, Any]], target: IO[bytes]) -> None:
     openpyxl = importlib.import_module("openpyxl")
 
     workbook = openpyxl.Workbook(write_only=True)
-    sheet = workbook.create_sheet("事件 events")
+    sheet = workbook.create_sheet("审计事件")
     sheet.append([label for _, label in COLUMNS])
 
     for document in documents:

@@ -366,7 +366,8 @@ class _Importer:
         event = next_event(
             firm, kind=TRANSITION, trigger=trigger, from_state=from_state, effective_date=effective_date,
             actor_id=actor.id, rulebook=rulebook, reason_code=reason_code, reason=reason, evidence=evidence,
-            request_id=self.request_id, enterprise_id=firm.id, previous_hash=firm.head_hash or GENESIS_HASH)
+            request_id=self.request_id, enterprise_id=firm.id, previous_hash=firm.head_hash or GENESIS_HASH,
+            user=actor.user)
         firm.head_hash = event.hash
         self.writes.events.append(event)
         self.summary.events += 1

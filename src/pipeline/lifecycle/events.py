@@ -89,11 +89,13 @@ def next_event(
     request_id: str | None = None,
     enterprise_id: int | None = None,
     now: dt.datetime | None = None,
+    user: str | None = None,
 ) -> EventRecord:
     """Seal the firm's next event after ``previous_hash`` (the chain's head) and keep the firm's books.
 
     ``recorded_at`` is now, but never before the head event's (the firm's ``updated_at``, which every event
-    sets to its own ``recorded_at``) plus 1 µs: an honest chain never goes backwards across hosts."""
+    sets to its own ``recorded_at``) plus 1 µs: an honest chain never goes backwards across hosts.
+    ``user``: the person behind the principal ``actor_id`` (a console account), kept as ``evidence.user``."""
     now = chain.next_recorded_at(firm.updated_at if firm.last_seq else None, now or utc_now())
     record = EventRecord(
         enterprise_id=enterprise_id,
@@ -108,7 +110,7 @@ def next_event(
         actor=actor_id,
         reason_code=reason_code,
         reason=reason,
-        evidence=dict(evidence or {}),
+        evidence={**(evidence or {}), "user": user} if user else dict(evidence or {}),
         rulebook_id=rulebook.id,
         rulebook_hash=rulebook.content_hash,
         request_id=request_id,

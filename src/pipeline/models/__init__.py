@@ -3,6 +3,7 @@
 way in.
 """
 
+from pipeline.models.accounts import ConsoleUser
 from pipeline.models.audit import Anchor, AnchorHead, AuditRead
 from pipeline.models.awards import AwardBudget, Entitlement, EntitlementRecord, PolicyVersion
 from pipeline.models.base import NAMING_CONVENTION, Base, BigId, JsonDoc, UTCDateTime
@@ -18,7 +19,8 @@ from pipeline.models.webhooks import WebhookDelivery, WebhookSubscription
 
 __all__ = [
     "NAMING_CONVENTION", "Anchor", "AnchorHead", "AnnualFiling", "Application", "ApplicationRound", "AuditRead",
-    "AwardBudget", "Base", "BigId", "ChainRecord", "ConsoleSessionRecord", "Enterprise", "Entitlement",
-    "EntitlementRecord", "Event", "IdempotencyRecord", "ImportRun", "JsonDoc", "Loan", "PolicyVersion", "Principal",
-    "Quota", "Recognition", "SideTitle", "Target", "UTCDateTime", "WebhookDelivery", "WebhookSubscription",
+    "AwardBudget", "Base", "BigId", "ChainRecord", "ConsoleSessionRecord", "ConsoleUser", "Enterprise",
+    "Entitlement", "EntitlementRecord", "Event", "IdempotencyRecord", "ImportRun", "JsonDoc", "Loan",
+    "PolicyVersion", "Principal", "Quota", "Recognition", "SideTitle", "Target", "UTCDateTime", "WebhookDelivery",
+    "WebhookSubscription",
 ]

@@ -62,3 +62,7 @@ class ConsoleSessionRecord(Base):
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, index=True)
     ended_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    user_id: Mapped[str | None] = mapped_column(String(40))
+    """The account (:class:`pipeline.models.ConsoleUser`) that signed in; ``None`` for a token sign-in."""
+    last_seen_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    """The last request: the session ends after ``PIPELINE_SESSION_IDLE_MINUTES`` without one."""

@@ -1,0 +1,274 @@
+"""Console v2 through the TestClient: one definition of 复核 everywhere, lapsed titles shown as 已过期, search and
+region prefixes, Chinese exports that re-import unchanged, and a Chinese page for unknown addresses."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import re
+from urllib.parse import unquote
+
+import openpyxl  # type: ignore[import-untyped]
+import pytest
+from api_support import SANMENXIA, SHANGJIE, Caller
+from console_support import csrf_of, sign_in
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from helpers import enroll, fire, make_uscc
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from api.console import views
+from pipeline.access import cli_actor
+from pipeline.dates import business_today
+from pipeline.db import unit_of_work
+from pipeline.firms import service
+from pipeline.imports import ImportFile, ImportOptions, run_import
+from pipeline.models import Entitlement
+from pipeline.principals.service import add_principal
+from pipeline.titles import service as titles_service
+
+DUE = make_uscc(SHANGJIE, 11)        # 小巨人 whose title ends in about two months
+LAPSED = make_uscc(SHANGJIE, 12)     # 创新型 whose title ended last year and was never swept
+FAR = make_uscc("410105", 13)        # 创新型 recognised this year: not due
+ELSEWHERE = make_uscc(SANMENXIA, 14)  # due, but outside Zhengzhou
+
+
+def _seed(factory: sessionmaker[Session]) -> None:
+    today = business_today()
+    start = today.replace(year=today.year - 3) + dt.timedelta(days=60)
+    for uscc, name in ((DUE, "上街精密制造有限公司"), (ELSEWHERE, "三门峡新材料有限公司")):
+        enroll(factory, uscc, start - dt.timedelta(days=30), name=name)
+        for trigger in ("recognize_innovative", "recognize_provincial", "recognize_national"):
+            fire(factory, uscc, trigger, start)
+    enroll(factory, LAPSED, "2019-03-01", name="上街过期样例有限公司")
+    fire(factory, LAPSED, "recognize_innovative", "2019-06-01", evidence={"document_no": "豫工信〔2019〕1号",
+                                                                         "valid_until": "2022-06-01"})
+    enroll(factory, FAR, today.replace(month=1, day=2), name="金水智能科技有限公司")
+    fire(factory, FAR, "recognize_innovative", today.replace(month=1, day=3))
+
+
+def _usccs(html: str) -> set[str]:
+    return set(re.findall(r'data-uscc="([0-9A-Z]{18})"', html))
+
+
+def test_review_card_list_and_api_agree_and_lapsed_titles_are_marked(
+    client: TestClient, city: Caller, api_sessions: sessionmaker[Session],
+) -> None:
+    _seed(api_sessions)
+    api = client.get("/api/v1/dynamic-management/due", headers=city.headers).json()
+    api_usccs = {item["uscc"] for group in api["groups"] for item in group["items"]}
+    assert api_usccs == {DUE}
+
+    sign_in(client, city)
+    dashboard = client.get("/console").text
+    card = re.search(r'class="card review-card" data-total="(\d+)"', dashboard)
+    assert card is not None
+    assert int(card.group(1)) == api["total"] == 1
+    assert 'href="/console/review">查看全部' in dashboard
+    review = client.get("/console/review").text
+    assert _usccs(review) == api_usccs
+    assert re.search(r'data-total="(\d+)"', review).group(1) == str(api["total"])  # type: ignore[union-attr]
+    assert "上街过期样例有限公司" in review.split('id="lapsed"')[1]  # lapsed: listed apart, not as due
+
+    # the funnel: the lapsed firm stands on 创新型, but its title is not a valid one
+    assert re.search(r'data-state="innovative">2<', dashboard)
+    assert re.search(r'data-valid="innovative">2<', dashboard)  # FAR's and DUE's (a 小巨人 holds all three)
+    firm = client.get(f"/console/enterprises/{LAPSED}").text
+    assert 'data-lapsed="true"' in firm
+    assert "已过期" in firm
+    assert 'class="title-valid"' not in firm
+
+
+def test_search_region_prefixes_and_chinese_exports_that_reimport_unchanged(
+    client: TestClient, city: Caller, api_sessions: sessionmaker[Session],
+) -> None:
+    _seed(api_sessions)
+    sign_in(client, city)
+    # several words, full-width: every word must match the name or a USCC prefix
+    found = client.get("/console/enterprises", params={"q": "９１４１０１　精密"}).text
+    assert "上街精密制造有限公司" in found
+    assert "金水智能科技有限公司" not in found
+    assert "上街精密制造有限公司" not in client.get("/console/enterprises", params={"q": "精密 金水"}).text
+    # 2-, 4- and 6-digit region prefixes
+    for prefix, expected in (("41", 3), ("4101", 3), ("410105", 1)):  # 三门峡 is outside the jurisdiction
+        page = client.get("/console/enterprises", params={"region": prefix}).text
+        assert page.count('<td data-label="企业名称">') == expected, prefix
+
+    response = client.get("/console/exports/roster.xlsx", params={"region": "4101"})
+    assert response.status_code == 200
+    disposition = response.headers["content-disposition"]
+    assert unquote(disposition.split("UTF-8''")[1]) == f"称号名单-{business_today().isoformat()}.xlsx"
+    sheet = openpyxl.load_workbook(io.BytesIO(response.content)).active
+    rows = list(sheet.iter_rows(values_only=True))
+    assert "层级代码" not in rows[0]
+    assert "区划名称" in rows[0]
+    assert all(not re.search(r"[A-Za-z]{3,}", str(v)) for row in rows for v in row if v is not None)
+    assert any(isinstance(v, dt.datetime | dt.date) for v in rows[1])  # real date cells
+    assert "河南省郑州市上街区" in [v for row in rows for v in row]
+    with unit_of_work(api_sessions) as session:
+        summary = run_import(session, ImportFile(io.BytesIO(response.content), "称号名单.xlsx"),
+                             ImportOptions(action="backfill"), cli_actor("cli:test"), apply=False,
+                             sink=lambda row: None)
+    assert summary.rows == len(rows) - 1
+    assert summary.problems == 0
+    assert summary.ok == 0  # every title is already recorded: the export re-imports unchanged
+
+    firms = client.get("/console/exports/enterprises.csv", params={"region": "410106"})
+    assert "企业名单" in unquote(firms.headers["content-disposition"])
+    text = firms.content.decode("utf-8-sig")
+    assert "国家级专精特新" in text
+    assert "状态代码" not in text
+
+
+def test_unknown_console_page_amendment_evidence_and_stale_form(
+    client: TestClient, city: Caller, api_sessions: sessionmaker[Session],
+) -> None:
+    _seed(api_sessions)
+    with unit_of_work(api_sessions) as session:
+        service.amend(session, FAR, changes={"name": "金水智能科技股份有限公司"}, actor=cli_actor("cli:test"))
+    sign_in(client, city)
+    missing = client.get("/console/no/such/page")
+    assert missing.status_code == 404
+    assert missing.headers["content-type"].startswith("text/html")
+    assert "页面不存在" in missing.text
+    firm = client.get(f"/console/enterprises/{FAR}").text
+    assert "企业名称</span> 金水智能科技有限公司 → 金水智能科技股份有限公司" in firm
+    assert "系统管理员（命令行）" in firm
+    assert "cli:test" not in firm
+    stale = client.post(f"/console/enterprises/{FAR}/transitions/renew", data={"csrf_token": "old"})
+    assert stale.status_code == 403
+    assert "页面已过期" in stale.text
+
+
+def test_city_dashboard_and_batch_review_from_the_worklist(
+    client: TestClient, city: Caller, api_sessions: sessionmaker[Session],
+) -> None:
+    _seed(api_sessions)
+    csrf = sign_in(client, city)
+    board = client.get("/console/dashboard").text
+    assert re.search(r'<tr data-region="410106">.*?</tr>', board, re.S)
+    row = re.search(r'<tr data-region="410106">(.*?)</tr>', board, re.S).group(1)  # type: ignore[union-attr]
+    assert 'href="/console/enterprises?region=410106&amp;state=national">1<' in row
+    assert "<svg class=\"chart bars\"" in board
+    assert "<svg class=\"chart trend\"" in board
+    assert "三门峡" not in board
+
+    demote = {"csrf_token": csrf, "uscc": [DUE], "trigger": "demote", "reason_code": "failed_review",
+              "reason": "复核未通过"}
+    preview = client.post("/console/review/batch", data=demote)
+    assert preview.status_code == 200
+    assert 'data-resulting="provincial"' in preview.text
+    refused = client.post("/console/review/batch", data={
+        "csrf_token": csrf, "uscc": [DUE, ELSEWHERE], "trigger": "renew", "document_no": "豫工信〔2026〕5号"})
+    assert refused.status_code == 409  # 三门峡's firm is not the city's: nothing of the batch is written
+    assert "全部未执行" in refused.text
+    assert re.search(rf'value="{DUE}"[^>]*checked', refused.text)  # the ticks are kept
+    renewed = client.post("/console/review/batch", data={"csrf_token": csrf, "uscc": [DUE], "trigger": "renew",
+                                                          "document_no": "豫工信〔2026〕5号"}, follow_redirects=False)
+    assert renewed.status_code == 303
+    assert DUE not in _usccs(client.get("/console/review").text)
+
+    sheet = client.get("/console/review.xlsx")
+    assert unquote(sheet.headers["content-disposition"].split("UTF-8''")[1]).startswith("复核清单-")
+    assert openpyxl.load_workbook(io.BytesIO(sheet.content)).active.max_row == 1  # only the header is left
+
+
+def test_side_titles_and_the_awards_ledger(
+    client: TestClient, city: Caller, api_sessions: sessionmaker[Session],
+) -> None:
+    _seed(api_sessions)
+    today = business_today()
+    with unit_of_work(api_sessions) as session:
+        titles_service.grant(session, FAR, kind="high_tech_enterprise", granted_on=today - dt.timedelta(days=10),
+                             document_no="豫科〔2026〕3号", actor=cli_actor("cli:test"))
+    with api_sessions() as session:
+        owed = session.scalars(select(Entitlement).where(Entitlement.uscc == DUE)).all()
+    sign_in(client, city)
+    titles = client.get("/console/titles").text
+    assert 'data-kind="high_tech_enterprise">1<' in titles
+    holders = client.get("/console/titles", params={"kind": "high_tech_enterprise"}).text
+    assert "金水智能科技有限公司" in holders
+    assert "豫科〔2026〕3号" in holders
+    firm = client.get(f"/console/enterprises/{FAR}").text.split('class="side-titles cards"')[1]
+    assert "豫科〔2026〕3号" in firm.split("</table>")[0]  # the firm page lists its side titles
+    awards = client.get("/console/awards")
+    assert awards.status_code == 200
+    assert owed, "the seeded 小巨人 earns the city's award"
+    for entitlement in owed:  # every entitlement of the city's firm is listed
+        assert f'data-entitlement="{entitlement.id}"' in awards.text
+    assert "三门峡新材料有限公司" not in awards.text
+
+
+def test_audit_readable_export_speaks_chinese(client: TestClient, auditor: Caller,
+                                              api_sessions: sessionmaker[Session]) -> None:
+    _seed(api_sessions)
+    sign_in(client, auditor)
+    response = client.get("/console/audit/readable.xlsx", params={"region": "410106"})
+    assert response.status_code == 200
+    assert unquote(response.headers["content-disposition"].split("UTF-8''")[1]).startswith("审计事件-")
+    rows = list(openpyxl.load_workbook(io.BytesIO(response.content)).active.iter_rows(values_only=True))
+    assert rows[0][:3] == ("统一社会信用代码", "企业名称", "区划代码")
+    body = rows[1:]
+    assert {row[1] for row in body} == {"上街精密制造有限公司", "上街过期样例有限公司"}
+    assert any(row[6] == "认定为国家级专精特新“小巨人”企业" for row in body)
+    assert all(isinstance(row[5], dt.datetime | dt.date) for row in body)  # real date cells
+    text = [str(v) for row in body for v in row[:-1] if v is not None]  # the hash aside
+    assert not [v for v in text if re.search(r"[a-z]{3,}", v)]
+    verifiable = client.get("/console/audit/export.csv", params={"region": "410106"})
+    assert "可复算" in unquote(verifiable.headers["content-disposition"])
+
+
+def test_a_finance_bureau_sees_the_shares_its_region_pays(
+    client: TestClient, api_sessions: sessionmaker[Session],
+) -> None:
+    _seed(api_sessions)
+    with api_sessions() as session:
+        shares = [(e.id, s["region_code"]) for e in session.scalars(select(Entitlement)) for s in e.payers]
+    payer = shares[0][1]
+    with unit_of_work(api_sessions) as session:
+        token = add_principal(session, name="财政局", role="finance", level=None, region_code=payer,
+                              created_by="cli:test").token
+    login = client.get("/console/login")
+    client.post("/console/login", data={"csrf_token": csrf_of(login.text), "token": token})
+    page = client.get("/console/awards").text
+    assert f'data-payer="{payer}"' in page
+    assert {f'data-payer="{p}"' for _, p in shares if p != payer}.isdisjoint(set(re.findall(r'data-payer="\d+"', page)))
+    nav = page.split('aria-label="主菜单"')[1].split("</nav>")[0]
+    assert "/console/awards" in nav
+    assert "/console/imports" not in nav
+
+
+def test_malformed_requests_and_failures_get_chinese_pages(
+    app: FastAPI, city: Caller, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    with TestClient(app, raise_server_exceptions=False) as client:
+        sign_in(client, city)
+        bad = client.get(f"/console/enterprises/{DUE}/events/abc/correct")
+        assert bad.status_code == 422
+        assert bad.headers["content-type"].startswith("text/html")
+        assert "请求参数有误" in bad.text
+
+        def broken(*args: object, **kwargs: object) -> None:
+            raise RuntimeError("boom")
+
+        monkeypatch.setattr(views, "funnel", broken)
+        failed = client.get("/console")
+        assert failed.status_code == 500
+        assert "系统内部错误" in failed.text
+        assert client.get("/api/v1/enterprises/nope", headers=city.headers).headers["content-type"].startswith(
+            "application/problem+json")  # the API keeps its problem documents
+
+
+def test_a_province_dashboard_lists_cities_and_drills_down(
+    client: TestClient, province: Caller, api_sessions: sessionmaker[Session],
+) -> None:
+    _seed(api_sessions)
+    sign_in(client, province)
+    board = client.get("/console/dashboard").text
+    assert set(re.findall(r'<tr data-region="(\d{6})">', board)) == {"410100", "411200"}  # 郑州市, 三门峡市
+    assert 'href="/console/dashboard?region=4101">郑州市</a>' in board
+    city = client.get("/console/dashboard", params={"region": "4101"}).text
+    assert set(re.findall(r'<tr data-region="(\d{6})">', city)) == {"410105", "410106"}
+    assert "返回上一级" in city
+    assert client.get("/console/dashboard", params={"region": "12"}).status_code == 422  # outside: 天津
