@@ -3,21 +3,26 @@ entitlement's chain, and re-deriving what history recorded before a pack existed
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from pipeline.access import Actor
+from pipeline.access import Actor, require_permission
 from pipeline.awards import ledger
-from pipeline.awards.service import Settle, entitle, evaluate, side_title_kind
-from pipeline.errors import NotFound
+from pipeline.awards.service import Settle, entitle, evaluate, manual_entitlement, side_title_kind
+from pipeline.dates import business_today
+from pipeline.errors import Forbidden, NotFound
 from pipeline.firms import repository
 from pipeline.history.replay import voided_seqs
 from pipeline.lifecycle.machine import RECOGNITION_TIER
 from pipeline.models import Enterprise, Entitlement, EntitlementRecord, Event
-from pipeline.policies.service import current_packs
+from pipeline.policies.service import current_packs, get_pack
+from pipeline.rulebooks import rulebook_in_force
+
+CREATE = "create_award"
 
 
 def _achievements(events: list[Event]) -> list[Event]:
@@ -88,3 +93,20 @@ def sync(session: Session, *, actor: Actor, apply: bool, settle: Settle = "owed"
         else:
             savepoint.rollback()
     return report
+
+
+def create_manual(session: Session, uscc: str, policy_id: str, award_id: str, *, effective_date: dt.date,
+                  basis: str, evidence: dict[str, Any], actor: Actor, request_id: str | None = None) -> Entitlement:
+    """A manual entitlement (``POST /api/v1/awards``): an official of the firm's jurisdiction, the firm's row
+    locked so that stacking sees every entitlement of its group."""
+    require_permission(rulebook_in_force(business_today()), actor, CREATE)
+    enterprise = repository.get_enterprise(session, uscc, actor, for_update=True)
+    if actor.role not in ("official", "admin"):
+        raise Forbidden("人工应享记录须由官员录入 — only an official enters a manual entitlement", action=CREATE)
+    pack = get_pack(session, policy_id)
+    award = pack.award(award_id)
+    if award is None:
+        raise NotFound(f"政策包{policy_id}没有奖励{award_id} — pack {policy_id} has no award {award_id!r}; awards: "
+                       f"{', '.join(a.id for a in pack.awards)}")
+    return manual_entitlement(session, enterprise, pack, award, effective_date=effective_date, basis=basis.strip(),
+                              evidence=evidence, actor=actor.id, request_id=request_id)

@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 
 from pipeline.awards import ledger
 from pipeline.dates import utc_now
+from pipeline.errors import InvalidInput
 from pipeline.lifecycle.chain import GENESIS_HASH
 from pipeline.lifecycle.machine import RECOGNITION_TIER
 from pipeline.models import Entitlement
@@ -172,8 +173,12 @@ def entitle(session: Session, firm: Firm, event: Achieved, titles: Iterable[Titl
 
 
 def _write(session: Session, firm: Firm, event: Achieved, candidates: list[Candidate], *, actor: str,
-           settle: Settle, request_id: str | None) -> list[Entitlement]:
+           settle: Settle, request_id: str | None, basis: str | None = None,
+           evidence: dict[str, Any] | None = None) -> list[Entitlement]:
+    """Write the candidates' entitlements, stacked. ``basis`` makes it a manual entitlement (no event: ``seq``
+    is ``None``), which every live entitlement of its group offsets and which is never "derived already"."""
     assert firm.id is not None
+    manual = basis is not None
     existing = list(session.scalars(select(Entitlement).where(Entitlement.uscc == firm.uscc)))
     done = {(e.achievement_seq, e.policy_id, e.award_id) for e in existing}
     kind = side_title_kind(event)
@@ -185,10 +190,10 @@ def _write(session: Session, firm: Firm, event: Achieved, candidates: list[Candi
     for group, members in groups.items():
         members.sort(key=lambda c: (-c.gross, c.pack.id, c.award.id))
         owed_before = [e for e in existing if e.stacking_group == group and e.status in LIVE and e.net_amount > 0
-                       and e.achievement_seq != event.seq]
+                       and (manual or e.achievement_seq != event.seq)]
         winner: Entitlement | None = None
         for rank, candidate in enumerate(members):
-            if (event.seq, candidate.pack.id, candidate.award.id) in done:
+            if not manual and (event.seq, candidate.pack.id, candidate.award.id) in done:
                 continue  # derived already (sync, a retried import): idempotent
             offsets: list[dict[str, Any]] = []
             net = candidate.gross
@@ -207,11 +212,12 @@ def _write(session: Session, firm: Firm, event: Achieved, candidates: list[Candi
             entitlement = Entitlement(
                 enterprise_id=firm.id, uscc=firm.uscc, region_code=firm.region_code, policy_id=candidate.pack.id,
                 policy_version=candidate.pack.version, policy_hash=candidate.pack.content_hash,
-                award_id=candidate.award.id, stacking_group=group, achievement_seq=event.seq,
+                award_id=candidate.award.id, stacking_group=group,
+                achievement_seq=None if manual else event.seq,
                 trigger=None if kind else event.trigger, side_title_kind=kind, effective_date=event.effective_date,
                 gross_amount=candidate.gross, net_amount=net, offsets=offsets,
                 superseded_by=winner.id if rank > 0 and winner is not None else None, payers=payers,
-                status="paid" if settled else "entitled", manual=False, basis=None, evidence={},
+                status="paid" if settled else "entitled", manual=manual, basis=basis, evidence=dict(evidence or {}),
                 settled_outside_system=settled, last_seq=0, created_at=now, updated_at=now)
             session.add(entitlement)
             session.flush()
@@ -225,18 +231,23 @@ def _write(session: Session, firm: Firm, event: Achieved, candidates: list[Candi
     return written
 
 
-def _status_of(shares: list[dict[str, Any]], default: str) -> str:
+def status_of(shares: list[dict[str, Any]], default: str) -> str:
+    """The entitlement's status from its shares': one status when they agree; ``clawback_due`` while any share
+    is; ``paid`` when every live share is paid, ``partially_paid`` while some are; ``approved`` once no share
+    waits for approval."""
     states = {share["status"] for share in shares}
     if not states:
         return default
-    for status in ("clawback_due", "settled", "cancelled", "approved", "entitled"):
-        if states == {status}:
-            return status
+    if len(states) == 1:
+        return str(next(iter(states)))
     if "clawback_due" in states:
         return "clawback_due"
-    if "paid" in states:
-        return "paid" if states <= {"paid", "settled"} else "partially_paid"
-    return "approved" if "approved" in states else "entitled"
+    live = states - {"cancelled", "settled"}
+    if not live:
+        return "settled" if "settled" in states else "cancelled"
+    if "paid" in live:
+        return "paid" if live == {"paid"} else "partially_paid"
+    return "entitled" if "entitled" in live else "approved"
 
 
 def on_voided(session: Session, uscc: str, seq: int, *, actor: str, request_id: str | None = None) -> None:
@@ -250,7 +261,7 @@ def on_voided(session: Session, uscc: str, seq: int, *, actor: str, request_id: 
         for share in shares:
             share["status"] = "clawback_due" if share["status"] == "paid" else "cancelled"
         entitlement.payers = shares
-        entitlement.status = _status_of(shares, "cancelled")
+        entitlement.status = status_of(shares, "cancelled")
         ledger.append(session, entitlement, "void", actor=actor, request_id=request_id,
                       reason=f"认定事件{seq}已作废 — the recognition (event {seq}) was voided")
     session.flush()
@@ -266,6 +277,51 @@ def claw_back(session: Session, uscc: str, *, actor: str, reason: str, request_i
             if share["status"] == "paid":
                 share["status"] = "clawback_due"
         entitlement.payers = shares
-        entitlement.status = _status_of(shares, entitlement.status)
+        entitlement.status = status_of(shares, entitlement.status)
         ledger.append(session, entitlement, "clawback", actor=actor, reason=reason, request_id=request_id)
     session.flush()
+
+
+@dataclass
+class ManualAchievement:
+    """What a manual entitlement stands on instead of an event (``seq`` 0: no event of the firm's chain)."""
+
+    trigger: str | None
+    effective_date: dt.date
+    evidence: dict[str, Any]
+    seq: int = 0
+    reason_code: str | None = None
+
+
+def manual_entitlement(session: Session, firm: Firm, pack: PolicyPack, award: Award, *, effective_date: dt.date,
+                       basis: str, evidence: dict[str, Any], actor: str,
+                       request_id: str | None = None) -> Entitlement:
+    """An entitlement an official enters for a clause that needs judgment (郑政办〔2022〕36号: a firm moving in
+    with a 省级-or-higher title is paid "参照新认定补贴标准"), stacked like every other: in ``top_up`` mode it is
+    owed only the difference from what its group already owes the firm. The pack must cover the firm and be in
+    force on ``effective_date``; first-time rules are the official's judgment, not checked."""
+    if not pack.covers(firm.region_code):
+        raise InvalidInput(f"政策包{pack.id}（{pack.jurisdiction}）不覆盖企业所在区划{firm.region_code} — pack "
+                           f"{pack.id} does not cover the firm's region {firm.region_code}", field="policy_id")
+    if not pack.in_force_on(effective_date):
+        until = pack.in_force_until.isoformat() if pack.in_force_until else "—"
+        raise InvalidInput(f"{effective_date}不在政策{pack.document_no}有效期（{pack.in_force_from}–{until}）内 — "
+                           f"effective_date is outside the pack's window", field="effective_date")
+    if award.ratio is not None:
+        funds = evidence.get(award.funds_field or "")
+        if not isinstance(funds, int) or isinstance(funds, bool) or funds < 0:
+            raise InvalidInput(f"配套奖励须在 evidence 中给出整数{award.funds_field} — a matching award needs "
+                               f"evidence.{award.funds_field} (integer yuan)", field="evidence")
+        gross = round(award.ratio * funds)
+    elif award.amount is None:
+        raise InvalidInput(f"{pack.document_no}未定金额，请先录入 — the award's amount is not set yet (PUT "
+                           f"/api/v1/policies/{pack.id}/awards/{award.id})", field="award_id")
+    else:
+        gross = award.amount
+    if award.side_title_kind:
+        achieved = ManualAchievement("grant_side_title", effective_date, {"kind": award.side_title_kind})
+    else:
+        achieved = ManualAchievement(award.trigger or "", effective_date, {})
+    (entitlement,) = _write(session, firm, achieved, [Candidate(pack, award, gross)], actor=actor, settle="owed",
+                            request_id=request_id, basis=basis, evidence=evidence)
+    return entitlement
