@@ -83,7 +83,7 @@ class Candidate:
     gross: int
 
 
-def _may_pay_here(region_code: str) -> bool:
+def may_pay_here(region_code: str) -> bool:
     """No shipped pack covers this region: nothing to derive, and no query spent finding that out (a stored
     version changes amounts and windows, never a jurisdiction)."""
     return any(pack.covers(region_code) for pack in shipped_packs())
@@ -164,7 +164,7 @@ def entitle(session: Session, firm: Firm, event: Achieved, titles: Iterable[Titl
         return []
     if settle == "none" or (event.trigger not in RECOGNITION_TIER and side_title_kind(event) is None):
         return []
-    if not _may_pay_here(firm.region_code):
+    if not may_pay_here(firm.region_code):
         return []
     candidates, _ = evaluate(current_packs(session), firm.region_code, event, titles)
     if not candidates:

@@ -82,6 +82,6 @@ def _row(session: Session, row: SourceRow, code: str, day: dt.date, document: st
                 f"already recorded"), 0
     outcome = service.grant(session, code, kind=kind, granted_on=day, document_no=document, actor=actor,
                             valid_until=row.valid_until, product=row.product or None, evidence=evidence,
-                            request_id=request_id)
+                            request_id=request_id, awards="none")  # the import derives them after its rows
     steps.append(f"{GRANT}: {kind} {day.isoformat()} → {outcome.side_title.valid_until.isoformat()}")
     return "; ".join(steps), len(steps)
