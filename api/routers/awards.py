@@ -71,7 +71,7 @@ def award_history(entitlement_id: EntitlementId, session: SessionDep, actor: Cur
 
 
 def _entitlement(entitlement: Any) -> JSONResponse:
-    return JSONResponse(jsonable(ledger.view(entitlement)))
+    return JSONResponse(ledger.view(entitlement))
 
 
 @router.get(
@@ -113,7 +113,7 @@ async def create_award(payload: ManualAwardIn, session: SessionDep, actor: Curre
     entitlement = reads.create_manual(
         session, payload.uscc, payload.policy_id, payload.award_id, effective_date=payload.effective_date,
         basis=payload.basis, evidence=payload.evidence, actor=actor, request_id=request_id)
-    response = JSONResponse(jsonable(ledger.view(entitlement)), status_code=201,
+    response = JSONResponse(ledger.view(entitlement), status_code=201,
                             headers={"Location": f"/api/v1/awards/{entitlement.id}"})
     return idem.finish(session, response)
 

@@ -45,7 +45,7 @@ def _locked(session: Session, entitlement_id: int, actor: Actor) -> Entitlement:
 def _illegal(entitlement: Entitlement, action: str, why: str) -> IllegalTransition:
     return IllegalTransition(f"奖励应享{entitlement.id}当前为{entitlement.status}，不能{why} — entitlement "
                              f"{entitlement.id} is {entitlement.status}: cannot {action}",
-                             status=entitlement.status, action=action)
+                             current_status=entitlement.status, action=action)
 
 
 def may_approve(actor: Actor, payer_region: str) -> bool:

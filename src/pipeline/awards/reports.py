@@ -213,8 +213,10 @@ def payout_rows(session: Session, actor: Actor, *, year: int, region: str | None
     documents = {pack.id: pack.document_no for pack in shipped_packs()}
     shares = sorted(_year_shares(session, actor, year, region),
                     key=lambda item: (item[1]["region_code"], item[0].policy_id, item[0].uscc, item[0].id))
-    names = dict(session.execute(select(Enterprise.id, Enterprise.name).where(
-        Enterprise.id.in_({e.enterprise_id for e, *_ in shares}))).tuples().all()) if shares else {}
+    names: dict[int, str] = {}
+    if shares:
+        names = {row.id: row.name for row in session.execute(select(Enterprise.id, Enterprise.name).where(
+            Enterprise.id.in_({e.enterprise_id for e, *_ in shares})))}
     for number, (entitlement, share, _, _) in enumerate(shares, start=1):
         yield (number, share["region_code"], region_name(share["region_code"]) or "",
                documents.get(entitlement.policy_id, entitlement.policy_id), entitlement.award_id,
