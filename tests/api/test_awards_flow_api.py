@@ -291,3 +291,19 @@ def test_side_titles_earn_their_awards_and_top_up_the_chain(api: tuple[TestClien
     (match,) = _items(client, p["smx"], matched)
     assert (match["award_id"], match["net_amount"]) == ("key_little_giant_matching", 6_000_000)
     assert match["payers"][0]["region_code"] == HUBIN  # the firm's county pays (所在地受益财政)
+
+
+def test_an_api_backfill_takes_awards(api: tuple[TestClient, dict[str, Caller]]) -> None:
+    client, p = api
+    firm = make_uscc(ZZ, 1514)
+    rows = [("统一社会信用代码", "企业名称", "称号", "认定日期", "批次"),
+            (firm, "回填企业", "创新型中小企业", "2022-03-01", "2022-创新"),
+            (firm, "回填企业", "省级专精特新中小企业", "2023-03-01", "2023-豫-1")]
+    text = "\n".join(",".join(row) for row in rows).encode("utf-8")
+    response = client.post("/api/v1/imports", files={"file": ("history.csv", text, "text/csv")},
+                           data={"action": "backfill", "dry_run": "false", "awards": "owed"},
+                           headers=p["zz"].headers)
+    assert response.status_code == 200, response.text
+    assert (response.json()["entitlements"], response.json()["options"]["awards"]) == (1, "owed")
+    (item,) = _items(client, p["zz"], firm)
+    assert (item["status"], item["settled_outside_system"]) == ("entitled", False)
