@@ -54,7 +54,7 @@ def firm_awards(uscc: Uscc, session: SessionDep, actor: CurrentActor) -> FirmAwa
     return FirmAwardsOut(**reads.firm_awards(session, uscc, actor))
 
 
-@router.get("/api/v1/awards/{entitlement_id}", summary="奖励应享记录 One entitlement",
+@router.get("/api/v1/awards/{entitlement_id:int}", summary="奖励应享记录 One entitlement",
             responses=problems(401, 404, 422))
 def get_award(entitlement_id: EntitlementId, session: SessionDep, actor: CurrentActor) -> dict[str, Any]:
     return ledger.view(reads.get_entitlement(session, entitlement_id, actor))
