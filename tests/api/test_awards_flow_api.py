@@ -291,6 +291,15 @@ def test_side_titles_earn_their_awards_and_top_up_the_chain(api: tuple[TestClien
     (match,) = _items(client, p["smx"], matched)
     assert (match["award_id"], match["net_amount"]) == ("key_little_giant_matching", 6_000_000)
     assert match["payers"][0]["region_code"] == HUBIN  # the firm's county pays (所在地受益财政)
+    late = make_uscc(HUBIN, 1515)  # Sanmenxia's pack ends on 2025-12-31
+    enroll(client, p["smx"], late, on="2022-01-10")
+    _post(client, p["province"], f"/api/v1/enterprises/{late}/side-titles",
+          {"kind": "key_little_giant", "granted_on": "2026-01-01", "document_no": "财建〔2026〕1号",
+           "funds_yuan": 6_000_000}, expect=201)
+    body = client.get(f"/api/v1/enterprises/{late}/awards", headers=p["smx"].headers).json()
+    assert body["items"] == []
+    assert [(u["side_title_kind"], u["reason"][:14]) for u in body["unearned"]] == [
+        ("key_little_giant", "outside_window")]
 
 
 def test_an_api_backfill_takes_awards(api: tuple[TestClient, dict[str, Caller]]) -> None:

@@ -89,6 +89,12 @@ def may_pay_here(region_code: str) -> bool:
     return any(pack.covers(region_code) for pack in shipped_packs())
 
 
+def earns_anywhere(achievement: str) -> bool:
+    """Whether any shipped pack has an award for this trigger or side-title kind (``recognize_innovative``,
+    ``renew`` … earn nothing anywhere: an import of them need not look for entitlements)."""
+    return any(award.achievement == achievement for pack in shipped_packs() for award in pack.awards)
+
+
 def side_title_kind(event: Achieved) -> str | None:
     """The kind of a side-title grant event (issue 13's ``grant_side_title``), else ``None``."""
     if event.trigger == "grant_side_title":

@@ -34,7 +34,7 @@ from sqlalchemy.orm import Session
 
 from pipeline.access import SYSTEM, Actor
 from pipeline.awards.reads import sync
-from pipeline.awards.service import SETTLE_MODES, Settle
+from pipeline.awards.service import SETTLE_MODES, Settle, earns_anywhere
 from pipeline.dates import business_today, utc_now
 from pipeline.errors import AlreadyExists, Conflict, InvalidInput, NotFound, PipelineError
 from pipeline.firms.records import FirmRecord, TitleRecord
@@ -191,6 +191,9 @@ class _Importer:
         self._regions: dict[str, str] = {}
         self.touched: set[str] = set()
         """firms with a row written: what ``awards`` is derived for once the rows are in"""
+        achievement = options.kind or options.action
+        self._may_earn = options.awards_mode != "none" and (
+            options.action == "backfill" or earns_anywhere(achievement))
         self._indicators: dict[int, list[tuple[int, Any]]] = {}
         """this chunk's firms' indicator years, for the recognitions' eligibility warning"""
 
@@ -273,7 +276,7 @@ class _Importer:
 
     def _count(self, report: RowReport) -> None:
         self.summary.count(report)
-        if report.status == OK:
+        if report.status == OK and self._may_earn:
             self.touched.add(report.uscc)
 
     def _entitle(self) -> None:
