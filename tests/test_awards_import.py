@@ -59,3 +59,17 @@ def test_a_recognition_list_is_owed_by_default(session_factory: Factory, tmp_pat
     assert summary.applied, rows
     (owed,) = _entitlements(session_factory, D)
     assert (owed.award_id, owed.net_amount, owed.status) == ("provincial", 500_000, "entitled")
+
+
+def test_a_key_little_giant_list_carries_the_funds_that_sanmenxia_matches(
+        session_factory: Factory, tmp_path: Path) -> None:
+    firm = make_uscc("411202", 1605)  # 三门峡市湖滨区
+    walk(session_factory, firm, [("enroll", "2022-01-10")])
+    header = ("序号", "统一社会信用代码", "企业名称", "所在地区", "认定日期", "文号", "项目资金（元）")
+    row = (1, firm, "戊公司", "三门峡市湖滨区", "2023-06-01", "财建〔2023〕1号", "6,000,000")
+    path = write_csv(tmp_path / "重点小巨人.csv", [row], header=header)
+    summary, rows = do_import(session_factory, path, ADMIN, "grant_side_title", apply=True, kind="key_little_giant")
+    assert (summary.applied, summary.entitlements) == (True, 1), rows
+    (matched,) = _entitlements(session_factory, firm)
+    assert (matched.award_id, matched.net_amount, matched.payers[0]["region_code"]) == (
+        "key_little_giant_matching", 6_000_000, "411202")
