@@ -22,7 +22,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from pipeline.awards import ledger
-from pipeline.dates import utc_now
+from pipeline.dates import business_today, utc_now
 from pipeline.errors import InvalidInput
 from pipeline.lifecycle.chain import GENESIS_HASH
 from pipeline.lifecycle.machine import RECOGNITION_TIER
@@ -309,6 +309,8 @@ def manual_entitlement(session: Session, firm: Firm, pack: PolicyPack, award: Aw
     if not pack.covers(firm.region_code):
         raise InvalidInput(f"政策包{pack.id}（{pack.jurisdiction}）不覆盖企业所在区划{firm.region_code} — pack "
                            f"{pack.id} does not cover the firm's region {firm.region_code}", field="policy_id")
+    if effective_date > business_today():
+        raise InvalidInput(f"{effective_date}晚于今天 — effective_date is in the future", field="effective_date")
     if not pack.in_force_on(effective_date):
         until = pack.in_force_until.isoformat() if pack.in_force_until else "—"
         raise InvalidInput(f"{effective_date}不在政策{pack.document_no}有效期（{pack.in_force_from}–{until}）内 — "
