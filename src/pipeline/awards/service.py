@@ -16,19 +16,19 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from functools import cache
 from typing import Any, Literal, Protocol
 
-from sqlalchemy import select
+from sqlalchemy import Select, bindparam, literal, select, true
 from sqlalchemy.orm import Session
 
 from pipeline.awards import ledger
 from pipeline.dates import business_today, utc_now
 from pipeline.errors import InvalidInput
-from pipeline.lifecycle.chain import GENESIS_HASH
 from pipeline.lifecycle.machine import RECOGNITION_TIER
 from pipeline.models import Entitlement
 from pipeline.policies import FIRM_COUNTY, Award, PolicyPack, shipped_packs
-from pipeline.policies.service import current_packs
+from pipeline.policies.service import latest_versions, packs_from
 
 Settle = Literal["owed", "settled", "none"]
 SETTLE_MODES: tuple[str, ...] = ("owed", "settled", "none")
@@ -168,24 +168,43 @@ def entitle(session: Session, firm: Firm, event: Achieved, titles: Iterable[Titl
                                                           f"false information (event {event.seq})",
                   request_id=request_id)
         return []
-    if settle == "none" or (event.trigger not in RECOGNITION_TIER and side_title_kind(event) is None):
+    kind = side_title_kind(event)
+    if settle == "none" or (event.trigger not in RECOGNITION_TIER and kind is None):
         return []
-    if not may_pay_here(firm.region_code):
-        return []
-    candidates, _ = evaluate(current_packs(session), firm.region_code, event, titles)
+    if not may_pay_here(firm.region_code) or not earns_anywhere(kind or event.trigger or ""):
+        return []  # decided without a query: the transition path pays nothing for firms no pack covers
+    packs, existing = _packs_and_entitlements(session, firm.uscc)
+    candidates, _ = evaluate(packs, firm.region_code, event, titles)
     if not candidates:
         return []
-    return _write(session, firm, event, candidates, actor=actor, settle=settle, request_id=request_id)
+    return _write(session, firm, event, candidates, existing=existing, actor=actor, settle=settle,
+                  request_id=request_id)
 
 
-def _write(session: Session, firm: Firm, event: Achieved, candidates: list[Candidate], *, actor: str,
-           settle: Settle, request_id: str | None, basis: str | None = None,
+@cache
+def _packs_and_entitlements_query() -> Select[tuple[Any, Any, Entitlement]]:
+    """Built once: constructing it per recognition cost more than running it."""
+    anchor = select(literal(1).label("anchor")).subquery()
+    versions = latest_versions().subquery()
+    return (select(versions.c.document, versions.c.version, Entitlement).select_from(anchor)
+            .outerjoin(versions, true()).outerjoin(Entitlement, Entitlement.uscc == bindparam("uscc")))
+
+
+def _packs_and_entitlements(session: Session, uscc: str) -> tuple[tuple[PolicyPack, ...], list[Entitlement]]:
+    """The packs at their latest versions and the firm's entitlements, in ONE statement (a one-row anchor
+    outer-joined to both: versions × entitlements, a handful of rows) — a recognition's extra cost."""
+    rows = session.execute(_packs_and_entitlements_query(), {"uscc": uscc}).all()
+    existing = {row[2].id: row[2] for row in rows if row[2] is not None}
+    return packs_from((row[0], row[1]) for row in rows), sorted(existing.values(), key=lambda e: e.id)
+
+
+def _write(session: Session, firm: Firm, event: Achieved, candidates: list[Candidate], *,
+           existing: list[Entitlement], actor: str, settle: Settle, request_id: str | None, basis: str | None = None,
            evidence: dict[str, Any] | None = None) -> list[Entitlement]:
     """Write the candidates' entitlements, stacked. ``basis`` makes it a manual entitlement (no event: ``seq``
     is ``None``), which every live entitlement of its group offsets and which is never "derived already"."""
     assert firm.id is not None
     manual = basis is not None
-    existing = list(session.scalars(select(Entitlement).where(Entitlement.uscc == firm.uscc)))
     done = {(e.achievement_seq, e.policy_id, e.award_id) for e in existing}
     kind = side_title_kind(event)
     now = utc_now()
@@ -224,13 +243,12 @@ def _write(session: Session, firm: Firm, event: Achieved, candidates: list[Candi
                 gross_amount=candidate.gross, net_amount=net, offsets=offsets,
                 superseded_by=winner.id if rank > 0 and winner is not None else None, payers=payers,
                 status="paid" if settled else "entitled", manual=manual, basis=basis, evidence=dict(evidence or {}),
-                settled_outside_system=settled, last_seq=0, created_at=now, updated_at=now)
+                settled_outside_system=settled, last_seq=1, created_at=now, updated_at=now)
             session.add(entitlement)
             session.flush()
             if rank == 0:
                 winner = entitlement
-            ledger.append(session, entitlement, "create", actor=actor, request_id=request_id, now=now,
-                          previous_hash=GENESIS_HASH)
+            ledger.append(session, entitlement, "create", actor=actor, request_id=request_id, now=now, created=True)
             written.append(entitlement)
             existing.append(entitlement)
     session.flush()
@@ -330,6 +348,9 @@ def manual_entitlement(session: Session, firm: Firm, pack: PolicyPack, award: Aw
         achieved = ManualAchievement("grant_side_title", effective_date, {"kind": award.side_title_kind})
     else:
         achieved = ManualAchievement(award.trigger or "", effective_date, {})
-    (entitlement,) = _write(session, firm, achieved, [Candidate(pack, award, gross)], actor=actor, settle="owed",
+    existing = list(session.scalars(select(Entitlement).where(Entitlement.uscc == firm.uscc)
+                                    .order_by(Entitlement.id)))
+    (entitlement,) = _write(session, firm, achieved, [Candidate(pack, award, gross)], existing=existing,
+                            actor=actor, settle="owed",
                             request_id=request_id, basis=basis, evidence=evidence)
     return entitlement
