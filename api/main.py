@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -17,6 +18,7 @@ from api.guard import InputGuardMiddleware
 from api.routers import (
     audit,
     awards,
+    credit,
     dynamic,
     eligibility,
     enterprises,
@@ -26,11 +28,13 @@ from api.routers import (
     policies,
     side_titles,
     timetravel,
+    webhooks,
 )
 from pipeline import __version__
 from pipeline.config import Settings
 from pipeline.db import make_engine, make_session_factory
 from pipeline.principals.cache import PrincipalCache
+from pipeline.webhooks import delivery
 
 DESCRIPTION = """
 专精特新企业梯度培育系统 API — the system of record for the tiered cultivation of 专精特新 SMEs.
@@ -68,14 +72,21 @@ class RequestIdMiddleware:
         await self.app(scope, receive, send_with_id)
 
 
-def create_app(database_url: str | None = None, *, read_database_url: str | None = None) -> FastAPI:
+def create_app(database_url: str | None = None, *, read_database_url: str | None = None,
+               deliver_webhooks: bool = False) -> FastAPI:
+    """The app; ``deliver_webhooks`` runs the webhook delivery worker beside it (``pipeline serve``)."""
     settings = Settings.from_env()
     url = database_url or settings.database_url
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.principals.start()
+        worker = delivery.start_thread(app.state.session_factory) if deliver_webhooks else None
         yield
+        if worker is not None:
+            thread, stop = worker
+            stop.set()
+            thread.join(timeout=10)
         app.state.principals.close()
         app.state.engine.dispose()
         if getattr(app.state, "replica", None) is not None:
@@ -98,7 +109,7 @@ def create_app(database_url: str | None = None, *, read_database_url: str | None
     app.add_middleware(RequestIdMiddleware)
 
     routers = (health, enterprises, side_titles, machine, timetravel, audit, dynamic, imports, eligibility, policies,
-               awards)
+               awards, credit, webhooks)
     for router in (*(module.router for module in routers), console.router):
         app.include_router(router)
     app.mount("/console/static", StaticFiles(directory=console.STATIC_DIR), name="console-static")
@@ -117,4 +128,4 @@ def create_app(database_url: str | None = None, *, read_database_url: str | None
 def app_from_env() -> FastAPI:
     """uvicorn's factory for `pipeline serve` (each worker builds its own engine and its log handler)."""
     observability.configure_logging()
-    return create_app()
+    return create_app(deliver_webhooks=os.environ.get("PIPELINE_WEBHOOK_WORKER", "1") != "0")

@@ -10,6 +10,9 @@ import os
 from typing import Any
 
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram, multiprocess
+from sqlalchemy.orm import Session
+
+from pipeline.history import feed
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
@@ -38,3 +41,15 @@ def registry() -> CollectorRegistry:
         multiprocess.MultiProcessCollector(combined)  # type: ignore[no-untyped-call]
         return combined
     return REGISTRY
+
+
+def scrape_time_metrics(session: Session) -> CollectorRegistry:
+    """Gauges read from the database when scraped (the same for every worker, so not kept per process)."""
+    scraped = CollectorRegistry()
+    lag = feed.lag(session)
+    Gauge("pipeline_feed_held_back_events", "Committed events the change feed does not release yet: a "
+          "transaction older than theirs is still running (PostgreSQL; 0 on SQLite)",
+          registry=scraped).set(lag.held_back)
+    Gauge("pipeline_feed_lag_seconds", "Age of the oldest committed event the change feed holds back (0 when "
+          "none): how far followers trail the register", registry=scraped).set(lag.oldest_age_seconds)
+    return scraped

@@ -26,7 +26,7 @@ from sqlalchemy import event
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api.metrics import LATENCY, POOL, REQUESTS, TRANSITIONS, registry
+from api.metrics import LATENCY, POOL, REQUESTS, TRANSITIONS, registry, scrape_time_metrics
 from api.problems import ProblemError
 from pipeline.firms.repository import WRITTEN_EVENTS
 from pipeline.models import Event
@@ -120,7 +120,9 @@ def install(app: FastAPI) -> None:
         if actor.role not in METRICS_ROLES:
             raise ProblemError("forbidden", f"仅审计人员和管理员可查看指标 — /metrics is for auditors and admins, "
                                f"not {actor.role}")
-        return Response(generate_latest(registry()), media_type=CONTENT_TYPE_LATEST)
+        with factory() as session:
+            scraped = scrape_time_metrics(session)
+        return Response(generate_latest(registry()) + generate_latest(scraped), media_type=CONTENT_TYPE_LATEST)
 
 
 class _JsonFormatter(logging.Formatter):

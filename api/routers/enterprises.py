@@ -187,7 +187,7 @@ async def post_transition(
         outcome = service.transition(
             session, uscc, trigger=payload.trigger, effective_date=payload.effective_date,
             reason_code=payload.reason_code, reason=payload.reason, evidence=evidence, actor=actor,
-            expected_version=_expected_version(if_match), request_id=request_id,
+            expected_version=_expected_version(if_match), request_id=request_id, arrives_in=payload.region_code,
         )
         body = TransitionOut(enterprise=detail(outcome.enterprise, actor), event=event_out(outcome.event))
         return idem.finish(session, JSONResponse(jsonable(body), headers={"ETag": etag(outcome.enterprise)}))

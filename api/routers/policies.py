@@ -41,7 +41,8 @@ def policy_out(pack: PolicyPack) -> PolicyOut:
         awards=[AwardOut(id=a.id, label=a.label, trigger=a.trigger, side_title_kind=a.side_title_kind,
                          amount=a.amount, first_only=a.first_only, ratio=a.ratio, funds_field=a.funds_field,
                          payers=[PayerOut(region_code=p.region_code, percent=p.percent) for p in a.payers])
-                for a in pack.awards])
+                for a in pack.awards],
+        credit_ceilings=dict(pack.credit_ceilings), whitelist_min_tier=pack.whitelist_min_tier)
 
 
 @router.get("", response_model=PolicyList, summary="政策包列表 Policy packs", responses=problems(401))

@@ -86,6 +86,10 @@ class TransitionRequest(BaseModel):
     reason_code: Annotated[Text, Field(max_length=64, description="原因代码 (rulebook catalogue)")] | None = None
     reason: Annotated[Text, Field(max_length=2000, description="原因说明 — reason text")] | None = None
     evidence: Evidence | None = None
+    region_code: Annotated[Text, Field(max_length=6, description=(
+        "迁入区划 — only with `enroll` of a firm removed as `relocated`: the region where it arrives (GB/T "
+        "2260), which the caller's jurisdiction must cover; the firm moves there and gets back its highest "
+        "title still valid"))] | None = None
 
 
 class RecognitionOut(BaseModel):

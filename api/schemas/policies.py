@@ -41,6 +41,10 @@ class PolicyOut(BaseModel):
     mode: str
     notes: list[str]
     awards: list[AwardOut]
+    credit_ceilings: dict[str, int] = Field(description="无抵押“专精特新贷”授信上限（元），按层级 — unsecured credit "
+                                                        "ceiling per tier, yuan")
+    whitelist_min_tier: str | None = Field(description="白名单最低层级（provincial = 省级及以上） — firms holding "
+                                                       "this tier or higher are white-listed")
     content_hash: str
 
 

@@ -21,12 +21,46 @@ MAX_SAFE_INTEGER = 2**53 - 1
 """The largest integer every JSON reader holds exactly (an IEEE double); RFC 8785 refuses larger ones."""
 
 
+class _Refused(Exception):
+    """A number :func:`canonical_value` refuses; it then walks again to name the field."""
+
+
 def canonical_value(value: Any, field: str = "evidence") -> Any:
     """A JSON value with its numbers in the one form both databases and every language give back.
 
     Refuses (:class:`InvalidInput` naming the field, e.g. ``data.amount``) integers outside ±(2^53−1) and
     non-finite numbers; integral floats within that range become integers (``-0.0`` → ``0``).
     """
+    try:
+        return _canonical(value)
+    except _Refused:
+        return _canonical_named(value, field)  # raises, naming the field
+
+
+def _canonical(value: Any) -> Any:
+    """:func:`canonical_value` without field names (built only when something is refused)."""
+    kind = type(value)
+    if kind is str or kind is bool or value is None:
+        return value
+    if kind is dict:
+        return {key: _canonical(item) for key, item in value.items()}
+    if kind is list or kind is tuple:
+        return [_canonical(item) for item in value]
+    if kind is int:
+        if not -MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER:
+            raise _Refused
+        return value
+    if kind is float:
+        if not math.isfinite(value):
+            raise _Refused
+        return int(value) if value.is_integer() and abs(value) <= MAX_SAFE_INTEGER else value
+    try:  # a subclass of a JSON type (an IntEnum, an OrderedDict …)
+        return _canonical_named(value, "")
+    except InvalidInput:
+        raise _Refused from None
+
+
+def _canonical_named(value: Any, field: str) -> Any:
     if value is None or isinstance(value, bool | str):
         return value
     if isinstance(value, int):
@@ -41,9 +75,9 @@ def canonical_value(value: Any, field: str = "evidence") -> Any:
                                field=field)
         return int(value) if value.is_integer() and abs(value) <= MAX_SAFE_INTEGER else value
     if isinstance(value, Mapping):
-        return {key: canonical_value(item, f"{field}.{key}") for key, item in value.items()}
+        return {key: _canonical_named(item, f"{field}.{key}") for key, item in value.items()}
     if isinstance(value, list | tuple):
-        return [canonical_value(item, f"{field}[{index}]") for index, item in enumerate(value)]
+        return [_canonical_named(item, f"{field}[{index}]") for index, item in enumerate(value)]
     return value
 
 

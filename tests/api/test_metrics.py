@@ -101,3 +101,28 @@ def test_counters_add_up_across_workers_and_each_request_logs_one_json_line(
     metrics_lines = [line for line in lines if line.get("route") == "/metrics"]
     assert metrics_lines
     assert all(line["principal"] for line in metrics_lines)
+
+
+def sample_bare(text: str, name: str) -> float:
+    return next(float(line.split()[1]) for line in text.splitlines() if line.startswith(f"{name} "))
+
+
+def test_feed_lag_counts_what_an_open_transaction_holds_back(client: TestClient, admin: Caller, city: Caller,
+                                                             database_url: str) -> None:
+    quiet = scrape(client, admin)
+    assert sample_bare(quiet, "pipeline_feed_held_back_events") == 0
+    assert sample_bare(quiet, "pipeline_feed_lag_seconds") == 0
+    engine = make_engine(database_url)
+    try:
+        with engine.connect() as straggler:
+            if engine.dialect.name == "postgresql":  # an older transaction, still running, holds the feed back
+                straggler.exec_driver_sql("SELECT pg_current_xact_id()")
+            enroll(client, city, make_uscc("410106", 7002))
+            held = scrape(client, admin)
+            straggler.rollback()
+    finally:
+        engine.dispose()
+    expected = 1 if engine.dialect.name == "postgresql" else 0  # SQLite: id order is commit order
+    assert sample_bare(held, "pipeline_feed_held_back_events") == expected
+    assert (sample_bare(held, "pipeline_feed_lag_seconds") > 0) is bool(expected)
+    assert sample_bare(scrape(client, admin), "pipeline_feed_held_back_events") == 0

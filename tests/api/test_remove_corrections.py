@@ -85,3 +85,29 @@ def test_a_move_within_the_province_is_an_amendment_by_an_official_covering_both
     moved = client.patch(f"{BASE}/{uscc}", json={"region_code": "411200"}, headers=province.headers)
     assert moved.status_code == 200, moved.text
     assert (moved.json()["region_code"], moved.json()["state"]) == ("411200", "national")
+
+
+def test_a_relocated_firm_is_enrolled_again_where_it_arrives(
+        client: TestClient, city: Caller, sanmenxia: Caller) -> None:
+    moved, closed = make_uscc("410106", 107), make_uscc("410106", 108)
+    for uscc in (moved, closed):
+        national(client, city, uscc)
+    fire(client, city, moved, "remove", "2025-03-01", reason_code="relocated", evidence=DOC)
+    fire(client, city, closed, "remove", "2025-03-01", reason_code="deregistered", evidence=DOC)
+
+    wrong_trigger = fire(client, sanmenxia, moved, "recognize_innovative", "2025-04-01", expect=422,
+                         region_code="411202")
+    assert assert_problem(wrong_trigger, 422, "validation-error")["errors"][0]["field"] == "region_code"
+    outside = fire(client, sanmenxia, moved, "enroll", "2025-04-01", expect=409, region_code="410106")
+    assert assert_problem(outside, 409, "guard-failed")["guard"] == "region_within_jurisdiction"
+    assert_problem(fire(client, sanmenxia, moved, "enroll", "2025-04-01", expect=404), 404, "not-found")
+    # A firm that closed (注销) did not move: no other region can take it.
+    assert_problem(fire(client, sanmenxia, closed, "enroll", "2025-04-01", expect=404, region_code="411202"),
+                   404, "not-found")
+
+    arrived = fire(client, sanmenxia, moved, "enroll", "2025-04-01", region_code="411202", reason="迁入湖滨区").json()
+    assert (arrived["enterprise"]["state"], arrived["enterprise"]["region_code"]) == ("national", "411202")
+    assert arrived["event"]["evidence"]["region_code"] == {"from": "410106", "to": "411202"}
+    assert client.get(f"{BASE}/{moved}", headers=city.headers).status_code == 404
+    roster = client.get("/api/v1/roster", params={"as_of": "2025-05-01"}, headers=sanmenxia.headers).json()
+    assert [item["uscc"] for item in roster["items"]] == [moved]

@@ -59,3 +59,20 @@ def test_the_candidate_list_counts_the_side_title_route(client: TestClient, city
     outcomes = {item["uscc"]: item["outcome"] for item in response.json()["items"]}
     assert outcomes.get(titled) == "pass"
     assert plain not in outcomes  # 30 points: neither passing nor near
+
+
+def test_the_recognition_warning_reads_side_titles(client: TestClient, city: Caller) -> None:
+    titled, plain = make_uscc("410106", 75), make_uscc("410106", 76)
+    for uscc in (titled, plain):
+        enroll(client, city, uscc, on="2025-01-10")
+        put(client, city, uscc, 2025, LOW_SCORE)
+    _grant(client, city, titled, "high_tech_enterprise")
+    evidence = {}
+    for uscc in (titled, plain):
+        response = client.post(f"{BASE}/{uscc}/transitions", headers=city.headers, json={
+            "trigger": "recognize_innovative", "effective_date": TODAY.isoformat(),
+            "evidence": {"document_no": "郑工信〔2026〕9号"}})
+        assert response.status_code == 200, response.text
+        evidence[uscc] = response.json()["event"]["evidence"]
+    assert "eligibility_warning" not in evidence[titled]
+    assert evidence[plain]["eligibility_warning"]["passed"] is False

@@ -45,6 +45,15 @@ def test_the_roster_lists_the_holders_of_a_side_title_kind_on_a_date(
                                     known_at=known_before)] == [A]
     assert_problem(client.get("/api/v1/roster", params={"tier": "rising_star"}, headers=admin.headers), 422,
                    "validation-error")
+    # A firm that moved away keeps its titles but is in no region's roster, at any known_at.
+    moved = client.post(f"{BASE}/{A}/transitions", headers=admin.headers, json={
+        "trigger": "remove", "effective_date": "2025-08-01", "reason_code": "relocated"})
+    assert moved.status_code == 200, moved.text
+    removed_at = moved.json()["event"]["recorded_at"]
+    for known in ({}, {"known_at": removed_at}):
+        assert [u for u, _, _ in roster(admin, tier="champion_enterprise", as_of="2025-09-01", **known)] == [B, FAR]
+        assert [u for u, _, _ in roster(admin, tier="champion_enterprise", as_of="2025-07-01", **known)] == [
+            A, B, FAR]
 
 
 def test_the_exported_roster_takes_a_side_title_kind(client: TestClient, admin: Caller, city: Caller) -> None:

@@ -15,6 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from pipeline.dates import utc_now
+from pipeline.history import ledger
 from pipeline.lifecycle.chain import GENESIS_HASH, chain_hash, format_timestamp
 from pipeline.models import Entitlement, EntitlementRecord
 
@@ -83,18 +84,8 @@ def records(session: Session, entitlement_id: int) -> list[EntitlementRecord]:
 
 def check(entitlement_id: int, chain: list[EntitlementRecord], last_seq: int) -> list[tuple[int, str]]:
     """Problems of one entitlement's chain: ``(seq, problem)``."""
-    problems: list[tuple[int, str]] = []
-    prev, expected = GENESIS_HASH, 1
-    for record in chain:
-        if record.seq != expected:
-            problems.append((expected, "奖励记录缺失或重复 — award record missing or duplicated"))
-            expected = record.seq
-        if record.prev_hash != prev:
-            problems.append((record.seq, "prev_hash 与上一记录不符 — prev_hash does not link to the previous record"))
-        if chain_hash(record.prev_hash, record_fields(record)) != record.hash:
-            problems.append((record.seq, "哈希不符，奖励记录被改动 — hash mismatch: the award record was changed"))
-        prev, expected = record.hash, expected + 1
-    if expected - 1 != last_seq:
+    problems = ledger.check(chain, record_fields, ("奖励记录", "award record"))
+    if (chain[-1].seq if chain else 0) != last_seq:
         problems.append((last_seq, "奖励记录缺失 — award records missing at the end of the chain"))
     return problems
 

@@ -14,9 +14,11 @@ from pipeline import __version__
 from pipeline.access import LEVELS, ROLES
 from pipeline.cli import audit as audit_cli
 from pipeline.cli import awards as awards_cli
+from pipeline.cli import demo as demo_cli
 from pipeline.cli import dynamic as dynamic_cli
 from pipeline.cli import imports as imports_cli
 from pipeline.cli import screening as screening_cli
+from pipeline.cli import webhooks as webhooks_cli
 from pipeline.cli.common import actor_from_args
 from pipeline.cli.preflight import (
     SetupFailed,
@@ -172,6 +174,8 @@ FEATURE_COMMANDS: tuple[Callable[[argparse._SubParsersAction[argparse.ArgumentPa
     imports_cli.register,
     screening_cli.register,
     awards_cli.register,
+    demo_cli.register,
+    webhooks_cli.register,
 )
 
 

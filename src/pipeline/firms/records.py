@@ -51,3 +51,6 @@ class FirmRecord:
     """The ``import`` evidence of its latest stored event, if that event came from an import."""
     stored_version: int = 0
     """``version`` as loaded (0 for a new firm): a stored firm whose version moved is updated."""
+    side_titles: list[tuple[str, dt.date, dt.date, dt.date | None]] = field(default_factory=list)
+    """``(kind, granted_on, valid_until, ended_on)`` of its side titles — loaded for recognitions only (the
+    eligibility warning reads them)."""

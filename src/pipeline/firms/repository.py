@@ -34,8 +34,8 @@ from pipeline.firms.records import FirmRecord, TitleRecord
 from pipeline.identifiers import validate_uscc
 from pipeline.lifecycle import chain
 from pipeline.lifecycle.events import EventRecord, next_event
-from pipeline.models import AnnualFiling, Base, Enterprise, Event, Recognition
-from pipeline.rulebooks import Rulebook
+from pipeline.models import AnnualFiling, Base, Enterprise, Event, Recognition, SideTitle
+from pipeline.rulebooks import Rulebook, get_rulebook
 
 
 def get_enterprise(session: Session, uscc: str, actor: Actor, *, for_update: bool = False) -> Enterprise:
@@ -149,6 +149,7 @@ _FIRMS = Base.metadata.tables[Enterprise.__tablename__]
 _TITLES = Base.metadata.tables[Recognition.__tablename__]
 _EVENTS = Base.metadata.tables[Event.__tablename__]
 _FILINGS = Base.metadata.tables[AnnualFiling.__tablename__]
+_SIDE_TITLES = Base.metadata.tables[SideTitle.__tablename__]
 _EVENT_COLUMNS = tuple(column.name for column in _EVENTS.c if column.name not in ("id", "tx_id"))
 _TITLE_FIELDS = ("id", "tier", "document_no", "batch", "recognized_on", "valid_until", "ended_on", "end_reason",
                  "granted_by_seq", "ended_by_seq")
@@ -158,7 +159,7 @@ _TITLE_FIELDS = ("id", "tier", "document_no", "batch", "recognized_on", "valid_u
 def _load_statement(postgres: bool, with_indicators: bool) -> Select[Any]:
     """The firm's row locked (``:uscc``), with its chain head, its titles and, ``with_indicators``, its latest
     indicators before ``:before`` (a year) — one statement, built once per shape."""
-    e, r, v, f = _FIRMS.c, _TITLES.c, _EVENTS.c, _FILINGS.c
+    e, r, v, f, s = _FIRMS.c, _TITLES.c, _EVENTS.c, _FILINGS.c, _SIDE_TITLES.c
     as_array = func.json_build_array if postgres else func.json_array
     titles = select((func.json_agg if postgres else func.json_group_array)(
         as_array(*(r[name] for name in _TITLE_FIELDS)))).where(r.enterprise_id == e.id).scalar_subquery()
@@ -171,6 +172,9 @@ def _load_statement(postgres: bool, with_indicators: bool) -> Select[Any]:
                   .where(f.enterprise_id == e.id, f.indicators.is_not(None), f.year < bindparam("before"))
                   .order_by(f.year.desc()).limit(1).scalar_subquery())
         columns.append(latest.label("latest"))
+        side = select((func.json_agg if postgres else func.json_group_array)(
+            as_array(s.kind, s.granted_on, s.valid_until, s.ended_on))).where(s.enterprise_id == e.id)
+        columns.append(side.scalar_subquery().label("side_titles"))
     return select(*columns).where(e.uscc == bindparam("uscc")).with_for_update(of=_FIRMS)
 
 
@@ -183,9 +187,12 @@ def _day(value: Any) -> dt.date | None:
 
 
 def lock_record(session: Session, uscc: str, actor: Actor, *, indicators_before: int | None = None,
-                ) -> tuple[FirmRecord, tuple[int, Any] | None]:
+                arrives_in: str | None = None) -> tuple[FirmRecord, tuple[int, Any] | None]:
     """The firm as a plain :class:`FirmRecord`, its row locked, with its chain head and titles — and, with
     ``indicators_before``, its newest ``(year, indicators)`` before that year — in one round trip.
+
+    The firm must be in ``actor``'s jurisdiction, or — with ``arrives_in`` (a region the caller has checked
+    the actor covers) — removed: a relocated firm is enrolled again where it arrives.
 
     On PostgreSQL a statement that waited for the lock sees the locked row at its newest version but its
     subqueries in the snapshot taken before the wait: then the head event (the one at the row's
@@ -198,7 +205,7 @@ def lock_record(session: Session, uscc: str, actor: Actor, *, indicators_before:
     row = session.execute(statement, params).one_or_none()
     if row is not None and row.head is None and row.last_seq > 0:
         row = session.execute(statement, params).one_or_none()
-    if row is None or not actor.covers(row.region_code):
+    if row is None or not (actor.covers(row.region_code) or (arrives_in is not None and row.state == "removed")):
         raise NotFound(f"未找到企业{code} — no enterprise {code} in your jurisdiction")
     titles = []
     for values in sorted(_json(row.titles) or [], key=lambda item: item[0]):
@@ -214,6 +221,9 @@ def lock_record(session: Session, uscc: str, actor: Actor, *, indicators_before:
         last_seq=row.last_seq, barred_until=row.barred_until, last_effective_date=row.last_effective_date,
         created_at=row.created_at, updated_at=row.updated_at, recognitions=titles, data=row.data or {},
         flags=row.flags or {}, head_hash=row.head, stored_version=row.version)
+    if indicators_before is not None:
+        firm.side_titles = [(kind, _day(granted_on), _day(valid_until), _day(ended_on))  # type: ignore[misc]
+                            for kind, granted_on, valid_until, ended_on in _json(row.side_titles) or []]
     latest = _json(row.latest) if indicators_before is not None else None
     return firm, (int(latest[0]), latest[1]) if latest else None
 
@@ -222,6 +232,22 @@ _FIRM_SET = ("state", "version", "barred_until", "last_seq", "last_effective_dat
 _END_SET = ("ended_on", "end_reason", "ended_by_seq")
 _GRANT_COLUMNS = ("tier", "document_no", "batch", "recognized_on", "valid_until", "ended_on", "end_reason",
                   "granted_by_seq", "ended_by_seq")
+
+
+def moved_away(session: Session, firm: FirmRecord) -> bool:
+    """The firm was removed by a removal that left its titles held (``relocated`` in both rulebooks): it
+    moved away and may be enrolled again where it arrives."""
+    removal = session.execute(select(Event.reason_code, Event.rulebook_id, Event.rulebook_hash)
+                              .where(Event.enterprise_id == firm.id, Event.trigger == "remove")
+                              .order_by(Event.seq.desc()).limit(1)).one_or_none()
+    if firm.state != "removed" or removal is None:
+        return False
+    return not get_rulebook(removal.rulebook_id, removal.rulebook_hash).remove_ends_titles_for(removal.reason_code)
+
+
+def move(session: Session, firm: FirmRecord, region_code: str) -> None:
+    """Write the firm's new region (a relocated firm enrolled again where it arrived)."""
+    session.execute(update(_FIRMS).where(_FIRMS.c.id == firm.id).values(region_code=region_code))
 
 
 def _param(table: Table, column: str, name: str) -> BindParameter[Any]:

@@ -25,8 +25,8 @@ from pipeline.lifecycle.decide import FirmLike, check_enroll, decide, normalized
 from pipeline.lifecycle.events import AMENDMENT, TRANSITION, EventRecord, next_event
 from pipeline.lifecycle.machine import RECOGNITION_TIER
 from pipeline.models import Enterprise, Event
-from pipeline.rulebooks import TITLE_TIERS, Rulebook, rulebook_in_force
-from pipeline.screening.warning import warning_for
+from pipeline.rulebooks import Rulebook, rulebook_in_force
+from pipeline.screening.warning import side_kinds_on, warning_for
 
 DEFAULT_ENROLL_REASON = "纳入培育库 (enrolled in the cultivation pool)"
 EDITABLE_FIELDS = ("name", "region_code", "data")
@@ -108,16 +108,25 @@ def transition(
     evidence: Mapping[str, Any] | None = None,
     expected_version: int | None = None,
     request_id: str | None = None,
+    arrives_in: str | None = None,
 ) -> Outcome:
     """Fire ``trigger`` on a firm as of ``effective_date``: guards, machine, titles, event — all or nothing.
 
     The hot path of the API: one statement locks and loads the firm (with its chain head, titles and, for a
     recognition, its latest indicators), the kernel decides on the plain record, the event factory seals the
     event, and one statement writes it all (SQLAlchemy Core; see :func:`repository.write_record`).
+
+    ``arrives_in`` (with ``enroll`` only): a firm that moved away (removed as ``relocated``) is enrolled again
+    where it arrives, by an official of that region; it moves there and gets back its highest valid title.
     """
     recognition = trigger in RECOGNITION_TIER
-    firm, latest = repository.lock_record(session, uscc, actor,
+    if arrives_in is not None:
+        arrives_in = _arrival_region(arrives_in, trigger, actor)
+    firm, latest = repository.lock_record(session, uscc, actor, arrives_in=arrives_in,
                                           indicators_before=effective_date.year if recognition else None)
+    moved_from = firm.region_code if arrives_in is not None and arrives_in != firm.region_code else None
+    if moved_from is not None and not (actor.covers(moved_from) or repository.moved_away(session, firm)):
+        raise NotFound(f"未找到企业{firm.uscc} — no enterprise {firm.uscc} in your jurisdiction")
     check_version(firm, expected_version)
     rulebook = rulebook_in_force(effective_date)
     machine.require_known(trigger, firm.state)
@@ -126,15 +135,32 @@ def transition(
         reason_code=reason_code, reason=reason, facts=normalized_facts(evidence), new_title=TitleRecord,
     )
     if recognition:  # recorded regardless; where our data disagrees the event says so
-        event_evidence.update(warning_for(firm, trigger, effective_date, rulebook, latest))
+        event_evidence.update(warning_for(firm, trigger, effective_date, rulebook, latest,
+                                          side_kinds_on(firm.side_titles, effective_date)))
+    if moved_from is not None and arrives_in is not None:
+        event_evidence["region_code"] = {"from": moved_from, "to": arrives_in}
+        firm.region_code = arrives_in
     event = next_event(
         firm, kind=TRANSITION, trigger=trigger, from_state=from_state, effective_date=effective_date,
         actor_id=actor.id, rulebook=rulebook, reason_code=reason_code, reason=reason, evidence=event_evidence,
         request_id=request_id, enterprise_id=firm.id, previous_hash=firm.head_hash or GENESIS_HASH,
     )
     repository.write_record(session, firm, event)
+    if moved_from is not None:
+        repository.move(session, firm, firm.region_code)
     awards.entitle(session, firm, event, firm.recognitions, actor=actor.id, request_id=request_id)  # issue 14
     return Outcome(firm, event)
+
+
+def _arrival_region(region_code: str, trigger: str, actor: Actor) -> str:
+    if trigger != "enroll":
+        raise InvalidInput("迁入区划仅用于重新纳入迁出辖区的企业（enroll） — region_code goes only with enroll of a "
+                           "firm that moved away", field="region_code")
+    region = validate_region(region_code)
+    if not actor.covers(region):
+        raise GuardFailed(f"迁入区划{region}不在您的辖区内 — region {region} is outside your jurisdiction",
+                          guard="region_within_jurisdiction", trigger=trigger)
+    return region
 
 
 def amend(
@@ -212,9 +238,9 @@ def trigger_options(enterprise: FirmLike, actor: Actor, on: dt.date | None = Non
         if trigger not in from_here:
             reasons.append(
                 f"当前状态“{rulebook.label(enterprise.state)}”不允许 — not allowed from state {enterprise.state!r}")
-        refusal = permission_refusal(rulebook, actor, trigger)
-        if trigger == "remove" and enterprise.state in TITLE_TIERS:  # as decide() asks: who may recognise it
-            refusal = refusal or permission_refusal(rulebook, actor, f"recognize_{enterprise.state}")
+        refusal = next(filter(None, (permission_refusal(rulebook, actor, permission)
+                                     for permission in machine.required_permissions(trigger, enterprise.state))),
+                       None)
         if refusal:
             reasons.append(refusal)
         if trigger in from_here:

@@ -19,10 +19,11 @@ import binascii
 import json
 from dataclasses import dataclass
 
-from sqlalchemy import ColumnElement, literal_column, select, tuple_
+from sqlalchemy import ColumnElement, func, literal_column, select, tuple_
 from sqlalchemy.orm import Session
 
 from pipeline.access import Actor
+from pipeline.dates import utc_now
 from pipeline.errors import InvalidInput
 from pipeline.models import Enterprise, Event
 
@@ -93,3 +94,23 @@ def page(session: Session, caller: Actor, after: Cursor, limit: int) -> tuple[li
     if not rows:
         return rows, after
     return rows, Cursor.after(rows[-1])
+
+
+@dataclass(frozen=True)
+class FeedLag:
+    """Events committed but not yet released to followers (their transaction is newer than the oldest one
+    still running), and the age in seconds of the oldest of them — what ``/metrics`` reports."""
+
+    held_back: int
+    oldest_age_seconds: float
+
+
+def lag(session: Session) -> FeedLag:
+    """How far the feed's horizon trails the committed events (always none on SQLite: id order is commit
+    order there)."""
+    if session.get_bind().dialect.name != "postgresql":
+        return FeedLag(0, 0.0)
+    horizon: ColumnElement[int] = literal_column(f"({HORIZON_SQL})")
+    held, oldest = session.execute(select(func.count(), func.min(Event.recorded_at))
+                                   .where(Event.tx_id >= horizon)).one()
+    return FeedLag(int(held), (utc_now() - oldest).total_seconds() if oldest is not None else 0.0)

@@ -11,7 +11,7 @@ principal row, a target's region-year row), and the unique ``(chain, key, seq)``
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from sqlalchemy import select, tuple_
@@ -59,18 +59,21 @@ def records(session: Session, chain: str, key: str) -> list[ChainRecord]:
                                 .order_by(ChainRecord.seq)))
 
 
-def check(chain: list[ChainRecord]) -> list[tuple[int, str]]:
-    """Problems of one chain's records, in seq order: ``(seq, problem)``."""
+def check(chain: Sequence[Any], fields: Callable[[Any], dict[str, Any]] = record_fields,
+          noun: tuple[str, str] = ("记录", "record")) -> list[tuple[int, str]]:
+    """Problems of one chain's records, in seq order: ``(seq, problem)`` — a gap or a repeat, a broken link, a
+    changed record. ``fields`` gives a record's hashed fields; ``noun`` names it (Chinese, English)."""
+    zh, en = noun
     problems: list[tuple[int, str]] = []
     prev, expected = GENESIS_HASH, 1
     for record in chain:
         if record.seq != expected:
-            problems.append((expected, "记录缺失或重复 — record missing or duplicated"))
+            problems.append((expected, f"{zh}缺失或重复 — {en} missing or duplicated"))
             expected = record.seq
         if record.prev_hash != prev:
-            problems.append((record.seq, "prev_hash 与上一记录不符 — prev_hash does not link to the previous record"))
-        if chain_hash(record.prev_hash, record_fields(record)) != record.hash:
-            problems.append((record.seq, "哈希不符，记录被改动 — hash mismatch: the record was changed"))
+            problems.append((record.seq, f"prev_hash 与上一{zh}不符 — prev_hash does not link to the previous {en}"))
+        if chain_hash(record.prev_hash, fields(record)) != record.hash:
+            problems.append((record.seq, f"哈希不符，{zh}被改动 — hash mismatch: the {en} was changed"))
         prev, expected = record.hash, expected + 1
     return problems
 

@@ -49,10 +49,17 @@ from pipeline.lifecycle import machine
 from pipeline.lifecycle.chain import GENESIS_HASH, canonical_json
 from pipeline.lifecycle.decide import EXPIRY_REASON_CODE, decide, due_expiries
 from pipeline.lifecycle.events import TRANSITION, next_event
-from pipeline.lifecycle.machine import RECOGNITION_TIER
+from pipeline.lifecycle.machine import RECOGNITION_TIER, RECOGNIZE
 from pipeline.models.imports import ImportRun
 from pipeline.rulebooks import TITLE_TIERS, Rulebook, rulebook_in_force
-from pipeline.screening.warning import indicator_years, latest_before, warning_for
+from pipeline.screening.warning import (
+    SideSpan,
+    indicator_years,
+    latest_before,
+    side_kinds_on,
+    side_title_spans,
+    warning_for,
+)
 from pipeline.text import clean_optional
 from pipeline.titles.replay import GRANT as GRANT_SIDE_TITLE
 
@@ -195,6 +202,7 @@ class _Importer:
         self._may_earn = options.awards_mode != "none" and (
             options.action == "backfill" or earns_anywhere(achievement))
         self._indicators: dict[int, list[tuple[int, Any]]] = {}
+        self._side_spans: dict[int, list[SideSpan]] = {}
         """this chunk's firms' indicator years, for the recognitions' eligibility warning"""
 
     # -- the run ------------------------------------------------------------------------------------------
@@ -332,7 +340,9 @@ class _Importer:
         firms = load_firms(self.session, codes)
         self.writes.firms.extend(firms.values())
         if self.options.action in RECOGNITION_TIER or self.options.action == "backfill":
-            self._indicators = indicator_years(self.session, [f.id for f in firms.values() if f.id is not None])
+            stored = [f.id for f in firms.values() if f.id is not None]
+            self._indicators = indicator_years(self.session, stored)
+            self._side_spans = side_title_spans(self.session, stored)
         self.writer.start()
         return firms
 
@@ -408,7 +418,9 @@ class _Importer:
                                       reason_code=reason_code, reason=reason, facts=facts, new_title=TitleRecord)
         if trigger in RECOGNITION_TIER:  # as the service records it
             years = self._indicators.get(firm.id, []) if firm.id is not None else []
-            evidence.update(warning_for(firm, trigger, day, rulebook, latest_before(years, day)))
+            spans = self._side_spans.get(firm.id, []) if firm.id is not None else []
+            evidence.update(warning_for(firm, trigger, day, rulebook, latest_before(years, day),
+                                        side_kinds_on(spans, day)))
         self._append_event(firm, trigger=trigger, from_state=from_state, effective_date=day, actor=actor,
                            rulebook=rulebook, reason_code=reason_code, reason=reason, evidence=evidence)
         return f"{trigger}: {from_state} → {firm.state} ({day.isoformat()})"
@@ -591,7 +603,7 @@ class _Importer:
                     raise _Unchanged(f"无变化：该称号（{row.tier}，{day}）已有记录 — no change: the {row.tier} title "
                                      f"recognised on {day} is already recorded")
                 steps[row.number].extend(self._expire_lapsed(firm, day, row))
-                trigger = "renew" if firm.state == row.tier else f"recognize_{row.tier}"
+                trigger = "renew" if firm.state == row.tier else RECOGNIZE[row.tier]
                 steps[row.number].append(self._transition(firm, trigger, day, self._evidence(row)))
                 reports[row.number] = RowReport(row.number, code, row.name, OK, "; ".join(steps[row.number]))
             except _Unchanged as verdict:

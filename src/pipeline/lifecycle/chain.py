@@ -80,11 +80,36 @@ def canonical_json(obj: Any) -> str:
 def _plain(value: Any) -> bool:
     """No float, no integer beyond ±(2^53−1) and no key outside the Basic Multilingual Plane: then RFC 8785
     and ``json.dumps`` write the same text (integers, strings and escapes alike; keys sort alike, since
-    UTF-16 and code-point order differ only for characters beyond U+FFFF)."""
+    UTF-16 and code-point order differ only for characters beyond U+FFFF).
+
+    Walked with a stack and exact type checks (every event's evidence passes here); subclasses of the JSON
+    types take :func:`_plain_slow`."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        kind = type(item)
+        if kind is str or kind is bool or item is None:
+            continue
+        if kind is dict:
+            for key in item:
+                if type(key) is not str or not (key.isascii() or max(map(ord, key)) <= 0xFFFF):
+                    return False
+            stack.extend(item.values())
+        elif kind is list:
+            stack.extend(item)
+        elif kind is int:
+            if not -MAX_SAFE_INTEGER <= item <= MAX_SAFE_INTEGER:
+                return False
+        elif kind is float or not _plain_slow(item):
+            return False
+    return True
+
+
+def _plain_slow(value: Any) -> bool:
     if isinstance(value, dict):
         return all(isinstance(key, str) and (key.isascii() or max(map(ord, key)) <= 0xFFFF) and _plain(item)
                    for key, item in value.items())
-    if isinstance(value, list):
+    if isinstance(value, list | tuple):
         return all(_plain(item) for item in value)
     if isinstance(value, float):
         return False
@@ -167,7 +192,9 @@ def seal(event: Event, prev_hash: str) -> None:
     event.evidence = canonical_value(event.evidence)
     event.hash_recipe = JCS
     event.prev_hash = prev_hash
-    event.hash = chain_hash(prev_hash, event_fields(event), JCS)
+    # the evidence is canonical already: event_fields' stored_value() would give it back unchanged
+    fields = {name: _exported(getattr(event, name)) for name in HASHED_FIELDS}
+    event.hash = chain_hash(prev_hash, fields, JCS)
 
 
 def next_recorded_at(head_recorded_at: dt.datetime | None, now: dt.datetime | None = None) -> dt.datetime:

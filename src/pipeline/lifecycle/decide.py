@@ -136,9 +136,8 @@ def decide(
 ) -> tuple[str, dict[str, Any]]:
     """Check and fire ``trigger`` on a loaded, locked firm — permission, the table, every guard — then move
     its state, titles and bar. Returns the state it left and the evidence its event records."""
-    require_permission(rulebook, actor, trigger)
-    if trigger == "remove" and holder.state in TITLE_TIERS:  # removing a titled firm: who may recognise it
-        require_permission(rulebook, actor, f"recognize_{holder.state}")
+    for permission in machine.required_permissions(trigger, holder.state):
+        require_permission(rulebook, actor, permission)
     machine.require_allowed(rulebook, trigger, holder.state)
     raise_refusals(guards.check(guards.Proposal(
         trigger=trigger, state=holder.state, titles=list(holder.recognitions), barred_until=holder.barred_until,

@@ -32,6 +32,8 @@ RECOGNITION_TIER: Final[dict[str, str]] = {
     "recognize_provincial": "provincial",
     "recognize_national": "national",
 }
+#: the trigger that recognises each tier
+RECOGNIZE: Final[dict[str, str]] = {tier: trigger for trigger, tier in RECOGNITION_TIER.items()}
 #: recognitions that need a lower title valid on the decision date
 PREREQUISITE: Final[dict[str, str]] = {"recognize_provincial": "innovative", "recognize_national": "provincial"}
 #: triggers that land on the highest lower title still valid on the date
@@ -130,6 +132,14 @@ def _not_allowed(rulebook: Rulebook, trigger: str, state: str) -> IllegalTransit
         trigger=trigger,
         allowed_triggers=allowed,
     )
+
+
+def required_permissions(trigger: str, state: str) -> tuple[str, ...]:
+    """The rulebook permissions firing ``trigger`` from ``state`` needs: the trigger's own, and — removing a
+    titled firm — the permission to recognise its title (a district may not remove a 小巨人)."""
+    if trigger == "remove" and state in RECOGNIZE:
+        return (trigger, RECOGNIZE[state])
+    return (trigger,)
 
 
 def require_known(trigger: str, state: str) -> None:

@@ -2,7 +2,9 @@
 
 A pack is one file under ``data/`` per policy document (``zhengzhou-2022-36.toml`` …): its id, title,
 document number, issuing body, jurisdiction (GB/T 2260), level, in-force window, stacking settings
-(``first_only``, ``stacking_group``, ``mode``) and its awards. The shipped file is version 1; an official's
+(``first_only``, ``stacking_group``, ``mode``), its awards, and what it promises banks: ``[credit] ceilings``
+(the unsecured "专精特新贷" line per tier, yuan) and ``[whitelist] min_tier`` (firms holding that tier or a
+higher one go on the banks' white-list). The shipped file is version 1; an official's
 change (an award's amount, the end of the window) is a new version stored in ``policy_versions``, with its
 own content hash — the SHA-256 of the pack's canonical JSON — which every entitlement derived from it keeps.
 
@@ -16,13 +18,14 @@ import hashlib
 import json
 import tomllib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 from pipeline.identifiers import region_covers
 from pipeline.lifecycle.chain import canonical_json
+from pipeline.rulebooks import TITLE_TIERS
 
 DATA_DIR = Path(__file__).parent / "data"
 MODES = ("top_up", "full")
@@ -74,6 +77,10 @@ class PolicyPack:
     content_hash: str
     document: Mapping[str, Any]
     """The pack as stored and hashed (dates as ``YYYY-MM-DD``)."""
+    credit_ceilings: Mapping[str, int] = field(default_factory=dict)
+    """Tier → the unsecured credit line (yuan) the pack asks banks to offer a firm holding it."""
+    whitelist_min_tier: str | None = None
+    """Firms holding this tier or a higher one are on the banks' white-list (``None``: no white-list rule)."""
 
     def in_force_on(self, day: dt.date) -> bool:
         return self.in_force_from <= day and (self.in_force_until is None or day <= self.in_force_until)
@@ -124,6 +131,14 @@ def pack_from_document(document: Mapping[str, Any], version: int) -> PolicyPack:
             side_title_kind=item.get("side_title_kind"), amount=None if amount is None else int(amount),
             first_only=bool(item.get("first_only", pack_first_only)), payers=payers,
             ratio=None if item.get("ratio") is None else float(item["ratio"]), funds_field=item.get("funds_field")))
+    ceilings = {str(tier): amount for tier, amount in dict(document.get("credit", {}).get("ceilings", {})).items()}
+    for tier, amount in ceilings.items():
+        if tier not in TITLE_TIERS or isinstance(amount, bool) or not isinstance(amount, int) or amount < 0:
+            raise ValueError(f"policy {document['id']}: credit ceilings are tier = yuan (a non-negative integer) "
+                             f"for tiers {TITLE_TIERS}, not {tier} = {amount!r}")
+    min_tier = document.get("whitelist", {}).get("min_tier")
+    if min_tier is not None and min_tier not in TITLE_TIERS:
+        raise ValueError(f"policy {document['id']}: whitelist.min_tier must be one of {TITLE_TIERS}")
     return PolicyPack(
         id=str(document["id"]), version=version, title=str(document["title"]),
         document_no=str(document["document_no"]), issuing_body=str(document.get("issuing_body", "")),
@@ -132,7 +147,7 @@ def pack_from_document(document: Mapping[str, Any], version: int) -> PolicyPack:
         in_force_until=_day(document.get("in_force_until")), first_only=pack_first_only,
         stacking_group=str(document.get("stacking_group") or document["id"]), mode=mode,
         notes=tuple(document.get("notes", ())), awards=tuple(awards), content_hash=content_hash(document),
-        document=document,
+        document=document, credit_ceilings=ceilings, whitelist_min_tier=min_tier,
     )
 
 

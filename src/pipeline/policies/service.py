@@ -24,10 +24,13 @@ from pipeline.rulebooks import rulebook_in_force
 EDIT_ACTION = "edit_policy"
 
 
-def latest_versions() -> Select[tuple[dict[str, Any], int]]:
-    """``(document, version)`` of the latest stored version of every pack that has one."""
-    latest = (select(PolicyVersion.policy_id, func.max(PolicyVersion.version).label("version"))
-              .group_by(PolicyVersion.policy_id).subquery())
+def latest_versions(known_at: dt.datetime | None = None) -> Select[tuple[dict[str, Any], int]]:
+    """``(document, version)`` of the latest stored version of every pack that has one (as stored by
+    ``known_at``, when given)."""
+    versions_known = select(PolicyVersion.policy_id, func.max(PolicyVersion.version).label("version"))
+    if known_at is not None:
+        versions_known = versions_known.where(PolicyVersion.recorded_at <= known_at)
+    latest = versions_known.group_by(PolicyVersion.policy_id).subquery()
     return select(PolicyVersion.document, PolicyVersion.version).join(
         latest, (latest.c.policy_id == PolicyVersion.policy_id) & (latest.c.version == PolicyVersion.version))
 
@@ -39,9 +42,9 @@ def packs_from(rows: Iterable[tuple[dict[str, Any] | None, int | None]]) -> tupl
     return tuple(stored.get(pack.id, pack) for pack in shipped_packs())
 
 
-def current_packs(session: Session) -> tuple[PolicyPack, ...]:
-    """Every pack at its latest version."""
-    return packs_from((row[0], row[1]) for row in session.execute(latest_versions()))
+def current_packs(session: Session, *, known_at: dt.datetime | None = None) -> tuple[PolicyPack, ...]:
+    """Every pack at its latest version (as stored by ``known_at``, when given)."""
+    return packs_from((row[0], row[1]) for row in session.execute(latest_versions(known_at)))
 
 
 def get_pack(session: Session, policy_id: str) -> PolicyPack:

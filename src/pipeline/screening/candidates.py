@@ -7,8 +7,8 @@
 * :func:`mark_candidate` pins a firm to a list or drops it from one, with a reason, as an audited amendment.
   The current marks live in ``enterprise.flags["candidates"]`` — ``{tier: {action, reason, actor, marked_on,
   seq}}`` — beside other features' flags, which are kept.
-* :func:`recognition_warning` is what :func:`pipeline.firms.service.transition` records in a recognition's evidence
-  when our data says the firm does not (or may not) qualify: the authority's decision stands regardless.
+* :func:`pipeline.screening.warning.warning_for` is what every door records in a recognition's evidence when our
+  data says the firm does not (or may not) qualify: the authority's decision stands regardless.
 
 Context of an evaluation (documented choices):
 

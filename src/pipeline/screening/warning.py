@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from typing import Any, Protocol
 
 from sqlalchemy import ColumnElement, Row, select
@@ -21,7 +21,7 @@ from pipeline.eligibility.engine import ASSESSMENT_LAG, CriteriaError, criteria_
 from pipeline.errors import PipelineError
 from pipeline.lifecycle.guards import TitleLike
 from pipeline.lifecycle.machine import RECOGNITION_TIER
-from pipeline.models.dynamic import AnnualFiling
+from pipeline.models import AnnualFiling, SideTitle
 from pipeline.rulebooks import Rulebook
 
 NO_DATA = "no annual data"
@@ -59,21 +59,46 @@ def indicator_years(session: Session, firm_ids: Iterable[int]) -> dict[int, list
     return found
 
 
+SideSpan = tuple[str, dt.date, dt.date, dt.date | None]
+"""A side title as screening needs it: ``(kind, granted_on, valid_until, ended_on)``."""
+
+
+def side_kinds_on(spans: Iterable[SideSpan], day: dt.date) -> frozenset[str]:
+    """The kinds of side title valid on ``day`` (:meth:`pipeline.models.SideTitle.valid_on`)."""
+    return frozenset(kind for kind, granted_on, valid_until, ended_on in spans
+                     if granted_on <= day <= valid_until and (ended_on is None or day < ended_on))
+
+
+def side_title_spans(session: Session, firm_ids: Iterable[int]) -> dict[int, list[SideSpan]]:
+    """Every firm's side titles — one query per 1,000 firms (imports)."""
+    found: dict[int, list[SideSpan]] = defaultdict(list)
+    ids = list(firm_ids)
+    for start in range(0, len(ids), 1000):
+        for firm_id, kind, granted_on, valid_until, ended_on in session.execute(
+                select(SideTitle.enterprise_id, SideTitle.kind, SideTitle.granted_on, SideTitle.valid_until,
+                       SideTitle.ended_on).where(SideTitle.enterprise_id.in_(ids[start:start + 1000]))):
+            found[firm_id].append((kind, granted_on, valid_until, ended_on))
+    return found
+
+
 def warning_for(firm: ScreenedFirm, trigger: str, day: dt.date, rulebook: Rulebook,
-                latest: tuple[int, Any] | None) -> dict[str, Any]:
+                latest: tuple[int, Any] | None, side_titles: Collection[str] = ()) -> dict[str, Any]:
     """``{"eligibility_warning": …}`` for a recognition that ``latest`` (the firm's newest ``(year,
-    indicators)`` before the decision's year) does not support, else ``{}``. Never raises."""
+    indicators)`` before the decision's year) does not support, else ``{}``. ``side_titles`` are the kinds
+    of side title the firm holds on ``day`` (a 高新技术企业 title is a route of its own). Never raises."""
     tier = RECOGNITION_TIER[trigger]
     warning: dict[str, Any] = {"rulebook_id": rulebook.id, "tier": tier}
     if latest is None or not isinstance(latest[1], dict):
-        return {"eligibility_warning": {**warning, "year": None, "passed": None, "missing": NO_DATA}}
+        if not side_titles:
+            return {"eligibility_warning": {**warning, "year": None, "passed": None, "missing": NO_DATA}}
+        latest = (day.year - ASSESSMENT_LAG, {})  # a side title may be a route of its own, no data needed
     year, values = latest
     titles = firm.recognitions
     try:
         result = criteria_for(rulebook, tier).evaluate(
             values, year=year + ASSESSMENT_LAG, re_review=False,
             holds_innovative=holds(titles, "innovative", day), holds_provincial=holds(titles, "provincial", day),
-            region_code=firm.region_code)
+            region_code=firm.region_code, side_titles=side_titles)
     except (PipelineError, CriteriaError) as exc:
         detail = getattr(exc, "detail", str(exc))
         return {"eligibility_warning": {**warning, "year": None, "passed": None, "error": detail}}
@@ -84,14 +109,6 @@ def warning_for(firm: ScreenedFirm, trigger: str, day: dt.date, rulebook: Rulebo
     return {"eligibility_warning": {**warning, "year": year, "passed": result.passed,
                                     "unmet": [entry.code for entry in result.unmet],
                                     "missing": list(result.missing)}}
-
-
-def recognition_warning(session: Session, firm: ScreenedFirm, firm_id: int, trigger: str, day: dt.date,
-                        rulebook: Rulebook) -> dict[str, Any]:
-    """:func:`warning_for` with the firm's indicators read in one query."""
-    with session.no_autoflush:  # the firm's half-made change is flushed with its event, not before
-        row = latest_indicators(session, firm_id, AnnualFiling.year < day.year)
-    return warning_for(firm, trigger, day, rulebook, (row.year, row.indicators) if row is not None else None)
 
 
 def latest_before(years: Sequence[tuple[int, Any]], day: dt.date) -> tuple[int, Any] | None:

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from pipeline.access import Actor, in_jurisdiction
 from pipeline.firms.repository import in_pool_on
+from pipeline.history.replay import events_by_uscc, replay
 from pipeline.lifecycle.guards import PlainTitle
 from pipeline.models import Enterprise, Event, SideTitle
 from pipeline.rulebooks import all_rulebooks
@@ -80,12 +81,12 @@ def _titles_on(session: Session, ids: Sequence[int], usccs: Sequence[str], kind:
             by_firm.setdefault(title.enterprise_id, []).append(
                 _as_title(title.kind, title.granted_on, title.valid_until, title.document_no))
         return by_firm
-    events: dict[str, list[Any]] = {}
-    for event in session.execute(select(Event.__table__).where(Event.uscc.in_(usccs)).order_by(Event.uscc, Event.seq)):
-        events.setdefault(event.uscc, []).append(event)
+    events = events_by_uscc(session, usccs)
     for firm_id, uscc in zip(ids, usccs, strict=True):
-        held = [t for t in replay_side_titles(events.get(uscc, []), known_at=known_at)
-                if t.kind == kind and t.valid_on(as_of)]
+        chain = events.get(uscc, [])
+        if replay(chain, as_of=as_of, known_at=known_at).state == "removed":
+            continue  # a relocated firm keeps its titles but is in no region's roster
+        held = [t for t in replay_side_titles(chain, known_at=known_at) if t.kind == kind and t.valid_on(as_of)]
         if held:
             by_firm[firm_id] = [_as_title(t.kind, t.granted_on, t.valid_until, t.document_no) for t in held]
     return by_firm
