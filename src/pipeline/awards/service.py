@@ -278,7 +278,8 @@ def on_voided(session: Session, uscc: str, seq: int, *, actor: str, request_id: 
     """The event ``seq`` was voided: its entitlements' unpaid shares are cancelled, paid shares fall due for
     clawback (追回)."""
     for entitlement in session.scalars(select(Entitlement).where(Entitlement.uscc == uscc,
-                                                                 Entitlement.achievement_seq == seq)):
+                                                                 Entitlement.achievement_seq == seq)
+                                       .order_by(Entitlement.id).with_for_update()):  # vs. approve/pay
         if entitlement.status in ("cancelled", "clawback_due", "settled"):
             continue
         shares = [dict(share) for share in entitlement.payers]
@@ -293,7 +294,8 @@ def on_voided(session: Session, uscc: str, seq: int, *, actor: str, request_id: 
 
 def claw_back(session: Session, uscc: str, *, actor: str, reason: str, request_id: str | None = None) -> None:
     """Every paid share of the firm becomes ``clawback_due`` (a revoke for false information)."""
-    for entitlement in session.scalars(select(Entitlement).where(Entitlement.uscc == uscc)):
+    for entitlement in session.scalars(select(Entitlement).where(Entitlement.uscc == uscc)
+                                       .order_by(Entitlement.id).with_for_update()):  # vs. approve/pay
         shares = [dict(share) for share in entitlement.payers]
         if not any(share["status"] == "paid" for share in shares):
             continue
