@@ -262,7 +262,8 @@ def test_on_postgresql_one_process_delivers_at_a_time(database_url: str, request
     _subscribe(client, bank, receiver.url, ["transition"])
     enroll(client, principals["city"], make_uscc("410102", 1741), on="2022-01-10")
     engine = api_sessions.kw["bind"]
-    held = text("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objid = :key")
+    held = text("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objid = :key AND database = "
+                "(SELECT oid FROM pg_database WHERE datname = current_database())")  # other tests' databases aside
     with engine.connect() as other_process:
         other_process.execute(text("SELECT pg_advisory_lock(:key)"), {"key": delivery.ADVISORY_LOCK_KEY})
         assert other_process.scalar(held, {"key": delivery.ADVISORY_LOCK_KEY}) == 1
@@ -272,3 +273,29 @@ def test_on_postgresql_one_process_delivers_at_a_time(database_url: str, request
     assert delivery.run(api_sessions, threading.Event(), FAST, once=True) == 1  # now this one delivers
     with engine.connect() as connection:  # and released its lock when done (a pooled connection would keep it)
         assert connection.scalar(held, {"key": delivery.ADVISORY_LOCK_KEY}) == 0
+
+
+def test_approving_and_paying_an_award_are_award_messages_in_the_jurisdiction(
+        client: TestClient, principals: dict[str, Caller], api_sessions: sessionmaker[Session],
+        receiver: Receiver) -> None:
+    city = principals["city"]
+    bank = _integrator(api_sessions, "郑州银行", "410100")
+    _subscribe(client, bank, receiver.url, ["award"])
+    with unit_of_work(api_sessions) as session:
+        created = add_principal(session, name="郑州市财政局", role="finance", level=None, region_code="410100",
+                                created_by="cli:test")
+        finance = Caller(created.principal.id, created.token)
+    firm = make_uscc("410102", 1731)
+    enroll(client, city, firm, on="2022-01-10")
+    fire(client, city, firm, "recognize_innovative", "2022-03-01")
+    fire(client, city, firm, "recognize_provincial", "2024-06-01")  # Zhengzhou owes ¥500,000
+    award_id = client.get(f"/api/v1/enterprises/{firm}/awards", headers=city.headers).json()["items"][0]["id"]
+    for caller, action, body in ((city, "approve", {}),
+                                 (finance, "pay", {"paid_on": "2024-09-01", "document_no": "郑财〔2024〕8号"})):
+        response = client.post(f"/api/v1/awards/{award_id}/{action}", json=body, headers=caller.headers)
+        assert response.status_code == 200, response.text
+    assert delivery.run(api_sessions, threading.Event(), FAST, once=True) == 3
+    got = receiver.delivered()
+    assert [(m["data"]["id"], m["data"]["action"], m["data"]["record_seq"], m["data"]["status"]) for m in got] == [
+        (award_id, "create", 1, "entitled"), (award_id, "approve", 2, "approved"), (award_id, "pay", 3, "paid")]
+    assert len({m["_id"] for m in got}) == 3  # each change its own webhook-id

@@ -27,6 +27,7 @@ from pipeline.errors import Forbidden, IllegalTransition, InvalidInput, NotFound
 from pipeline.identifiers import region_level
 from pipeline.models import Entitlement
 from pipeline.rulebooks import rulebook_in_force
+from pipeline.webhooks import queue
 
 RANK = {"district": 0, "city": 1, "province": 2}
 APPROVE, PAY, CANCEL, SETTLE = "approve_award", "pay_award", "cancel_award", "settle_award"
@@ -59,12 +60,14 @@ def may_approve(actor: Actor, payer_region: str) -> bool:
 def _change(session: Session, entitlement: Entitlement, shares: list[dict[str, Any]], action: str, *,
             actor: Actor, changed: list[str], reason: str | None, evidence: dict[str, Any] | None,
             request_id: str | None, **details: Any) -> Entitlement:
+    subscriptions = queue.catch_up(session)  # what the feed owes webhook subscribers goes out first
     entitlement.payers = shares
     entitlement.status = status_of(shares, entitlement.status)
     change = {"shares": changed, **details, "evidence": dict(evidence or {})}
     ledger.append(session, entitlement, action, actor=actor.id, reason=reason, extra={"change": change},
                   request_id=request_id)
     session.flush()
+    queue.enqueue_award_change(session, subscriptions, entitlement, action)
     return entitlement
 
 

@@ -22,6 +22,7 @@ from pipeline.lifecycle.machine import RECOGNITION_TIER
 from pipeline.models import Enterprise, Entitlement, EntitlementRecord, Event
 from pipeline.policies.service import current_packs, get_pack
 from pipeline.rulebooks import rulebook_in_force
+from pipeline.webhooks import queue
 
 CREATE = "create_award"
 SYNC_CHUNK = 1000
@@ -123,5 +124,8 @@ def create_manual(session: Session, uscc: str, policy_id: str, award_id: str, *,
     if award is None:
         raise NotFound(f"政策包{policy_id}没有奖励{award_id} — pack {policy_id} has no award {award_id!r}; awards: "
                        f"{', '.join(a.id for a in pack.awards)}")
-    return manual_entitlement(session, enterprise, pack, award, effective_date=effective_date, basis=basis.strip(),
-                              evidence=evidence, actor=actor.id, request_id=request_id)
+    subscriptions = queue.catch_up(session)
+    entitlement = manual_entitlement(session, enterprise, pack, award, effective_date=effective_date,
+                                     basis=basis.strip(), evidence=evidence, actor=actor.id, request_id=request_id)
+    queue.enqueue_award_change(session, subscriptions, entitlement, "create")  # no firm event carries it
+    return entitlement

@@ -4,9 +4,10 @@ A subscription keeps its own feed cursor (:mod:`pipeline.history.feed`, read wit
 :func:`feed` turns the events after it into deliveries and moves the cursor in the same short transaction, so an
 event is queued exactly once. Event types: ``transition``, ``side_title`` (side-title grants and ends),
 ``amendment``, ``correction`` (a void; it cancels the awards of what it voids), ``award`` (the entitlements a
-recognition derived, queued right after its transition) and ``loan`` — loans are not firm events: a bank's loan
-changes are queued by :mod:`pipeline.credit.loans` in the loan's own transaction, only for that bank's
-subscriptions. Deliveries of one subscription are sent in id order, one at a time.
+recognition derived, queued right after its transition; later changes of an entitlement — approved, paid,
+cancelled, settled — and manual entitlements, queued in their own transaction) and ``loan`` — loans are
+not firm events: a bank's loan changes are queued by :mod:`pipeline.credit.loans` in the loan's own
+transaction, only for that bank's subscriptions. Deliveries of one subscription are sent in id order, one at a time.
 Webhook 队列：按变更流（提交顺序）生成投递，不遗漏；贷款事件仅投递给放款银行自己的订阅。
 """
 
@@ -61,6 +62,31 @@ def enqueue_own(session: Session, principal_id: str, region_code: str, kind: str
             _queue(session, subscription.id, kind, message_id, data, now)
 
 
+def catch_up(session: Session) -> list[WebhookSubscription]:
+    """Lock every live subscription to ``award`` and queue what the change feed owes it now, so that an
+    entitlement's later change (:func:`enqueue_award_change`, in the caller's transaction) follows its
+    creation and every firm event before it. Returns those subscriptions, locked."""
+    subscriptions = [subscription for subscription in session.scalars(
+        select(WebhookSubscription).where(WebhookSubscription.status.in_(LIVE_STATUSES))
+        .order_by(WebhookSubscription.id).with_for_update()) if "award" in subscription.events]
+    for subscription in subscriptions:
+        while feed(session, subscription) == BATCH:
+            pass
+    return subscriptions
+
+
+def enqueue_award_change(session: Session, subscriptions: list[WebhookSubscription], entitlement: Entitlement,
+                         action: str) -> None:
+    """Queue a change of an entitlement that is not a firm event — approved, paid, cancelled, settled, a manual
+    entitlement — for the subscriptions (from :func:`catch_up`) whose principal's jurisdiction covers the firm."""
+    now = utc_now()
+    data = {**award_ledger.view(entitlement), "action": action, "record_seq": entitlement.last_seq}
+    for subscription in subscriptions:
+        actor = subscriber(session, subscription)
+        if actor is not None and actor.covers(entitlement.region_code):
+            _queue(session, subscription.id, "award", f"award_{entitlement.id}_{entitlement.last_seq}", data, now)
+
+
 def feed_head(session: Session) -> change_feed.Cursor:
     """A cursor after every event already committed: where a new subscription starts (events in transactions
     still running are after it, so they are not skipped)."""
@@ -97,8 +123,10 @@ def feed(session: Session, subscription: WebhookSubscription, limit: int = BATCH
             for entitlement in session.scalars(select(Entitlement).where(
                     Entitlement.uscc == event.uscc, Entitlement.achievement_seq == event.seq)
                     .order_by(Entitlement.id)):
+                created = award_ledger.records(session, entitlement.id)[0]  # as created, whatever came later
                 _queue(session, subscription.id, "award", f"award_{entitlement.id}",
-                       award_ledger.view(entitlement), now)
+                       {**{key: created.details[key] for key in award_ledger.view(entitlement)}, "action": "create",
+                        "record_seq": 1}, now)
     subscription.feed_tx_id, subscription.feed_id = cursor.tx_id, cursor.id
     session.flush()
     return len(events)
