@@ -4,12 +4,12 @@ settle); manual entitlements; payers' budgets under /api/v1/budgets; the yearly 
 
 from __future__ import annotations
 
-import tempfile
-from typing import IO, Annotated, Any, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Header, Path, Query
-from fastapi.responses import JSONResponse, Response, StreamingResponse
+from fastapi.responses import JSONResponse, Response
 
+from api import files
 from api.deps import CurrentActor, RequestId, SessionDep, StrictQuery
 from api.idempotency import IdempotencyDep
 from api.pagination import CursorParam, Limit, decode_cursor, encode_cursor
@@ -222,14 +222,6 @@ _REPORT_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
-def _file_format(format: ReportFormat | None, accept: str) -> str:
-    if format is not None:
-        return format
-    if export_lists.MEDIA_TYPES["xlsx"] in accept:
-        return "xlsx"
-    return "csv" if "text/csv" in accept else "json"
-
-
 @router.get(
     "/api/v1/reports/awards", response_model=AwardsReportOut, responses=_REPORT_RESPONSES,
     summary="奖励年度报表 Awards report",
@@ -246,27 +238,11 @@ def awards_report(
     format: Annotated[ReportFormat | None, Query(description="json (default), xlsx or csv")] = None,
     accept: Annotated[str, Header(description="application/json, text/csv or the .xlsx media type")] = "",
 ) -> Response:
-    fmt = _file_format(format, accept)
+    fmt = files.wanted_format(format, accept)
     if fmt == "json":
         return JSONResponse(jsonable(AwardsReportOut(**reports.awards_report(session, actor, year=year,
                                                                               region=region))))
     table = export_lists.Table("拨付清单", reports.PAYOUT_HEADERS,
                                reports.payout_rows(session, actor, year=year, region=region))
-    spool: IO[bytes] = tempfile.SpooledTemporaryFile(max_size=8 * 1024 * 1024)  # noqa: SIM115 — closed below
-    try:
-        export_lists.write(table, fmt, spool)
-        spool.seek(0)
-    except BaseException:
-        spool.close()
-        raise
-
-    def chunks() -> Any:
-        try:
-            while chunk := spool.read(CHUNK_BYTES):
-                yield chunk
-        finally:
-            spool.close()
-
-    name = f"awards-{year}-{region or actor.region_code or 'all'}-{business_today().isoformat()}.{fmt}"
-    return StreamingResponse(chunks(), media_type=export_lists.MEDIA_TYPES[fmt],
-                             headers={"Content-Disposition": f'attachment; filename="{name}"'})
+    name = f"拨付清单-{year}-{region or actor.region_code or '全部'}-{business_today().isoformat()}.{fmt}"
+    return files.table_response(table, fmt, name)

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import io
 from collections.abc import Iterator, Sequence
 from typing import Annotated, Any, Literal
-from urllib.parse import quote
 
 from fastapi import APIRouter, Header, Path, Query
 from fastapi.responses import JSONResponse, Response
 
+from api import files
 from api.deps import CurrentActor, RequestId, SessionDep, StrictQuery
 from api.idempotency import IdempotencyDep
 from api.pagination import CursorParam, Limit, decode_cursor, encode_cursor
@@ -76,22 +75,8 @@ def _whitelist_item(entry: ceilings.WhitelistEntry, label: str) -> WhitelistItem
 FileFormat = Literal["json", "xlsx", "csv"]
 
 
-def _wanted_format(format: str | None, accept: str | None) -> str:
-    if format:
-        return format
-    if accept and "text/csv" in accept:
-        return "csv"
-    if accept and export_lists.MEDIA_TYPES["xlsx"] in accept:
-        return "xlsx"
-    return "json"
-
-
 def _file(rows: Iterator[Sequence[Any]], fmt: str, title: str, name: str) -> Response:
-    out = io.BytesIO()
-    export_lists.write(export_lists.Table(title, WHITELIST_HEADERS, rows), fmt, out)
-    ascii_name = name.encode("ascii", "replace").decode().replace("?", "_")
-    return Response(out.getvalue(), media_type=export_lists.MEDIA_TYPES[fmt], headers={
-        "Content-Disposition": f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(name)}"})
+    return files.table_response(export_lists.Table(title, WHITELIST_HEADERS, rows), fmt, name)
 
 
 @router.get(
@@ -112,7 +97,7 @@ def get_whitelist(
 ) -> Any:
     day = as_of or business_today()
     book = rulebook_in_force(day)
-    fmt = _wanted_format(format, accept)
+    fmt = files.wanted_format(format, accept)
     if fmt != "json":
         entries, _ = ceilings.whitelist(session, actor, as_of=day, region=region, tier=tier, limit=10**9)
 

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import json
-import tempfile
 from collections.abc import Iterator
-from typing import IO, Annotated, Any, Literal
-from urllib.parse import quote
+from typing import Annotated, Any, Literal
 
 import anyio
 from fastapi import APIRouter, File, Form, Header, Query, Request, UploadFile
 from fastapi.responses import Response, StreamingResponse
 
+from api import files
 from api.deps import CurrentActor, RequestId, SessionDep, StrictQuery
 from api.problems import PROBLEM_MEDIA_TYPE, problem_body, problem_response
 from api.replica import ReadSessionDep
@@ -27,7 +26,6 @@ from pipeline.imports.report import ReportSpool, csv_lines
 router = APIRouter(tags=["imports 导入导出"], dependencies=[StrictQuery])
 
 MAX_UPLOAD_BYTES = 64 * 1024 * 1024
-CHUNK_BYTES = 64 * 1024
 CSV_MEDIA_TYPE = "text/csv; charset=utf-8"
 ImportAction = Literal[ACTIONS]  # type: ignore[valid-type]
 ExportFormat = Literal["xlsx", "csv"]
@@ -128,8 +126,7 @@ def post_import(
     if accept and "text/csv" in accept:
         lines = (line.encode("utf-8") for line in csv_lines(spool.reports()))
         return _streamed(_bom(lines), spool, media_type=CSV_MEDIA_TYPE,
-                         headers={"Content-Disposition": _disposition(
-                             f"report-{source.file_name.rsplit('.', 1)[0]}.csv")})
+                         headers=files.attachment(f"report-{source.file_name.rsplit('.', 1)[0]}.csv"))
     return _streamed(_json_report(summary, spool), spool, media_type="application/json")
 
 
@@ -138,31 +135,8 @@ def _bom(lines: Iterator[bytes]) -> Iterator[bytes]:
     yield from lines
 
 
-def _disposition(file_name: str) -> str:
-    ascii_name = file_name.encode("ascii", "replace").decode().replace("?", "_").replace('"', "_")
-    return f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(file_name)}"
-
-
 def _stream(table: export_lists.Table, fmt: str, stem: str) -> StreamingResponse:
-    """Write the list to a spooled temporary file while the session is open, then stream it out."""
-    spool: IO[bytes] = tempfile.SpooledTemporaryFile(max_size=8 * 1024 * 1024)  # noqa: SIM115 — closed below
-    try:
-        export_lists.write(table, fmt, spool)
-        spool.seek(0)
-    except BaseException:
-        spool.close()
-        raise
-
-    def chunks() -> Iterator[bytes]:
-        try:
-            while chunk := spool.read(CHUNK_BYTES):
-                yield chunk
-        finally:
-            spool.close()
-
-    name = f"{stem}-{business_today().isoformat()}.{fmt}"
-    return StreamingResponse(chunks(), media_type=export_lists.MEDIA_TYPES[fmt],
-                             headers={"Content-Disposition": _disposition(name)})
+    return files.table_response(table, fmt, f"{stem}-{business_today().isoformat()}.{fmt}")
 
 
 _FILE_RESPONSES: dict[int | str, dict[str, Any]] = {

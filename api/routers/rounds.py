@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import io
 from typing import Annotated, Any, Literal
-from urllib.parse import quote
 
 from fastapi import APIRouter, Header, Path, Query
 from fastapi.responses import JSONResponse, Response
 
+from api import files
 from api.deps import CurrentActor, RequestId, SessionDep, StrictQuery
 from api.idempotency import IdempotencyDep
 from api.pagination import CursorParam, Limit, decode_cursor, encode_cursor
@@ -151,15 +151,6 @@ FILE_CONTENT = {200: {"content": {"application/json": {}, MEDIA_TYPES["xlsx"]: {
                       "description": "JSON, or the 通报 workbook (.xlsx) or CSV by `?format=` or `Accept`"}}
 
 
-def _format(fmt: str | None, accept: str) -> str:
-    if fmt is not None:
-        return fmt
-    accept = accept.lower()
-    if MEDIA_TYPES["xlsx"] in accept:
-        return "xlsx"
-    return "csv" if "text/csv" in accept else "json"
-
-
 @router.get("/reports/progress", response_model=ProgressReportOut, summary="通报 Progress notice",
             responses={**problems(401, 404, 422), **FILE_CONTENT},  # type: ignore[dict-item]
             description="每个梯度一张表，下级区划按该梯度 new 完成率排名，含合计；名额与申报数另表。.xlsx "
@@ -172,12 +163,10 @@ def progress_report(
     accept: Annotated[str, Header(description="application/json, text/csv or the .xlsx media type")] = "",
 ) -> Any:
     report = reports.progress_report(session, actor, year=year, region=region, known_at=as_utc(known_at, "known_at"))
-    fmt = _format(format, accept)
+    fmt = files.wanted_format(format, accept)
     if fmt == "json":
         return ProgressReportOut(**report)
     out = io.BytesIO()
     (workbook.write_xlsx if fmt == "xlsx" else workbook.write_csv)(report, out)
     name = f"通报-{report['region_code']}-{year}.{fmt}"
-    return Response(out.getvalue(), media_type=MEDIA_TYPES[fmt], headers={
-        "Content-Disposition": f"attachment; filename=\"progress-{report['region_code']}-{year}.{fmt}\"; "
-                               f"filename*=UTF-8''{quote(name)}"})
+    return Response(out.getvalue(), media_type=MEDIA_TYPES[fmt], headers=files.attachment(name))
