@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 from typing import Any, Final, Protocol, cast
 
 from pipeline.dates import utc_now
@@ -69,8 +69,9 @@ class EventRecord:
     hash_recipe: str | None = None
 
     def columns(self) -> dict[str, Any]:
-        """The record as the ``events`` table's columns."""
-        return asdict(self)
+        """The record as the ``events`` table's columns (shallow: ``dataclasses.asdict`` would deep-copy the
+        evidence of every event written)."""
+        return {name: getattr(self, name) for name in _EVENT_FIELDS}
 
 
 def next_event(
@@ -122,3 +123,6 @@ def next_event(
     firm.version += 1
     firm.updated_at = now
     return record
+
+
+_EVENT_FIELDS = tuple(item.name for item in fields(EventRecord))
