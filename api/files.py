@@ -31,7 +31,9 @@ def wanted_format(format: str | None, accept: str | None) -> str:
 
 def attachment(file_name: str) -> dict[str, str]:
     """The header that names a download: browsers show ``filename*`` (UTF-8), old clients the ASCII form."""
-    ascii_name = file_name.encode("ascii", "replace").decode().replace("?", "_").replace('"', "_")
+    ascii_name = "".join(c for c in file_name if c.isascii() and c.isprintable() and c not in '"\\').lstrip("-_ ")
+    if ascii_name.startswith(".") or not ascii_name:
+        ascii_name = f"download{ascii_name}"
     return {"Content-Disposition": f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(file_name)}"}
 
 
