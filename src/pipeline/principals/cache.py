@@ -3,7 +3,8 @@
 Every API request authenticates; reading the principal is a database round trip the write path can do
 without. On PostgreSQL each process keeps token hash → actor in memory and holds one ``LISTEN`` connection:
 :func:`pipeline.principals.service.revoke_principal` sends ``NOTIFY`` in the revoking transaction, which
-PostgreSQL delivers when it commits, and every process clears its cache on receipt. While that connection is
+PostgreSQL delivers when it commits, and every process clears its cache on receipt (the revoking process at
+once, when its transaction commits: :data:`REVOCATION_HOOKS`). While that connection is
 not listening (starting, lost, reconnecting) nothing is cached and every request reads the table. SQLite
 reads the table every time (it is in-process; revocations come from other processes with no signal).
 令牌缓存：吊销主体时经 LISTEN/NOTIFY 立即失效。
@@ -19,7 +20,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from pipeline.access import Actor
-from pipeline.principals.service import CHANGES_CHANNEL, authenticate, hash_token
+from pipeline.principals.service import CHANGES_CHANNEL, REVOCATION_HOOKS, authenticate, hash_token
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +38,7 @@ class PrincipalCache:
     def start(self) -> None:
         """Begin listening (PostgreSQL); until then, and on SQLite, nothing is cached."""
         if self._postgres and self._thread is None:
+            REVOCATION_HOOKS.append(self.forget)
             self._stop = threading.Event()  # its own: a stopped thread still winding down keeps the old one
             self._thread = threading.Thread(target=self._listen, args=(self._stop,), name="principal-cache",
                                             daemon=True)
@@ -69,6 +71,8 @@ class PrincipalCache:
         self._listening = False
         self.forget()
         self._thread = None
+        if self.forget in REVOCATION_HOOKS:
+            REVOCATION_HOOKS.remove(self.forget)
 
     def _listen(self, stop: threading.Event) -> None:
         while not stop.is_set():

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 
-from sqlalchemy import select, text
+from sqlalchemy import event, select, text
 from sqlalchemy.orm import Session
 
 from pipeline.access import LEVELS, ROLES, Actor
@@ -98,6 +99,16 @@ CHANGES_CHANNEL = "pipeline_principals"
 """PostgreSQL ``NOTIFY`` channel: a principal was revoked; API processes drop their cached tokens."""
 
 
+REVOCATION_HOOKS: list[Callable[[], None]] = []
+"""Called when a revocation made in this process commits: the token caches of this process forget at once,
+without waiting for their ``NOTIFY`` (which reaches every other process)."""
+
+
+def _revoked(_: Session) -> None:
+    for hook in list(REVOCATION_HOOKS):
+        hook()
+
+
 def revoke_principal(session: Session, principal_id: str) -> Principal:
     principal = session.get(Principal, principal_id)
     if principal is None:
@@ -106,6 +117,7 @@ def revoke_principal(session: Session, principal_id: str) -> Principal:
         principal.revoked_at = utc_now()
         if session.get_bind().dialect.name == "postgresql":
             session.execute(text(f"NOTIFY {CHANGES_CHANNEL}"))  # delivered when this transaction commits
+        event.listen(session, "after_commit", _revoked, once=True)
     return principal
 
 
