@@ -20,7 +20,7 @@ from api.console import catalogue
 from api.console.exports_page import download
 from api.console.pages import book_now, place, render, signed_in
 from api.console.session import ConsoleRoute
-from api.console.targets_page import READERS, refused, require_reader
+from api.console.targets_page import READERS, TIER_LABELS, refused, require_reader
 from api.deps import SessionDep
 from pipeline.access import Actor
 from pipeline.credit import ceilings, loans, reports
@@ -78,7 +78,7 @@ def credit_page(request: Request, session: SessionDep) -> Response:
     book = book_now()
     documents = _documents(session)
     return render(request, "credit.html", entries=entries, more=more, tiers=tiers, as_of=today,
-                  tier_label=lambda t: "无有效称号" if t == reports.UNTITLED else book.label(t),
+                  tier_label=lambda t: "无有效称号" if t == reports.UNTITLED else TIER_LABELS.get(t, book.label(t)),
                   basis=lambda e: _basis(e.policies, documents))
 
 

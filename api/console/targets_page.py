@@ -91,9 +91,22 @@ def _short(name: str) -> str:
     return name if len(name) <= 7 else name[:6] + "…"
 
 
+def short_name(code: str, parent: str) -> str:
+    """A child region as its officials say it within the parent's report (中原区, 郑州市)."""
+    full = region_full_name(code) or code
+    above = region_full_name(parent) or ""
+    return full[len(above):] if above and full.startswith(above) and full != above else full
+
+
 def progress_for(session: Session, actor: Actor, region: str, year: int) -> dict[str, Any]:
+    """The 通报 as the page shows it: child regions by their short name, the total and quotas with the city."""
     report = reports.progress_report(session, actor, year=year, region=region)
+    for row in report["quotas_and_applications"]:
+        row["region_name"] = region_full_name(row["region_code"]) or row["region_name"]
     for sheet in report["sheets"]:
+        for row in sheet["rows"]:
+            row["region_name"] = short_name(row["region_code"], region)
+        sheet["total"]["region_name"] = region_full_name(region) or sheet["total"]["region_name"]
         sheet["chart"] = completion_svg(sheet)
         sheet["total_completion"] = sheet["total"]["measures"].get(sheet["rank_by"], {}).get("completion")
     return report
