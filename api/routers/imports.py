@@ -91,13 +91,16 @@ def post_import(
     effective_date: Annotated[IsoDate | None, Form(description="认定日期 for rows without one")] = None,
     map: Annotated[list[str] | None, Form(description="`HEADER=field` column mappings")] = None,
     dry_run: Annotated[bool, Form(description="预演 — true (default) writes nothing")] = True,
+    awards: Annotated[Literal["owed", "settled", "none"] | None, Form(description=(
+        "奖励：owed 待审批拨付；settled 已在系统外拨付（settled_outside_system）；none 不生成。"
+        "默认 backfill 为 settled，其余为 owed — what the imported history is owed under the policy packs"))] = None,
     accept: Annotated[str | None, Header()] = None,
 ) -> Response:
     if file.size is not None and file.size > MAX_UPLOAD_BYTES:
         return problem_response("payload-too-large", f"文件超过{MAX_UPLOAD_BYTES // 2**20} MB — the file exceeds "
                                 f"{MAX_UPLOAD_BYTES // 2**20} MB; split it", request)
     options = ImportOptions(action=action, batch=batch, document_no=document_no, effective_date=effective_date,
-                            mapping=parse_mapping(map or []), kind=kind)
+                            mapping=parse_mapping(map or []), kind=kind, awards=awards)
     source = ImportFile(file.file, file.filename or "upload.csv")
     spool = ReportSpool()
 

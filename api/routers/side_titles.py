@@ -57,6 +57,7 @@ async def grant_side_title(
         session, uscc, kind=payload.kind, granted_on=payload.granted_on, document_no=payload.document_no,
         valid_until=payload.valid_until, issuer_level=payload.issuer_level, product=payload.product,
         reason=payload.reason, actor=actor, expected_version=_expected_version(if_match), request_id=request_id,
+        evidence=None if payload.funds_yuan is None else {"funds_yuan": payload.funds_yuan},
     )
     body = SideTitleEventOut(side_title=side_title_out(outcome.side_title), event=event_out(outcome.event))
     response = JSONResponse(jsonable(body), status_code=201, headers={"ETag": f'"{outcome.enterprise.version}"'})

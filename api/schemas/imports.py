@@ -42,6 +42,8 @@ class ImportReportOut(BaseModel):
     rows: int
     ok: int
     unchanged: int
+    entitlements: int = Field(0, description="按政策包生成的应享记录数（见 awards） — entitlements derived for the "
+                                            "imported history (see `awards`)")
     problems: int
     events: int
     ignored_headers: list[str]

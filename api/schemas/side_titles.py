@@ -27,6 +27,9 @@ class SideTitleGrant(BaseModel):
     issuer_level: Annotated[Text, Field(max_length=16, description="national / provincial / city; default by "
                                                                    "kind")] | None = None
     reason: Annotated[Text, Field(max_length=2000)] | None = None
+    funds_yuan: int | None = Field(None, ge=0, le=10**12, strict=True, description=(
+        "项目资金（元） — the national funds the title brings (重点“小巨人”); policy packs match it "
+        "(三政办〔2022〕8号: 1:1)"))
 
 
 class SideTitleEnd(BaseModel):

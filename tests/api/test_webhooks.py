@@ -137,7 +137,7 @@ def test_signed_deliveries_in_order_only_in_jurisdiction_and_only_the_banks_own_
     void = client.post(f"/api/v1/enterprises/{firm}/events/5/void", json={"reason": "录入错误"}, headers=city.headers)
     assert void.status_code == 200, void.text
 
-    assert delivery.run(api_sessions, threading.Event(), FAST, once=True) == 8
+    assert delivery.run(api_sessions, threading.Event(), FAST, once=True) == 9
     verifier = Webhook(subscription["secret"])
     for headers, body, _ in receiver.requests:
         assert verifier.verify(body, headers)["type"]  # raises on a bad signature
@@ -146,12 +146,12 @@ def test_signed_deliveries_in_order_only_in_jurisdiction_and_only_the_banks_own_
     assert next(m for m in got if m["type"] == "loan")["data"]["loan"]["bank_id"] == bank.id
     firm_messages = [(m["type"], m["data"].get("seq")) for m in got if m["type"] != "loan"]
     awards = [(m["data"]["award_id"], m["data"]["net_amount"]) for m in got if m["type"] == "award"]
-    assert awards == [("provincial", 500_000)]
+    assert awards == [("provincial", 500_000), ("champion_enterprise", 4_500_000)]  # topped up: 从高、不重复
     assert firm_messages == [("transition", 1), ("transition", 2), ("transition", 3), ("award", None),
-                             ("side_title", 4), ("amendment", 5), ("correction", 6)]
+                             ("side_title", 4), ("award", None), ("amendment", 5), ("correction", 6)]
     # in commit order; nothing of the Sanmenxia firm
     page = client.get(f"/api/v1/webhooks/{subscription['id']}/deliveries", headers=bank.headers).json()
-    assert [d["status"] for d in page["items"]] == ["delivered"] * 8
+    assert [d["status"] for d in page["items"]] == ["delivered"] * 9
     assert page["items"][0]["attempt_log"][0]["status_code"] == 200
     assert_problem(client.get(f"/api/v1/webhooks/{subscription['id']}/deliveries", headers=other_bank.headers),
                    404, "not-found")

@@ -53,15 +53,21 @@ def record_fields(record: EntitlementRecord) -> dict[str, Any]:
 
 def append(session: Session, entitlement: Entitlement, action: str, *, actor: str, reason: str | None = None,
            extra: dict[str, Any] | None = None, request_id: str | None = None,
-           previous_hash: str | None = None, now: dt.datetime | None = None) -> EntitlementRecord:
-    """Seal and add the entitlement's next record (its row must have an id: flushed)."""
-    if previous_hash is None:
+           previous_hash: str | None = None, now: dt.datetime | None = None,
+           created: bool = False) -> EntitlementRecord:
+    """Seal and add the entitlement's next record (its row must have an id: flushed). ``created``: the first
+    record of an entitlement written with ``last_seq = 1`` already (no second write of its row)."""
+    if created:
+        assert entitlement.last_seq == 1
+        previous_hash = GENESIS_HASH
+    elif previous_hash is None:
         previous_hash = GENESIS_HASH if entitlement.last_seq == 0 else session.scalars(
             select(EntitlementRecord.hash).where(EntitlementRecord.entitlement_id == entitlement.id,
                                                  EntitlementRecord.seq == entitlement.last_seq)).one()
     now = now or utc_now()
-    entitlement.last_seq += 1
-    entitlement.updated_at = now
+    if not created:
+        entitlement.last_seq += 1
+        entitlement.updated_at = now
     record = EntitlementRecord(
         entitlement_id=entitlement.id, seq=entitlement.last_seq, action=action, status=entitlement.status,
         recorded_at=now, actor=actor, reason=reason, details={**view(entitlement), **(extra or {})},

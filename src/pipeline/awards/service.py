@@ -16,18 +16,19 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from functools import cache
 from typing import Any, Literal, Protocol
 
-from sqlalchemy import select
+from sqlalchemy import Select, bindparam, literal, select, true
 from sqlalchemy.orm import Session
 
 from pipeline.awards import ledger
-from pipeline.dates import utc_now
-from pipeline.lifecycle.chain import GENESIS_HASH
+from pipeline.dates import business_today, utc_now
+from pipeline.errors import InvalidInput
 from pipeline.lifecycle.machine import RECOGNITION_TIER
 from pipeline.models import Entitlement
 from pipeline.policies import FIRM_COUNTY, Award, PolicyPack, shipped_packs
-from pipeline.policies.service import current_packs
+from pipeline.policies.service import latest_versions, packs_from
 
 Settle = Literal["owed", "settled", "none"]
 SETTLE_MODES: tuple[str, ...] = ("owed", "settled", "none")
@@ -82,10 +83,16 @@ class Candidate:
     gross: int
 
 
-def _may_pay_here(region_code: str) -> bool:
+def may_pay_here(region_code: str) -> bool:
     """No shipped pack covers this region: nothing to derive, and no query spent finding that out (a stored
     version changes amounts and windows, never a jurisdiction)."""
     return any(pack.covers(region_code) for pack in shipped_packs())
+
+
+def earns_anywhere(achievement: str) -> bool:
+    """Whether any shipped pack has an award for this trigger or side-title kind (``recognize_innovative``,
+    ``renew`` … earn nothing anywhere: an import of them need not look for entitlements)."""
+    return any(award.achievement == achievement for pack in shipped_packs() for award in pack.awards)
 
 
 def side_title_kind(event: Achieved) -> str | None:
@@ -161,20 +168,43 @@ def entitle(session: Session, firm: Firm, event: Achieved, titles: Iterable[Titl
                                                           f"false information (event {event.seq})",
                   request_id=request_id)
         return []
-    if settle == "none" or (event.trigger not in RECOGNITION_TIER and side_title_kind(event) is None):
+    kind = side_title_kind(event)
+    if settle == "none" or (event.trigger not in RECOGNITION_TIER and kind is None):
         return []
-    if not _may_pay_here(firm.region_code):
-        return []
-    candidates, _ = evaluate(current_packs(session), firm.region_code, event, titles)
+    if not may_pay_here(firm.region_code) or not earns_anywhere(kind or event.trigger or ""):
+        return []  # decided without a query: the transition path pays nothing for firms no pack covers
+    packs, existing = _packs_and_entitlements(session, firm.uscc)
+    candidates, _ = evaluate(packs, firm.region_code, event, titles)
     if not candidates:
         return []
-    return _write(session, firm, event, candidates, actor=actor, settle=settle, request_id=request_id)
+    return _write(session, firm, event, candidates, existing=existing, actor=actor, settle=settle,
+                  request_id=request_id)
 
 
-def _write(session: Session, firm: Firm, event: Achieved, candidates: list[Candidate], *, actor: str,
-           settle: Settle, request_id: str | None) -> list[Entitlement]:
+@cache
+def _packs_and_entitlements_query() -> Select[tuple[Any, Any, Entitlement]]:
+    """Built once: constructing it per recognition cost more than running it."""
+    anchor = select(literal(1).label("anchor")).subquery()
+    versions = latest_versions().subquery()
+    return (select(versions.c.document, versions.c.version, Entitlement).select_from(anchor)
+            .outerjoin(versions, true()).outerjoin(Entitlement, Entitlement.uscc == bindparam("uscc")))
+
+
+def _packs_and_entitlements(session: Session, uscc: str) -> tuple[tuple[PolicyPack, ...], list[Entitlement]]:
+    """The packs at their latest versions and the firm's entitlements, in ONE statement (a one-row anchor
+    outer-joined to both: versions × entitlements, a handful of rows) — a recognition's extra cost."""
+    rows = session.execute(_packs_and_entitlements_query(), {"uscc": uscc}).all()
+    existing = {row[2].id: row[2] for row in rows if row[2] is not None}
+    return packs_from((row[0], row[1]) for row in rows), sorted(existing.values(), key=lambda e: e.id)
+
+
+def _write(session: Session, firm: Firm, event: Achieved, candidates: list[Candidate], *,
+           existing: list[Entitlement], actor: str, settle: Settle, request_id: str | None, basis: str | None = None,
+           evidence: dict[str, Any] | None = None) -> list[Entitlement]:
+    """Write the candidates' entitlements, stacked. ``basis`` makes it a manual entitlement (no event: ``seq``
+    is ``None``), which every live entitlement of its group offsets and which is never "derived already"."""
     assert firm.id is not None
-    existing = list(session.scalars(select(Entitlement).where(Entitlement.uscc == firm.uscc)))
+    manual = basis is not None
     done = {(e.achievement_seq, e.policy_id, e.award_id) for e in existing}
     kind = side_title_kind(event)
     now = utc_now()
@@ -185,10 +215,10 @@ def _write(session: Session, firm: Firm, event: Achieved, candidates: list[Candi
     for group, members in groups.items():
         members.sort(key=lambda c: (-c.gross, c.pack.id, c.award.id))
         owed_before = [e for e in existing if e.stacking_group == group and e.status in LIVE and e.net_amount > 0
-                       and e.achievement_seq != event.seq]
+                       and (manual or e.achievement_seq != event.seq)]
         winner: Entitlement | None = None
         for rank, candidate in enumerate(members):
-            if (event.seq, candidate.pack.id, candidate.award.id) in done:
+            if not manual and (event.seq, candidate.pack.id, candidate.award.id) in done:
                 continue  # derived already (sync, a retried import): idempotent
             offsets: list[dict[str, Any]] = []
             net = candidate.gross
@@ -207,50 +237,56 @@ def _write(session: Session, firm: Firm, event: Achieved, candidates: list[Candi
             entitlement = Entitlement(
                 enterprise_id=firm.id, uscc=firm.uscc, region_code=firm.region_code, policy_id=candidate.pack.id,
                 policy_version=candidate.pack.version, policy_hash=candidate.pack.content_hash,
-                award_id=candidate.award.id, stacking_group=group, achievement_seq=event.seq,
+                award_id=candidate.award.id, stacking_group=group,
+                achievement_seq=None if manual else event.seq,
                 trigger=None if kind else event.trigger, side_title_kind=kind, effective_date=event.effective_date,
                 gross_amount=candidate.gross, net_amount=net, offsets=offsets,
                 superseded_by=winner.id if rank > 0 and winner is not None else None, payers=payers,
-                status="paid" if settled else "entitled", manual=False, basis=None, evidence={},
-                settled_outside_system=settled, last_seq=0, created_at=now, updated_at=now)
+                status="paid" if settled else "entitled", manual=manual, basis=basis, evidence=dict(evidence or {}),
+                settled_outside_system=settled, last_seq=1, created_at=now, updated_at=now)
             session.add(entitlement)
             session.flush()
             if rank == 0:
                 winner = entitlement
-            ledger.append(session, entitlement, "create", actor=actor, request_id=request_id, now=now,
-                          previous_hash=GENESIS_HASH)
+            ledger.append(session, entitlement, "create", actor=actor, request_id=request_id, now=now, created=True)
             written.append(entitlement)
             existing.append(entitlement)
     session.flush()
     return written
 
 
-def _status_of(shares: list[dict[str, Any]], default: str) -> str:
+def status_of(shares: list[dict[str, Any]], default: str) -> str:
+    """The entitlement's status from its shares': one status when they agree; ``clawback_due`` while any share
+    is; ``paid`` when every live share is paid, ``partially_paid`` while some are; ``approved`` once no share
+    waits for approval."""
     states = {share["status"] for share in shares}
     if not states:
         return default
-    for status in ("clawback_due", "settled", "cancelled", "approved", "entitled"):
-        if states == {status}:
-            return status
+    if len(states) == 1:
+        return str(next(iter(states)))
     if "clawback_due" in states:
         return "clawback_due"
-    if "paid" in states:
-        return "paid" if states <= {"paid", "settled"} else "partially_paid"
-    return "approved" if "approved" in states else "entitled"
+    live = states - {"cancelled", "settled"}
+    if not live:
+        return "settled" if "settled" in states else "cancelled"
+    if "paid" in live:
+        return "paid" if live == {"paid"} else "partially_paid"
+    return "entitled" if "entitled" in live else "approved"
 
 
 def on_voided(session: Session, uscc: str, seq: int, *, actor: str, request_id: str | None = None) -> None:
     """The event ``seq`` was voided: its entitlements' unpaid shares are cancelled, paid shares fall due for
     clawback (追回)."""
     for entitlement in session.scalars(select(Entitlement).where(Entitlement.uscc == uscc,
-                                                                 Entitlement.achievement_seq == seq)):
+                                                                 Entitlement.achievement_seq == seq)
+                                       .order_by(Entitlement.id).with_for_update()):  # vs. approve/pay
         if entitlement.status in ("cancelled", "clawback_due", "settled"):
             continue
         shares = [dict(share) for share in entitlement.payers]
         for share in shares:
             share["status"] = "clawback_due" if share["status"] == "paid" else "cancelled"
         entitlement.payers = shares
-        entitlement.status = _status_of(shares, "cancelled")
+        entitlement.status = status_of(shares, "cancelled")
         ledger.append(session, entitlement, "void", actor=actor, request_id=request_id,
                       reason=f"认定事件{seq}已作废 — the recognition (event {seq}) was voided")
     session.flush()
@@ -258,7 +294,8 @@ def on_voided(session: Session, uscc: str, seq: int, *, actor: str, request_id: 
 
 def claw_back(session: Session, uscc: str, *, actor: str, reason: str, request_id: str | None = None) -> None:
     """Every paid share of the firm becomes ``clawback_due`` (a revoke for false information)."""
-    for entitlement in session.scalars(select(Entitlement).where(Entitlement.uscc == uscc)):
+    for entitlement in session.scalars(select(Entitlement).where(Entitlement.uscc == uscc)
+                                       .order_by(Entitlement.id).with_for_update()):  # vs. approve/pay
         shares = [dict(share) for share in entitlement.payers]
         if not any(share["status"] == "paid" for share in shares):
             continue
@@ -266,6 +303,56 @@ def claw_back(session: Session, uscc: str, *, actor: str, reason: str, request_i
             if share["status"] == "paid":
                 share["status"] = "clawback_due"
         entitlement.payers = shares
-        entitlement.status = _status_of(shares, entitlement.status)
+        entitlement.status = status_of(shares, entitlement.status)
         ledger.append(session, entitlement, "clawback", actor=actor, reason=reason, request_id=request_id)
     session.flush()
+
+
+@dataclass
+class ManualAchievement:
+    """What a manual entitlement stands on instead of an event (``seq`` 0: no event of the firm's chain)."""
+
+    trigger: str | None
+    effective_date: dt.date
+    evidence: dict[str, Any]
+    seq: int = 0
+    reason_code: str | None = None
+
+
+def manual_entitlement(session: Session, firm: Firm, pack: PolicyPack, award: Award, *, effective_date: dt.date,
+                       basis: str, evidence: dict[str, Any], actor: str,
+                       request_id: str | None = None) -> Entitlement:
+    """An entitlement an official enters for a clause that needs judgment (郑政办〔2022〕36号: a firm moving in
+    with a 省级-or-higher title is paid "参照新认定补贴标准"), stacked like every other: in ``top_up`` mode it is
+    owed only the difference from what its group already owes the firm. The pack must cover the firm and be in
+    force on ``effective_date``; first-time rules are the official's judgment, not checked."""
+    if not pack.covers(firm.region_code):
+        raise InvalidInput(f"政策包{pack.id}（{pack.jurisdiction}）不覆盖企业所在区划{firm.region_code} — pack "
+                           f"{pack.id} does not cover the firm's region {firm.region_code}", field="policy_id")
+    if effective_date > business_today():
+        raise InvalidInput(f"{effective_date}晚于今天 — effective_date is in the future", field="effective_date")
+    if not pack.in_force_on(effective_date):
+        until = pack.in_force_until.isoformat() if pack.in_force_until else "—"
+        raise InvalidInput(f"{effective_date}不在政策{pack.document_no}有效期（{pack.in_force_from}–{until}）内 — "
+                           f"effective_date is outside the pack's window", field="effective_date")
+    if award.ratio is not None:
+        funds = evidence.get(award.funds_field or "")
+        if not isinstance(funds, int) or isinstance(funds, bool) or funds < 0:
+            raise InvalidInput(f"配套奖励须在 evidence 中给出整数{award.funds_field} — a matching award needs "
+                               f"evidence.{award.funds_field} (integer yuan)", field="evidence")
+        gross = round(award.ratio * funds)
+    elif award.amount is None:
+        raise InvalidInput(f"{pack.document_no}未定金额，请先录入 — the award's amount is not set yet (PUT "
+                           f"/api/v1/policies/{pack.id}/awards/{award.id})", field="award_id")
+    else:
+        gross = award.amount
+    if award.side_title_kind:
+        achieved = ManualAchievement("grant_side_title", effective_date, {"kind": award.side_title_kind})
+    else:
+        achieved = ManualAchievement(award.trigger or "", effective_date, {})
+    existing = list(session.scalars(select(Entitlement).where(Entitlement.uscc == firm.uscc)
+                                    .order_by(Entitlement.id)))
+    (entitlement,) = _write(session, firm, achieved, [Candidate(pack, award, gross)], existing=existing,
+                            actor=actor, settle="owed",
+                            request_id=request_id, basis=basis, evidence=evidence)
+    return entitlement

@@ -15,6 +15,7 @@ from typing import IO, Any
 
 from sqlalchemy import Engine
 
+from pipeline.awards.service import SETTLE_MODES
 from pipeline.cli.common import actor_from_args, cli_request_id, input_file
 from pipeline.cli.progress import Progress, csv_rows
 from pipeline.db import make_session_factory, unit_of_work
@@ -37,7 +38,8 @@ def cmd_import(args: argparse.Namespace, engine: Engine) -> int:
 
     path = input_file(args.file)
     options = ImportOptions(action=args.action, batch=args.batch, document_no=args.document_no,
-                            effective_date=args.effective_date, mapping=parse_mapping(args.map), kind=args.kind)
+                            effective_date=args.effective_date, mapping=parse_mapping(args.map), kind=args.kind,
+                            awards=args.awards)
     progress = Progress("导入 import", "rows", requested=args.progress, total=csv_rows(str(path)))
     shown: list[RowReport] = []
     report_file: IO[str] | None = None
@@ -71,6 +73,8 @@ def cmd_import(args: argparse.Namespace, engine: Engine) -> int:
         print(f"ignored columns: {', '.join(summary.ignored_headers)} (map them with --map 'HEADER=field')")
     counts = (f"{summary.rows} rows: {summary.ok} to write, {summary.unchanged} unchanged, "
               f"{summary.problems} with problems; {summary.events} events")
+    if summary.entitlements:
+        counts += f"; {summary.entitlements} entitlements ({options.awards_mode})"
     if summary.already_imported_by is not None:
         print(f"{source.file_name} (sha256 {source.sha256[:12]}…) was already imported as run "
               f"{summary.already_imported_by}; nothing changed. {counts}")
@@ -118,6 +122,9 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     imp.add_argument("--map", action="append", default=[], metavar="'HEADER=field'",
                      help="read column HEADER as field (uscc, name, region, batch, document_no, effective_date, "
                           "valid_until, tier, product, or ignore); repeatable")
+    imp.add_argument("--awards", choices=SETTLE_MODES, help="what the imported history is owed under the policy "
+                     "packs: owed (to be approved and paid), settled (paid outside the system, "
+                     "settled_outside_system), none; default settled for backfill, owed otherwise")
     imp.add_argument("--apply", action="store_true", help="write (all or nothing); default is a dry run")
     imp.add_argument("--report", metavar="FILE.csv", help="write the row-by-row report as CSV")
     imp.add_argument("--progress", action="store_true", help="show progress on stderr even when not a terminal")

@@ -26,13 +26,15 @@ import hashlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from itertools import islice
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from pipeline.access import SYSTEM, Actor
+from pipeline.awards.reads import sync
+from pipeline.awards.service import SETTLE_MODES, Settle, earns_anywhere
 from pipeline.dates import business_today, utc_now
 from pipeline.errors import AlreadyExists, Conflict, InvalidInput, NotFound, PipelineError
 from pipeline.firms.records import FirmRecord, TitleRecord
@@ -81,6 +83,10 @@ class ImportOptions:
     mapping: tuple[tuple[str, str], ...] = ()
     kind: str | None = None
     """The side-title kind of a ``grant_side_title`` import."""
+    awards: str | None = None
+    """What the imported recognitions and side titles are owed under the policy packs: ``owed`` (to be approved
+    and paid), ``settled`` (paid outside the system: history) or ``none``. Default: ``settled`` for a backfill,
+    ``owed`` otherwise."""
 
     def __post_init__(self) -> None:
         for name in ("batch", "document_no"):  # the same refusal of control characters as every door
@@ -88,6 +94,9 @@ class ImportOptions:
         if self.action not in ACTIONS:
             raise InvalidInput(f"未知导入操作 — unknown action {self.action!r}; actions: {', '.join(ACTIONS)}",
                                field="action")
+        if self.awards is not None and self.awards not in SETTLE_MODES:
+            raise InvalidInput(f"未知奖励处理方式 — unknown awards mode {self.awards!r}; modes: "
+                               f"{', '.join(SETTLE_MODES)}", field="awards")
         if (self.action == GRANT_SIDE_TITLE) != bool(self.kind):
             raise InvalidInput(f"--kind 仅且必须用于 {GRANT_SIDE_TITLE} — {GRANT_SIDE_TITLE} needs --kind (a "
                                f"side-title kind), and only it takes one", field="kind")
@@ -99,7 +108,16 @@ class ImportOptions:
             "effective_date": self.effective_date.isoformat() if self.effective_date else None,
             "map": [f"{header}={target}" for header, target in self.mapping],
             **({"kind": self.kind} if self.kind else {}),  # absent otherwise: earlier runs keep their keys
+            **({"awards": self.awards_mode} if self.awards_mode != self.default_awards else {}),  # likewise
         }
+
+    @property
+    def default_awards(self) -> Settle:
+        return "settled" if self.action == "backfill" else "owed"
+
+    @property
+    def awards_mode(self) -> Settle:
+        return cast(Settle, self.awards or self.default_awards)
 
     def key(self) -> str:
         return hashlib.sha256(canonical_json(self.as_dict()).encode("utf-8")).hexdigest()
@@ -178,6 +196,11 @@ class _Importer:
         while this chunk's firms are loaded (so the database cannot tell yet that it is a duplicate)."""
         self._rulebooks: dict[dt.date, Rulebook] = {}
         self._regions: dict[str, str] = {}
+        self.touched: set[str] = set()
+        """firms with a row written: what ``awards`` is derived for once the rows are in"""
+        achievement = options.kind or options.action
+        self._may_earn = options.awards_mode != "none" and (
+            options.action == "backfill" or earns_anywhere(achievement))
         self._indicators: dict[int, list[tuple[int, Any]]] = {}
         self._side_spans: dict[int, list[SideSpan]] = {}
         """this chunk's firms' indicator years, for the recognitions' eligibility warning"""
@@ -201,6 +224,8 @@ class _Importer:
                         raise ImportAbandoned("the caller went away")
                     self._emit(self._chunk(chunk))
             self.writer.flush()
+            if self.summary.problems == 0 and self.touched:
+                self._entitle()
             self.summary.ignored_headers = list(self.source.header.ignored) if self.source.header else []
             if apply and self.summary.problems == 0:
                 run.rows = self.summary.rows
@@ -254,8 +279,21 @@ class _Importer:
 
     def _emit(self, reports: Sequence[RowReport]) -> None:
         for report in reports:
-            self.summary.count(report)
+            self._count(report)
             self.sink(report)
+
+    def _count(self, report: RowReport) -> None:
+        self.summary.count(report)
+        if report.status == OK and self._may_earn:
+            self.touched.add(report.uscc)
+
+    def _entitle(self) -> None:
+        """What the imported history is owed under the policy packs (``awards``), as ``pipeline awards sync``
+        derives it, for the firms this file changed — in the run's savepoint, so a dry run reports it too."""
+        self.session.expire_all()  # the rows went in bulk, beside the ORM
+        report = sync(self.session, actor=self.actor, apply=True, settle=self.options.awards_mode,
+                      usccs=self.touched)
+        self.summary.entitlements = len(report.created)
         if self.progress:
             self.progress(self.summary.rows)
 
@@ -544,7 +582,7 @@ class _Importer:
                 self.progress(done)
         for number in order:
             report = reports[number]
-            self.summary.count(report)
+            self._count(report)
             self.sink(report)
 
     def _backfill_firm(self, code: str, firm: FirmRecord | None,

@@ -34,6 +34,7 @@ FIELD_SYNONYMS: dict[str, tuple[str, ...]] = {
     "valid_until": ("有效期至", "有效期", "valid_until"),
     "tier": ("层级", "称号", "tier"),
     "product": ("产品名称", "冠军产品", "产品", "product"),
+    "funds_yuan": ("项目资金（元）", "项目资金", "支持资金（元）", "支持资金", "funds_yuan"),
 }
 FIELDS: tuple[str, ...] = tuple(FIELD_SYNONYMS)
 IGNORED_HEADERS = ("序号", "编号", "备注")
@@ -77,6 +78,8 @@ class SourceRow:
     valid_until: dt.date | None = None
     tier: str = ""
     product: str = ""
+    funds_yuan: int | None = None
+    """A side-title grant's funds in yuan (重点“小巨人” project funds, which policy packs match)."""
     problems: list[str] = field(default_factory=list)
 
 
@@ -167,6 +170,12 @@ def to_source_row(number: int, cells: Sequence[Any], header: Header) -> SourceRo
     row.document_no = _text(cell("document_no"))
     row.tier = _text(cell("tier"))
     row.product = _text(cell("product"))
+    funds = _text(cell("funds_yuan")).replace(",", "").replace("，", "")
+    if funds:
+        if re.fullmatch(r"\d{1,13}", funds):
+            row.funds_yuan = int(funds)
+        else:
+            row.problems.append(f"项目资金应为整数（元），实为{funds!r} — funds_yuan must be whole yuan, got {funds!r}")
     for name, label in (("effective_date", "认定日期"), ("valid_until", "有效期至")):
         try:
             setattr(row, name, parse_cell_date(cell(name), label))

@@ -56,6 +56,8 @@ class ImportSummary:
     unchanged: int = 0
     problems: int = 0
     events: int = 0
+    entitlements: int = 0
+    """Entitlements derived for the imported history (see ``awards``)."""
     ignored_headers: list[str] = field(default_factory=list)
 
     def count(self, report: RowReport) -> None:

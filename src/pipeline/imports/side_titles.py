@@ -80,8 +80,10 @@ def _row(session: Session, row: SourceRow, code: str, day: dt.date, document: st
             SideTitle.document_no == document)) is not None:
         return (f"无变化：该称号（{kind}，{day}）已有记录 — no change: the {kind} title granted on {day} is "
                 f"already recorded"), 0
+    if row.funds_yuan is not None:
+        evidence = {**evidence, "funds_yuan": row.funds_yuan}
     outcome = service.grant(session, code, kind=kind, granted_on=day, document_no=document, actor=actor,
                             valid_until=row.valid_until, product=row.product or None, evidence=evidence,
-                            request_id=request_id)
+                            request_id=request_id, awards="none")  # the import derives them after its rows
     steps.append(f"{GRANT}: {kind} {day.isoformat()} → {outcome.side_title.valid_until.isoformat()}")
     return "; ".join(steps), len(steps)

@@ -8,9 +8,10 @@ pack nobody changed is the shipped file, version 1.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from pipeline.access import Actor, require_permission
@@ -23,16 +24,27 @@ from pipeline.rulebooks import rulebook_in_force
 EDIT_ACTION = "edit_policy"
 
 
-def current_packs(session: Session, *, known_at: dt.datetime | None = None) -> tuple[PolicyPack, ...]:
-    """Every pack at its latest version (as stored by ``known_at``, when given)."""
+def latest_versions(known_at: dt.datetime | None = None) -> Select[tuple[dict[str, Any], int]]:
+    """``(document, version)`` of the latest stored version of every pack that has one (as stored by
+    ``known_at``, when given)."""
     versions_known = select(PolicyVersion.policy_id, func.max(PolicyVersion.version).label("version"))
     if known_at is not None:
         versions_known = versions_known.where(PolicyVersion.recorded_at <= known_at)
     latest = versions_known.group_by(PolicyVersion.policy_id).subquery()
-    rows = session.execute(select(PolicyVersion.document, PolicyVersion.version).join(
-        latest, (latest.c.policy_id == PolicyVersion.policy_id) & (latest.c.version == PolicyVersion.version)))
-    stored = {pack.id: pack for pack in (stored_pack(document, version) for document, version in rows)}
+    return select(PolicyVersion.document, PolicyVersion.version).join(
+        latest, (latest.c.policy_id == PolicyVersion.policy_id) & (latest.c.version == PolicyVersion.version))
+
+
+def packs_from(rows: Iterable[tuple[dict[str, Any] | None, int | None]]) -> tuple[PolicyPack, ...]:
+    """Every pack at its latest version, from the rows of :func:`latest_versions` (``None`` rows skipped)."""
+    stored = {pack.id: pack for pack in (stored_pack(document, version) for document, version in rows
+                                         if document is not None and version is not None)}
     return tuple(stored.get(pack.id, pack) for pack in shipped_packs())
+
+
+def current_packs(session: Session, *, known_at: dt.datetime | None = None) -> tuple[PolicyPack, ...]:
+    """Every pack at its latest version (as stored by ``known_at``, when given)."""
+    return packs_from((row[0], row[1]) for row in session.execute(latest_versions(known_at)))
 
 
 def get_pack(session: Session, policy_id: str) -> PolicyPack:

@@ -18,6 +18,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from pipeline.access import SYSTEM, Actor, require_permission
+from pipeline.awards import service as awards_service
+from pipeline.awards.service import Settle
 from pipeline.dates import business_today
 from pipeline.errors import GuardFailed, InvalidInput, NotFound
 from pipeline.firms import repository
@@ -106,10 +108,12 @@ def grant(
     session: Session, uscc: str, *, kind: str, granted_on: dt.date, document_no: str | None, actor: Actor,
     valid_until: dt.date | None = None, issuer_level: str | None = None, product: str | None = None,
     reason: str | None = None, expected_version: int | None = None, request_id: str | None = None,
-    evidence: Mapping[str, object] | None = None,
+    evidence: Mapping[str, object] | None = None, awards: Settle = "owed",
 ) -> SideTitleOutcome:
     """Grant a side title to a firm as of ``granted_on`` (a ``grant_side_title`` event). ``evidence`` is what
-    the door adds (an import's file and row); the title's own record is the same from every door."""
+    the door adds (an import's file and row); the title's own record is the same from every door. The grant's
+    entitlements under the policy packs (单项冠军, 重点“小巨人” matching) are derived in the same transaction;
+    ``awards="none"`` leaves that to the caller (an import derives them after its rows, as it was told)."""
     firm, head = repository.lock_with_head(session, uscc, actor)
     check_version(firm, expected_version)
     rulebook = rulebook_in_force(granted_on)
@@ -129,6 +133,8 @@ def grant(
                       document_no=planned.document_no, product=planned.product, granted_by_seq=event.seq)
     session.add(title)
     session.flush()
+    awards_service.entitle(session, firm, event, firm.recognitions, actor=actor.id, settle=awards,
+                           request_id=request_id)  # issue 14
     return SideTitleOutcome(firm, title, event)
 
 

@@ -1,0 +1,75 @@
+"""Imports and the awards ledger: a backfill's history is recorded as settled outside the system by default (it
+must not appear as a debt); `--awards owed` makes it owed, `--awards none` derives nothing; a recognition list is
+owed by default."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from helpers import ADMIN, Factory, make_uscc, walk
+from imports_support import do_import, write_csv
+from sqlalchemy import select
+
+from pipeline.cli import main
+from pipeline.models import Entitlement
+
+HEADER = ("统一社会信用代码", "企业名称", "称号", "认定日期", "有效期至", "批次")
+A, B, C, D = (make_uscc("410102", n) for n in (1601, 1602, 1603, 1604))  # 郑州市中原区: the Zhengzhou pack
+
+
+def _backfill(tmp_path: Path, name: str, *firms: str) -> Path:
+    rows = []
+    for firm in firms:
+        rows += [(firm, f"企业{firm[-5:]}", "创新型中小企业", "2022-03-01", "", "2022-创新"),
+                 (firm, f"企业{firm[-5:]}", "省级专精特新中小企业", "2023-03-01", "", "2023-豫-1")]
+    return write_csv(tmp_path / name, rows, header=HEADER)
+
+
+def _entitlements(factory: Factory, uscc: str) -> list[Entitlement]:
+    with factory() as session:
+        return list(session.scalars(select(Entitlement).where(Entitlement.uscc == uscc)))
+
+
+def test_backfill_settles_by_default_owes_when_told_and_none_derives_nothing(
+        session_factory: Factory, database_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    summary, _ = do_import(session_factory, _backfill(tmp_path, "history.csv", A), ADMIN, "backfill", apply=False)
+    assert (summary.entitlements, _entitlements(session_factory, A)) == (1, [])  # a dry run reports, writes nothing
+    summary, _ = do_import(session_factory, _backfill(tmp_path, "history.csv", A), ADMIN, "backfill", apply=True)
+    assert summary.applied
+    assert "awards" not in summary.options  # the default leaves earlier runs' option keys unchanged
+    (settled,) = _entitlements(session_factory, A)
+    assert (settled.net_amount, settled.status, settled.settled_outside_system) == (500_000, "paid", True)
+    assert [share["status"] for share in settled.payers] == ["paid"]
+    summary, _ = do_import(session_factory, _backfill(tmp_path, "none.csv", B), ADMIN, "backfill", apply=True,
+                           awards="none")
+    assert (summary.applied, summary.entitlements, _entitlements(session_factory, B)) == (True, 0, [])
+    db = ["--database-url", database_url]
+    assert main([*db, "import", str(_backfill(tmp_path, "owed.csv", C)), "--action", "backfill", "--awards", "owed",
+                 "--apply"]) == 0
+    assert "1 entitlements (owed)" in capsys.readouterr().out
+    (owed,) = _entitlements(session_factory, C)
+    assert (owed.status, owed.settled_outside_system) == ("entitled", False)
+
+
+def test_a_recognition_list_is_owed_by_default(session_factory: Factory, tmp_path: Path) -> None:
+    walk(session_factory, D, [("enroll", "2022-01-10"), ("recognize_innovative", "2022-02-01")])
+    path = write_csv(tmp_path / "省级名单.csv", [(1, D, "丁公司", "郑州市中原区", "2023-03-01", "豫工信〔2023〕1号")])
+    summary, rows = do_import(session_factory, path, ADMIN, "recognize_provincial", apply=True)
+    assert summary.applied, rows
+    (owed,) = _entitlements(session_factory, D)
+    assert (owed.award_id, owed.net_amount, owed.status) == ("provincial", 500_000, "entitled")
+
+
+def test_a_key_little_giant_list_carries_the_funds_that_sanmenxia_matches(
+        session_factory: Factory, tmp_path: Path) -> None:
+    firm = make_uscc("411202", 1605)  # 三门峡市湖滨区
+    walk(session_factory, firm, [("enroll", "2022-01-10")])
+    header = ("序号", "统一社会信用代码", "企业名称", "所在地区", "认定日期", "文号", "项目资金（元）")
+    row = (1, firm, "戊公司", "三门峡市湖滨区", "2023-06-01", "财建〔2023〕1号", "6,000,000")
+    path = write_csv(tmp_path / "重点小巨人.csv", [row], header=header)
+    summary, rows = do_import(session_factory, path, ADMIN, "grant_side_title", apply=True, kind="key_little_giant")
+    assert (summary.applied, summary.entitlements) == (True, 1), rows
+    (matched,) = _entitlements(session_factory, firm)
+    assert (matched.award_id, matched.net_amount, matched.payers[0]["region_code"]) == (
+        "key_little_giant_matching", 6_000_000, "411202")
