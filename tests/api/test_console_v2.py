@@ -407,3 +407,47 @@ def test_credit_on_the_firm_page_the_white_list_and_the_report(
     login = client.get("/console/login")
     client.post("/console/login", data={"csrf_token": csrf_of(login.text), "token": bank})
     assert client.get("/console/credit").status_code == 403  # banks use the API
+
+
+def test_awards_approved_by_the_payers_officials_and_paid_by_its_finance_bureau(
+    client: TestClient, city: Caller, auditor: Caller, api_sessions: sessionmaker[Session],
+) -> None:
+    _seed(api_sessions)
+    with api_sessions() as session:
+        shares = [(e.id, s["region_code"]) for e in session.scalars(select(Entitlement).where(Entitlement.uscc == DUE))
+                  for s in e.payers]
+    entitlement, payer = next((i, r) for i, r in shares if r.startswith("4101"))  # the city's or 上街's share
+    sign_in(client, auditor)
+    assert "/approve\"" not in client.get("/console/awards").text  # auditors read only
+    client.cookies.clear()
+    csrf = sign_in(client, city)
+    page = client.get("/console/awards").text
+    assert f'action="/console/awards/{entitlement}/approve"' in page
+    assert "/pay\"" not in page  # paying is the finance bureau's
+    approved = client.post(f"/console/awards/{entitlement}/approve", data={"csrf_token": csrf},
+                           follow_redirects=False)
+    assert approved.status_code == 303
+    row = client.get("/console/awards").text.split(f'data-entitlement="{entitlement}"')[1].split("</tr>")[0]
+    assert "已审批待拨付" in row
+    again = client.post(f"/console/awards/{entitlement}/approve", data={"csrf_token": csrf})
+    assert again.status_code in (403, 409)  # nothing left that this official may approve
+    assert 'data-problem="' in again.text
+
+    client.cookies.clear()
+    with unit_of_work(api_sessions) as session:
+        token = add_principal(session, name="上街区财政局", role="finance", level=None, region_code=payer,
+                              created_by="cli:test").token
+    login = client.get("/console/login")
+    client.post("/console/login", data={"csrf_token": csrf_of(login.text), "token": token})
+    page = client.get("/console/awards").text
+    assert f'action="/console/awards/{entitlement}/pay"' in page
+    assert "/approve\"" not in page
+    csrf = csrf_of(page)
+    missing = client.post(f"/console/awards/{entitlement}/pay", data={"csrf_token": csrf, "paid_on": "",
+                                                                      "document_no": ""})
+    assert missing.status_code == 422
+    paid = client.post(f"/console/awards/{entitlement}/pay", follow_redirects=False, data={
+        "csrf_token": csrf, "paid_on": business_today().isoformat(), "document_no": "上财〔2026〕8号"})
+    assert paid.status_code == 303
+    row = client.get("/console/awards").text.split(f'data-entitlement="{entitlement}"')[1].split("</tr>")[0]
+    assert "已拨付" in row

@@ -241,6 +241,10 @@ def _visit_all(browser: Browser, server: LiveServer, role: str, size: str, only:
                 panel = page.locator(".actions-panel").count()
                 if (role == "auditor") == (panel > 0):
                     failures.append(f"{name}: action panel {'shown' if panel else 'missing'} for {role}")
+            if name == "awards":  # officials approve their payers' shares; auditors only read
+                approve = page.locator('form[action$="/approve"]').count()
+                if (role == "official") != (approve > 0):
+                    failures.append(f"awards: {approve} approve forms for {role}")
             if name == "round":  # the city recommends (the firm has applied); the province decides; auditors read
                 recommend, decide = (page.locator(f'form[action$="/{verb}"]').count() for verb in ("recommend",
                                                                                                     "decide"))
