@@ -45,6 +45,7 @@ from pipeline.titles import service as titles_service
 PHONE = {"width": 390, "height": 844}
 DESKTOP = {"width": 1366, "height": 768}
 REVOKED_FIRM = make_uscc("410106", 301)
+ZHONGYUAN_FIRM = make_uscc("410102", 302)
 PASSWORD = "郑州-console-2026"
 
 #: Visible ASCII words allowed on a page (the issue's settled list); everything else of 3+ letters is a leak.
@@ -86,11 +87,14 @@ ROUND_ID = 1
 
 
 def _seed_plans(factory: sessionmaker[Session], today: dt.date) -> None:
-    """The year's targets (the city's and 上街's), a quota, a round with one application, a bank's loan."""
+    """The year's targets (the city's, 上街's and 中原's), a quota, a round with one application, a bank's loan."""
+    enroll(factory, ZHONGYUAN_FIRM, today.replace(month=1, day=1), name="郑州中原数控科技有限公司")
+    fire(factory, ZHONGYUAN_FIRM, "recognize_innovative", today)  # 中原: 1 of 3 new this year
     with unit_of_work(factory) as session:
         for region, value in (("410100", 10), ("410106", 2), ("410102", 3)):
             targets.put_targets(session, region, today.year, [
                 {"tier": "national", "kind": "new", "value": value, "document_no": "郑工信企业〔2026〕4号"},
+                {"tier": "innovative", "kind": "new", "value": value, "document_no": "郑工信企业〔2026〕4号"},
                 {"tier": "provincial", "kind": "total", "value": value * 2, "document_no": "郑工信企业〔2026〕4号"}],
                 actor=ADMIN)
         quotas.put_quota(session, "410100", today.year, "provincial", base={"410106": 2, "410102": 1}, bonus=[],
