@@ -97,9 +97,10 @@ def round_page(request: Request, session: SessionDep, round_id: int) -> Response
     return _round_page(request, session, current.actor, round_id)
 
 
-def _application(session: Session, application_id: int) -> Application:
+def _application(session: Session, application_id: int, actor: Actor) -> Application:
+    """An application in the actor's jurisdiction (else 404, as the service answers)."""
     app = session.get(Application, application_id)
-    if app is None:
+    if app is None or not actor.covers(app.region_code):
         raise NotFound(f"没有申报{application_id} — no application {application_id}")
     return app
 
@@ -113,7 +114,7 @@ def recommend_submit(request: Request, session: SessionDep, application_id: int,
     check_csrf(request, current, csrf_token)
     assert current.actor is not None
     try:
-        round_id = _application(session, application_id).round_id
+        round_id = _application(session, application_id, current.actor).round_id
     except PipelineError as exc:
         raise refused(request, exc) from None
     try:
@@ -142,7 +143,7 @@ def decide_submit(request: Request, session: SessionDep, application_id: int,
     values = {"outcome": outcome, "decided_on": decided_on, "document_no": document_no, "criterion": criterion,
               "points": points, "reason": reason, "application": str(application_id)}
     try:
-        round_id = _application(session, application_id).round_id
+        round_id = _application(session, application_id, current.actor).round_id
     except PipelineError as exc:
         raise refused(request, exc) from None
     try:
