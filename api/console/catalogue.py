@@ -46,7 +46,7 @@ PROBLEM_TITLES = {
     "version-mismatch": "企业信息已被他人修改", "import-rejected": "导入未通过校验", "batch-refused": "批量操作未执行",
     "invalid-uscc": "统一社会信用代码无效", "invalid-region": "行政区划代码无效", "file-too-large": "文件超出限制",
     "invalid-file": "文件结构无效", "anchor-key-missing": "未配置锚点签名密钥", "internal-error": "内部错误",
-    "payload-too-large": "请求体过大",
+    "payload-too-large": "请求体过大", "quota-exceeded": "推荐名额已用完",
 }
 FLAGS = {"annual_data_overdue": "年度数据逾期未报", "late_change_report": "重大变化逾期报告"}
 WORDS = {"true": "是", "false": "否", "null": "无", "none": "无", "nobody": "无人", "nothing": "无"}

@@ -19,8 +19,10 @@ from sqlalchemy.orm import Session
 from api.console.exports_page import region_code
 from api.console.pages import book_now, problem_of, render, signed_in
 from api.console.session import ConsoleRoute
+from api.console.targets_page import READERS, progress_for
 from api.deps import SessionDep
 from pipeline.access import Actor
+from pipeline.dates import business_today
 from pipeline.errors import InvalidInput, PipelineError
 from pipeline.identifiers import region_full_name, region_name, region_prefix
 from pipeline.lifecycle.machine import STATES
@@ -194,6 +196,11 @@ def dashboard_page(request: Request, session: SessionDep,
     totals = {s: sum(r.counts.get(s, 0) for r in rows) for s in COLUMNS}
     trend = recognition_trend(session, prefix)
     parent = prefix[:-2] if len(prefix) > (len(current.actor.region_prefix or "")) else None
-    return render(request, "dashboard.html", rows=rows, totals=totals, columns=COLUMNS, prefix=prefix,
+    year = business_today().year
+    targets = None
+    if prefix and current.actor.role in READERS:  # targets vs actual: the 通报's completion per child region
+        targets = progress_for(session, current.actor, prefix.ljust(6, "0"), year)
+    return render(request, "dashboard.html", targets=targets, year=year, rows=rows, totals=totals, columns=COLUMNS,
+                  prefix=prefix,
                   area=region_full_name(prefix.ljust(6, "0")) if prefix else "全国", bars=bars_svg(rows, book),
                   trend=trend, trend_chart=trend_svg(trend, book), parent=parent, drill=len(prefix) < 6)

@@ -37,11 +37,15 @@ ROLE_LABELS = {"official": "工信部门", "auditor": "审计/纪检", "integrat
                "finance": "财政部门"}
 EXTRA_NAV = (("/console/dashboard", "区划统计", "dashboard"), ("/console/review", "复核清单", "review"),
              ("/console/titles", "并列称号", "titles"), ("/console/awards", "奖励台账", "awards"),
+             ("/console/targets", "目标通报", "targets"), ("/console/rounds", "申报批次", "rounds"),
+             ("/console/credit", "信贷", "credit"),
              ("/console/imports", "名单导入", "imports"),
              ("/console/audit", "审计查询", "audit"))
 NAV_ROLES = {"imports": ("official", "admin"), "audit": ("official", "auditor", "admin"),
              "dashboard": ("official", "auditor", "admin"), "review": ("official", "auditor", "admin"),
-             "titles": ("official", "auditor", "admin"), "awards": ("official", "auditor", "finance", "admin")}
+             "titles": ("official", "auditor", "admin"), "awards": ("official", "auditor", "finance", "admin"),
+             "targets": ("official", "auditor", "admin"), "rounds": ("official", "auditor", "admin"),
+             "credit": ("official", "auditor", "admin")}
 """Who sees which extra page in the menu (a page refuses the others on its own)."""
 BEIJING = ZoneInfo("Asia/Shanghai")
 MAX_KEPT_FIELD = 2000

@@ -20,12 +20,15 @@ from sqlalchemy.orm import Session
 from api.console import (
     audit_page,
     catalogue,
+    credit_page,
     dashboard,
     exports_page,
     firm_forms,
     imports_page,
     ledgers,
     review_page,
+    rounds_page,
+    targets_page,
     views,
 )
 from api.console.diagram import machine_svg
@@ -66,6 +69,9 @@ router.include_router(firm_forms.router)
 router.include_router(dashboard.router)
 router.include_router(review_page.router)
 router.include_router(ledgers.router)
+router.include_router(targets_page.router)
+router.include_router(rounds_page.router)
+router.include_router(credit_page.router)
 
 
 @router.get("/login")
@@ -194,6 +200,7 @@ def enterprise_page(request: Request, session: SessionDep, uscc: str, event: int
         side_titles=list(session.scalars(select(SideTitle).where(SideTitle.enterprise_id == firm.id)
                                          .order_by(SideTitle.granted_on, SideTitle.id))),
         title_status=lambda t: views.title_status(t, today),
+        credit=credit_page.firm_credit(session, actor, firm),
     )
 
 

@@ -272,3 +272,182 @@ def test_a_province_dashboard_lists_cities_and_drills_down(
     assert set(re.findall(r'<tr data-region="(\d{6})">', city)) == {"410105", "410106"}
     assert "返回上一级" in city
     assert client.get("/console/dashboard", params={"region": "12"}).status_code == 422  # outside: 天津
+
+
+def test_targets_vs_actual_on_the_dashboard_and_the_progress_notice(
+    client: TestClient, city: Caller, auditor: Caller, integrator: Caller, api_sessions: sessionmaker[Session],
+) -> None:
+    _seed(api_sessions)
+    year = business_today().year
+    for region, value in (("410100", 4), ("410105", 1), ("410106", 2)):
+        put = client.put(f"/api/v1/targets/{region}/{year}", headers=city.headers, json={"items": [
+            {"tier": "innovative", "kind": "new", "value": value, "document_no": "郑工信企业〔2026〕4号"}]})
+        assert put.status_code == 200, put.text
+    sign_in(client, city)
+    board = client.get("/console/dashboard").text
+    targets = board.split('class="card targets-card"')[1]
+    assert '<svg class="chart completion"' in targets  # 金水 1 of 1 (100%), 上街 0 of 2
+    assert "100.0%" in targets
+    assert "0.0%" in targets
+    assert 'data-completion="total">25.0%<' in targets  # the city: FAR, 1 of 4
+    page = client.get("/console/targets").text
+    row = re.search(r'<tr data-region="410105">(.*?)</tr>', page, re.S).group(1)  # type: ignore[union-attr]
+    assert 'data-completion="new">100.0%<' in row
+    assert '<tr data-region="410106">' in page
+    assert "三门峡" not in page
+    sheet = client.get("/console/targets.xlsx", params={"year": year})
+    assert sheet.status_code == 200
+    assert unquote(sheet.headers["content-disposition"].split("UTF-8''")[1]) == f"通报-河南省郑州市-{year}年.xlsx"
+    book = openpyxl.load_workbook(io.BytesIO(sheet.content))
+    assert "名额与申报" in book.sheetnames
+    assert client.get("/console/targets", params={"region": "4112"}).status_code == 404  # 三门峡: not the city's
+
+    client.cookies.clear()
+    sign_in(client, auditor)
+    assert 'data-completion="new">100.0%<' in client.get("/console/targets").text
+    client.cookies.clear()
+    sign_in(client, integrator)  # banks and other systems use the API
+    refused = client.get("/console/targets")
+    assert refused.status_code == 403
+    assert "仅供工信部门" in refused.text
+    assert "/console/targets" not in refused.text.split('aria-label="主菜单"')[1].split("</nav>")[0]
+
+
+def test_rounds_recommend_within_the_quota_and_decide_by_the_roles_the_rulebook_names(
+    client: TestClient, principals: dict[str, Caller], api_sessions: sessionmaker[Session],
+) -> None:
+    province, city, district, auditor = (principals[n] for n in ("province", "city", "district", "auditor"))
+    today, year = business_today(), business_today().year
+    first, second = make_uscc(SHANGJIE, 1701), make_uscc(SHANGJIE, 1702)
+    for uscc, name in ((first, "上街申报一号有限公司"), (second, "上街申报二号有限公司")):
+        enroll(api_sessions, uscc, today.replace(month=1, day=2), name=name)
+        fire(api_sessions, uscc, "recognize_innovative", today.replace(month=1, day=3))
+    assert client.put(f"/api/v1/quotas/410100/{year}/provincial", headers=city.headers,
+                      json={"base": {SHANGJIE: 1}}).status_code == 200
+    created = client.post("/api/v1/rounds", headers=province.headers, json={
+        "tier": "provincial", "year": year, "batch": f"{year}年第一批", "opens_on": f"{year}-01-01",
+        "closes_on": f"{year}-12-31", "document_no": "豫工信企业〔2026〕20号"})
+    round_id = created.json()["id"]
+    ids = [client.post(f"/api/v1/rounds/{round_id}/applications", headers=district.headers,
+                       json={"uscc": uscc, "submitted_on": today.isoformat()}).json()["id"] for uscc in (first, second)]
+
+    csrf = sign_in(client, city)
+    assert f'href="/console/rounds/{round_id}">{year}年第一批<' in client.get("/console/rounds").text
+    page = client.get(f"/console/rounds/{round_id}").text
+    assert page.count("/recommend\"") == 2
+    assert "/decide\"" not in page
+    assert re.search(r'<tr data-region="410106">.*?data-used="0"', page, re.S)
+    done = client.post(f"/console/applications/{ids[0]}/recommend", data={"csrf_token": csrf, "recommended": "yes"},
+                       follow_redirects=False)
+    assert done.status_code == 303
+    over = client.post(f"/console/applications/{ids[1]}/recommend", data={"csrf_token": csrf, "recommended": "yes"})
+    assert over.status_code == 409
+    assert 'data-problem="quota-exceeded"' in over.text
+    assert "推荐名额已用完" in over.text
+    client.post(f"/console/applications/{ids[1]}/recommend", data={"csrf_token": csrf, "recommended": "no"})
+    page = client.get(f"/console/rounds/{round_id}").text
+    assert f'data-application="{ids[0]}" data-status="recommended"' in page
+    assert f'data-application="{ids[1]}" data-status="not_recommended"' in page
+    assert "未推荐" in page
+    assert re.search(r'<tr data-region="410106">.*?data-used="1"', page, re.S)
+
+    client.cookies.clear()
+    csrf = sign_in(client, province)
+    page = client.get(f"/console/rounds/{round_id}").text
+    assert page.count("/decide\"") == 1
+    assert "/recommend\"" not in page
+    rejected = client.post(f"/console/applications/{ids[0]}/decide", follow_redirects=False, data={
+        "csrf_token": csrf, "outcome": "rejected", "decided_on": today.isoformat(), "document_no": "豫工信〔2026〕60号",
+        "criterion": "is_sme", "points": "5"})
+    assert rejected.status_code == 303, rejected.text
+    page = client.get(f"/console/rounds/{round_id}").text
+    assert f'data-application="{ids[0]}" data-status="rejected"' in page
+    assert "失分：符合《中小企业划型标准规定》" in page
+
+    client.cookies.clear()
+    sign_in(client, auditor)
+    page = client.get(f"/console/rounds/{round_id}").text
+    assert "未通过认定" in page
+    assert "<form method=\"post\" action=\"/console/applications" not in page
+
+
+def test_credit_on_the_firm_page_the_white_list_and_the_report(
+    client: TestClient, city: Caller, api_sessions: sessionmaker[Session],
+) -> None:
+    _seed(api_sessions)
+    today = business_today()
+    with unit_of_work(api_sessions) as session:
+        bank = add_principal(session, name="郑州银行", role="integrator", level=None, region_code="410000",
+                             grants=["record_loan"], created_by="cli:test").token
+    loan = client.post(f"/api/v1/enterprises/{DUE}/loans", headers={"Authorization": f"Bearer {bank}"}, json={
+        "bank": "郑州银行", "product": "专精特新贷", "contract_no": "ZZB-2026-0001", "amount_yuan": 3_000_000,
+        "signed_on": (today - dt.timedelta(days=20)).isoformat(),
+        "matures_on": (today + dt.timedelta(days=300)).isoformat(), "secured": False})
+    assert loan.status_code == 201, loan.text
+    sign_in(client, city)
+    firm = client.get(f"/console/enterprises/{DUE}").text.split('id="credit"')[1].split("</section>")[0]
+    assert 'data-whitelisted="yes"' in firm
+    assert "ZZB-2026-0001" in firm
+    assert "3,000,000" in firm
+    assert "依据：" in firm
+    assert " — " not in firm
+    page = client.get("/console/credit").text
+    assert f'<tr data-uscc="{DUE}">' in page
+    assert f'<tr data-uscc="{FAR}">' not in page
+    national = re.search(r'<tr data-tier="national">(.*?)</tr>', page, re.S).group(1)  # type: ignore[union-attr]
+    assert "3,000,000" in national
+    sheet = client.get("/console/credit/whitelist.xlsx")
+    assert unquote(sheet.headers["content-disposition"].split("UTF-8''")[1]).startswith("银行白名单-")
+    rows = list(openpyxl.load_workbook(io.BytesIO(sheet.content)).active.iter_rows(values_only=True))
+    assert rows[0][:5] == ("序号", "统一社会信用代码", "企业名称", "区划代码", "区划名称")
+    assert rows[1][1:5] == (DUE, "上街精密制造有限公司", "410106", "河南省郑州市上街区")
+    assert isinstance(rows[1][6], dt.datetime | dt.date)
+
+    client.cookies.clear()
+    login = client.get("/console/login")
+    client.post("/console/login", data={"csrf_token": csrf_of(login.text), "token": bank})
+    assert client.get("/console/credit").status_code == 403  # banks use the API
+
+
+def test_awards_approved_by_the_payers_officials_and_paid_by_its_finance_bureau(
+    client: TestClient, city: Caller, auditor: Caller, api_sessions: sessionmaker[Session],
+) -> None:
+    _seed(api_sessions)
+    with api_sessions() as session:
+        shares = [(e.id, s["region_code"]) for e in session.scalars(select(Entitlement).where(Entitlement.uscc == DUE))
+                  for s in e.payers]
+    entitlement, payer = next((i, r) for i, r in shares if r.startswith("4101"))  # the city's or 上街's share
+    sign_in(client, auditor)
+    assert "/approve\"" not in client.get("/console/awards").text  # auditors read only
+    client.cookies.clear()
+    csrf = sign_in(client, city)
+    page = client.get("/console/awards").text
+    assert f'action="/console/awards/{entitlement}/approve"' in page
+    assert "/pay\"" not in page  # paying is the finance bureau's
+    approved = client.post(f"/console/awards/{entitlement}/approve", data={"csrf_token": csrf},
+                           follow_redirects=False)
+    assert approved.status_code == 303
+    row = client.get("/console/awards").text.split(f'data-entitlement="{entitlement}"')[1].split("</tr>")[0]
+    assert "已审批待拨付" in row
+    again = client.post(f"/console/awards/{entitlement}/approve", data={"csrf_token": csrf})
+    assert again.status_code in (403, 409)  # nothing left that this official may approve
+    assert 'data-problem="' in again.text
+
+    client.cookies.clear()
+    with unit_of_work(api_sessions) as session:
+        token = add_principal(session, name="上街区财政局", role="finance", level=None, region_code=payer,
+                              created_by="cli:test").token
+    login = client.get("/console/login")
+    client.post("/console/login", data={"csrf_token": csrf_of(login.text), "token": token})
+    page = client.get("/console/awards").text
+    assert f'action="/console/awards/{entitlement}/pay"' in page
+    assert "/approve\"" not in page
+    csrf = csrf_of(page)
+    missing = client.post(f"/console/awards/{entitlement}/pay", data={"csrf_token": csrf, "paid_on": "",
+                                                                      "document_no": ""})
+    assert missing.status_code == 422
+    paid = client.post(f"/console/awards/{entitlement}/pay", follow_redirects=False, data={
+        "csrf_token": csrf, "paid_on": business_today().isoformat(), "document_no": "上财〔2026〕8号"})
+    assert paid.status_code == 303
+    row = client.get("/console/awards").text.split(f'data-entitlement="{entitlement}"')[1].split("</tr>")[0]
+    assert "已拨付" in row

@@ -29,18 +29,23 @@ from console_e2e import (
 from helpers import ADMIN, enroll, fire, make_uscc
 from playwright.sync_api import Browser, Page, sync_playwright
 from server_process import free_port
+from sqlalchemy.orm import Session, sessionmaker
 
 from api.main import create_app
+from pipeline.credit import loans
 from pipeline.dates import business_today
 from pipeline.db import make_engine, make_session_factory, unit_of_work
 from pipeline.firms import service
 from pipeline.principals.accounts import add_user
-from pipeline.principals.service import add_principal
+from pipeline.principals.service import add_principal, authenticate
+from pipeline.targets import quotas, rounds
+from pipeline.targets import service as targets
 from pipeline.titles import service as titles_service
 
 PHONE = {"width": 390, "height": 844}
 DESKTOP = {"width": 1366, "height": 768}
 REVOKED_FIRM = make_uscc("410106", 301)
+ZHONGYUAN_FIRM = make_uscc("410102", 302)
 PASSWORD = "郑州-console-2026"
 
 #: Visible ASCII words allowed on a page (the issue's settled list); everything else of 3+ letters is a leak.
@@ -74,7 +79,39 @@ def _seed(database_url: str) -> dict[str, str]:
     enroll(factory, REVOKED_FIRM, "2023-01-05", name="上街虚假申报样例有限公司")
     fire(factory, REVOKED_FIRM, "recognize_innovative", "2023-06-01")
     fire(factory, REVOKED_FIRM, "revoke", "2024-02-01")
+    _seed_plans(factory, today)
     return tokens
+
+
+ROUND_ID = 1
+
+
+def _seed_plans(factory: sessionmaker[Session], today: dt.date) -> None:
+    """The year's targets (the city's, 上街's and 中原's), a quota, a round with one application, a bank's loan."""
+    enroll(factory, ZHONGYUAN_FIRM, today.replace(month=1, day=1), name="郑州中原数控科技有限公司")
+    fire(factory, ZHONGYUAN_FIRM, "recognize_innovative", today)  # 中原: 1 of 3 new this year
+    with unit_of_work(factory) as session:
+        for region, value in (("410100", 10), ("410106", 2), ("410102", 3)):
+            targets.put_targets(session, region, today.year, [
+                {"tier": "national", "kind": "new", "value": value, "document_no": "郑工信企业〔2026〕4号"},
+                {"tier": "innovative", "kind": "new", "value": value, "document_no": "郑工信企业〔2026〕4号"},
+                {"tier": "provincial", "kind": "total", "value": value * 2, "document_no": "郑工信企业〔2026〕4号"}],
+                actor=ADMIN)
+        quotas.put_quota(session, "410100", today.year, "provincial", base={"410106": 2, "410102": 1}, bonus=[],
+                         based_on=None, actor=ADMIN)
+        created = rounds.create_round(session, tier="provincial", year=today.year, batch=f"{today.year}年第一批",
+                                      opens_on=today.replace(month=1, day=1), closes_on=today.replace(month=12, day=31),
+                                      document_no="豫工信企业〔2026〕20号", actor=ADMIN)
+        assert created.id == ROUND_ID
+        rounds.apply(session, created.id, uscc=SHANGJIE_FIRM, submitted_on=today, actor=ADMIN)
+        bank = authenticate(session, add_principal(session, name="郑州银行", role="integrator", level=None,
+                                                   region_code="410000", grants=["record_loan"],
+                                                   created_by="cli:e2e").token)
+        assert bank is not None
+        loans.record(session, GAOXIN_FIRM, loans.LoanTerms(
+            bank="郑州银行", product="专精特新贷", contract_no="郑银专贷〔2026〕0001号", amount_yuan=3_000_000,
+            signed_on=today - dt.timedelta(days=20), matures_on=today + dt.timedelta(days=300), secured=False),
+            actor=bank)
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
@@ -125,6 +162,10 @@ def _pages(role: str) -> list[tuple[str, str]]:
         ("dashboard", "/console/dashboard"),
         ("titles", "/console/titles?kind=high_tech_enterprise"),
         ("awards", "/console/awards"),
+        ("targets", "/console/targets"),
+        ("rounds", "/console/rounds"),
+        ("round", f"/console/rounds/{ROUND_ID}"),
+        ("credit", "/console/credit"),
         ("enterprises", "/console/enterprises"),
         ("search", "/console/enterprises?q=%EF%BC%99%EF%BC%91+%E7%B2%BE%E5%AF%86"),  # "９１ 精密", full width
         ("firm-national", f"/console/enterprises/{GAOXIN_FIRM}"),
@@ -204,6 +245,15 @@ def _visit_all(browser: Browser, server: LiveServer, role: str, size: str, only:
                 panel = page.locator(".actions-panel").count()
                 if (role == "auditor") == (panel > 0):
                     failures.append(f"{name}: action panel {'shown' if panel else 'missing'} for {role}")
+            if name == "awards":  # officials approve their payers' shares; auditors only read
+                approve = page.locator('form[action$="/approve"]').count()
+                if (role == "official") != (approve > 0):
+                    failures.append(f"awards: {approve} approve forms for {role}")
+            if name == "round":  # the city recommends (the firm has applied); the province decides; auditors read
+                recommend, decide = (page.locator(f'form[action$="/{verb}"]').count() for verb in ("recommend",
+                                                                                                    "decide"))
+                if (recommend, decide) != ((1, 0) if role == "official" else (0, 0)):
+                    failures.append(f"round: {recommend} recommend and {decide} decide forms for {role}")
         if (role == "auditor") == (page.locator('nav a[href="/console/imports"]').count() > 0):
             failures.append(f"the import page is {'offered' if role == 'auditor' else 'missing'} for {role}")
         if size == "phone":  # the menu opens, and 退出 is within reach
