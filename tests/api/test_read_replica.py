@@ -86,7 +86,9 @@ def standby_url(database_url: str, dialect: str, request: pytest.FixtureRequest)
 
 
 def _caught_up_when_it_exists(primary: str, standby: str) -> None:
-    deadline = time.monotonic() + 20
+    # generous: the standby replays the whole cluster's WAL, and a parallel test worker cloning databases
+    # (CREATE DATABASE … TEMPLATE writes the template's pages to the WAL) can put it far behind for a while
+    deadline = time.monotonic() + 90
     while True:
         try:
             _caught_up(primary, standby)
@@ -109,7 +111,7 @@ def _caught_up(primary: str, standby: str) -> None:
         target = conn.execute(text("SELECT pg_current_wal_insert_lsn()")).scalar_one()
     engine.dispose()
     engine = create_engine(standby, isolation_level="AUTOCOMMIT")
-    deadline = time.monotonic() + 20
+    deadline = time.monotonic() + 90
     with engine.connect() as conn:
         while not conn.execute(text("SELECT pg_last_wal_replay_lsn() >= CAST(:l AS pg_lsn)"), {"l": target}).scalar():
             assert time.monotonic() < deadline, "the standby never caught up"

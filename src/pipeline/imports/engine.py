@@ -224,6 +224,8 @@ class _Importer:
                         raise ImportAbandoned("the caller went away")
                     self._emit(self._chunk(chunk))
             self.writer.flush()
+            if self.progress:
+                self.progress(self.summary.rows)
             if self.summary.problems == 0 and self.touched:
                 self._entitle()
             self.summary.ignored_headers = list(self.source.header.ignored) if self.source.header else []
@@ -294,8 +296,6 @@ class _Importer:
         report = sync(self.session, actor=self.actor, apply=True, settle=self.options.awards_mode,
                       usccs=self.touched)
         self.summary.entitlements = len(report.created)
-        if self.progress:
-            self.progress(self.summary.rows)
 
     # -- row helpers --------------------------------------------------------------------------------------
 
