@@ -55,7 +55,7 @@ from pipeline.lifecycle import machine
 from pipeline.models import Enterprise, SideTitle
 from pipeline.principals import accounts
 from pipeline.principals.service import authenticate
-from pipeline.rulebooks import TITLE_TIERS, Rulebook
+from pipeline.rulebooks import Rulebook
 
 __all__ = ["STATIC_DIR", "install_error_pages", "router"]
 
@@ -216,10 +216,8 @@ def history_page(request: Request, session: SessionDep, uscc: str) -> Response:
 
 def _never_permitted(book: Rulebook, actor: Actor, firm: Enterprise, trigger: str) -> bool:
     """This role may never fire ``trigger`` on this firm (not a matter of its state): the page leaves it out."""
-    if permission_refusal(book, actor, trigger):
-        return True
-    return trigger == "remove" and firm.state in TITLE_TIERS and \
-        permission_refusal(book, actor, f"recognize_{firm.state}") is not None
+    return any(permission_refusal(book, actor, permission) is not None
+               for permission in machine.required_permissions(trigger, firm.state))
 
 
 def _transition_form(request: Request, firm: Enterprise, current: ConsoleSession, trigger: str,

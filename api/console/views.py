@@ -274,7 +274,7 @@ def form_spec(book: Rulebook, trigger: str, state: str) -> FormSpec:
     return FormSpec(trigger, codes, reason, decision, trigger in machine.RECOGNITION_TIER or trigger == "renew")
 
 
-DESTRUCTIVE = ("demote", "revoke", "remove")
+DESTRUCTIVE = machine.DESTRUCTIVE
 """Triggers set apart on the firm page and confirmed with their outcome before they are recorded."""
 
 

@@ -40,6 +40,8 @@ PREREQUISITE: Final[dict[str, str]] = {"recognize_provincial": "innovative", "re
 DEMOTING: Final = ("demote", "expire")
 #: triggers that end every title
 ENDING: Final = ("revoke", "remove")
+#: triggers that take a title or the firm away: the console sets them apart and confirms their outcome first
+DESTRUCTIVE: Final = ("demote", "revoke", "remove")
 
 #: trigger, from, to — read it as a list of every move the law allows.
 TRANSITION_TABLE: tuple[tuple[str, str, str], ...] = (
