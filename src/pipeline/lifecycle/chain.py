@@ -27,6 +27,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import operator
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal, cast
 
@@ -66,25 +67,40 @@ HASHED_FIELDS: tuple[str, ...] = (
 
 
 def format_timestamp(value: dt.datetime) -> str:
-    return value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    if value.tzinfo is not dt.UTC:
+        value = value.astimezone(dt.UTC)
+    return value.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 # --- canonical forms -----------------------------------------------------------------------------------
 
 
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+"""``json.dumps`` with these arguments builds an encoder per call; one is enough."""
+
+
 def canonical_json(obj: Any) -> str:
-    """The ``pyjson-1`` canonical form."""
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    """The ``pyjson-1`` canonical form: ``json.dumps(obj, sort_keys=True, separators=(",", ":"),
+    ensure_ascii=False)``."""
+    return _CANONICAL.encode(obj)
 
 
 def _plain(value: Any) -> bool:
     """No float, no integer beyond ±(2^53−1) and no key outside the Basic Multilingual Plane: then RFC 8785
     and ``json.dumps`` write the same text (integers, strings and escapes alike; keys sort alike, since
     UTF-16 and code-point order differ only for characters beyond U+FFFF)."""
-    if isinstance(value, dict):
-        return all(isinstance(key, str) and (key.isascii() or max(map(ord, key)) <= 0xFFFF) and _plain(item)
-                   for key, item in value.items())
-    if isinstance(value, list):
+    kind = type(value)
+    if kind is str or value is None or kind is bool:  # the common leaves first: verification calls this per event
+        return True
+    if kind is dict or isinstance(value, dict):
+        for key, item in value.items():
+            if not isinstance(key, str) or not (key.isascii() or max(map(ord, key)) <= 0xFFFF):
+                return False
+            leaf = type(item)
+            if not (leaf is str or item is None or leaf is bool) and not _plain(item):
+                return False
+        return True
+    if kind is list or isinstance(value, list):
         return all(_plain(item) for item in value)
     if isinstance(value, float):
         return False
@@ -150,6 +166,42 @@ def event_fields(event: Event) -> dict[str, Any]:
     if recipe_of(event) == JCS:
         fields["evidence"] = stored_value(fields["evidence"])
     return fields
+
+
+_SORTED_FIELDS = tuple(sorted(HASHED_FIELDS))
+_SORTED_VALUES = operator.attrgetter(*_SORTED_FIELDS)
+_PREFIXES = tuple(("{" if index == 0 else ",") + _CANONICAL.encode(name) + ":"
+                  for index, name in enumerate(_SORTED_FIELDS))
+_encode_string = json.encoder.encode_basestring  # what json.dumps(..., ensure_ascii=False) writes a string with
+
+
+def recompute_hash(event: Any, prev_hash: str, recipe: str) -> str:
+    """``chain_hash(prev_hash, event_fields(event), recipe)`` — the same text and so the same hash — written
+    field by field in sorted order as ``json.dumps(sort_keys=True, separators=(",", ":"), ensure_ascii=False)``
+    writes it, without copying the evidence when nothing in it needs putting back into canonical form (no
+    float, no integer beyond 2^53: :func:`stored_value` would return it unchanged, and RFC 8785 writes what
+    ``json.dumps`` writes). Verification recomputes every event with it."""
+    if recipe not in RECIPES:
+        raise ValueError(f"unknown hash recipe {recipe!r}")
+    parts: list[str] = []
+    plain = True
+    for prefix, value in zip(_PREFIXES, _SORTED_VALUES(event), strict=True):
+        parts.append(prefix)
+        kind = type(value)
+        if kind is str:
+            parts.append(_encode_string(value))
+        elif value is None:
+            parts.append("null")
+        elif isinstance(value, dt.date):
+            parts.append(_encode_string(_exported(value)))
+        else:
+            if plain and recipe == JCS and not (kind is int and -MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER):
+                plain = _plain(value)
+            parts.append(_CANONICAL.encode(value))
+    if not plain:
+        return chain_hash(prev_hash, event_fields(event), recipe)
+    parts.append("}")
+    return hashlib.sha256((prev_hash + "".join(parts)).encode("utf-8")).hexdigest()
 
 
 def event_document(event: Event) -> dict[str, Any]:
