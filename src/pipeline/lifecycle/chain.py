@@ -219,7 +219,7 @@ def seal(event: Event, prev_hash: str) -> None:
     event.evidence = canonical_value(event.evidence)
     event.hash_recipe = JCS
     event.prev_hash = prev_hash
-    event.hash = chain_hash(prev_hash, event_fields(event), JCS)
+    event.hash = recompute_hash(event, prev_hash, JCS)  # = chain_hash(prev_hash, event_fields(event), JCS)
 
 
 def next_recorded_at(head_recorded_at: dt.datetime | None, now: dt.datetime | None = None) -> dt.datetime:
