@@ -4,20 +4,13 @@ not seen by any worker."""
 
 from __future__ import annotations
 
-import datetime as dt
-from types import SimpleNamespace
-from typing import Any
-
 import pytest
 from helpers import Factory, make_uscc, walk
-from hypothesis import given, settings
-from hypothesis import strategies as st
 from sqlalchemy import Engine, text
 from test_verify_tamper import ROAD, tampering
 
 from pipeline.cli import main
 from pipeline.history import verify
-from pipeline.lifecycle import chain
 
 
 @pytest.fixture
@@ -82,25 +75,3 @@ def test_workers_read_the_snapshot_taken_when_verification_began(engine: Engine,
     assert report.ok, report.problems
     assert not verify.verify_parallel(engine, workers=2, range_size=1).ok
 
-
-_keys = st.text(max_size=6)
-_json = st.recursive(st.none() | st.booleans() | st.integers(-2**60, 2**60)
-                     | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=12),
-                     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(_keys, inner, max_size=4),
-                     max_leaves=20)
-_text = st.none() | st.text(max_size=12)
-
-
-@settings(max_examples=300, deadline=None, derandomize=True)
-@given(evidence=st.dictionaries(_keys, _json, max_size=4), reason=_text, trigger=_text, seq=st.integers(1, 2**31),
-       recorded_at=st.datetimes(timezones=st.just(dt.UTC)), effective_date=st.dates(),
-       recipe=st.sampled_from(chain.RECIPES))
-def test_verification_recomputes_the_hash_the_recipe_gives(evidence: dict[str, Any], reason: str | None,
-                                                           trigger: str | None, seq: int, recorded_at: dt.datetime,
-                                                           effective_date: dt.date, recipe: str) -> None:
-    event = SimpleNamespace(uscc="91410106MA0000001X", seq=seq, kind="transition", trigger=trigger,
-                            from_state=None, to_state="reserve", effective_date=effective_date,
-                            recorded_at=recorded_at, actor="p-1", reason_code=None, reason=reason, evidence=evidence,
-                            rulebook_id="miit-2022", rulebook_hash="a" * 64, request_id=None, hash_recipe=recipe)
-    expected = chain.chain_hash("f" * 64, chain.event_fields(event), recipe)  # type: ignore[arg-type]
-    assert chain.recompute_hash(event, "f" * 64, recipe) == expected
