@@ -192,10 +192,14 @@ def recompute_hash(event: Any, prev_hash: str, recipe: str) -> str:
             parts.append(_encode_string(value))
         elif value is None:
             parts.append("null")
+        elif kind is int:  # seq: written as json.dumps writes an int
+            if plain and recipe == JCS and not -MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER:
+                plain = False
+            parts.append(int.__repr__(value))
         elif isinstance(value, dt.date):
             parts.append(_encode_string(_exported(value)))
         else:
-            if plain and recipe == JCS and not (kind is int and -MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER):
+            if plain and recipe == JCS:
                 plain = _plain(value)
             parts.append(_CANONICAL.encode(value))
     if not plain:
