@@ -69,6 +69,8 @@ HASHED_FIELDS: tuple[str, ...] = (
 def format_timestamp(value: dt.datetime) -> str:
     if value.tzinfo is not dt.UTC:
         value = value.astimezone(dt.UTC)
+    if value.year >= 1000:  # the same text as strftime below, three times faster
+        return value.isoformat(timespec="microseconds")[:-6] + "Z"
     return value.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
@@ -196,6 +198,8 @@ def recompute_hash(event: Any, prev_hash: str, recipe: str) -> str:
             if plain and recipe == JCS and not -MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER:
                 plain = False
             parts.append(int.__repr__(value))
+        elif kind is dt.date:
+            parts.append('"' + value.isoformat() + '"')  # what _exported gives, a string with nothing to escape
         elif isinstance(value, dt.date):
             parts.append(_encode_string(_exported(value)))
         else:
