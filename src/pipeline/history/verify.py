@@ -312,6 +312,7 @@ def check_range(session: Session, after: int, upto: int, *, uscc: str | None = N
     return result
 
 
+_JSON = json.JSONDecoder()
 _EVIDENCE = 1 + [column.name for column in _EVENT_COLUMNS].index("evidence")
 
 
@@ -342,11 +343,18 @@ def _stream_events(session: Session, query: Any) -> _EventStream:
     cursor = driver.cursor(name=f"verify_events_{id(query):x}")
     cursor.itersize = STREAM_ROWS
     cursor.execute(str(compiled), compiled.params)
-    loads = json.loads
+    decode = _JSON.raw_decode
 
     def rows() -> Iterator[tuple[Any, ...]]:
         for row in cursor:
-            yield (*row[:_EVIDENCE], loads(row[_EVIDENCE]), *row[_EVIDENCE + 1:])
+            text = row[_EVIDENCE]
+            try:
+                evidence, end = decode(text)  # PostgreSQL writes one document and nothing around it
+            except ValueError:
+                end = -1
+            if end != len(text):  # else json.loads says what is wrong with it
+                evidence = json.loads(text)
+            yield (*row[:_EVIDENCE], evidence, *row[_EVIDENCE + 1:])
 
     return _EventStream(rows(), cursor.close)
 
