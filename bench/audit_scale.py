@@ -29,6 +29,7 @@ from sqlalchemy.engine import make_url
 from pipeline.access import Actor
 from pipeline.db import make_engine, make_session_factory
 from pipeline.history import feed, timetravel, verify
+from pipeline.imports import exports
 from pipeline.lifecycle.chain import GENESIS_HASH, JCS
 from pipeline.migrate import upgrade
 from pipeline.models import Event
@@ -177,6 +178,12 @@ def bench_roster(engine: Engine) -> None:
             "WHERE r.recognized_on <= :d AND r.valid_until >= :d AND (r.ended_on IS NULL OR r.ended_on > :d) "
             "AND r.enterprise_id > :after AND e.id > :after AND e.region_code LIKE '41%' GROUP BY r.enterprise_id "
             "ORDER BY r.enterprise_id LIMIT 501", {"d": as_of, "after": after // 2})
+    started = time.perf_counter()
+    with factory() as session:
+        table = exports.roster_table(session, PROVINCE, as_of=as_of)
+        exported = sum(1 for _ in table.rows)
+    print(f"roster export rows (GET /api/v1/exports/roster, before the file is written): {exported} titles in "
+          f"{time.perf_counter() - started:.2f} s — load {os.getloadavg()[0]:.2f}")
     started = time.perf_counter()
     with factory() as session:
         rows = timetravel.counts(session, PROVINCE, as_of=as_of)
