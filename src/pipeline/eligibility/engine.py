@@ -392,7 +392,7 @@ class _Indicators:
             raise InvalidInput("指标应为键值映射 — indicators must be a mapping of key to value",
                                field="indicators")
         validators = self.validators
-        unknown = values.keys() - validators.keys()
+        unknown = () if validators.keys() >= values.keys() else values.keys() - validators.keys()
         if unknown:
             name = sorted(map(str, unknown))[0]
             raise InvalidInput(f"未知指标 {name!r} — unknown indicator {name!r}; "
@@ -954,7 +954,8 @@ class TierCriteria:
         indicators = self.indicators if local is None else local.indicators
         flags: dict[str, Truth] = {"holds_innovative": holds_innovative, "holds_provincial": holds_provincial}
         indicators.check_context(year, re_review, flags)
-        flags.update((f"{SIDE_TITLE_FLAG}{kind}", True) for kind in side_titles)
+        if side_titles:
+            flags.update((f"{SIDE_TITLE_FLAG}{kind}", True) for kind in side_titles)
         run = _Run(indicators.prepare(values), year, re_review, flags)
         unmet: list[Unmet] = []
         passed = _combine(run, self.roots, unmet, is_any=False)
@@ -968,10 +969,13 @@ class TierCriteria:
             re_review=re_review, passed=passed, total_points=total, categories=categories, items=items,
             unmet=tuple(unmet), missing=_missing_of(unmet),
             direct_condition=run.direct[0] if run.direct else None, waivers=tuple(run.waivers),
-            not_applicable=tuple(run.not_applicable), gap=Gap() if passed is True else _gap(unmet),
+            not_applicable=tuple(run.not_applicable), gap=_NO_GAP if passed is True else _gap(unmet),
             overlays=refs,
         )
 
+
+_NO_GAP = Gap()
+"""The gap of a firm that passes (immutable: one for all)."""
 
 CHARACTERISTIC = "characteristic"
 """The category an overlay's 特色化 block scores into, and the block's name in the overlay file."""
