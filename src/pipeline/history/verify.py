@@ -280,7 +280,7 @@ def check_range(session: Session, after: int, upto: int, *, uscc: str | None = N
 
     def next_chain() -> tuple[int, list[Any]]:
         found = next(chains, None)
-        return (found[0], list(map(StoredEvent._make, found[1]))) if found is not None else (upto + 1, [])
+        return (found[0], list(found[1])) if found is not None else (upto + 1, [])
 
     pending = next_chain()
     try:
@@ -317,7 +317,7 @@ _EVIDENCE = 1 + [column.name for column in _EVENT_COLUMNS].index("evidence")
 
 
 class _EventStream:
-    """The event rows of a range from a server-side cursor: ``(firm_id, *event columns)`` tuples.
+    """The event rows of a range from a server-side cursor, as :data:`StoredEvent` tuples.
 
     On PostgreSQL straight from psycopg, with the evidence fetched as JSONB's text and read by ``json.loads`` —
     what psycopg's JSONB loader does, at a third of its cost per row — and the other values as psycopg reads
@@ -334,7 +334,7 @@ def _stream_events(session: Session, query: Any) -> _EventStream:
     connection = session.connection()
     if connection.dialect.name != "postgresql":
         result = connection.execute(query, execution_options={"stream_results": True, "yield_per": STREAM_ROWS})
-        return _EventStream(iter(result), result.close)
+        return _EventStream(map(StoredEvent._make, result), result.close)
     query = query.with_only_columns(*(cast(column, Text) if column.name == "evidence" else column
                                       for column in query.selected_columns))
     compiled = query.compile(dialect=connection.dialect)
@@ -344,8 +344,9 @@ def _stream_events(session: Session, query: Any) -> _EventStream:
     cursor.itersize = STREAM_ROWS
     cursor.execute(str(compiled), compiled.params)
     decode = _JSON.raw_decode
+    stored: Any = StoredEvent
 
-    def rows() -> Iterator[tuple[Any, ...]]:
+    def rows() -> Iterator[Any]:
         for row in cursor:
             text = row[_EVIDENCE]
             try:
@@ -354,7 +355,7 @@ def _stream_events(session: Session, query: Any) -> _EventStream:
                 end = -1
             if end != len(text):  # else json.loads says what is wrong with it
                 evidence = json.loads(text)
-            yield (*row[:_EVIDENCE], evidence, *row[_EVIDENCE + 1:])
+            yield stored(*row[:_EVIDENCE], evidence, *row[_EVIDENCE + 1:])
 
     return _EventStream(rows(), cursor.close)
 
