@@ -7,10 +7,12 @@ import datetime as dt
 from types import SimpleNamespace
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pipeline.json_numbers import MAX_SAFE_INTEGER, stored_value
+from pipeline.errors import InvalidInput
+from pipeline.json_numbers import MAX_SAFE_INTEGER, canonical_value, stored_value
 from pipeline.lifecycle import chain
 
 _keys = st.text(max_size=6)
@@ -57,3 +59,44 @@ def test_numbers_read_back_are_put_in_canonical_form_as_defined(document: Any) -
     got = stored_value(document)
     assert got == expected
     assert repr(got) == repr(expected)  # the same types too: 2.0 → 2, 1e16 stays a float
+
+
+def _canonical_by_definition(value: Any, field: str = "evidence") -> Any:
+    if value is None or isinstance(value, bool | str):
+        return value
+    if isinstance(value, int):
+        if abs(value) > MAX_SAFE_INTEGER:
+            raise InvalidInput(field, field=field)
+        return value
+    if isinstance(value, float):
+        if value != value or value in (float("inf"), float("-inf")):
+            raise InvalidInput(field, field=field)
+        return int(value) if value.is_integer() and abs(value) <= MAX_SAFE_INTEGER else value
+    if isinstance(value, dict):
+        return {key: _canonical_by_definition(item, f"{field}.{key}") for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_canonical_by_definition(item, f"{field}[{index}]") for index, item in enumerate(value)]
+    return value
+
+
+_any_number = st.integers(-2**60, 2**60) | st.floats()
+_raw = st.recursive(st.none() | st.booleans() | _any_number | st.text(max_size=8),
+                    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(_keys, inner, max_size=4),
+                    max_leaves=20)
+
+
+@settings(max_examples=300, deadline=None, derandomize=True)
+@given(_raw)
+def test_numbers_sealed_are_put_in_canonical_form_or_refused_naming_the_field_as_defined(document: Any) -> None:
+    refused_field: str | None = None
+    expected: Any = None
+    try:
+        expected = _canonical_by_definition(document)
+    except InvalidInput as refused:
+        refused_field = refused.field
+    if refused_field is not None:
+        with pytest.raises(InvalidInput) as got:
+            canonical_value(document)
+        assert got.value.field == refused_field
+        return
+    assert repr(canonical_value(document)) == repr(expected)  # the same values and types (2.0 → 2, -0.0 → 0)

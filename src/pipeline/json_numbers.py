@@ -27,6 +27,15 @@ def canonical_value(value: Any, field: str = "evidence") -> Any:
     Refuses (:class:`InvalidInput` naming the field, e.g. ``data.amount``) integers outside ±(2^53−1) and
     non-finite numbers; integral floats within that range become integers (``-0.0`` → ``0``).
     """
+    if type(value) is dict:  # what JSON decoding and callers give: leaves handled in place, no call per value
+        out = {}
+        for key, item in value.items():
+            leaf = type(item)
+            if leaf is str or leaf is bool or item is None or (leaf is int and abs(item) <= MAX_SAFE_INTEGER):
+                out[key] = item
+            else:
+                out[key] = canonical_value(item, f"{field}.{key}")
+        return out
     if value is None or isinstance(value, bool | str):
         return value
     if isinstance(value, int):
