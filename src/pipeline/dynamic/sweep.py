@@ -17,6 +17,12 @@ later sweep and reported as skipped.
 yields the session of each). Each batch locks its firms (``SELECT … FOR UPDATE`` in id order) and
 re-checks every firm under the lock, so a second run for the same date, or a concurrent sweep that
 lost the race for a firm, finds nothing left to do there.
+
+**At province scale.** A batch is read as plain records (:mod:`pipeline.firms.records`) and written by the
+bulk writer of imports (COPY and ``UPDATE … FROM unnest`` on PostgreSQL); with a session per batch, a batch
+is written and committed on a second thread while the next one is locked and decided. The decisions are the
+kernel's (:func:`pipeline.lifecycle.decide.decide`) and the events the factory's
+(:func:`pipeline.lifecycle.events.next_event`), as for every other write.
 """
 
 from __future__ import annotations
