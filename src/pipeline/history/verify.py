@@ -26,7 +26,7 @@ from itertools import groupby
 from operator import itemgetter
 from typing import Any
 
-from sqlalchemy import Engine, NullPool, Text, and_, cast, func, insert, literal, select
+from sqlalchemy import Engine, NullPool, Text, and_, cast, func, insert, literal, select, true
 from sqlalchemy.orm import Session
 
 from pipeline.access import Actor
@@ -271,11 +271,7 @@ def check_range(session: Session, after: int, upto: int, *, uscc: str | None = N
         .where(Enterprise.id > after, Enterprise.id <= upto).order_by(Enterprise.id), uscc, region_prefix)))
     if not firms:
         return result
-    query = _in_scope(select(Enterprise.id.label("firm_id"), *_EVENT_COLUMNS)
-                      .join(Enterprise, Enterprise.uscc == Event.uscc)
-                      .where(Enterprise.id > after, Enterprise.id <= upto)
-                      .order_by(Enterprise.id, Event.seq), uscc, region_prefix)
-    stream = _stream_events(session, query)
+    stream = _stream_events(session, after, upto, uscc, region_prefix)
     chains = groupby(stream, key=itemgetter(0))
 
     def next_chain() -> tuple[int, list[Any]]:
@@ -330,17 +326,33 @@ class _EventStream:
         return self.rows
 
 
-def _stream_events(session: Session, query: Any) -> _EventStream:
+def _stream_events(session: Session, after: int, upto: int, uscc: str | None,
+                   region_prefix: str | None) -> _EventStream:
+    """The events of the firms ``after < id <= upto`` in scope, in firm and seq order (keyed by the firm's USCC,
+    as every check is)."""
     connection = session.connection()
+    in_range = (Enterprise.id > after, Enterprise.id <= upto)
     if connection.dialect.name != "postgresql":
+        query = _in_scope(select(Enterprise.id.label("firm_id"), *_EVENT_COLUMNS)
+                          .join(Enterprise, Enterprise.uscc == Event.uscc).where(*in_range)
+                          .order_by(Enterprise.id, Event.seq), uscc, region_prefix)
         result = connection.execute(query, execution_options={"stream_results": True, "yield_per": STREAM_ROWS})
         return _EventStream(map(StoredEvent._make, result), result.close)
-    query = query.with_only_columns(*(cast(column, Text) if column.name == "evidence" else column
-                                      for column in query.selected_columns))
+    # Each firm's chain through the (uscc, seq) index, firm after firm in id order: a lateral subquery that
+    # PostgreSQL may not flatten (OFFSET 0) — flattened, the planner hashed the whole events table for every
+    # range — and without JIT, which compiled each range's query for longer than it ran.
+    chain = (select(*_EVENT_COLUMNS).where(Event.uscc == Enterprise.uscc).order_by(Event.seq).offset(0)
+             .lateral("chain"))
+    query = _in_scope(select(Enterprise.id.label("firm_id"),
+                             *(cast(chain.c.evidence, Text) if column.name == "evidence" else chain.c[column.name]
+                               for column in _EVENT_COLUMNS))
+                      .select_from(Enterprise).join(chain, true()).where(*in_range)
+                      .order_by(Enterprise.id, chain.c.seq), uscc, region_prefix)
     compiled = query.compile(dialect=connection.dialect)
     driver = connection.connection.driver_connection
     assert driver is not None
-    cursor = driver.cursor(name=f"verify_events_{id(query):x}")
+    driver.execute("SET LOCAL jit = off")
+    cursor = driver.cursor(name=f"verify_events_{after}_{upto}")
     cursor.itersize = STREAM_ROWS
     cursor.execute(str(compiled), compiled.params)
     decode = _JSON.raw_decode
