@@ -85,13 +85,13 @@ def roster(session: Session, actor: Actor, *, as_of: dt.date, tier: str | None =
                               "rows": (limit + 1) * ROWS_PER_FIRM, "tier": tier,
                               **{f"prefix{i}": prefix for i, prefix in enumerate(prefixes)}}
     rows = session.connection().execute(_page_statement(tier is not None, len(prefixes)), params).all()
-    firms: dict[int, RosterEntry] = {}
-    for firm_id, uscc, name, region_code, *title in rows:
-        entry = firms.get(firm_id)
-        if entry is None:
-            entry = firms[firm_id] = RosterEntry(firm_id, uscc, name, region_code)
-        entry.titles.append(PlainTitle(*title))
-    entries = list(firms.values())
+    entries: list[RosterEntry] = []
+    entry = None
+    for row in rows:  # in firm order: a firm's titles follow one another
+        if entry is None or entry.enterprise_id != row[0]:
+            entry = RosterEntry(row[0], row[1], row[2], row[3], [])
+            entries.append(entry)
+        entry.titles.append(PlainTitle(row[4], row[5], row[6], row[7], row[8], row[9], row[10], row[11], row[12]))
     if len(entries) <= limit and len(rows) == params["rows"]:
         # The row limit cut the read short (firms holding more than ROWS_PER_FIRM titles each): the last firm
         # read may lack titles, so it starts the next page — or, alone, has a page of its own, read in full.
