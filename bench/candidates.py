@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import importlib.util
+import os
 import random
 import time
 from pathlib import Path
@@ -100,7 +101,8 @@ def main() -> None:
                 elapsed, cpu_used = time.perf_counter() - start, time.process_time() - cpu
             print(f"run {attempt}: tier {args.tier}, rulebook {listed.rulebook.id}: judged {listed.screened:,} firms, "
                   f"listed {len(listed.items):,} (passed {listed.count('pass'):,}, open {listed.count('unknown'):,}) "
-                  f"in {elapsed:.2f} s — {listed.screened / elapsed:,.0f} firms/s (CPU {cpu_used:.2f} s)")
+                  f"in {elapsed:.2f} s — {listed.screened / elapsed:,.0f} firms/s (CPU {cpu_used:.2f} s; goal for "
+                  f"100,000: ≤ 2 s) — load {os.getloadavg()[0]:.2f}")
         engine.dispose()
     finally:
         with admin.connect() as conn:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import os
 import time
 
 from sqlalchemy import create_engine, func, select, text
@@ -114,7 +115,8 @@ def main() -> None:
     print(f"sweep --apply as of {AS_OF}: {report.candidates:,} candidates, {report.events:,} expire events "
           f"({written:,} in the table) by tier {dict(report.by_tier)}")
     print(f"elapsed {elapsed:.1f}s — {args.titles / elapsed:,.0f} titles/s over all {args.titles:,} titles, "
-          f"{report.events / elapsed:,.0f} expiries/s")
+          f"{report.events / elapsed:,.0f} expiries/s; 1,000,000 titles at this rate: "
+          f"{1_000_000 / (args.titles / elapsed):.1f} s (goal ≤ 10 s, bar 20 s) — load {os.getloadavg()[0]:.2f}")
     started = time.perf_counter()
     again = sweep(lambda: unit_of_work(factory), AS_OF, apply=True, requested_by=cli_actor("cli:bench"),
                   batch_size=args.batch_size)

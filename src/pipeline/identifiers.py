@@ -6,6 +6,7 @@ This module only turns the library's verdicts into messages an official can act 
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 
@@ -71,8 +72,10 @@ def region_of_uscc(code: str) -> str:
     return code[2:8]
 
 
+@functools.lru_cache(maxsize=8192)
 def region_name(code: str) -> str | None:
-    """The current name of a GB/T 2260 code, or ``None`` if the code is unknown or abolished."""
+    """The current name of a GB/T 2260 code, or ``None`` if the code is unknown or abolished (cached: the
+    stdnum lookup scans its table, ~0.1 ms a call, and an export names the region of every row)."""
     if not re.fullmatch(r"\d{6}", code):
         return None
     parts = numdb.get("cn/loc").info(code)

@@ -21,10 +21,14 @@ from pipeline.identifiers import validate_uscc
 
 
 def cmd_verify(args: argparse.Namespace, engine: Engine) -> int:
-    with unit_of_work(make_session_factory(engine)) as session, \
-            Progress("核验 verify", "firms", requested=args.progress) as progress:
-        report = verify.verify(session, uscc=validate_uscc(args.uscc) if args.uscc else None,
-                               on_progress=progress.update)
+    if args.workers < 1:
+        raise InvalidInput("--workers 至少为 1 — --workers must be at least 1", field="workers")
+    with Progress("核验 verify", "firms", requested=args.progress) as progress:
+        if args.uscc:
+            with unit_of_work(make_session_factory(engine)) as session:
+                report = verify.verify(session, uscc=validate_uscc(args.uscc), on_progress=progress.update)
+        else:
+            report = verify.verify_parallel(engine, workers=args.workers, on_progress=progress.update)
     print(json.dumps(report.as_dict(), ensure_ascii=False, indent=2))
     if not report.ok:
         print(f"pipeline: error: {len(report.problems)} problem(s) in the audit trail", file=sys.stderr)
@@ -106,6 +110,9 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     check.add_argument("--uscc", help="only this firm")
     check.add_argument("--progress", action="store_true",
                        help="print a progress line every few seconds when stderr is not a terminal")
+    check.add_argument("--workers", type=int, default=os.cpu_count() or 1,
+                       help="processes sharing the firms, all reading one snapshot (default: the CPU count; "
+                            "PostgreSQL — SQLite is checked in one)")
     check.set_defaults(handler=cmd_verify)
     keygen = audit.add_parser("keygen", help="write a new Ed25519 anchor signing key and print its public key")
     keygen.add_argument("--out", metavar="FILE", help=f"the private key file (default ${anchor_signing.KEY_ENV}); "

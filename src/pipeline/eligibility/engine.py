@@ -392,7 +392,7 @@ class _Indicators:
             raise InvalidInput("指标应为键值映射 — indicators must be a mapping of key to value",
                                field="indicators")
         validators = self.validators
-        unknown = values.keys() - validators.keys()
+        unknown = () if validators.keys() >= values.keys() else values.keys() - validators.keys()
         if unknown:
             name = sorted(map(str, unknown))[0]
             raise InvalidInput(f"未知指标 {name!r} — unknown indicator {name!r}; "
@@ -703,8 +703,19 @@ def _find_band(bands: Sequence[_Band], value: float) -> _Band:
     raise AssertionError("bands are checked to partition the axis")
 
 
+_Bounds = tuple[float, bool, float, bool, "_Band"]
+
+
+def _bounds(bands: Sequence[_Band]) -> tuple[_Bounds, ...]:
+    """:func:`_find_band`'s tests as plain tuples (an open side as ±inf, which every finite value passes)."""
+    return tuple((-math.inf if band.lower is None else band.lower, band.lower_inclusive or band.lower is None,
+                  math.inf if band.upper is None else band.upper, band.upper_inclusive or band.upper is None, band)
+                 for band in bands)
+
+
 class _Item:
-    __slots__ = ("bands", "by_value", "category", "code", "indicator", "label_en", "label_zh", "span")
+    __slots__ = ("bands", "bounds", "by_value", "category", "code", "indicator", "label_en", "label_zh",
+                 "scores_by_value", "span")
 
     def __init__(self, raw: Mapping[str, Any], where: str, indicators: _Indicators,
                  categories: Sequence[str]) -> None:
@@ -736,6 +747,13 @@ class _Item:
                 raise CriteriaError(f"{where}: `equals` bands must cover each value exactly once")
         else:
             _check_partition(self.bands, where)
+        self.bounds = _bounds(self.bands) if spec is not None and not self.by_value else ()
+        # a code's score is the same record every time: built once
+        self.scores_by_value = {value: self._scored(band, value) for value, band in self.by_value.items()}
+
+    def _scored(self, band: _Band, value: Any) -> ItemScore:
+        return ItemScore(self.code, self.category, self.label_zh, self.label_en, band.points,
+                         (band.points, band.points), band.label_zh, band.label_en, value, ())
 
     def score(self, values: Mapping[str, Any]) -> ItemScore:
         if self.indicator is None:
@@ -744,9 +762,13 @@ class _Item:
         if value is None:
             return ItemScore(self.code, self.category, self.label_zh, self.label_en, None, self.span,
                              None, None, None, (self.indicator,))
-        band = self.by_value[value] if self.by_value else _find_band(self.bands, value)
-        return ItemScore(self.code, self.category, self.label_zh, self.label_en, band.points,
-                         (band.points, band.points), band.label_zh, band.label_en, value, ())
+        if self.by_value:
+            return self.scores_by_value[value]
+        for lower, lower_inclusive, upper, upper_inclusive, band in self.bounds:
+            if (lower < value or (lower_inclusive and lower == value)) and (
+                    value < upper or (upper_inclusive and value == upper)):
+                return self._scored(band, value)
+        raise AssertionError("bands are checked to partition the axis")
 
     def _score_rules(self, values: Mapping[str, Any]) -> ItemScore:
         """First band whose condition holds; an unknown condition before it leaves a range of points."""
@@ -812,11 +834,18 @@ class _Score(_Node):
             raise CriteriaError(f"{where}: max_total must equal the categories' max_points ({most})")
 
     def eval(self, run: _Run, out: list[Unmet]) -> Truth:
-        scored = tuple(item.score(run.values) for item in self.items)
+        values = run.values
+        scored = tuple([item.score(values) for item in self.items])
         categories, short_of, short = [], [], 0
+        low_total = high_total = 0
         for category in self.categories:
-            members = [scored[i] for i in category.members]
-            low, high = _points_range(members)
+            low = high = 0
+            for i in category.members:
+                least, most = scored[i].points_range
+                low += least
+                high += most
+            low_total += low
+            high_total += high
             categories.append(CategoryScore(category.code, category.label_zh, category.label_en,
                                             low if low == high else None, (low, high),
                                             category.min_points, category.max_points))
@@ -825,9 +854,8 @@ class _Score(_Node):
                 code, label_zh, label_en, required = category.unmet_labels
                 short_of.append(Unmet(
                     code, "score_category", "failed" if high < category.min_points else "unknown",
-                    label_zh, label_en, tuple(key for item in members for key in item.missing), required,
+                    label_zh, label_en, tuple(key for i in category.members for key in scored[i].missing), required,
                     low if low == high else None))
-        low_total, high_total = _points_range(categories)
         total = low_total if low_total == high_total else None
         if low_total < self.min_total:
             short_of.append(Unmet(
@@ -926,7 +954,8 @@ class TierCriteria:
         indicators = self.indicators if local is None else local.indicators
         flags: dict[str, Truth] = {"holds_innovative": holds_innovative, "holds_provincial": holds_provincial}
         indicators.check_context(year, re_review, flags)
-        flags.update((f"{SIDE_TITLE_FLAG}{kind}", True) for kind in side_titles)
+        if side_titles:
+            flags.update((f"{SIDE_TITLE_FLAG}{kind}", True) for kind in side_titles)
         run = _Run(indicators.prepare(values), year, re_review, flags)
         unmet: list[Unmet] = []
         passed = _combine(run, self.roots, unmet, is_any=False)
@@ -940,10 +969,13 @@ class TierCriteria:
             re_review=re_review, passed=passed, total_points=total, categories=categories, items=items,
             unmet=tuple(unmet), missing=_missing_of(unmet),
             direct_condition=run.direct[0] if run.direct else None, waivers=tuple(run.waivers),
-            not_applicable=tuple(run.not_applicable), gap=Gap() if passed is True else _gap(unmet),
+            not_applicable=tuple(run.not_applicable), gap=_NO_GAP if passed is True else _gap(unmet),
             overlays=refs,
         )
 
+
+_NO_GAP = Gap()
+"""The gap of a firm that passes (immutable: one for all)."""
 
 CHARACTERISTIC = "characteristic"
 """The category an overlay's 特色化 block scores into, and the block's name in the overlay file."""

@@ -132,7 +132,7 @@ def append_event(
     return event
 
 
-def in_pool_on(day: dt.date) -> ColumnElement[bool]:
+def in_pool_on(day: dt.date | ColumnElement[dt.date]) -> ColumnElement[bool]:
     """The firm was not removed from the pool by ``day``: a firm removed as ``relocated`` keeps its titles but
     counts in no region's roster or counts until it is enrolled again (its removal is its latest decision)."""
     return or_(Enterprise.state != "removed", Enterprise.last_effective_date.is_(None),

@@ -72,7 +72,7 @@ class Recognition(Base):
         return self.recognized_on <= day <= self.valid_until and (self.ended_on is None or day < self.ended_on)
 
     @classmethod
-    def valid_on_clause(cls, day: dt.date) -> ColumnElement[bool]:
+    def valid_on_clause(cls, day: dt.date | ColumnElement[dt.date]) -> ColumnElement[bool]:
         """:meth:`valid_on` as SQL, for rosters, exports and screening."""
         return and_(cls.recognized_on <= day, cls.valid_until >= day, or_(cls.ended_on.is_(None), cls.ended_on > day))
 

@@ -229,7 +229,7 @@ def candidates(session: Session, actor: Actor, *, tier: str, region: str | None 
     gc.disable()  # each kept result is a tree of tuples: cyclic-GC passes over them would cost more than the scoring
     try:
         for (firm_id, uscc, name, region_code, firm_state, marks, data_year, values, holds_innovative,
-             holds_provincial) in session.execute(query.execution_options(yield_per=chunk)):
+             holds_provincial) in session.connection().execute(query, execution_options={"yield_per": chunk}):
             missing_title = PREREQUISITE_TITLE.get(tier) if firm_state != state else None
             mark = marks.get(tier) if isinstance(marks, dict) else None
             action = mark.get("action") if isinstance(mark, dict) else None

@@ -1,0 +1,102 @@
+"""The fast paths the slow paths at province scale now take give exactly what the plain definitions give: the
+hash verification recomputes, and JSON numbers read back from the database."""
+
+from __future__ import annotations
+
+import datetime as dt
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from pipeline.errors import InvalidInput
+from pipeline.json_numbers import MAX_SAFE_INTEGER, canonical_value, stored_value
+from pipeline.lifecycle import chain
+
+_keys = st.text(max_size=6)
+_json = st.recursive(st.none() | st.booleans() | st.integers(-2**60, 2**60)
+                     | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=12),
+                     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(_keys, inner, max_size=4),
+                     max_leaves=20)
+_text = st.none() | st.text(max_size=12)
+
+
+@settings(max_examples=300, deadline=None, derandomize=True)
+@given(evidence=st.dictionaries(_keys, _json, max_size=4), reason=_text, trigger=_text, seq=st.integers(1, 2**31),
+       recorded_at=st.datetimes(timezones=st.just(dt.UTC)), effective_date=st.dates(),
+       recipe=st.sampled_from(chain.RECIPES))
+def test_verification_recomputes_the_hash_the_recipe_gives(evidence: dict[str, Any], reason: str | None,
+                                                           trigger: str | None, seq: int, recorded_at: dt.datetime,
+                                                           effective_date: dt.date, recipe: str) -> None:
+    event = SimpleNamespace(uscc="91410106MA0000001X", seq=seq, kind="transition", trigger=trigger,
+                            from_state=None, to_state="reserve", effective_date=effective_date,
+                            recorded_at=recorded_at, actor="p-1", reason_code=None, reason=reason, evidence=evidence,
+                            rulebook_id="miit-2022", rulebook_hash="a" * 64, request_id=None, hash_recipe=recipe)
+    expected = chain.chain_hash("f" * 64, chain.event_fields(event), recipe)  # type: ignore[arg-type]
+    assert chain.recompute_hash(event, "f" * 64, recipe) == expected
+
+
+def _stored_value_by_definition(value: Any) -> Any:
+    if isinstance(value, bool) or value is None or isinstance(value, str):
+        return value
+    if isinstance(value, int):
+        return float(value) if abs(value) > MAX_SAFE_INTEGER else value
+    if isinstance(value, float):
+        return int(value) if value.is_integer() and abs(value) <= MAX_SAFE_INTEGER else value
+    if isinstance(value, dict):
+        return {key: _stored_value_by_definition(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_stored_value_by_definition(item) for item in value]
+    return value
+
+
+@settings(max_examples=300, deadline=None, derandomize=True)
+@given(_json)
+def test_numbers_read_back_are_put_in_canonical_form_as_defined(document: Any) -> None:
+    expected = _stored_value_by_definition(document)
+    got = stored_value(document)
+    assert got == expected
+    assert repr(got) == repr(expected)  # the same types too: 2.0 → 2, 1e16 stays a float
+
+
+def _canonical_by_definition(value: Any, field: str = "evidence") -> Any:
+    if value is None or isinstance(value, bool | str):
+        return value
+    if isinstance(value, int):
+        if abs(value) > MAX_SAFE_INTEGER:
+            raise InvalidInput(field, field=field)
+        return value
+    if isinstance(value, float):
+        if value != value or value in (float("inf"), float("-inf")):
+            raise InvalidInput(field, field=field)
+        return int(value) if value.is_integer() and abs(value) <= MAX_SAFE_INTEGER else value
+    if isinstance(value, dict):
+        return {key: _canonical_by_definition(item, f"{field}.{key}") for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_canonical_by_definition(item, f"{field}[{index}]") for index, item in enumerate(value)]
+    return value
+
+
+_any_number = st.integers(-2**60, 2**60) | st.floats()
+_raw = st.recursive(st.none() | st.booleans() | _any_number | st.text(max_size=8),
+                    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(_keys, inner, max_size=4),
+                    max_leaves=20)
+
+
+@settings(max_examples=300, deadline=None, derandomize=True)
+@given(_raw)
+def test_numbers_sealed_are_put_in_canonical_form_or_refused_naming_the_field_as_defined(document: Any) -> None:
+    refused_field: str | None = None
+    expected: Any = None
+    try:
+        expected = _canonical_by_definition(document)
+    except InvalidInput as refused:
+        refused_field = refused.field
+    if refused_field is not None:
+        with pytest.raises(InvalidInput) as got:
+            canonical_value(document)
+        assert got.value.field == refused_field
+        return
+    assert repr(canonical_value(document)) == repr(expected)  # the same values and types (2.0 → 2, -0.0 → 0)
