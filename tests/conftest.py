@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from helpers import clone_gate
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
@@ -26,7 +27,6 @@ POSTGRES_URL = os.environ.get(POSTGRES_ENV)
 SKIP_POSTGRES = f"{POSTGRES_ENV} is not set: PostgreSQL runs skipped"
 
 _counter = itertools.count()
-
 
 class PostgresTemplate:
     def __init__(self, admin_url: str) -> None:
@@ -48,7 +48,7 @@ class PostgresTemplate:
         disk (``synchronous_commit = off``; durability, not visibility, is what that trades), which the
         suite's thousands of commits and ``CREATE DATABASE`` copies otherwise spend most of their time on."""
         name = f"pipeline_t_{os.getpid()}_{next(_counter)}"
-        with self.admin.connect() as conn:
+        with clone_gate(), self.admin.connect() as conn:
             conn.execute(text("SET synchronous_commit = off"))
             conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{self.name}"'))
             conn.execute(text(f'ALTER DATABASE "{name}" SET synchronous_commit = off'))

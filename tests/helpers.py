@@ -3,6 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
+import fcntl
+import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -133,3 +139,37 @@ def signing_key() -> SigningKey:
     """A fresh Ed25519 anchor signing key, in memory."""
     private = Ed25519PrivateKey.generate()
     return SigningKey(private, key_id(private.public_key()))
+
+
+_CLONE_GATE = Path(tempfile.gettempdir()) / f"pipeline-tests-clone-{os.getuid()}.lock"
+_holding_gate = False
+
+
+@contextmanager
+def clone_gate() -> Iterator[None]:
+    """Held (shared) while a test worker creates a database from its template. ``CREATE DATABASE`` writes
+    the template's every page to the WAL: :func:`quiet_clones` holds the gate exclusively so that a streaming
+    standby (the read-replica tests) is not buried under the other workers' copies while it catches up."""
+    if _holding_gate:
+        yield
+        return
+    with _CLONE_GATE.open("a") as gate:
+        fcntl.flock(gate, fcntl.LOCK_SH)
+        try:
+            yield
+        finally:
+            fcntl.flock(gate, fcntl.LOCK_UN)
+
+
+@contextmanager
+def quiet_clones() -> Iterator[None]:
+    """No other test worker clones a database meanwhile (this one still may)."""
+    global _holding_gate
+    with _CLONE_GATE.open("a") as gate:
+        fcntl.flock(gate, fcntl.LOCK_EX)
+        _holding_gate = True
+        try:
+            yield
+        finally:
+            _holding_gate = False
+            fcntl.flock(gate, fcntl.LOCK_UN)

@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 from api_support import BASE, Caller, make_uscc, transition_body
 from fastapi.testclient import TestClient
+from helpers import quiet_clones
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
@@ -51,14 +52,25 @@ def standby() -> Iterator[str]:
         pytest.skip("PIPELINE_TEST_POSTGRES_URL is not set: no server to stand by for")
     if shutil.which("runuser") is None or not (BIN / "pg_basebackup").exists():
         pytest.skip("PostgreSQL 15 server binaries or runuser are not installed")
+    with quiet_clones():  # other workers' database copies would bury the standby in WAL while it catches up
+        yield from _standby(admin)
+
+
+def _standby(admin: str) -> Iterator[str]:
     primary = make_url(admin)
     directory = Path(tempfile.mkdtemp(prefix="pipeline-standby-"))
     shutil.chown(directory, "postgres", "postgres")
     data = directory / "data"
+    # A replication slot keeps the primary's WAL until the standby has it: without one, a burst of WAL (a
+    # parallel test worker cloning databases) can recycle segments the standby still needs and strand it.
+    slot = f"{SLOT_PREFIX}{os.getpid()}"
+    _drop_stale_slots(admin)
     made = _as_postgres(str(BIN / "pg_basebackup"), "-D", str(data), "-R", "-X", "stream", "-c", "fast",
+                        "-C", "-S", slot,
                         "-h", primary.host or "127.0.0.1", "-p", str(primary.port or 5432), "-U", "postgres")
     if made.returncode != 0:
         shutil.rmtree(directory, ignore_errors=True)
+        _drop_stale_slots(admin)
         pytest.skip(f"replication cannot be enabled here: {made.stderr.strip()[:200]}")
     port = _free_port()
     for name, content in (("postgresql.conf", ""), ("pg_ident.conf", ""),
@@ -74,6 +86,21 @@ def standby() -> Iterator[str]:
     finally:
         _as_postgres(str(BIN / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop")
         shutil.rmtree(directory, ignore_errors=True)
+        _drop_stale_slots(admin)
+
+
+SLOT_PREFIX = "pipeline_test_standby_"
+
+
+def _drop_stale_slots(admin: str) -> None:
+    """Drop this suite's inactive replication slots (a slot left behind would keep WAL forever)."""
+    engine = create_engine(admin, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as conn:
+            conn.execute(text("SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots "
+                              "WHERE slot_name LIKE :prefix AND NOT active"), {"prefix": f"{SLOT_PREFIX}%"})
+    finally:
+        engine.dispose()
 
 
 @pytest.fixture
