@@ -83,11 +83,12 @@ def test_a_transition_that_waited_for_the_lock_chains_to_the_holders_event(
         with unit_of_work(session_factory) as holder:
             service.amend(holder, uscc, changes={"name": "更名后的企业"}, actor=ADMIN)  # locks; appends seq 2
             thread.start()
-            deadline = time.monotonic() + 20
+            deadline = time.monotonic() + 60  # generous: a loaded CI machine may be slow to start the thread
             with engine.connect() as probe:
                 while not probe.execute(text(
                         "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
                         "AND wait_event_type = 'Lock'")).scalar_one():
+                    assert thread.is_alive(), f"the transition ended without waiting for the lock: {errors}"
                     assert time.monotonic() < deadline, "the transition never waited for the lock"
                     time.sleep(0.02)
         thread.join(timeout=30)
