@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import tempfile
 from collections.abc import Iterator
-from typing import IO
+from typing import IO, Any
 from urllib.parse import quote
 
 from fastapi.responses import StreamingResponse
@@ -29,11 +29,24 @@ def wanted_format(format: str | None, accept: str | None) -> str:
     return "csv" if "text/csv" in accept else "json"
 
 
-def attachment(file_name: str) -> dict[str, str]:
-    """The header that names a download: browsers show ``filename*`` (UTF-8), old clients the ASCII form."""
-    ascii_name = "".join(c for c in file_name if c.isascii() and c.isprintable() and c not in '"\\').lstrip("-_ ")
-    if ascii_name.startswith(".") or not ascii_name:
-        ascii_name = f"download{ascii_name}"
+def file_response(description: str | None = None) -> dict[str, Any]:
+    """The OpenAPI 200 entry of a route that can answer with an .xlsx or CSV file."""
+    entry: dict[str, Any] = {"content": {
+        export_lists.MEDIA_TYPES["xlsx"]: {"schema": {"type": "string", "format": "binary"}},
+        "text/csv": {"schema": {"type": "string"}}}}
+    if description is not None:
+        entry["description"] = description
+    return entry
+
+
+def attachment(file_name: str, ascii_name: str | None = None) -> dict[str, str]:
+    """The header that names a download: browsers show ``filename*`` (UTF-8), old clients the ASCII form —
+    ``ascii_name``, else the ASCII part of ``file_name``."""
+    if ascii_name is None:
+        ascii_name = "".join(c for c in file_name if c.isascii() and c.isprintable() and c not in '"\\')
+        ascii_name = ascii_name.lstrip("-_ ")
+        if ascii_name.startswith(".") or not ascii_name:
+            ascii_name = f"download{ascii_name}"
     return {"Content-Disposition": f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(file_name)}"}
 
 

@@ -11,13 +11,14 @@ from __future__ import annotations
 import datetime as dt
 import io
 from typing import Annotated, Any
-from urllib.parse import quote, urlencode
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from api import files
 from api.console import catalogue, views
 from api.console.exports_page import region_code
 from api.console.pages import actor_names, beijing, book_now, problem_of, render, signed_in
@@ -133,7 +134,7 @@ def audit_export(
                        CSV_MEDIA_TYPE if fmt == "csv" else audit_query.XLSX_MEDIA_TYPE)
     assert streamed is not None
     name = f"审计事件（含哈希，可复算）-{business_today().isoformat()}.{fmt}"
-    streamed.headers["Content-Disposition"] = f"attachment; filename=\"events.{fmt}\"; filename*=UTF-8''{quote(name)}"
+    streamed.headers.update(files.attachment(name, f"events.{fmt}"))
     return streamed
 
 
@@ -185,5 +186,5 @@ def audit_readable(
     buffer = io.BytesIO()
     workbook.save(buffer)
     name = f"审计事件-{business_today().isoformat()}.xlsx"
-    return Response(buffer.getvalue(), media_type=audit_query.XLSX_MEDIA_TYPE, headers={
-        "Content-Disposition": f"attachment; filename=\"events.xlsx\"; filename*=UTF-8''{quote(name)}"})
+    return Response(buffer.getvalue(), media_type=audit_query.XLSX_MEDIA_TYPE,
+                    headers=files.attachment(name, "events.xlsx"))

@@ -8,11 +8,11 @@ from __future__ import annotations
 import io
 from collections.abc import Iterator, Sequence
 from typing import Annotated, Any
-from urllib.parse import quote
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
+from api import files
 from api.console.pages import problem_of, render, signed_in
 from api.console.session import ConsoleRoute
 from api.deps import SessionDep
@@ -58,8 +58,8 @@ def download(table: export_lists.Table, fmt: str, stem: str) -> Response:
     buffer = io.BytesIO()
     export_lists.write(table, fmt, buffer)
     name = f"{stem}-{business_today().isoformat()}.{fmt}"
-    return Response(buffer.getvalue(), media_type=export_lists.MEDIA_TYPES[fmt], headers={
-        "Content-Disposition": f"attachment; filename=\"export.{fmt}\"; filename*=UTF-8''{quote(name)}"})
+    return Response(buffer.getvalue(), media_type=export_lists.MEDIA_TYPES[fmt],
+                    headers=files.attachment(name, f"export.{fmt}"))
 
 
 @router.get("/exports/enterprises.{fmt}")

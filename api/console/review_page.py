@@ -9,11 +9,11 @@ from __future__ import annotations
 import datetime as dt
 import io
 from typing import Annotated, Any
-from urllib.parse import quote
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
+from api import files
 from api.console import catalogue, views
 from api.console.pages import book_now, check_csrf, problem_of, render, signed_in
 from api.console.session import ConsoleRoute
@@ -123,5 +123,5 @@ def review_export(request: Request, session: SessionDep) -> Response:
     buffer = io.BytesIO()
     workbook.save(buffer)
     name = f"复核清单-{today.isoformat()}.xlsx"
-    return Response(buffer.getvalue(), media_type=MEDIA_TYPES["xlsx"], headers={
-        "Content-Disposition": f"attachment; filename=\"review.xlsx\"; filename*=UTF-8''{quote(name)}"})
+    return Response(buffer.getvalue(), media_type=MEDIA_TYPES["xlsx"],
+                    headers=files.attachment(name, "review.xlsx"))

@@ -11,13 +11,13 @@ from __future__ import annotations
 import io
 from html import escape
 from typing import Annotated, Any
-from urllib.parse import quote
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 from markupsafe import Markup
 from sqlalchemy.orm import Session
 
+from api import files
 from api.console.exports_page import region_code
 from api.console.pages import problem_of, render, signed_in
 from api.console.session import ConsoleExit, ConsoleRoute
@@ -147,6 +147,5 @@ def targets_workbook(request: Request, session: SessionDep,
     out = io.BytesIO()
     workbook.write_xlsx(report, out)
     name = f"通报-{region_full_name(code) or code}-{year}年.xlsx"
-    return Response(out.getvalue(), media_type=MEDIA_TYPES["xlsx"], headers={
-        "Content-Disposition": f"attachment; filename=\"progress-{code}-{year}.xlsx\"; "
-                               f"filename*=UTF-8''{quote(name)}"})
+    return Response(out.getvalue(), media_type=MEDIA_TYPES["xlsx"],
+                    headers=files.attachment(name, f"progress-{code}-{year}.xlsx"))

@@ -214,10 +214,8 @@ async def put_budget(payer_region: RegionCode, year: Year, payload: BudgetIn, se
 
 
 _REPORT_RESPONSES: dict[int | str, dict[str, Any]] = {
-    200: {"content": {export_lists.MEDIA_TYPES["xlsx"]: {"schema": {"type": "string", "format": "binary"}},
-                      "text/csv": {"schema": {"type": "string"}}},
-          "description": "JSON 报表，或 .xlsx/CSV 拨付清单（中文表头） — the report as JSON, or the payout list as "
-                         ".xlsx or CSV with Chinese headers"},
+    200: files.file_response("JSON 报表，或 .xlsx/CSV 拨付清单（中文表头） — the report as JSON, or the payout list as "
+                             ".xlsx or CSV with Chinese headers"),
     **problems(401, 422),
 }
 

@@ -81,9 +81,7 @@ def _file(rows: Iterator[Sequence[Any]], fmt: str, title: str, name: str) -> Res
 
 @router.get(
     "/credit/whitelist", response_model=WhitelistPage, summary="银行白名单 White-listed firms on a date",
-    responses={200: {"content": {export_lists.MEDIA_TYPES["xlsx"]: {"schema": {"type": "string", "format": "binary"}},
-                                 "text/csv": {"schema": {"type": "string"}}}},
-               **problems(401, 403, 422)},
+    responses={200: files.file_response(), **problems(401, 403, 422)},
     description="as_of 当日列入白名单（即报即审）的企业及其授信上限，游标分页；`format=xlsx|csv`（或相应 Accept）"
                 "导出全部，中文表头。White-listed firms with their ceiling, keyset pages; with `format=xlsx|csv` "
                 "(or the matching Accept) the whole list as a file with Chinese headers.",

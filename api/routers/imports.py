@@ -140,9 +140,7 @@ def _stream(table: export_lists.Table, fmt: str, stem: str) -> StreamingResponse
 
 
 _FILE_RESPONSES: dict[int | str, dict[str, Any]] = {
-    200: {"content": {export_lists.MEDIA_TYPES["xlsx"]: {"schema": {"type": "string", "format": "binary"}},
-                      "text/csv": {"schema": {"type": "string"}}},
-          "description": "名单文件 — the list as .xlsx or CSV (UTF-8 with BOM), Chinese headers"},
+    200: files.file_response("名单文件 — the list as .xlsx or CSV (UTF-8 with BOM), Chinese headers"),
     **problems(401, 422),
 }
 

@@ -77,6 +77,12 @@ def append(session: Session, entitlement: Entitlement, action: str, *, actor: st
     return record
 
 
+def first_record(session: Session, entitlement_id: int) -> EntitlementRecord:
+    """The entitlement's ``create`` record: its view as derived."""
+    return session.scalars(select(EntitlementRecord).where(EntitlementRecord.entitlement_id == entitlement_id,
+                                                           EntitlementRecord.seq == 1)).one()
+
+
 def records(session: Session, entitlement_id: int) -> list[EntitlementRecord]:
     return list(session.scalars(select(EntitlementRecord).where(EntitlementRecord.entitlement_id == entitlement_id)
                                 .order_by(EntitlementRecord.seq)))

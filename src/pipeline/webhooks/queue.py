@@ -123,7 +123,7 @@ def feed(session: Session, subscription: WebhookSubscription, limit: int = BATCH
             for entitlement in session.scalars(select(Entitlement).where(
                     Entitlement.uscc == event.uscc, Entitlement.achievement_seq == event.seq)
                     .order_by(Entitlement.id)):
-                created = award_ledger.records(session, entitlement.id)[0]  # as created, whatever came later
+                created = award_ledger.first_record(session, entitlement.id)  # as created, whatever came later
                 _queue(session, subscription.id, "award", f"award_{entitlement.id}",
                        {**{key: created.details[key] for key in award_ledger.view(entitlement)}, "action": "create",
                         "record_seq": 1}, now)
