@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 from helpers import ADMIN, Factory, enroll, events, make_uscc
-from sqlalchemy import Engine, event, text
+from sqlalchemy import Connection, Engine, event, text
 
 from pipeline.dates import parse_date
 from pipeline.db import unit_of_work
@@ -63,6 +63,15 @@ def test_an_uncontended_transition_needs_no_separate_head_read(session_factory: 
     assert second.prev_hash == first.hash
 
 
+def _someone_waits_for_a_lock(probe: Connection) -> bool:
+    try:
+        return bool(probe.execute(text(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+            "AND wait_event_type = 'Lock'")).scalar_one())
+    finally:
+        probe.rollback()
+
+
 @pytest.mark.postgres_only
 def test_a_transition_that_waited_for_the_lock_chains_to_the_holders_event(
         session_factory: Factory, engine: Engine, dialect: str) -> None:
@@ -85,9 +94,9 @@ def test_a_transition_that_waited_for_the_lock_chains_to_the_holders_event(
             thread.start()
             deadline = time.monotonic() + 60  # generous: a loaded CI machine may be slow to start the thread
             with engine.connect() as probe:
-                while not probe.execute(text(
-                        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-                        "AND wait_event_type = 'Lock'")).scalar_one():
+                # pg_stat_activity is a snapshot taken once per transaction: each look is its own transaction,
+                # or a first look made before the waiter reached the lock would be all the loop ever sees
+                while not _someone_waits_for_a_lock(probe):
                     assert thread.is_alive(), f"the transition ended without waiting for the lock: {errors}"
                     assert time.monotonic() < deadline, "the transition never waited for the lock"
                     time.sleep(0.02)

@@ -5,9 +5,11 @@ reported (拨付清单). One database per module (both engines): each test uses 
 from __future__ import annotations
 
 import csv
+import gc
 import io
 import itertools
 import shutil
+import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -241,6 +243,14 @@ def test_budgets_and_the_yearly_report_with_its_payout_list(api: tuple[TestClien
     assert xlsx.status_code == 200, xlsx.text
     sheet = openpyxl.load_workbook(io.BytesIO(xlsx.content), read_only=True).active
     assert "企业名称" in next(sheet.iter_rows(values_only=True))
+    unraisable: list[Any] = []
+    with pytest.MonkeyPatch.context() as patch:  # a file that fails half-written leaves no writer behind
+        patch.setattr(sys, "unraisablehook", unraisable.append)
+        assert_problem(client.get("/api/v1/reports/awards", params={"year": 2022, "region": "000000",
+                                                                     "format": "xlsx"}, headers=p["pds"].headers),
+                       422, "invalid-region")
+        gc.collect()
+    assert unraisable == []
     verify = client.get("/api/v1/audit/verify", headers=p["admin"].headers).json()
     assert verify["ok"] is True, verify
 

@@ -162,8 +162,12 @@ def _write_xlsx(table: Table, out: IO[bytes]) -> int:
     sheet = workbook.create_sheet(title=table.title[:31].replace("/", "-"))
     sheet.append(list(table.headers))
     count = 0
-    for row in table.rows:
-        sheet.append([xlsx_text_cell(sheet, value) for value in row])
-        count += 1
+    try:
+        for row in table.rows:
+            sheet.append([xlsx_text_cell(sheet, value) for value in row])
+            count += 1
+    except BaseException:
+        sheet.close()  # ends the sheet's row writer: left open, it fails later, in whoever collects it
+        raise
     workbook.save(out)
     return count
