@@ -23,8 +23,9 @@ HASHED_FIELDS: tuple[str, ...] = ("entitlement_id", "seq", "action", "status", "
                                   "details", "request_id")
 
 
-def view(entitlement: Entitlement) -> dict[str, Any]:
-    """The entitlement as its records and the API show it."""
+def view(entitlement: Any) -> dict[str, Any]:
+    """The entitlement as its records and the API show it (an :class:`Entitlement`, or a derived row not yet
+    written: the same attributes)."""
     return {
         "id": entitlement.id, "uscc": entitlement.uscc, "region_code": entitlement.region_code,
         "policy_id": entitlement.policy_id, "policy_version": entitlement.policy_version,
@@ -39,7 +40,7 @@ def view(entitlement: Entitlement) -> dict[str, Any]:
     }
 
 
-def achievement(entitlement: Entitlement) -> dict[str, Any]:
+def achievement(entitlement: Any) -> dict[str, Any]:
     kind = {"side_title_kind": entitlement.side_title_kind} if entitlement.side_title_kind else {
         "trigger": entitlement.trigger}
     return {"seq": entitlement.achievement_seq, **kind, "effective_date": entitlement.effective_date.isoformat()}
@@ -51,23 +52,28 @@ def record_fields(record: EntitlementRecord) -> dict[str, Any]:
     return fields
 
 
+def creation_record(entitlement: Any, *, actor: str, request_id: str | None, now: dt.datetime) -> dict[str, Any]:
+    """The columns of a new entitlement's first record (``create``, seq 1, sealed on the genesis hash), from
+    its row's attributes (an :class:`Entitlement` or a derived row not yet written)."""
+    record = {"entitlement_id": entitlement.id, "seq": 1, "action": "create", "status": entitlement.status,
+              "recorded_at": now, "actor": actor, "reason": None, "details": view(entitlement),
+              "request_id": request_id, "prev_hash": GENESIS_HASH}
+    record["hash"] = chain_hash(GENESIS_HASH, {**{name: record[name] for name in HASHED_FIELDS},
+                                               "recorded_at": format_timestamp(now)})
+    return record
+
+
 def append(session: Session, entitlement: Entitlement, action: str, *, actor: str, reason: str | None = None,
            extra: dict[str, Any] | None = None, request_id: str | None = None,
-           previous_hash: str | None = None, now: dt.datetime | None = None,
-           created: bool = False) -> EntitlementRecord:
-    """Seal and add the entitlement's next record (its row must have an id: flushed). ``created``: the first
-    record of an entitlement written with ``last_seq = 1`` already (no second write of its row)."""
-    if created:
-        assert entitlement.last_seq == 1
-        previous_hash = GENESIS_HASH
-    elif previous_hash is None:
+           previous_hash: str | None = None, now: dt.datetime | None = None) -> EntitlementRecord:
+    """Seal and add the entitlement's next record (its row must have an id: flushed)."""
+    if previous_hash is None:
         previous_hash = GENESIS_HASH if entitlement.last_seq == 0 else session.scalars(
             select(EntitlementRecord.hash).where(EntitlementRecord.entitlement_id == entitlement.id,
                                                  EntitlementRecord.seq == entitlement.last_seq)).one()
     now = now or utc_now()
-    if not created:
-        entitlement.last_seq += 1
-        entitlement.updated_at = now
+    entitlement.last_seq += 1
+    entitlement.updated_at = now
     record = EntitlementRecord(
         entitlement_id=entitlement.id, seq=entitlement.last_seq, action=action, status=entitlement.status,
         recorded_at=now, actor=actor, reason=reason, details={**view(entitlement), **(extra or {})},

@@ -14,19 +14,20 @@ only the difference from what the group already owes the firm (``offsets``).
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
 from functools import cache
 from typing import Any, Literal, Protocol
 
-from sqlalchemy import Select, bindparam, literal, select, true
+from sqlalchemy import Select, bindparam, func, insert, literal, select, true
 from sqlalchemy.orm import Session
 
 from pipeline.awards import ledger
 from pipeline.dates import business_today, utc_now
 from pipeline.errors import InvalidInput
+from pipeline.identifiers import region_prefix
 from pipeline.lifecycle.machine import RECOGNITION_TIER
-from pipeline.models import Entitlement
+from pipeline.models import Base, Entitlement, EntitlementRecord
 from pipeline.policies import FIRM_COUNTY, Award, PolicyPack, shipped_packs
 from pipeline.policies.service import latest_versions, packs_from
 
@@ -160,29 +161,153 @@ def split(amount: int, award: Award, firm_region: str) -> list[dict[str, Any]]:
             for payer, share in zip(award.payers, shares, strict=True)]
 
 
+def earning_slots(achievement: str) -> tuple[str, ...]:
+    """One ``LIKE`` pattern per (pack, award) that pays for ``achievement``, covering the pack's jurisdiction: a
+    firm's region matching *n* of them may earn up to *n* entitlements. What the statement that locks a firm
+    for a recognition reads the awards context for (none of it when no slot matches)."""
+    return tuple(f"{region_prefix(pack.jurisdiction)}%" for pack in shipped_packs() for award in pack.awards
+                 if award.achievement == achievement)
+
+
+class Existing(Protocol):
+    """An entitlement the firm already has, as stacking reads it (the ORM row has these attributes)."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def achievement_seq(self) -> int | None: ...
+    @property
+    def policy_id(self) -> str: ...
+    @property
+    def award_id(self) -> str: ...
+    @property
+    def stacking_group(self) -> str: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def net_amount(self) -> int: ...
+
+
+@dataclass(frozen=True)
+class Owed:
+    id: int
+    achievement_seq: int | None
+    policy_id: str
+    award_id: str
+    stacking_group: str
+    status: str
+    net_amount: int
+
+
+OWED_FIELDS: tuple[str, ...] = ("id", "achievement_seq", "policy_id", "award_id", "stacking_group", "status",
+                                "net_amount")
+
+
+@dataclass
+class Context:
+    """What deriving reads from the database: the packs at their latest versions, the firm's entitlements, and
+    entitlement ids drawn ahead (PostgreSQL's sequence, in the statement that locked the firm)."""
+
+    packs: tuple[PolicyPack, ...]
+    existing: list[Existing]
+    ids: list[int] = field(default_factory=list)
+
+
+ENTITLEMENT_COLUMNS: tuple[str, ...] = (
+    "id", "enterprise_id", "uscc", "region_code", "policy_id", "policy_version", "policy_hash", "award_id",
+    "stacking_group", "achievement_seq", "trigger", "side_title_kind", "effective_date", "gross_amount",
+    "net_amount", "offsets", "superseded_by", "payers", "status", "manual", "basis", "evidence",
+    "settled_outside_system", "last_seq", "created_at", "updated_at")
+
+
+@dataclass
+class NewEntitlement:
+    """A derived entitlement's row, before it is written (the attributes of :class:`Entitlement`)."""
+
+    id: int
+    enterprise_id: int
+    uscc: str
+    region_code: str
+    policy_id: str
+    policy_version: int
+    policy_hash: str
+    award_id: str
+    stacking_group: str
+    achievement_seq: int | None
+    trigger: str | None
+    side_title_kind: str | None
+    effective_date: dt.date
+    gross_amount: int
+    net_amount: int
+    offsets: list[dict[str, Any]]
+    superseded_by: int | None
+    payers: list[dict[str, Any]]
+    status: str
+    manual: bool
+    basis: str | None
+    evidence: dict[str, Any]
+    settled_outside_system: bool
+    last_seq: int
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+    def columns(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in ENTITLEMENT_COLUMNS}
+
+
+@dataclass(frozen=True)
+class Derived:
+    """An entitlement to write and its first (``create``) record's columns."""
+
+    entitlement: NewEntitlement
+    record: dict[str, Any]
+
+
+ENTITLEMENTS = Base.metadata.tables[Entitlement.__tablename__]
+RECORDS = Base.metadata.tables[EntitlementRecord.__tablename__]
+
+
 def entitle(session: Session, firm: Firm, event: Achieved, titles: Iterable[Title], *, actor: str,
-            settle: Settle = "owed", request_id: str | None = None) -> list[Entitlement]:
+            settle: Settle = "owed", request_id: str | None = None) -> list[NewEntitlement]:
     """What a recorded event does to the ledger, in the caller's transaction."""
     if event.trigger == "revoke" and event.reason_code == FALSE_INFORMATION:
         claw_back(session, firm.uscc, actor=actor, reason=f"撤销（提供虚假信息），事件{event.seq} — revoked for "
                                                           f"false information (event {event.seq})",
                   request_id=request_id)
         return []
+    if not may_earn(firm, event, settle):
+        return []  # decided without a query: the transition path pays nothing for firms no pack covers
+    derived = derive(firm, event, titles, read_context(session, firm.uscc), actor=actor, settle=settle,
+                     request_id=request_id, allocate=lambda n: allocate_ids(session, n))
+    write(session, derived)
+    return [item.entitlement for item in derived]
+
+
+def may_earn(firm: Firm, event: Achieved, settle: Settle) -> bool:
+    """Whether ``event`` may earn the firm anything at all (no query): a recognition or a side title, in a region
+    some pack covers, an achievement some pack pays for."""
     kind = side_title_kind(event)
     if settle == "none" or (event.trigger not in RECOGNITION_TIER and kind is None):
+        return False
+    return may_pay_here(firm.region_code) and earns_anywhere(kind or event.trigger or "")
+
+
+def derive(firm: Firm, event: Achieved, titles: Iterable[Title], context: Context, *, actor: str,
+           settle: Settle = "owed", request_id: str | None = None,
+           allocate: Callable[[int], list[int]]) -> list[Derived]:
+    """The entitlements ``event`` earns, stacked, with their ``create`` records — computed, not written (the
+    transition path writes them in the statement that writes the event; :func:`write` otherwise)."""
+    if not may_earn(firm, event, settle):
         return []
-    if not may_pay_here(firm.region_code) or not earns_anywhere(kind or event.trigger or ""):
-        return []  # decided without a query: the transition path pays nothing for firms no pack covers
-    packs, existing = _packs_and_entitlements(session, firm.uscc)
-    candidates, _ = evaluate(packs, firm.region_code, event, titles)
+    candidates, _ = evaluate(context.packs, firm.region_code, event, titles)
     if not candidates:
         return []
-    return _write(session, firm, event, candidates, existing=existing, actor=actor, settle=settle,
-                  request_id=request_id)
+    return _stack(firm, event, candidates, existing=context.existing, ids=context.ids, allocate=allocate,
+                  actor=actor, settle=settle, request_id=request_id)
 
 
 @cache
-def _packs_and_entitlements_query() -> Select[tuple[Any, Any, Entitlement]]:
+def _context_query() -> Select[tuple[Any, Any, Entitlement]]:
     """Built once: constructing it per recognition cost more than running it."""
     anchor = select(literal(1).label("anchor")).subquery()
     versions = latest_versions().subquery()
@@ -190,69 +315,97 @@ def _packs_and_entitlements_query() -> Select[tuple[Any, Any, Entitlement]]:
             .outerjoin(versions, true()).outerjoin(Entitlement, Entitlement.uscc == bindparam("uscc")))
 
 
-def _packs_and_entitlements(session: Session, uscc: str) -> tuple[tuple[PolicyPack, ...], list[Entitlement]]:
+def read_context(session: Session, uscc: str) -> Context:
     """The packs at their latest versions and the firm's entitlements, in ONE statement (a one-row anchor
-    outer-joined to both: versions × entitlements, a handful of rows) — a recognition's extra cost."""
-    rows = session.execute(_packs_and_entitlements_query(), {"uscc": uscc}).all()
+    outer-joined to both: versions × entitlements, a handful of rows)."""
+    rows = session.execute(_context_query(), {"uscc": uscc}).all()
     existing = {row[2].id: row[2] for row in rows if row[2] is not None}
-    return packs_from((row[0], row[1]) for row in rows), sorted(existing.values(), key=lambda e: e.id)
+    return Context(packs_from((row[0], row[1]) for row in rows),
+                   sorted(existing.values(), key=lambda e: e.id))
 
 
-def _write(session: Session, firm: Firm, event: Achieved, candidates: list[Candidate], *,
-           existing: list[Entitlement], actor: str, settle: Settle, request_id: str | None, basis: str | None = None,
-           evidence: dict[str, Any] | None = None) -> list[Entitlement]:
-    """Write the candidates' entitlements, stacked. ``basis`` makes it a manual entitlement (no event: ``seq``
-    is ``None``), which every live entitlement of its group offsets and which is never "derived already"."""
+def context_from(versions: Iterable[tuple[dict[str, Any] | None, int | None]], owed: Iterable[Sequence[Any]],
+                 ids: Iterable[int]) -> Context:
+    """A :class:`Context` from plain rows read elsewhere (the locking statement's JSON columns)."""
+    existing: list[Existing] = sorted((Owed(*row) for row in owed), key=lambda e: e.id)
+    return Context(packs_from(versions), existing, sorted(ids))
+
+
+def allocate_ids(session: Session, count: int) -> list[int]:
+    """``count`` new entitlement ids: from the sequence on PostgreSQL; past the largest on SQLite, whose writers
+    are serialised (``BEGIN IMMEDIATE``), so no other transaction takes them meanwhile."""
+    if count <= 0:
+        return []
+    if session.get_bind().dialect.name == "postgresql":
+        return list(session.scalars(select(func.nextval("award_entitlements_id_seq"))
+                                    .select_from(func.generate_series(1, count))))
+    top = session.scalar(select(func.coalesce(func.max(ENTITLEMENTS.c.id), 0))) or 0
+    return list(range(top + 1, top + 1 + count))
+
+
+def write(session: Session, derived: Sequence[Derived]) -> None:
+    """Insert derived entitlements and their ``create`` records (SQLAlchemy Core: two statements at most)."""
+    if derived:
+        session.execute(insert(ENTITLEMENTS), [item.entitlement.columns() for item in derived])
+        session.execute(insert(RECORDS), [item.record for item in derived])
+
+
+def _stack(firm: Firm, event: Achieved, candidates: list[Candidate], *, existing: Sequence[Existing],
+           ids: list[int], allocate: Callable[[int], list[int]], actor: str, settle: Settle,
+           request_id: str | None, basis: str | None = None,
+           evidence: dict[str, Any] | None = None) -> list[Derived]:
+    """Stack the candidates into entitlements (从高、不重复). ``basis`` makes it a manual entitlement (no event:
+    ``seq`` is ``None``), which every live entitlement of its group offsets and which is never "derived
+    already". Ids come from ``ids`` first, then ``allocate``."""
     assert firm.id is not None
     manual = basis is not None
     done = {(e.achievement_seq, e.policy_id, e.award_id) for e in existing}
-    kind = side_title_kind(event)
-    now = utc_now()
-    written: list[Entitlement] = []
     groups: dict[str, list[Candidate]] = {}
     for candidate in candidates:
         groups.setdefault(candidate.pack.stacking_group, []).append(candidate)
+    chosen: list[tuple[str, int, Candidate]] = []  # (group, rank, candidate) still to write
     for group, members in groups.items():
         members.sort(key=lambda c: (-c.gross, c.pack.id, c.award.id))
+        chosen.extend((group, rank, candidate) for rank, candidate in enumerate(members)
+                      if manual or (event.seq, candidate.pack.id, candidate.award.id) not in done)
+    if not chosen:
+        return []
+    ids = ids[:len(chosen)] + allocate(len(chosen) - len(ids)) if len(ids) < len(chosen) else ids[:len(chosen)]
+    kind = side_title_kind(event)
+    now = utc_now()
+    derived: list[Derived] = []
+    winners: dict[str, int] = {}
+    for (group, rank, candidate), new_id in zip(chosen, ids, strict=True):
         owed_before = [e for e in existing if e.stacking_group == group and e.status in LIVE and e.net_amount > 0
                        and (manual or e.achievement_seq != event.seq)]
-        winner: Entitlement | None = None
-        for rank, candidate in enumerate(members):
-            if not manual and (event.seq, candidate.pack.id, candidate.award.id) in done:
-                continue  # derived already (sync, a retried import): idempotent
-            offsets: list[dict[str, Any]] = []
-            net = candidate.gross
-            if rank > 0:
-                net = 0
-            elif candidate.pack.mode == "top_up" and owed_before:
-                offsets = [{"entitlement_id": e.id, "amount": e.net_amount,
-                            "reason": f"从高、不重复：{group}组已应享 — already owed in stacking group {group} "
-                                      f"({e.policy_id}/{e.award_id})"} for e in owed_before]
-                net = max(0, candidate.gross - sum(e.net_amount for e in owed_before))
-            payers = split(net, candidate.award, firm.region_code)
-            settled = settle == "settled" and net > 0
-            if settled:
-                for share in payers:
-                    share["status"] = "paid"
-            entitlement = Entitlement(
-                enterprise_id=firm.id, uscc=firm.uscc, region_code=firm.region_code, policy_id=candidate.pack.id,
-                policy_version=candidate.pack.version, policy_hash=candidate.pack.content_hash,
-                award_id=candidate.award.id, stacking_group=group,
-                achievement_seq=None if manual else event.seq,
-                trigger=None if kind else event.trigger, side_title_kind=kind, effective_date=event.effective_date,
-                gross_amount=candidate.gross, net_amount=net, offsets=offsets,
-                superseded_by=winner.id if rank > 0 and winner is not None else None, payers=payers,
-                status="paid" if settled else "entitled", manual=manual, basis=basis, evidence=dict(evidence or {}),
-                settled_outside_system=settled, last_seq=1, created_at=now, updated_at=now)
-            session.add(entitlement)
-            session.flush()
-            if rank == 0:
-                winner = entitlement
-            ledger.append(session, entitlement, "create", actor=actor, request_id=request_id, now=now, created=True)
-            written.append(entitlement)
-            existing.append(entitlement)
-    session.flush()
-    return written
+        offsets: list[dict[str, Any]] = []
+        net = candidate.gross
+        if rank > 0:
+            net = 0
+        elif candidate.pack.mode == "top_up" and owed_before:
+            offsets = [{"entitlement_id": e.id, "amount": e.net_amount,
+                        "reason": f"从高、不重复：{group}组已应享 — already owed in stacking group {group} "
+                                  f"({e.policy_id}/{e.award_id})"} for e in owed_before]
+            net = max(0, candidate.gross - sum(e.net_amount for e in owed_before))
+        payers = split(net, candidate.award, firm.region_code)
+        settled = settle == "settled" and net > 0
+        if settled:
+            for share in payers:
+                share["status"] = "paid"
+        entitlement = NewEntitlement(
+            id=new_id, enterprise_id=firm.id, uscc=firm.uscc, region_code=firm.region_code,
+            policy_id=candidate.pack.id, policy_version=candidate.pack.version,
+            policy_hash=candidate.pack.content_hash, award_id=candidate.award.id, stacking_group=group,
+            achievement_seq=None if manual else event.seq, trigger=None if kind else event.trigger,
+            side_title_kind=kind, effective_date=event.effective_date, gross_amount=candidate.gross, net_amount=net,
+            offsets=offsets, superseded_by=winners.get(group) if rank > 0 else None, payers=payers,
+            status="paid" if settled else "entitled", manual=manual, basis=basis, evidence=dict(evidence or {}),
+            settled_outside_system=settled, last_seq=1, created_at=now, updated_at=now)
+        if rank == 0:
+            winners[group] = new_id
+        derived.append(Derived(entitlement, ledger.creation_record(entitlement, actor=actor, request_id=request_id,
+                                                                   now=now)))
+    return derived
 
 
 def status_of(shares: list[dict[str, Any]], default: str) -> str:
@@ -352,7 +505,8 @@ def manual_entitlement(session: Session, firm: Firm, pack: PolicyPack, award: Aw
         achieved = ManualAchievement(award.trigger or "", effective_date, {})
     existing = list(session.scalars(select(Entitlement).where(Entitlement.uscc == firm.uscc)
                                     .order_by(Entitlement.id)))
-    (entitlement,) = _write(session, firm, achieved, [Candidate(pack, award, gross)], existing=existing,
-                            actor=actor, settle="owed",
-                            request_id=request_id, basis=basis, evidence=evidence)
-    return entitlement
+    (derived,) = _stack(firm, achieved, [Candidate(pack, award, gross)], existing=existing, ids=[],
+                        allocate=lambda n: allocate_ids(session, n), actor=actor, settle="owed",
+                        request_id=request_id, basis=basis, evidence=evidence)
+    write(session, [derived])
+    return session.get_one(Entitlement, derived.entitlement.id)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from functools import cache
 from typing import Any, Protocol
 
@@ -17,6 +17,7 @@ from sqlalchemy import (
     ColumnElement,
     Executable,
     Select,
+    String,
     Table,
     bindparam,
     func,
@@ -29,12 +30,24 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from pipeline.access import Actor
+from pipeline.awards import service as awards
+from pipeline.awards.service import OWED_FIELDS
 from pipeline.errors import NotFound, VersionMismatch
 from pipeline.firms.records import FirmRecord, TitleRecord
 from pipeline.identifiers import validate_uscc
 from pipeline.lifecycle import chain
 from pipeline.lifecycle.events import EventRecord, next_event
-from pipeline.models import AnnualFiling, Base, Enterprise, Event, Recognition, SideTitle
+from pipeline.models import (
+    AnnualFiling,
+    Base,
+    Enterprise,
+    Entitlement,
+    EntitlementRecord,
+    Event,
+    Recognition,
+    SideTitle,
+)
+from pipeline.policies.service import latest_versions
 from pipeline.rulebooks import Rulebook, get_rulebook
 
 
@@ -151,16 +164,26 @@ _EVENTS = Base.metadata.tables[Event.__tablename__]
 _FILINGS = Base.metadata.tables[AnnualFiling.__tablename__]
 _SIDE_TITLES = Base.metadata.tables[SideTitle.__tablename__]
 _EVENT_COLUMNS = tuple(column.name for column in _EVENTS.c if column.name not in ("id", "tx_id"))
+_ENTITLEMENTS = Base.metadata.tables[Entitlement.__tablename__]
+_RECORDS = Base.metadata.tables[EntitlementRecord.__tablename__]
+_RECORD_COLUMNS = tuple(column.name for column in _RECORDS.c if column.name != "id")
+ENTITLEMENT_ID_SEQUENCE = "award_entitlements_id_seq"
 _TITLE_FIELDS = ("id", "tier", "document_no", "batch", "recognized_on", "valid_until", "ended_on", "end_reason",
                  "granted_by_seq", "ended_by_seq")
 
 
 @cache
-def _load_statement(postgres: bool, with_indicators: bool) -> Select[Any]:
+def _load_statement(postgres: bool, with_indicators: bool, with_awards: bool = False) -> Select[Any]:
     """The firm's row locked (``:uscc``), with its chain head, its titles and, ``with_indicators``, its latest
-    indicators before ``:before`` (a year) — one statement, built once per shape."""
+    indicators before ``:before`` (a year) — one statement, built once per shape.
+
+    ``with_awards`` (a recognition some pack pays for) adds what deriving its entitlements reads, only for a
+    firm whose region matches one of ``:award_slots`` (``LIKE`` patterns, one per pack award that could pay):
+    the packs' stored versions, the firm's entitlements and, on PostgreSQL, one new entitlement id per matching
+    slot (``nextval``) — so the entitlements are sealed before the one statement that writes the event."""
     e, r, v, f, s = _FIRMS.c, _TITLES.c, _EVENTS.c, _FILINGS.c, _SIDE_TITLES.c
     as_array = func.json_build_array if postgres else func.json_array
+    aggregate = func.json_agg if postgres else func.json_group_array
     titles = select((func.json_agg if postgres else func.json_group_array)(
         as_array(*(r[name] for name in _TITLE_FIELDS)))).where(r.enterprise_id == e.id).scalar_subquery()
     head = select(v.hash).where(v.uscc == e.uscc, v.seq == e.last_seq).scalar_subquery()
@@ -175,7 +198,30 @@ def _load_statement(postgres: bool, with_indicators: bool) -> Select[Any]:
         side = select((func.json_agg if postgres else func.json_group_array)(
             as_array(s.kind, s.granted_on, s.valid_until, s.ended_on))).where(s.enterprise_id == e.id)
         columns.append(side.scalar_subquery().label("side_titles"))
+    if with_awards:
+        columns.extend(_awards_columns(postgres, as_array, aggregate))
     return select(*columns).where(e.uscc == bindparam("uscc")).with_for_update(of=_FIRMS)
+
+
+def _awards_columns(postgres: bool, as_array: Any, aggregate: Any) -> list[Any]:
+    e, a = _FIRMS.c, _ENTITLEMENTS.c
+    matches: ColumnElement[bool]
+    if postgres:
+        matches = e.region_code.like(func.any(bindparam("award_slots", type_=postgresql.ARRAY(String()))))
+    else:
+        slot = func.json_each(bindparam("award_slots_json", type_=String())).table_valued("value")
+        matches = select(slot.c.value).where(e.region_code.like(slot.c.value)).exists()
+    p = latest_versions().subquery("latest_policy_versions").c
+    versions = select(aggregate(as_array(p.document if postgres else func.json(p.document), p.version))
+                      ).where(matches)
+    owed = select(aggregate(as_array(*(a[name] for name in OWED_FIELDS)))).where(a.uscc == e.uscc, matches)
+    columns = [versions.scalar_subquery().label("award_versions"), owed.scalar_subquery().label("award_owed")]
+    if postgres:
+        slot = (func.unnest(bindparam("award_slots", type_=postgresql.ARRAY(String()))).table_valued("value")
+                .render_derived("slot"))
+        ids = select(func.array_agg(func.nextval(ENTITLEMENT_ID_SEQUENCE))).where(e.region_code.like(slot.c.value))
+        columns.append(ids.scalar_subquery().label("award_ids"))
+    return columns
 
 
 def _json(value: Any) -> Any:
@@ -187,9 +233,12 @@ def _day(value: Any) -> dt.date | None:
 
 
 def lock_record(session: Session, uscc: str, actor: Actor, *, indicators_before: int | None = None,
-                arrives_in: str | None = None) -> tuple[FirmRecord, tuple[int, Any] | None]:
+                arrives_in: str | None = None, award_slots: Sequence[str] = (),
+                ) -> tuple[FirmRecord, tuple[int, Any] | None, awards.Context | None]:
     """The firm as a plain :class:`FirmRecord`, its row locked, with its chain head and titles — and, with
-    ``indicators_before``, its newest ``(year, indicators)`` before that year — in one round trip.
+    ``indicators_before``, its newest ``(year, indicators)`` before that year — and, with ``award_slots``
+    (:func:`pipeline.awards.service.earning_slots`), the awards context of a firm some of them cover — in one
+    round trip.
 
     The firm must be in ``actor``'s jurisdiction, or — with ``arrives_in`` (a region the caller has checked
     the actor covers) — removed: a relocated firm is enrolled again where it arrives.
@@ -200,8 +249,12 @@ def lock_record(session: Session, uscc: str, actor: Actor, *, indicators_before:
     is exactly "the subqueries are stale": the statement runs once more, now after the lock holder committed.
     """
     code = validate_uscc(uscc)
-    statement = _load_statement(session.get_bind().dialect.name == "postgresql", indicators_before is not None)
-    params = {"uscc": code, "before": indicators_before}
+    postgres = session.get_bind().dialect.name == "postgresql"
+    statement = _load_statement(postgres, indicators_before is not None, bool(award_slots))
+    params: dict[str, Any] = {"uscc": code, "before": indicators_before}
+    if award_slots:
+        params["award_slots" if postgres else "award_slots_json"] = (
+            list(award_slots) if postgres else json.dumps(list(award_slots)))
     row = session.execute(statement, params).one_or_none()
     if row is not None and row.head is None and row.last_seq > 0:
         row = session.execute(statement, params).one_or_none()
@@ -225,7 +278,12 @@ def lock_record(session: Session, uscc: str, actor: Actor, *, indicators_before:
         firm.side_titles = [(kind, _day(granted_on), _day(valid_until), _day(ended_on))  # type: ignore[misc]
                             for kind, granted_on, valid_until, ended_on in _json(row.side_titles) or []]
     latest = _json(row.latest) if indicators_before is not None else None
-    return firm, (int(latest[0]), latest[1]) if latest else None
+    context = None
+    if award_slots and awards.may_pay_here(firm.region_code):
+        context = awards.context_from(((_json(document), version) for document, version in
+                                       _json(row.award_versions) or []),
+                                      _json(row.award_owed) or [], (row.award_ids or []) if postgres else [])
+    return firm, (int(latest[0]), latest[1]) if latest else None, context
 
 
 _FIRM_SET = ("state", "version", "barred_until", "last_seq", "last_effective_date", "updated_at")
@@ -255,9 +313,10 @@ def _param(table: Table, column: str, name: str) -> BindParameter[Any]:
 
 
 @cache
-def _write_statements(postgres: bool, ended: int, granted: int) -> tuple[Executable, ...]:
-    """The statements that write a decision with ``ended`` titles ended and ``granted`` granted, built once
-    per shape: one statement of data-modifying CTEs on PostgreSQL, one per row on SQLite."""
+def _write_statements(postgres: bool, ended: int, granted: int, entitlements: int = 0) -> tuple[Executable, ...]:
+    """The statements that write a decision with ``ended`` titles ended and ``granted`` granted (and
+    ``entitlements`` derived entitlements with their first records), built once per shape: one statement of
+    data-modifying CTEs on PostgreSQL, one per row on SQLite."""
     firm = update(_FIRMS).where(_FIRMS.c.id == bindparam("firm_id")).values(
         {name: _param(_FIRMS, name, f"firm_{name}") for name in _FIRM_SET})
     ends = [update(_TITLES).where(_TITLES.c.id == bindparam(f"end{i}_id")).values(
@@ -266,16 +325,23 @@ def _write_statements(postgres: bool, ended: int, granted: int) -> tuple[Executa
     grants = [insert(_TITLES).values({"enterprise_id": bindparam("firm_id"), **{
         name: _param(_TITLES, name, f"grant{j}_{name}") for name in _GRANT_COLUMNS}}) for j in range(granted)]
     event = insert(_EVENTS).values({name: _param(_EVENTS, name, f"event_{name}") for name in _EVENT_COLUMNS})
+    # an entitlement's record refers to it: both go in this statement, whose foreign keys are checked at its end
+    owed = [insert(table).values({name: _param(table, name, f"{prefix}{k}_{name}") for name in columns})
+            for k in range(entitlements)
+            for table, prefix, columns in ((_ENTITLEMENTS, "entitlement", awards.ENTITLEMENT_COLUMNS),
+                                           (_RECORDS, "record", _RECORD_COLUMNS))]
     if postgres:
         return (event.add_cte(firm.cte("firm"), *(u.cte(f"ended_{i}") for i, u in enumerate(ends)),
-                              *(g.cte(f"granted_{j}") for j, g in enumerate(grants))),)
-    return (firm, *ends, *grants, event)
+                              *(g.cte(f"granted_{j}") for j, g in enumerate(grants)),
+                              *(o.cte(f"owed_{k}") for k, o in enumerate(owed))),)
+    return (firm, *ends, *grants, event, *owed)
 
 
-def write_record(session: Session, firm: FirmRecord, event: EventRecord) -> None:
-    """Write what a decision changed — the firm's row, titles granted and ended, the event — as one statement
-    on PostgreSQL (data-modifying CTEs), in order on SQLite; then expire any ORM copy of the firm in the
-    session, so nothing reads or flushes a stale one."""
+def write_record(session: Session, firm: FirmRecord, event: EventRecord,
+                 entitlements: Sequence[awards.Derived] = ()) -> None:
+    """Write what a decision changed — the firm's row, titles granted and ended, the event, the entitlements
+    it earned — as one statement on PostgreSQL (data-modifying CTEs), in order on SQLite; then expire any ORM
+    copy of the firm in the session, so nothing reads or flushes a stale one."""
     assert firm.id is not None
     params: dict[str, Any] = {"firm_id": firm.id, **{f"firm_{name}": getattr(firm, name) for name in _FIRM_SET}}
     ended = [t for t in firm.recognitions if t.id is not None and t.end_changed()]
@@ -286,7 +352,11 @@ def write_record(session: Session, firm: FirmRecord, event: EventRecord) -> None
     for j, title in enumerate(granted):
         params.update({f"grant{j}_{name}": getattr(title, name) for name in _GRANT_COLUMNS})
     params.update({f"event_{name}": value for name, value in event.columns().items()})
-    for statement in _write_statements(session.get_bind().dialect.name == "postgresql", len(ended), len(granted)):
+    for k, derived in enumerate(entitlements):
+        params.update({f"entitlement{k}_{name}": value for name, value in derived.entitlement.columns().items()})
+        params.update({f"record{k}_{name}": value for name, value in derived.record.items()})
+    for statement in _write_statements(session.get_bind().dialect.name == "postgresql", len(ended), len(granted),
+                                       len(entitlements)):
         session.execute(statement, params)
     _note_written(session, event)
     _expire_orm_copies(session, firm.id)

@@ -122,8 +122,9 @@ def transition(
     recognition = trigger in RECOGNITION_TIER
     if arrives_in is not None:
         arrives_in = _arrival_region(arrives_in, trigger, actor)
-    firm, latest = repository.lock_record(session, uscc, actor, arrives_in=arrives_in,
-                                          indicators_before=effective_date.year if recognition else None)
+    firm, latest, owed = repository.lock_record(session, uscc, actor, arrives_in=arrives_in,
+                                                indicators_before=effective_date.year if recognition else None,
+                                                award_slots=awards.earning_slots(trigger) if recognition else ())
     moved_from = firm.region_code if arrives_in is not None and arrives_in != firm.region_code else None
     if moved_from is not None and not (actor.covers(moved_from) or repository.moved_away(session, firm)):
         raise NotFound(f"未找到企业{firm.uscc} — no enterprise {firm.uscc} in your jurisdiction")
@@ -146,10 +147,14 @@ def transition(
         request_id=request_id, enterprise_id=firm.id, previous_hash=firm.head_hash or GENESIS_HASH,
         user=actor.user,
     )
-    repository.write_record(session, firm, event)
+    earned = [] if owed is None else awards.derive(  # issue 14: written with the event, in one statement
+        firm, event, firm.recognitions, owed, actor=actor.id, request_id=request_id,
+        allocate=lambda count: awards.allocate_ids(session, count))
+    repository.write_record(session, firm, event, earned)
     if moved_from is not None:
         repository.move(session, firm, firm.region_code)
-    awards.entitle(session, firm, event, firm.recognitions, actor=actor.id, request_id=request_id)  # issue 14
+    if not recognition:  # a revoke for false information claws back what was paid
+        awards.entitle(session, firm, event, firm.recognitions, actor=actor.id, request_id=request_id)
     return Outcome(firm, event)
 
 
