@@ -22,6 +22,7 @@ from sqlalchemy import (
     bindparam,
     func,
     insert,
+    literal_column,
     or_,
     select,
     update,
@@ -326,15 +327,32 @@ def _write_statements(postgres: bool, ended: int, granted: int, entitlements: in
         name: _param(_TITLES, name, f"grant{j}_{name}") for name in _GRANT_COLUMNS}}) for j in range(granted)]
     event = insert(_EVENTS).values({name: _param(_EVENTS, name, f"event_{name}") for name in _EVENT_COLUMNS})
     # an entitlement's record refers to it: both go in this statement, whose foreign keys are checked at its end
-    owed = [insert(table).values({name: _param(table, name, f"{prefix}{k}_{name}") for name in columns})
-            for k in range(entitlements)
-            for table, prefix, columns in ((_ENTITLEMENTS, "entitlement", awards.ENTITLEMENT_COLUMNS),
-                                           (_RECORDS, "record", _RECORD_COLUMNS))]
+    owed: list[Any] = [
+        insert(table).values({name: _param(table, name, f"{prefix}{k}_{name}") for name in columns})
+        for k in range(entitlements)
+        for table, prefix, columns in ((_ENTITLEMENTS, "entitlement", awards.ENTITLEMENT_COLUMNS),
+                                       (_RECORDS, "record", _RECORD_COLUMNS))]
     if postgres:
+        # one JSON parameter per table, however many rows: psycopg caches the parsing of a statement only up to
+        # 50 parameters, and a statement shape per count would be built for nothing
+        owed = [_insert_json_rows(_ENTITLEMENTS, awards.ENTITLEMENT_COLUMNS, "entitlement_rows"),
+                _insert_json_rows(_RECORDS, _RECORD_COLUMNS, "record_rows")] if entitlements else []
         return (event.add_cte(firm.cte("firm"), *(u.cte(f"ended_{i}") for i, u in enumerate(ends)),
                               *(g.cte(f"granted_{j}") for j, g in enumerate(grants)),
                               *(o.cte(f"owed_{k}") for k, o in enumerate(owed))),)
     return (firm, *ends, *grants, event, *owed)
+
+
+def _insert_json_rows(table: Table, columns: Sequence[str], name: str) -> Executable:
+    """``INSERT INTO table SELECT … FROM jsonb_populate_recordset(NULL::table, :name)`` (PostgreSQL): the rows
+    come as one JSON array of objects, each column's text parsed by the column's own type."""
+    rows = func.jsonb_populate_recordset(literal_column(f"NULL::{table.name}"),
+                                         bindparam(name, type_=postgresql.JSONB())).table_valued(*columns)
+    return insert(table).from_select(list(columns), select(*(rows.c[column] for column in columns)))
+
+
+def _json_row(values: Mapping[str, Any]) -> dict[str, Any]:
+    return {key: value.isoformat() if isinstance(value, dt.date) else value for key, value in values.items()}
 
 
 def write_record(session: Session, firm: FirmRecord, event: EventRecord,
@@ -352,11 +370,15 @@ def write_record(session: Session, firm: FirmRecord, event: EventRecord,
     for j, title in enumerate(granted):
         params.update({f"grant{j}_{name}": getattr(title, name) for name in _GRANT_COLUMNS})
     params.update({f"event_{name}": value for name, value in event.columns().items()})
-    for k, derived in enumerate(entitlements):
+    postgres = session.get_bind().dialect.name == "postgresql"
+    if postgres and entitlements:
+        params["entitlement_rows"] = [_json_row(derived.entitlement.columns()) for derived in entitlements]
+        params["record_rows"] = [_json_row(derived.record) for derived in entitlements]
+    for k, derived in enumerate(() if postgres else entitlements):
         params.update({f"entitlement{k}_{name}": value for name, value in derived.entitlement.columns().items()})
         params.update({f"record{k}_{name}": value for name, value in derived.record.items()})
-    for statement in _write_statements(session.get_bind().dialect.name == "postgresql", len(ended), len(granted),
-                                       len(entitlements)):
+    shape = min(len(entitlements), 1) if postgres else len(entitlements)
+    for statement in _write_statements(postgres, len(ended), len(granted), shape):
         session.execute(statement, params)
     _note_written(session, event)
     _expire_orm_copies(session, firm.id)
