@@ -382,7 +382,9 @@ def profile(url: str, token: str, firms: int, top: int) -> None:
 
     async def drive(first: int, count: int) -> None:
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://bench") as client:
+        # inside the app's lifespan, as under uvicorn: the token cache is listening, so it is used
+        async with app.router.lifespan_context(app), httpx.AsyncClient(transport=transport,
+                                                                        base_url="http://bench") as client:
             for serial in range(first, first + count):
                 code = uscc(serial)
                 response = await client.post("/api/v1/enterprises", headers=headers, json={

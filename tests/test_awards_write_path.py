@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from helpers import ADMIN, Factory, enroll, fire, make_uscc
+from helpers import Factory, enroll, fire, make_uscc
 from sqlalchemy import Engine, event, select
 
 from pipeline.awards import ledger

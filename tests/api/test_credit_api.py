@@ -39,7 +39,7 @@ def test_ceilings_follow_the_pack_window_the_titles_held_and_the_firms_status(
     assert before["whitelisted"] is True
     assert before["policies"] == [{"id": "zhengzhou-2022-36", "hash": hashes["zhengzhou-2022-36"],
                                    "used_for": "whitelist"}]
-    assert "无适用于" in before["basis"]
+    assert "无适用于河南省中原区（410102）的授信政策" in before["basis"]  # the place by name, then its code
     first_day = _credit(client, city, provincial, "2025-02-11")
     assert (first_day["ceiling_yuan"], first_day["headroom_yuan"], first_day["outstanding_yuan"]) == (
         30_000_000, 30_000_000, 0)

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from pipeline.access import Actor
 from pipeline.errors import Forbidden, InvalidInput
 from pipeline.history import timetravel
+from pipeline.identifiers import region_name
 from pipeline.lifecycle.guards import PlainTitle
 from pipeline.models import Enterprise, Loan
 from pipeline.policies import PolicyPack
@@ -102,7 +103,8 @@ def qualify(packs: Sequence[PolicyPack], region_code: str, state: str | None, ti
     titled = state is not None and state not in ZERO_STATES and top is not None
     pack = _ceiling_pack(packs, region_code, day)
     if pack is None:
-        answer.basis.append(f"{day}无适用于{region_code}的授信政策 — no credit policy in force for this region, "
+        place = f"{region_name(region_code)}（{region_code}）" if region_name(region_code) else region_code
+        answer.basis.append(f"{day}无适用于{place}的授信政策 — no credit policy in force for this region, "
                             f"so no ceiling")
     else:
         answer.policies.append(PolicyUse(pack.id, pack.content_hash, "ceiling"))
