@@ -1,9 +1,11 @@
 """Entitlements derived from recognitions, and what later events do to them.
 
-:func:`entitle` is the one call every door makes after it records an event (the service's transitions, the
-import engine, ``pipeline awards sync``): for a recognition, every pack in force on its effective date whose
-jurisdiction covers the firm yields an entitlement in the same transaction; a ``revoke`` for
-``false_information`` makes every paid share ``clawback_due``. :func:`on_voided` follows a correction.
+:func:`derive` is the one computation every door uses after it records an event: for a recognition, every
+pack in force on its effective date whose jurisdiction covers the firm yields an entitlement, stacked, with its
+sealed first record. The service's transitions read what it needs in the statement that locks the firm and
+write its rows in the statement that writes the event; the import engine, ``pipeline awards sync`` and side
+titles call :func:`entitle` (read, derive, write). A ``revoke`` for ``false_information`` makes every paid
+share ``clawback_due``. :func:`on_voided` follows a correction.
 
 Stacking (从高、不重复): within one stacking group the highest award for an achievement is owed and lower
 duplicates are recorded at 0 naming it (``superseded_by``); in ``top_up`` mode a later achievement is owed
@@ -161,6 +163,7 @@ def split(amount: int, award: Award, firm_region: str) -> list[dict[str, Any]]:
             for payer, share in zip(award.payers, shares, strict=True)]
 
 
+@cache
 def earning_slots(achievement: str) -> tuple[str, ...]:
     """One ``LIKE`` pattern per (pack, award) that pays for ``achievement``, covering the pack's jurisdiction: a
     firm's region matching *n* of them may earn up to *n* entitlements. What the statement that locks a firm
