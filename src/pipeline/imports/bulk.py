@@ -19,17 +19,19 @@ heads in one query and their titles in a second.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+import orjson
 import psycopg
 from sqlalchemy import (
     BigInteger,
-    ColumnElement,
     Connection,
     Integer,
+    Select,
     String,
     and_,
     bindparam,
@@ -38,6 +40,7 @@ from sqlalchemy import (
     insert,
     null,
     select,
+    true,
     update,
 )
 from sqlalchemy.exc import IntegrityError
@@ -46,7 +49,6 @@ from sqlalchemy.orm import Session
 from pipeline.db import member_of
 from pipeline.errors import Conflict
 from pipeline.firms.records import FirmRecord, TitleRecord
-from pipeline.lifecycle.chain import canonical_json
 from pipeline.lifecycle.events import EventRecord
 from pipeline.models import Base, Enterprise, Event, Recognition
 
@@ -87,20 +89,28 @@ def load_firms(session: Session, codes: Sequence[str], run_id: int) -> dict[str,
     if not codes:
         return {}
     postgres = _postgres(session)
-    e, head = ENTERPRISES.c, EVENTS.c
-    imported: ColumnElement[Any] = head.evidence["import"]
-    if postgres:  # jsonb = compares numbers as numbers (5 = 5.0), as Python's == does
-        imported = case((head.evidence["import"]["run"] == func.to_jsonb(bindparam(None, run_id, Integer())),
-                         imported), else_=null())
-    query = (select(e.id, e.uscc, e.name, e.region_code, e.state, e.version, e.last_seq, e.barred_until,
-                    e.last_effective_date, e.created_at, e.updated_at, head.hash, imported.label("imported"))
-             .select_from(ENTERPRISES.outerjoin(EVENTS, and_(head.uscc == e.uscc, head.seq == e.last_seq)))
-             .where(member_of(e.uscc, list(codes), String(), postgres=postgres)))
+    e, h = ENTERPRISES.c, EVENTS.c
+    firm_columns = (e.id, e.uscc, e.name, e.region_code, e.state, e.version, e.last_seq, e.barred_until,
+                    e.last_effective_date, e.created_at, e.updated_at)
+    query: Select[Any]
     if postgres:
-        query = query.with_for_update(of=ENTERPRISES)
+        # The head by its (uscc, seq) index, firm by firm (LIMIT 1 keeps the planner from hashing the whole events
+        # table instead); jsonb = compares numbers as numbers (5 = 5.0), as Python's == does.
+        head = (select(h.hash, case((h.evidence["import"]["run"] == func.to_jsonb(bindparam(None, run_id, Integer())),
+                                     h.evidence["import"]), else_=null()).label("imported"))
+                .where(h.uscc == e.uscc, h.seq == e.last_seq).limit(1).lateral("head"))
+        query = (select(*firm_columns, head.c.hash, head.c.imported)
+                 .select_from(ENTERPRISES.outerjoin(head, true()))
+                 .where(member_of(e.uscc, list(codes), String(), postgres=True))
+                 .with_for_update(of=ENTERPRISES))
+    else:
+        query = (select(*firm_columns, h.hash, h.evidence["import"].label("imported"))
+                 .select_from(ENTERPRISES.outerjoin(EVENTS, and_(h.uscc == e.uscc, h.seq == e.last_seq)))
+                 .where(member_of(e.uscc, list(codes), String(), postgres=False)))
     firms: dict[int, FirmRecord] = {}
+    rows: Sequence[Any] = session.execute(query).all()
     for (firm_id, uscc, name, region_code, state, version, last_seq, barred_until, last_effective_date, created_at,
-         updated_at, head_hash, imported) in session.execute(query).all():
+         updated_at, head_hash, imported) in rows:
         firms[firm_id] = FirmRecord(
             id=firm_id, uscc=uscc, name=name, region_code=region_code, state=state, version=version,
             last_seq=last_seq, barred_until=barred_until, last_effective_date=last_effective_date,
@@ -284,8 +294,9 @@ class _PostgresJob:
         self.updates = _columns([_firm_update(f) for f in changed], len(FIRM_UPDATE))
         self.ended = _columns([_title_update(t) for t in ended], len(TITLE_UPDATE))
         self.titles = [_title_row(f, t) for f, t in new_titles]
-        # jsonb parses the text: key order and spacing do not matter to it, nor to the hash (taken before).
-        self.events = [_event_row(e, canonical_json(e.evidence)) for e in events]
+        # jsonb parses the text: key order, spacing and a number's notation (orjson writes 1e16 where json writes
+        # 1e+16; the digits are the same shortest ones) do not matter to it, nor to the hash (taken before).
+        self.events = [_event_row(e, _json_text(e.evidence)) for e in events]
 
     def run(self, connection: Any) -> None:
         with connection.cursor() as cursor:
@@ -312,6 +323,15 @@ class _PostgresJob:
         with cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
             for row in rows:
                 copy.write_row(row)
+
+
+def _json_text(document: Any) -> str:
+    """A sealed event's evidence as JSON text for its jsonb column: orjson, or ``json`` for what orjson refuses
+    (integers beyond 64 bits never get this far; keys that are not text do not either)."""
+    try:
+        return orjson.dumps(document).decode("utf-8")
+    except orjson.JSONEncodeError:
+        return json.dumps(document, ensure_ascii=False)
 
 
 def _columns(rows: list[tuple[Any, ...]], width: int) -> list[list[Any]]:
