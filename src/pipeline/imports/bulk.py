@@ -8,13 +8,14 @@ a :class:`ChunkWriter`:
 
 * PostgreSQL: new firm ids come from the sequence in one query; new firms, titles and events go in with ``COPY``
   (row triggers fire as for any insert, so ``events.tx_id`` is set for the change feed); the chunk's changed firms
-  and titles are one ``UPDATE … FROM unnest(…)`` each. The database writes one chunk while Python computes the
-  next (a second thread on the same connection, never both at once on it).
+  and titles are one ``UPDATE … FROM unnest(…)`` each. The database writes one chunk — and then loads the chunk
+  after next — while Python computes the next (one worker thread on the same connection; the importer leaves
+  the session alone while its loads run).
 * SQLite (the embedded default): Core ``executemany`` on the importer's thread; new firm ids are
   ``max(id) + 1 …``, safe because the writer lock is held from ``BEGIN IMMEDIATE`` on.
 
 Firms are loaded (and, on PostgreSQL, locked ``FOR UPDATE`` so that concurrent writers serialise) with their chain
-heads in one query and their titles in a second.
+heads in one query and their titles in a second; id lists go to PostgreSQL as one array parameter.
 """
 
 from __future__ import annotations

@@ -5,13 +5,13 @@ that met any problem row) rolls the savepoint back. So the verdict a dry run rep
 what apply does — including rows that depend on earlier rows of the same file.
 
 Speed: rows go in chunks. A chunk's firms, their titles and the last hash of each chain are loaded with two
-queries (``FOR UPDATE`` on PostgreSQL). Each row then runs the checks of :func:`pipeline.firms.service.transition` /
+queries (``FOR UPDATE`` on PostgreSQL) — on PostgreSQL by the writer's thread, while the chunk before is computed. Each row then runs the checks of :func:`pipeline.firms.service.transition` /
 :func:`pipeline.firms.service.enroll` in memory — the same guards, :func:`pipeline.lifecycle.machine.fire` and
 :func:`pipeline.firms.service.apply_titles` — on plain records (:mod:`pipeline.imports.bulk`) instead of ORM objects,
 and seals its event exactly as :func:`pipeline.firms.repository.append_event` does; the chunk is then written in bulk
 (``COPY`` on PostgreSQL, while the next chunk is computed; see :class:`pipeline.imports.bulk.ChunkWriter`).
-Memory stays flat: at most two chunks are held (one computing, one being written), and report rows go to a sink
-instead of a list.
+Memory stays flat: at most three chunks are held (one read ahead and loading, one computing, one being written),
+and report rows go to a sink instead of a list.
 
 ``backfill`` is the exception: its rows for one firm may be anywhere in the file and must be applied in date
 order, so the (small) rows are held and sorted before they are applied. A lapsed backfilled title is expired
