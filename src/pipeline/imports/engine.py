@@ -5,8 +5,9 @@ that met any problem row) rolls the savepoint back. So the verdict a dry run rep
 what apply does — including rows that depend on earlier rows of the same file.
 
 Speed: rows go in chunks. A chunk's firms, their titles and the last hash of each chain are loaded with two
-queries (``FOR UPDATE`` on PostgreSQL) — on PostgreSQL by the writer's thread, while the chunk before is computed. Each row then runs the checks of :func:`pipeline.firms.service.transition` /
-:func:`pipeline.firms.service.enroll` in memory — the same guards, :func:`pipeline.lifecycle.machine.fire` and
+queries (``FOR UPDATE`` on PostgreSQL, where the writer's thread loads them while the chunk before is computed).
+Each row then runs the checks of :func:`pipeline.firms.service.transition` / :func:`pipeline.firms.service.enroll`
+in memory — the same guards, :func:`pipeline.lifecycle.machine.fire` and
 :func:`pipeline.firms.service.apply_titles` — on plain records (:mod:`pipeline.imports.bulk`) instead of ORM objects,
 and seals its event exactly as :func:`pipeline.firms.repository.append_event` does; the chunk is then written in bulk
 (``COPY`` on PostgreSQL, while the next chunk is computed; see :class:`pipeline.imports.bulk.ChunkWriter`).
@@ -192,7 +193,6 @@ class _Loaded:
     firms: dict[str, FirmRecord]
     indicators: dict[int, list[tuple[int, Any]]]
     side_spans: dict[int, list[SideSpan]]
-
 
 
 class _Importer:
