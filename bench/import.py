@@ -19,6 +19,10 @@ the load, the CPU time much less. Peak memory is each child's own maximum RSS (`
 ratio to COPY and the peak RSS.
 
     .venv/bin/python bench/import.py --rows 100000 50000
+    .venv/bin/python bench/import.py --rows 50000 --no-bombs --profile /tmp/prof   # then: python -m pstats FILE
+
+``--profile DIR`` runs both imports under cProfile and leaves ``import-<action>-<rows>.prof`` in DIR (the
+profiler slows them down: their figures are then not comparable with unprofiled runs).
 """
 
 from __future__ import annotations
@@ -181,12 +185,21 @@ def run_child(args: list[str], *, check: bool = True) -> tuple[float, float, int
     return elapsed, usage.ru_utime + usage.ru_stime, usage.ru_maxrss // 1024, text.splitlines()[-1]
 
 
+def profiled(folder: Path | None, name: str) -> list[str]:
+    """The ``pipeline`` command, under cProfile writing ``folder/import-<name>.prof`` when a folder is given."""
+    if folder is None:
+        return [PIPELINE]
+    folder.mkdir(parents=True, exist_ok=True)
+    return [sys.executable, "-m", "cProfile", "-o", str(folder / f"import-{name}.prof"), PIPELINE]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, nargs="*", default=[100_000, 50_000])
     parser.add_argument("--url", default=os.environ.get("PIPELINE_BENCH_POSTGRES_URL", DEFAULT_URL))
     parser.add_argument("--xlsx-rows", type=int, nargs="*", default=[], help="dry runs of .xlsx files this long")
     parser.add_argument("--no-bombs", dest="bombs", action="store_false", help="skip the hostile files")
+    parser.add_argument("--profile", type=Path, metavar="DIR", help="run the imports under cProfile, .prof files here")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         if args.bombs or args.xlsx_rows:
@@ -219,10 +232,12 @@ def main() -> None:
             url = fresh_database(args.url, "pipeline_bench_import")
             copy_s = time_copy(url, path)
             enroll_s, enroll_cpu, enroll_mb, enroll_line = run_child(
-                [PIPELINE, "--database-url", url, "import", str(path), "--action", "enroll", "--apply"])
+                [*profiled(args.profile, f"enroll-{rows}"), "--database-url", url, "import", str(path),
+                 "--action", "enroll", "--apply"])
             recog_s, recog_cpu, recog_mb, recog_line = run_child(
-                [PIPELINE, "--database-url", url, "import", str(path), "--action", "recognize_innovative",
-                 "--effective-date", "2025-03-01", "--document-no", "豫工信企业〔2025〕1号", "--apply"])
+                [*profiled(args.profile, f"recognize_innovative-{rows}"), "--database-url", url, "import", str(path),
+                 "--action", "recognize_innovative", "--effective-date", "2025-03-01",
+                 "--document-no", "豫工信企业〔2025〕1号", "--apply"])
             floor_s, floor_rows = time_events_floor(url)
             size_mb = path.stat().st_size / 2**20
             copy_rate = rows / copy_s

@@ -4,10 +4,12 @@ hash verification recomputes, and JSON numbers read back from the database."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 from types import SimpleNamespace
 from typing import Any
 
 import pytest
+import rfc8785
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -100,3 +102,44 @@ def test_numbers_sealed_are_put_in_canonical_form_or_refused_naming_the_field_as
         assert got.value.field == refused_field
         return
     assert repr(canonical_value(document)) == repr(expected)  # the same values and types (2.0 → 2, -0.0 → 0)
+
+
+_any_text = st.text(st.characters(codec="utf-8"), max_size=8)  # every code point but surrogates: controls, U+2028 …
+_native_json = st.recursive(st.none() | st.booleans() | st.integers(-MAX_SAFE_INTEGER, MAX_SAFE_INTEGER) | _any_text,
+                            lambda inner: st.lists(inner, max_size=4)
+                            | st.dictionaries(_any_text, inner, max_size=4), max_leaves=20)
+
+
+@settings(max_examples=500, deadline=None, derandomize=True)
+@given(_native_json)
+def test_json_of_its_own_types_is_written_by_orjson_exactly_as_json_dumps_and_rfc_8785_write_it(document: Any) -> None:
+    expected = json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    assert chain.canonical_json(document) == expected
+    if all(ord(char) <= 0xFFFF for key in _keys_of(document) for char in key):  # RFC 8785 sorts by UTF-16
+        assert chain.jcs_json(document) == expected == rfc8785.dumps(document).decode("utf-8")
+
+
+def _keys_of(document: Any) -> list[str]:
+    if isinstance(document, dict):
+        return [*document, *(key for item in document.values() for key in _keys_of(item))]
+    if isinstance(document, list):
+        return [key for item in document for key in _keys_of(item)]
+    return []
+
+
+def test_what_orjson_refuses_or_json_writes_otherwise_is_left_to_json() -> None:
+    lone_surrogate = {"a": "\ud800"}
+    assert chain.canonical_json(lone_surrogate) == json.dumps(lone_surrogate, sort_keys=True, separators=(",", ":"),
+                                                              ensure_ascii=False)
+    deep: Any = []
+    for _ in range(300):  # deeper than orjson's 255 levels
+        deep = [deep]
+    assert chain.canonical_json(deep) == "[" * 301 + "]" * 301
+    for not_own in ({"d": dt.date(2025, 1, 1)}, {"t": (1, 2)}, {1: "int key"}, {"f": 1.0}, {"n": 2**53}):
+        try:
+            expected = json.dumps(not_own, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        except TypeError:
+            with pytest.raises(TypeError):
+                chain.canonical_json(not_own)
+        else:
+            assert chain.canonical_json(not_own) == expected

@@ -36,12 +36,12 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import BigInteger, and_, any_, bindparam, select
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy import BigInteger, and_, select
 from sqlalchemy.orm import Session
 
 from pipeline.access import SYSTEM, Actor, require_permission
 from pipeline.dates import business_today
+from pipeline.db import member_of
 from pipeline.errors import InvalidInput
 from pipeline.firms.records import FirmRecord, TitleRecord
 from pipeline.firms.repository import WRITTEN_EVENTS
@@ -180,10 +180,7 @@ _TITLES = Recognition.__table__.c
 
 
 def _among(column: Any, ids: Sequence[int], postgres: bool) -> Any:
-    """``column IN ids``; on PostgreSQL ``= ANY(array)``: one parameter instead of a thousand to render and parse."""
-    if postgres:
-        return column == any_(bindparam(None, list(ids), type_=ARRAY(BigInteger())))
-    return column.in_(list(ids))
+    return member_of(column, list(ids), BigInteger(), postgres=postgres)
 
 
 def load_records(session: Session, ids: Sequence[int], *, lock: bool) -> list[FirmRecord]:

@@ -48,7 +48,7 @@ class FirmRecord:
     head_hash: str | None = None
     """The hash of the firm's latest event (the previous hash of its next one)."""
     head_import: dict[str, Any] | None = None
-    """The ``import`` evidence of its latest stored event, if that event came from an import."""
+    """The ``import`` evidence of its latest stored event, if that event came from the import loading it."""
     stored_version: int = 0
     """``version`` as loaded (0 for a new firm): a stored firm whose version moved is updated."""
     side_titles: list[tuple[str, dt.date, dt.date, dt.date | None]] = field(default_factory=list)

@@ -8,43 +8,46 @@ a :class:`ChunkWriter`:
 
 * PostgreSQL: new firm ids come from the sequence in one query; new firms, titles and events go in with ``COPY``
   (row triggers fire as for any insert, so ``events.tx_id`` is set for the change feed); the chunk's changed firms
-  and titles are one ``UPDATE … FROM unnest(…)`` each. The database writes one chunk while Python computes the
-  next (a second thread on the same connection, never both at once on it).
+  and titles are one ``UPDATE … FROM unnest(…)`` each. The database writes one chunk — and then loads the chunk
+  after next — while Python computes the next (one worker thread on the same connection; the importer leaves
+  the session alone while its loads run).
 * SQLite (the embedded default): Core ``executemany`` on the importer's thread; new firm ids are
   ``max(id) + 1 …``, safe because the writer lock is held from ``BEGIN IMMEDIATE`` on.
 
 Firms are loaded (and, on PostgreSQL, locked ``FOR UPDATE`` so that concurrent writers serialise) with their chain
-heads in one query and their titles in a second.
+heads in one query and their titles in a second; id lists go to PostgreSQL as one array parameter.
 """
 
 from __future__ import annotations
 
 import json
-import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
+import orjson
 import psycopg
 from sqlalchemy import (
     BigInteger,
-    ColumnElement,
     Connection,
+    Integer,
+    Select,
     String,
     and_,
-    any_,
     bindparam,
+    case,
     func,
     insert,
+    null,
     select,
-    text,
+    true,
     update,
 )
-from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
-from sqlalchemy.types import TypeEngine
 
+from pipeline.db import member_of
 from pipeline.errors import Conflict
 from pipeline.firms.records import FirmRecord, TitleRecord
 from pipeline.lifecycle.events import EventRecord
@@ -53,6 +56,7 @@ from pipeline.models import Base, Enterprise, Event, Recognition
 ENTERPRISES = Base.metadata.tables[Enterprise.__tablename__]
 EVENTS = Base.metadata.tables[Event.__tablename__]
 RECOGNITIONS = Base.metadata.tables[Recognition.__tablename__]
+T = TypeVar("T")
 
 FIRM_COLUMNS = ("id", "uscc", "name", "region_code", "state", "version", "barred_until", "last_seq",
                 "last_effective_date", "data", "flags", "created_at", "updated_at")
@@ -77,70 +81,80 @@ def _postgres(session: Session) -> bool:
     return session.get_bind().dialect.name == "postgresql"
 
 
-def load_firms(session: Session, codes: Sequence[str]) -> dict[str, FirmRecord]:
-    """The stored firms among ``codes`` with their titles and chain heads, locked for the transaction."""
+def load_firms(session: Session, codes: Sequence[str], run_id: int) -> dict[str, FirmRecord]:
+    """The stored firms among ``codes`` with their titles and chain heads, locked for the transaction.
+
+    ``head_import`` is the head event's ``import`` evidence when that event was written by import run ``run_id``
+    (the only case the importer looks at it, to name a duplicate row across chunks): on PostgreSQL the other
+    heads' evidence is not even sent, nor parsed."""
     if not codes:
         return {}
     postgres = _postgres(session)
-    e, head = ENTERPRISES.c, EVENTS.c
-    query = (select(e.id, e.uscc, e.name, e.region_code, e.state, e.version, e.last_seq, e.barred_until,
-                    e.last_effective_date, e.created_at, e.updated_at, head.hash,
-                    head.evidence["import"].label("imported"))
-             .select_from(ENTERPRISES.outerjoin(EVENTS, and_(head.uscc == e.uscc, head.seq == e.last_seq)))
-             .where(_member(e.uscc, list(codes), String(), postgres)))
+    e, h = ENTERPRISES.c, EVENTS.c
+    firm_columns = (e.id, e.uscc, e.name, e.region_code, e.state, e.version, e.last_seq, e.barred_until,
+                    e.last_effective_date, e.created_at, e.updated_at)
+    query: Select[Any]
     if postgres:
-        query = query.with_for_update(of=ENTERPRISES)
+        # The head by its (uscc, seq) index, firm by firm (LIMIT 1 keeps the planner from hashing the whole events
+        # table instead); jsonb = compares numbers as numbers (5 = 5.0), as Python's == does.
+        head = (select(h.hash, case((h.evidence["import"]["run"] == func.to_jsonb(bindparam(None, run_id, Integer())),
+                                     h.evidence["import"]), else_=null()).label("imported"))
+                .where(h.uscc == e.uscc, h.seq == e.last_seq).limit(1).lateral("head"))
+        query = (select(*firm_columns, head.c.hash, head.c.imported)
+                 .select_from(ENTERPRISES.outerjoin(head, true()))
+                 .where(member_of(e.uscc, list(codes), String(), postgres=True))
+                 .with_for_update(of=ENTERPRISES))
+    else:
+        query = (select(*firm_columns, h.hash, h.evidence["import"].label("imported"))
+                 .select_from(ENTERPRISES.outerjoin(EVENTS, and_(h.uscc == e.uscc, h.seq == e.last_seq)))
+                 .where(member_of(e.uscc, list(codes), String(), postgres=False)))
     firms: dict[int, FirmRecord] = {}
-    for row in session.execute(query).all():
-        imported = row.imported
-        firms[row.id] = FirmRecord(
-            id=row.id, uscc=row.uscc, name=row.name, region_code=row.region_code, state=row.state,
-            version=row.version, last_seq=row.last_seq, barred_until=row.barred_until,
-            last_effective_date=row.last_effective_date, created_at=row.created_at, updated_at=row.updated_at,
-            head_hash=row.hash, head_import=imported if isinstance(imported, dict) else None,
-            stored_version=row.version)
+    rows: Sequence[Any] = session.execute(query).all()
+    for (firm_id, uscc, name, region_code, state, version, last_seq, barred_until, last_effective_date, created_at,
+         updated_at, head_hash, imported) in rows:
+        firms[firm_id] = FirmRecord(
+            id=firm_id, uscc=uscc, name=name, region_code=region_code, state=state, version=version,
+            last_seq=last_seq, barred_until=barred_until, last_effective_date=last_effective_date,
+            created_at=created_at, updated_at=updated_at, head_hash=head_hash,
+            head_import=imported if isinstance(imported, dict) else None, stored_version=version)
     if firms:
         r = RECOGNITIONS.c
         titles = select(r.id, r.enterprise_id, r.tier, r.document_no, r.batch, r.recognized_on, r.valid_until,
                         r.ended_on, r.end_reason, r.granted_by_seq, r.ended_by_seq) \
-            .where(_member(r.enterprise_id, list(firms), BigInteger(), postgres)).order_by(r.id)
-        for t in session.execute(titles).all():
-            firms[t.enterprise_id].recognitions.append(TitleRecord(
-                id=t.id, tier=t.tier, document_no=t.document_no, batch=t.batch, recognized_on=t.recognized_on,
-                valid_until=t.valid_until, ended_on=t.ended_on, end_reason=t.end_reason,
-                granted_by_seq=t.granted_by_seq, ended_by_seq=t.ended_by_seq,
-                stored_end=(t.ended_on, t.end_reason, t.ended_by_seq)))
+            .where(member_of(r.enterprise_id, list(firms), BigInteger(), postgres=postgres)).order_by(r.id)
+        for (title_id, firm_id, tier, document_no, batch, recognized_on, valid_until, ended_on, end_reason,
+             granted_by_seq, ended_by_seq) in session.execute(titles).all():
+            firms[firm_id].recognitions.append(TitleRecord(
+                id=title_id, tier=tier, document_no=document_no, batch=batch, recognized_on=recognized_on,
+                valid_until=valid_until, ended_on=ended_on, end_reason=end_reason, granted_by_seq=granted_by_seq,
+                ended_by_seq=ended_by_seq, stored_end=(ended_on, end_reason, ended_by_seq)))
     return {firm.uscc: firm for firm in firms.values()}
 
 
-def _member(column: ColumnElement[Any], values: list[Any], item_type: TypeEngine[Any],
-            postgres: bool) -> ColumnElement[bool]:
-    """``column IN values``; on PostgreSQL as ``= ANY(array)``, one parameter instead of thousands."""
-    if postgres:
-        return column == any_(bindparam(None, values, type_=ARRAY(item_type)))
-    return column.in_(values)
-
-
 class ChunkWriter:
-    """Writes an import's chunks; on PostgreSQL a chunk is written on a second thread while the next is computed.
+    """Writes an import's chunks; on PostgreSQL on a second thread while the next chunk is computed.
 
-    The importer calls, per chunk: :meth:`start` (begin writing the previous chunk) once it has loaded this
-    chunk's firms, then computes, then :meth:`join` and :meth:`prepare` (draw ids, snapshot the rows) — so the
-    connection is never used by both threads at once, and the database's work overlaps Python's. SQLite writes
-    in :meth:`start` on the calling thread. :meth:`close` waits for any write in flight (always call it).
+    The importer calls, per chunk: :meth:`start` (begin writing the previous chunk), then computes, then
+    :meth:`join` and :meth:`prepare` (draw ids, snapshot the rows), so the database's work overlaps Python's.
+    :meth:`submit` queues other work behind the writes — the next chunk's loads, on the importer's session —
+    whose result the caller waits for before it touches the session again; :meth:`prepare` draws ids on the
+    driver connection, whose lock lets it go between two of that work's statements. SQLite writes in
+    :meth:`start` and runs submitted work on the calling thread. :meth:`close` waits for any work in flight
+    (always call it).
     """
 
     def __init__(self, session: Session) -> None:
         self.session = session
         self.postgres = _postgres(session)
         self._job: _PostgresJob | _SqliteJob | None = None
-        self._thread: threading.Thread | None = None
-        self._error: BaseException | None = None
+        self._pool: ThreadPoolExecutor | None = None
+        self._writing: Future[None] | None = None
+        self._connection: Any = None
 
     def prepare(self, writes: ChunkWrites) -> None:
         """Take a computed chunk: its new firms get their ids and every row is copied out of the records."""
         assert self._job is None, "the previous chunk was not started"
-        assert self._thread is None, "the previous chunk was not joined"
+        assert self._writing is None, "the previous chunk was not joined"
         if not writes.events:
             return
         changed = [firm for firm in writes.firms if firm.version != firm.stored_version]
@@ -162,58 +176,77 @@ class ChunkWriter:
         if job is None:
             return
         if isinstance(job, _PostgresJob):
-            connection = self.session.connection().connection.driver_connection
-            self._thread = threading.Thread(target=self._write, args=(job, connection), name="import-writer")
-            self._thread.start()
+            self._writing = self._worker().submit(_write, job, self._driver())
         else:
             try:
                 job.run(self.session.connection())
             except IntegrityError:
                 raise _concurrent_write() from None
 
+    def submit(self, work: Callable[[], T]) -> Future[T]:
+        """Run ``work`` after the writes started before it: on the writer's thread on PostgreSQL (the caller
+        leaves the session alone until the result is in), at once on SQLite."""
+        if self.postgres:
+            self._driver()  # known before the thread may use the session
+            return self._worker().submit(work)
+        done: Future[T] = Future()
+        try:
+            done.set_result(work())
+        except BaseException as exc:
+            done.set_exception(exc)
+        return done
+
     def join(self) -> None:
         """Wait until the chunk being written is written; raise what writing it raised."""
-        if self._thread is not None:
-            self._thread.join()
-            self._thread = None
-        if self._error is not None:
-            error, self._error = self._error, None
-            raise error
+        writing, self._writing = self._writing, None
+        if writing is not None:
+            writing.result()
 
     def flush(self) -> None:
         self.start()
         self.join()
 
     def close(self) -> None:
-        """Wait for a write in flight and drop a prepared one (after an error, before the rollback)."""
+        """Wait for work in flight, drop what has not started and a prepared chunk (after an error, before the
+        rollback; and at the end)."""
         self._job = None
-        if self._thread is not None:
-            self._thread.join()
-            self._thread = None
-        self._error = None
+        self._writing = None
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
 
-    def _write(self, job: _PostgresJob, connection: Any) -> None:
-        try:
-            job.run(connection)
-        except psycopg.errors.UniqueViolation:
-            self._error = _concurrent_write()
-        except BaseException as exc:  # re-raised on the importer's thread by join()
-            self._error = exc
+    def _worker(self) -> ThreadPoolExecutor:
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="import-writer")
+        return self._pool
+
+    def _driver(self) -> Any:
+        """The session's psycopg connection (its transaction's, for the whole import)."""
+        if self._connection is None:
+            self._connection = self.session.connection().connection.driver_connection
+        return self._connection
 
     def _assign_ids(self, firms: list[FirmRecord]) -> None:
         if not firms:
             return
         if self.postgres:
-            drawn = self.session.execute(text(
-                "SELECT nextval(pg_get_serial_sequence('enterprises', 'id')) FROM generate_series(1, :n)"),
-                {"n": len(firms)}).scalars()
-            ids = sorted(int(value) for value in drawn)
+            with self._driver().cursor() as cursor:
+                drawn = cursor.execute("SELECT nextval(pg_get_serial_sequence('enterprises', 'id')) "
+                                       "FROM generate_series(1, %s)", (len(firms),)).fetchall()
+            ids = sorted(int(value) for (value,) in drawn)
         else:
             # The writer lock is held since BEGIN IMMEDIATE: nobody else can insert a firm before we do.
             top = int(self.session.scalar(select(func.coalesce(func.max(ENTERPRISES.c.id), 0))) or 0)
             ids = list(range(top + 1, top + 1 + len(firms)))
         for firm, firm_id in zip(firms, ids, strict=True):
             firm.id = firm_id
+
+
+def _write(job: _PostgresJob, connection: Any) -> None:
+    try:
+        job.run(connection)
+    except psycopg.errors.UniqueViolation:
+        raise _concurrent_write() from None
 
 
 def _concurrent_write() -> Conflict:
@@ -262,8 +295,9 @@ class _PostgresJob:
         self.updates = _columns([_firm_update(f) for f in changed], len(FIRM_UPDATE))
         self.ended = _columns([_title_update(t) for t in ended], len(TITLE_UPDATE))
         self.titles = [_title_row(f, t) for f, t in new_titles]
-        # jsonb parses the text: key order and spacing do not matter to it, nor to the hash (taken before).
-        self.events = [_event_row(e, json.dumps(e.evidence, ensure_ascii=False)) for e in events]
+        # jsonb parses the text: key order, spacing and a number's notation (orjson writes 1e16 where json writes
+        # 1e+16; the digits are the same shortest ones) do not matter to it, nor to the hash (taken before).
+        self.events = [_event_row(e, _json_text(e.evidence)) for e in events]
 
     def run(self, connection: Any) -> None:
         with connection.cursor() as cursor:
@@ -290,6 +324,15 @@ class _PostgresJob:
         with cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
             for row in rows:
                 copy.write_row(row)
+
+
+def _json_text(document: Any) -> str:
+    """A sealed event's evidence as JSON text for its jsonb column: orjson, or ``json`` for what orjson refuses
+    (integers beyond 64 bits never get this far; keys that are not text do not either)."""
+    try:
+        return orjson.dumps(document).decode("utf-8")
+    except orjson.JSONEncodeError:
+        return json.dumps(document, ensure_ascii=False)
 
 
 def _columns(rows: list[tuple[Any, ...]], width: int) -> list[list[Any]]:

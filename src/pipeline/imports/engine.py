@@ -5,13 +5,14 @@ that met any problem row) rolls the savepoint back. So the verdict a dry run rep
 what apply does — including rows that depend on earlier rows of the same file.
 
 Speed: rows go in chunks. A chunk's firms, their titles and the last hash of each chain are loaded with two
-queries (``FOR UPDATE`` on PostgreSQL). Each row then runs the checks of :func:`pipeline.firms.service.transition` /
-:func:`pipeline.firms.service.enroll` in memory — the same guards, :func:`pipeline.lifecycle.machine.fire` and
+queries (``FOR UPDATE`` on PostgreSQL, where the writer's thread loads them while the chunk before is computed).
+Each row then runs the checks of :func:`pipeline.firms.service.transition` / :func:`pipeline.firms.service.enroll`
+in memory — the same guards, :func:`pipeline.lifecycle.machine.fire` and
 :func:`pipeline.firms.service.apply_titles` — on plain records (:mod:`pipeline.imports.bulk`) instead of ORM objects,
 and seals its event exactly as :func:`pipeline.firms.repository.append_event` does; the chunk is then written in bulk
 (``COPY`` on PostgreSQL, while the next chunk is computed; see :class:`pipeline.imports.bulk.ChunkWriter`).
-Memory stays flat: at most two chunks are held (one computing, one being written), and report rows go to a sink
-instead of a list.
+Memory stays flat: at most three chunks are held (one read ahead and loading, one computing, one being written),
+and report rows go to a sink instead of a list.
 
 ``backfill`` is the exception: its rows for one firm may be anywhere in the file and must be applied in date
 order, so the (small) rows are held and sorted before they are applied. A lapsed backfilled title is expired
@@ -24,7 +25,8 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import partial
 from itertools import islice
 from typing import Any, cast
 
@@ -172,6 +174,27 @@ class ImportAbandoned(Exception):
     """The caller went away mid-import; nothing of it was written."""
 
 
+@dataclass
+class _Checked:
+    """A chunk's rows as far as they can be told before its firms are loaded."""
+
+    rows: list[SourceRow]
+    reports: dict[int, RowReport] = field(default_factory=dict)
+    """row → the report of a row already refused (its code, a cell, a repeat within the chunk)"""
+    codes: dict[int, str] = field(default_factory=dict)
+    """row → code, for the first row naming each firm"""
+    to_load: list[str] = field(default_factory=list)
+
+
+@dataclass
+class _Loaded:
+    """A chunk's firms, loaded and locked, with their indicator years and side titles (for recognitions)."""
+
+    firms: dict[str, FirmRecord]
+    indicators: dict[int, list[tuple[int, Any]]]
+    side_spans: dict[int, list[SideSpan]]
+
+
 class _Importer:
     def __init__(self, session: Session, source: ImportFile, options: ImportOptions, actor: Actor, sink: Sink,
                  progress: Progress | None, *, apply: bool, request_id: str | None = None) -> None:
@@ -219,11 +242,9 @@ class _Importer:
             elif self.options.kind:
                 self._side_titles(self.options.kind)
             else:
-                for chunk in _chunks(self.source.rows(self.options.mapping), CHUNK_ROWS):
-                    if self.should_stop is not None and self.should_stop():
-                        raise ImportAbandoned("the caller went away")
-                    self._emit(self._chunk(chunk))
+                self._chunked(self.source.rows(self.options.mapping))
             self.writer.flush()
+            self.writer.close()
             if self.progress:
                 self.progress(self.summary.rows)
             if self.summary.problems == 0 and self.touched:
@@ -335,14 +356,23 @@ class _Importer:
                             f"it first (--action enroll) or record its history with --action backfill")
         return NotFound(f"企业{code}不在您的辖区内 — {code} (region {region}) is outside your jurisdiction")
 
-    def _load(self, codes: Sequence[str]) -> dict[str, FirmRecord]:
-        """This chunk's firms, locked; then the previous chunk starts being written (beside this one's work)."""
-        firms = load_firms(self.session, codes)
-        self.writes.firms.extend(firms.values())
+    def _fetch(self, codes: Sequence[str]) -> _Loaded:
+        """A chunk's firms, locked, with what a recognition's warning reads of them."""
+        firms = load_firms(self.session, codes, self.run_id)
         if self.options.action in RECOGNITION_TIER or self.options.action == "backfill":
             stored = [f.id for f in firms.values() if f.id is not None]
-            self._indicators = indicator_years(self.session, stored)
-            self._side_spans = side_title_spans(self.session, stored)
+            return _Loaded(firms, indicator_years(self.session, stored), side_title_spans(self.session, stored))
+        return _Loaded(firms, {}, {})
+
+    def _use(self, loaded: _Loaded) -> dict[str, FirmRecord]:
+        """Make a loaded chunk the one being applied."""
+        self.writes.firms.extend(loaded.firms.values())
+        self._indicators, self._side_spans = loaded.indicators, loaded.side_spans
+        return loaded.firms
+
+    def _load(self, codes: Sequence[str]) -> dict[str, FirmRecord]:
+        """This chunk's firms, locked; then the previous chunk starts being written (beside this one's work)."""
+        firms = self._use(self._fetch(codes))
         self.writer.start()
         return firms
 
@@ -428,27 +458,60 @@ class _Importer:
 
     # -- enroll / recognize / renew: chunk by chunk -----------------------------------------------------------
 
-    def _chunk(self, rows: list[SourceRow]) -> list[RowReport]:
-        reports: dict[int, RowReport] = {}
-        codes: dict[int, str] = {}
+    def _chunked(self, rows: Iterable[SourceRow]) -> None:
+        """Chunk by chunk, the database's work beside Python's: while chunk N is computed, the writer's thread
+        writes chunk N−1 and then loads (and locks) chunk N+1's firms — so the file is read one chunk ahead.
+
+        Chunk N+1's firms are thus read before chunk N is written, as they always were before chunk N−1 was:
+        a firm both name is a duplicate row (``recent``), and its copy loaded early is never used."""
+        chunks = _chunks(rows, CHUNK_ROWS)
+        first = next(chunks, None)
+        checked = self._check_codes(first) if first is not None else None
+        loading = self.writer.submit(partial(self._fetch, checked.to_load)) if checked is not None else None
+        while checked is not None and loading is not None:
+            if self.should_stop is not None and self.should_stop():
+                raise ImportAbandoned("the caller went away")
+            self.writer.start()  # the chunk before, prepared
+            following = next(chunks, None)
+            upcoming = self._check_codes(following) if following is not None else None
+            loaded = loading.result()
+            loading = self.writer.submit(partial(self._fetch, upcoming.to_load)) if upcoming is not None else None
+            reports = self._chunk(checked, self._use(loaded))
+            self._write()
+            self._emit(reports)
+            checked = upcoming
+
+    def _check_codes(self, rows: list[SourceRow]) -> _Checked:
+        """What a chunk's rows say before its firms are loaded: each code checked, cell problems, repeats."""
+        checked = _Checked(rows)
         first_row: dict[str, int] = {}
         for row in rows:
             try:
                 code = validate_uscc(row.uscc)
             except PipelineError as exc:
-                reports[row.number] = self._problem(row, row.uscc, exc.detail)
+                checked.reports[row.number] = self._problem(row, row.uscc, exc.detail)
                 continue
             if row.problems:
-                reports[row.number] = self._problem(row, code, "; ".join(row.problems))
+                checked.reports[row.number] = self._problem(row, code, "; ".join(row.problems))
             elif code in first_row:
-                reports[row.number] = self._duplicate(row, code, first_row[code])
-            elif code in self.recent:
-                first_row[code] = row.number
-                reports[row.number] = self._duplicate(row, code, self.recent[code])
+                checked.reports[row.number] = self._duplicate(row, code, first_row[code])
             else:
                 first_row[code] = row.number
-                codes[row.number] = code
-        firms = self._load(sorted(set(codes.values())))
+                checked.codes[row.number] = code
+        checked.to_load = sorted(set(checked.codes.values()))
+        return checked
+
+    def _chunk(self, checked: _Checked, firms: dict[str, FirmRecord]) -> list[RowReport]:
+        rows, reports = checked.rows, checked.reports
+        codes: dict[int, str] = {}
+        for row in rows:
+            code_or_none = checked.codes.get(row.number)
+            if code_or_none is None:
+                continue
+            if code_or_none in self.recent:  # written by the chunk before, maybe still being written
+                reports[row.number] = self._duplicate(row, code_or_none, self.recent[code_or_none])
+            else:
+                codes[row.number] = code_or_none
         new_firms: dict[int, tuple[FirmRecord, Rulebook, dt.date]] = {}
         if self.options.action == "enroll":
             for row in rows:
@@ -484,7 +547,6 @@ class _Importer:
                 reports[row.number] = RowReport(row.number, code, row.name, UNCHANGED, verdict.message)
             except PipelineError as exc:
                 reports[row.number] = self._problem(row, code, exc.detail)
-        self._write()
         return [reports[row.number] for row in rows]
 
     def _existing(self, row: SourceRow, code: str, firm: FirmRecord | None) -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import codecs
 import csv
 import datetime as dt
+import functools
 import hashlib
 import io
 import re
@@ -109,17 +110,26 @@ def parse_cell_date(value: Any, label: str) -> dt.date | None:
         return value.date()
     if isinstance(value, dt.date):
         return value
-    text = unicodedata.normalize("NFKC", _text(value))
+    try:
+        return _date_of_text(_text(value))
+    except ValueError:
+        text = unicodedata.normalize("NFKC", _text(value))
+        raise ValueError(f"{label}“{text}”不是日期 — {label} {text!r} is not a date (YYYY-MM-DD, YYYY年M月D日 …)") \
+            from None
+
+
+@functools.lru_cache(maxsize=4096)
+def _date_of_text(text: str) -> dt.date | None:
+    """A date cell's text as a date (``None`` when blank), remembered: a list repeats a few dates on every row.
+    Raises ``ValueError`` for text that is not a date (not remembered)."""
+    text = unicodedata.normalize("NFKC", text)
     if not text:
         return None
     for pattern in _DATE_PATTERNS:
         match = pattern.fullmatch(text)
         if match:
-            try:
-                return dt.date(*(int(part) for part in match.groups()))
-            except ValueError:
-                break
-    raise ValueError(f"{label}“{text}”不是日期 — {label} {text!r} is not a date (YYYY-MM-DD, YYYY年M月D日 …)")
+            return dt.date(*(int(part) for part in match.groups()))  # ValueError for a day that does not exist
+    raise ValueError(text)
 
 
 @dataclass

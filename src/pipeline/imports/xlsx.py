@@ -152,8 +152,9 @@ def clean_cells(number: int, cells: Sequence[Any]) -> Sequence[Any]:
     cleaned = list(cells)
     for index, value in enumerate(cleaned):
         if isinstance(value, str):
-            value = clean_text(value, f"第{number}行{_column_letter(index + 1)}列 (row {number}, column "
-                                      f"{_column_letter(index + 1)})")
+            if not value.isprintable():  # a control character (refused) or a CR: the rest pass clean_text as they are
+                value = clean_text(value, f"第{number}行{_column_letter(index + 1)}列 (row {number}, column "
+                                          f"{_column_letter(index + 1)})")
             cleaned[index] = strip_csv_guard(value)
     return cleaned
 

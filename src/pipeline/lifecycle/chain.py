@@ -31,6 +31,7 @@ import operator
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal, cast
 
+import orjson
 import rfc8785
 
 from pipeline.dates import utc_now
@@ -83,8 +84,50 @@ _CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_asci
 
 def canonical_json(obj: Any) -> str:
     """The ``pyjson-1`` canonical form: ``json.dumps(obj, sort_keys=True, separators=(",", ":"),
-    ensure_ascii=False)``."""
-    return _CANONICAL.encode(obj)
+    ensure_ascii=False)`` — written by orjson when ``obj`` holds JSON's own types only (:func:`_native`)."""
+    return _native_json(obj) if _native(obj) else _CANONICAL.encode(obj)
+
+
+def _native(value: Any) -> bool:
+    """Exactly JSON's own Python types — ``dict`` with text keys within the BMP, ``list``, ``str``, ``bool``,
+    ``None`` and ``int`` within ±(2^53−1), no subclass, no float: then ``json.dumps`` (sorted keys, compact,
+    ``ensure_ascii=False``), RFC 8785 and orjson with sorted keys all write the same text (strings are escaped
+    alike, and keys sort by code point, which is UTF-8 byte order, and UTF-16 order within the BMP) — proven
+    by a property test. It also means :func:`pipeline.json_numbers.canonical_value` has nothing to change."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        kind = type(item)
+        if kind is str or kind is bool or item is None:
+            continue
+        if kind is dict:
+            for key in item:
+                if type(key) is not str or not (key.isascii() or max(map(ord, key)) <= 0xFFFF):
+                    return False
+            stack.extend(item.values())
+        elif kind is list:
+            stack.extend(item)
+        elif kind is not int or not -MAX_SAFE_INTEGER <= item <= MAX_SAFE_INTEGER:
+            return False
+    return True
+
+
+def _native_json(obj: Any) -> str:
+    """:data:`_CANONICAL`'s text of a :func:`_native` value, from orjson (one C call instead of an encoder
+    set up per call). orjson refuses a lone surrogate (``json`` writes it, and encoding the text then fails)
+    and nesting beyond 255 levels: those take ``json``, as before."""
+    try:
+        return orjson.dumps(obj, option=orjson.OPT_SORT_KEYS).decode("utf-8")
+    except orjson.JSONEncodeError:
+        return _CANONICAL.encode(obj)
+
+
+def _native_bytes(obj: Any) -> bytes:
+    """:func:`_native_json` encoded as UTF-8 (which raises for a lone surrogate, as it always did)."""
+    try:
+        return orjson.dumps(obj, option=orjson.OPT_SORT_KEYS)
+    except orjson.JSONEncodeError:
+        return _CANONICAL.encode(obj).encode("utf-8")
 
 
 def _plain(value: Any) -> bool:
@@ -131,8 +174,10 @@ def _plain_slow(value: Any) -> bool:
 def jcs_json(obj: Any) -> str:
     """The ``jcs-1`` canonical form: RFC 8785. Documents without floats or keys beyond the BMP take the
     fast path (``json.dumps``, the same text — proven by a property test); others go through ``rfc8785``."""
+    if _native(obj):
+        return _native_json(obj)
     if _plain(obj):
-        return canonical_json(obj)
+        return _CANONICAL.encode(obj)
     return rfc8785.dumps(obj).decode("utf-8")
 
 
@@ -203,6 +248,11 @@ def recompute_hash(event: Any, prev_hash: str, recipe: str) -> str:
     writes it, without copying the evidence when nothing in it needs putting back into canonical form (no
     float, no integer beyond 2^53: :func:`stored_value` would return it unchanged, and RFC 8785 writes what
     ``json.dumps`` writes). Verification recomputes every event with it."""
+    return _recompute_hash(event, prev_hash, recipe, None)
+
+
+def _recompute_hash(event: Any, prev_hash: str, recipe: str, native: bool | None) -> str:
+    """:func:`recompute_hash`; ``native`` is :func:`_native` of the evidence when the caller knows it."""
     if recipe not in RECIPES:
         raise ValueError(f"unknown hash recipe {recipe!r}")
     values = _SORTED_VALUES(event)
@@ -213,20 +263,30 @@ def recompute_hash(event: Any, prev_hash: str, recipe: str) -> str:
             and type(kind) is str and type(rulebook_hash) is str and type(rulebook_id) is str and type(uscc) is str
             and (from_state is None or type(from_state) is str) and (reason is None or type(reason) is str)
             and (reason_code is None or type(reason_code) is str) and (request_id is None or type(request_id) is str)
-            and (to_state is None or type(to_state) is str) and (trigger is None or type(trigger) is str)
-            and (recipe == PYJSON or _plain(evidence))):
-        # every event as the tables hold it: the same text as the loop below, in one expression
-        text = (f'{{"actor":{_encode_string(actor)},"effective_date":"{effective_date.isoformat()}",'
-                f'"evidence":{_CANONICAL.encode(evidence)},'
-                f'"from_state":{"null" if from_state is None else _encode_string(from_state)},'
-                f'"kind":{_encode_string(kind)},"reason":{"null" if reason is None else _encode_string(reason)},'
-                f'"reason_code":{"null" if reason_code is None else _encode_string(reason_code)},'
-                f'"recorded_at":"{format_timestamp(recorded_at)}",'
-                f'"request_id":{"null" if request_id is None else _encode_string(request_id)},'
-                f'"rulebook_hash":{_encode_string(rulebook_hash)},"rulebook_id":{_encode_string(rulebook_id)},'
-                f'"seq":{int.__repr__(seq)},"to_state":{"null" if to_state is None else _encode_string(to_state)},'
-                f'"trigger":{"null" if trigger is None else _encode_string(trigger)},"uscc":{_encode_string(uscc)}}}')
-        return hashlib.sha256((prev_hash + text).encode("utf-8")).hexdigest()
+            and (to_state is None or type(to_state) is str) and (trigger is None or type(trigger) is str)):
+        # every event as the tables hold it: the same text as the loop below
+        if native is None:
+            native = _native(evidence)
+        if native:  # then the whole document is JSON's own types: one orjson call writes it
+            document = {"actor": actor, "effective_date": effective_date.isoformat(), "evidence": evidence,
+                        "from_state": from_state, "kind": kind, "reason": reason, "reason_code": reason_code,
+                        "recorded_at": format_timestamp(recorded_at), "request_id": request_id,
+                        "rulebook_hash": rulebook_hash, "rulebook_id": rulebook_id, "seq": seq, "to_state": to_state,
+                        "trigger": trigger, "uscc": uscc}
+            return hashlib.sha256(prev_hash.encode("utf-8") + _native_bytes(document)).hexdigest()
+        if recipe == PYJSON or _plain(evidence):
+            text = (f'{{"actor":{_encode_string(actor)},"effective_date":"{effective_date.isoformat()}",'
+                    f'"evidence":{_CANONICAL.encode(evidence)},'
+                    f'"from_state":{"null" if from_state is None else _encode_string(from_state)},'
+                    f'"kind":{_encode_string(kind)},"reason":{"null" if reason is None else _encode_string(reason)},'
+                    f'"reason_code":{"null" if reason_code is None else _encode_string(reason_code)},'
+                    f'"recorded_at":"{format_timestamp(recorded_at)}",'
+                    f'"request_id":{"null" if request_id is None else _encode_string(request_id)},'
+                    f'"rulebook_hash":{_encode_string(rulebook_hash)},"rulebook_id":{_encode_string(rulebook_id)},'
+                    f'"seq":{int.__repr__(seq)},"to_state":{"null" if to_state is None else _encode_string(to_state)},'
+                    f'"trigger":{"null" if trigger is None else _encode_string(trigger)},'
+                    f'"uscc":{_encode_string(uscc)}}}')
+            return hashlib.sha256((prev_hash + text).encode("utf-8")).hexdigest()
     parts: list[str] = []
     plain = True
     for prefix, value in zip(_PREFIXES, values, strict=True):
@@ -265,11 +325,15 @@ def chain_hash(prev_hash: str, fields: Mapping[str, Any], recipe: str = JCS) -> 
 
 def seal(event: Event, prev_hash: str) -> None:
     """Canonicalise a new event's evidence (refusing numbers JSON cannot round-trip), then set
-    ``hash_recipe``, ``prev_hash`` and ``hash`` from its other fields."""
-    event.evidence = canonical_value(event.evidence)
+    ``hash_recipe``, ``prev_hash`` and ``hash`` from its other fields. Evidence of JSON's own types with
+    nothing to canonicalise (:func:`_native`: every event an import or the service writes) is kept as it is."""
+    native = _native(event.evidence)
+    if not native:
+        event.evidence = canonical_value(event.evidence)
     event.hash_recipe = JCS
     event.prev_hash = prev_hash
-    event.hash = recompute_hash(event, prev_hash, JCS)  # = chain_hash(prev_hash, event_fields(event), JCS)
+    # = chain_hash(prev_hash, event_fields(event), JCS)
+    event.hash = _recompute_hash(event, prev_hash, JCS, native or None)
 
 
 def next_recorded_at(head_recorded_at: dt.datetime | None, now: dt.datetime | None = None) -> dt.datetime:

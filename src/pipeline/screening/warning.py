@@ -14,9 +14,10 @@ from collections import defaultdict
 from collections.abc import Collection, Iterable, Sequence
 from typing import Any, Protocol
 
-from sqlalchemy import ColumnElement, Row, select
+from sqlalchemy import BigInteger, ColumnElement, Row, select
 from sqlalchemy.orm import Session
 
+from pipeline.db import member_of
 from pipeline.eligibility.engine import ASSESSMENT_LAG, CriteriaError, criteria_for
 from pipeline.errors import PipelineError
 from pipeline.lifecycle.guards import TitleLike
@@ -50,10 +51,12 @@ def indicator_years(session: Session, firm_ids: Iterable[int]) -> dict[int, list
     """Every firm's ``(year, indicators)``, newest first — one query for a batch (imports)."""
     found: dict[int, list[tuple[int, Any]]] = defaultdict(list)
     ids = list(firm_ids)
+    postgres = session.get_bind().dialect.name == "postgresql"
     for start in range(0, len(ids), 1000):
         for firm_id, year, indicators in session.execute(
             select(AnnualFiling.enterprise_id, AnnualFiling.year, AnnualFiling.indicators)
-            .where(AnnualFiling.enterprise_id.in_(ids[start:start + 1000]), AnnualFiling.indicators.is_not(None))
+            .where(member_of(AnnualFiling.enterprise_id, ids[start:start + 1000], BigInteger(), postgres=postgres),
+                   AnnualFiling.indicators.is_not(None))
             .order_by(AnnualFiling.enterprise_id, AnnualFiling.year.desc())):
             found[firm_id].append((year, indicators))
     return found
@@ -73,10 +76,12 @@ def side_title_spans(session: Session, firm_ids: Iterable[int]) -> dict[int, lis
     """Every firm's side titles — one query per 1,000 firms (imports)."""
     found: dict[int, list[SideSpan]] = defaultdict(list)
     ids = list(firm_ids)
+    postgres = session.get_bind().dialect.name == "postgresql"
     for start in range(0, len(ids), 1000):
         for firm_id, kind, granted_on, valid_until, ended_on in session.execute(
                 select(SideTitle.enterprise_id, SideTitle.kind, SideTitle.granted_on, SideTitle.valid_until,
-                       SideTitle.ended_on).where(SideTitle.enterprise_id.in_(ids[start:start + 1000]))):
+                       SideTitle.ended_on)
+                .where(member_of(SideTitle.enterprise_id, ids[start:start + 1000], BigInteger(), postgres=postgres))):
             found[firm_id].append((kind, granted_on, valid_until, ended_on))
     return found
 
