@@ -590,7 +590,7 @@ class _Node:
 
 
 class _Check(_Node):
-    __slots__ = ("aggregate", "compare", "key", "keys", "required")
+    __slots__ = ("aggregate", "compare", "key", "keys", "op", "required", "threshold")
 
     def __init__(self, code: str, raw: Mapping[str, Any], where: str, indicators: _Indicators) -> None:
         super().__init__(code, raw, where)
@@ -606,6 +606,7 @@ class _Check(_Node):
             self.keys, subject = (spec.key,), spec.key
         self.key = self.keys[0]
         self.compare = _comparator(op, threshold, spec, where)
+        self.op, self.threshold = op, threshold
         self.required = f"{subject} {_OP_SYMBOLS[op]} {_show(threshold, spec)}"
 
     def emit(self, src: _Source, out: str) -> str:
@@ -628,7 +629,7 @@ class _Check(_Node):
         with src.block("else:"):
             if self.aggregate is not None:
                 src.line(f"{value} = {src.const(self.aggregate)}([{', '.join(found)}])")
-            with src.block(f"if {src.const(self.compare)}({value}):"):
+            with src.block(f"if {_comparison_source(self.op, self.threshold, self.compare, value, src)}:"):
                 src.line(f"{truth} = True")
             with src.block("else:"):
                 failed = self.unmet_source(src, "check", "'failed'", required=required, actual=value)
@@ -1388,6 +1389,17 @@ def _comparator(op: str, threshold: Any, spec: IndicatorSpec, where: str) -> Cal
             return wanted.__contains__
         return (lambda value: not wanted.isdisjoint(value)) if op == "contains_any" else wanted.issubset
     raise CriteriaError(f"{where}: unknown op {op!r}")
+
+
+_INLINE_OPS = {"ge": "<=", "gt": "<", "le": ">=", "lt": ">", "eq": "=="}
+"""A comparison as :func:`_comparator` makes it, threshold on the left (``value ≥ 5`` is ``5 <= value``)."""
+
+
+def _comparison_source(op: str, threshold: Any, compare: Callable[[Any], bool], value: str, src: _Source) -> str:
+    """The test of a checked comparison in generated code: the very operator inline, else the comparator."""
+    if op in _INLINE_OPS:
+        return f"{src.const(threshold)} {_INLINE_OPS[op]} {value}"
+    return f"{src.const(compare)}({value})"
 
 
 def _show(threshold: Any, spec: IndicatorSpec) -> str:
