@@ -33,7 +33,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from sqlalchemy import ColumnElement, and_, exists, func, select
+import orjson
+from sqlalchemy import ColumnElement, Text, and_, cast, exists, func, select
 from sqlalchemy.orm import Session
 
 from pipeline.access import Actor, in_jurisdiction, require_permission
@@ -42,6 +43,7 @@ from pipeline.dynamic.obligations import with_flag
 from pipeline.eligibility.engine import ASSESSMENT_LAG, CriteriaError, EligibilityResult, Gap, criteria_for
 from pipeline.errors import GuardFailed, InvalidInput, NotFound, PipelineError
 from pipeline.firms import repository
+from pipeline.json_numbers import stored_value
 from pipeline.models import Enterprise, Event, Recognition
 from pipeline.models.dynamic import AnnualFiling
 from pipeline.rulebooks import TITLE_TIERS, Rulebook, all_rulebooks, get_rulebook, rulebook_in_force
@@ -215,8 +217,8 @@ def candidates(session: Session, actor: Actor, *, tier: str, region: str | None 
     side_titles = kinds_held(session, today, state=state, actor=actor, region=region)
     query = (
         select(Enterprise.id, Enterprise.uscc, Enterprise.name, Enterprise.region_code, Enterprise.state,
-               Enterprise.flags[CANDIDATES_FLAG], AnnualFiling.year,
-               AnnualFiling.indicators, _holds_clause("innovative", today), _holds_clause("provincial", today))
+               Enterprise.flags[CANDIDATES_FLAG], AnnualFiling.year, cast(AnnualFiling.indicators, Text),
+               _holds_clause("innovative", today), _holds_clause("provincial", today))
         .select_from(Enterprise)
         .outerjoin(AnnualFiling, and_(AnnualFiling.enterprise_id == Enterprise.id, on_year))
         .where(Enterprise.state.in_(LIST_STATES[tier]))
@@ -228,8 +230,9 @@ def candidates(session: Session, actor: Actor, *, tier: str, region: str | None 
     collecting = gc.isenabled()
     gc.disable()  # each kept result is a tree of tuples: cyclic-GC passes over them would cost more than the scoring
     try:
-        for (firm_id, uscc, name, region_code, firm_state, marks, data_year, values, holds_innovative,
+        for (firm_id, uscc, name, region_code, firm_state, marks, data_year, document, holds_innovative,
              holds_provincial) in session.connection().execute(query, execution_options={"yield_per": chunk}):
+            values = _indicators(document)
             missing_title = PREREQUISITE_TITLE.get(tier) if firm_state != state else None
             mark = marks.get(tier) if isinstance(marks, dict) else None
             action = mark.get("action") if isinstance(mark, dict) else None
@@ -256,6 +259,21 @@ def candidates(session: Session, actor: Actor, *, tier: str, region: str | None 
             gc.enable()
     items.sort(key=Candidate.sort_key)
     return CandidateList(tier, rulebook, state, screened, items)
+
+
+def _indicators(document: str | None) -> Any:
+    """An indicator document read as text, as the column would give it back, several times faster at 100,000 rows.
+
+    orjson decodes it (the standard library where orjson refuses: a lone surrogate, a number beyond a double);
+    :func:`~pipeline.json_numbers.stored_value` then does what the column's type does to what JSONB returns.
+    """
+    if document is None:
+        return None
+    try:
+        value = orjson.loads(document)
+    except orjson.JSONDecodeError:
+        value = json.loads(document)
+    return stored_value(value)
 
 
 def _near(result: Verdict | None, max_conditions: int, max_points: int) -> bool:
