@@ -29,12 +29,13 @@ import binascii
 import datetime as dt
 import gc
 import json
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Literal
 
 import orjson
-from sqlalchemy import ColumnElement, Text, and_, cast, exists, func, select
+from sqlalchemy import ColumnElement, Result, Row, Text, and_, cast, exists, func, select
 from sqlalchemy.orm import Session
 
 from pipeline.access import Actor, in_jurisdiction, require_permission
@@ -230,8 +231,11 @@ def candidates(session: Session, actor: Actor, *, tier: str, region: str | None 
     collecting = gc.isenabled()
     gc.disable()  # each kept result is a tree of tuples: cyclic-GC passes over them would cost more than the scoring
     try:
+        connection = session.connection()
+        rows = connection.execute(query, execution_options={"yield_per": chunk})
+        stream: Iterator[Any] = _prefetched(rows) if connection.dialect.name == "postgresql" else iter(rows)
         for (firm_id, uscc, name, region_code, firm_state, marks, data_year, document, holds_innovative,
-             holds_provincial) in session.connection().execute(query, execution_options={"yield_per": chunk}):
+             holds_provincial) in stream:
             values = _indicators(document)
             missing_title = PREREQUISITE_TITLE.get(tier) if firm_state != state else None
             mark = marks.get(tier) if isinstance(marks, dict) else None
@@ -259,6 +263,20 @@ def candidates(session: Session, actor: Actor, *, tier: str, region: str | None 
             gc.enable()
     items.sort(key=Candidate.sort_key)
     return CandidateList(tier, rulebook, state, screened, items)
+
+
+def _prefetched(rows: Result[Any]) -> Iterator[Row[Any]]:
+    """The rows of a streamed result, the next chunk fetched on a worker thread while the caller judges this one.
+
+    PostgreSQL then produces the next chunk on the machine's other core meanwhile, instead of after: the
+    caller's thread does not wait for it (the worker holds the connection only between the caller's turns).
+    """
+    partitions = rows.partitions()
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="candidates-fetch") as pool:
+        pending = pool.submit(next, partitions, None)
+        while (chunk := pending.result()) is not None:
+            pending = pool.submit(next, partitions, None)
+            yield from chunk
 
 
 def _indicators(document: str | None) -> Any:
