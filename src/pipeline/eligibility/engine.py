@@ -383,6 +383,7 @@ class _Indicators:
         for key in {key for row in self.derivations for key in row} | {
                 key for row in self.consistency for key in row[:2]}:
             self.numeric(key, "indicators (derive / consistency)")
+        self.known = frozenset(self.validators)
         self._validate = self._compile_validation()
         self._complete = self._compile_completion()
 
@@ -417,7 +418,7 @@ class _Indicators:
         catalogue, a mapping that is not a dict) goes through :meth:`prepare`, which converts it or raises
         the same refusal as always — for the first offending value in the caller's order.
         """
-        if type(values) is not dict or not values.keys() <= self.validators.keys():
+        if type(values) is not dict or not self.known.issuperset(values):
             return self.prepare(values)
         try:
             clean = self._validate(values)
@@ -511,8 +512,14 @@ class _Source:
         self.lines = [f"def {signature}:", *(f"    {line}" for line in setup)]
         self.depth = 1
         self.names: dict[str, Any] = {"_Unmet": Unmet, "_ItemScore": ItemScore, "_CategoryScore": CategoryScore,
-                                      "_missing_of": _missing_of}
+                                      "_missing_of": _missing_of, "_new": tuple.__new__}
         self.count = 0
+
+    def record(self, kind: type[Unmet] | type[ItemScore] | type[CategoryScore], *fields: str) -> str:
+        """A NamedTuple record built from source expressions, every field given: ``tuple.__new__`` directly
+        (what its ``_make`` does), without the keyword-capable ``__new__`` in between."""
+        assert len(fields) == len(kind._fields), (kind, fields)
+        return f"_new(_{kind.__name__}, ({', '.join(fields)},))"
 
     def const(self, value: Any) -> str:
         name = f"_k{len(self.names)}"
@@ -579,9 +586,9 @@ class _Node:
     def unmet_source(self, src: _Source, kind: str, status: str, missing: str = "()", required: str = "None",
                      actual: str = "None", points_short: str = "None", children: str = "()") -> str:
         """An :class:`Unmet` of this node built at run time, from source expressions."""
-        return (f"_Unmet({src.const(self.code)}, {src.const(kind)}, {status}, {src.const(self.label_zh)}, "
-                f"{src.const(self.label_en)}, {missing}, {required}, {actual}, {src.const(self.shortcut)}, "
-                f"{points_short}, {children})")
+        return src.record(Unmet, src.const(self.code), src.const(kind), status, src.const(self.label_zh),
+                          src.const(self.label_en), missing, required, actual, src.const(self.shortcut), points_short,
+                          children)
 
     def unmet(self, kind: str, status: str, missing: tuple[str, ...] = (), required: str | None = None,
               actual: Any = None, points_short: int | None = None, children: tuple[Unmet, ...] = ()) -> Unmet:
@@ -890,15 +897,16 @@ class _Item:
                 src.line(f"{score} = {src.const(self.scores_by_value)}[{value}]")
             return
         # numeric bands partition the axis (checked): the first whose bounds hold is the only one
-        fields = ", ".join(src.const(field) for field in (self.code, self.category, self.label_zh, self.label_en))
+        fields = [src.const(field) for field in (self.code, self.category, self.label_zh, self.label_en)]
         for band in self.bands:
             bounds = ([f"{src.const(band.lower)} {'<=' if band.lower_inclusive else '<'} {value}"]
                       if band.lower is not None else []) + (
                 [f"{value} {'<=' if band.upper_inclusive else '<'} {src.const(band.upper)}"]
                 if band.upper is not None else [])
             with src.block(f"elif {' and '.join(bounds)}:"):
-                src.line(f"{score} = _ItemScore({fields}, {band.points}, {src.const((band.points, band.points))}, "
-                         f"{src.const(band.label_zh)}, {src.const(band.label_en)}, {value}, ())")
+                scored = src.record(ItemScore, *fields, str(band.points), src.const((band.points, band.points)),
+                                    src.const(band.label_zh), src.const(band.label_en), value, "()")
+                src.line(f"{score} = {scored}")
         with src.block("else:"):
             src.line("raise AssertionError('bands are checked to partition the axis')")
 
@@ -1001,16 +1009,18 @@ class _Score(_Node):
             src.line(f"{low} = {added([f'{m}[5][0]' for m in members], '0')}")  # ItemScore.points_range
             src.line(f"{high} = {added([f'{m}[5][1]' for m in members], '0')}")
             categories.append(src.var("c"))
-            src.line(f"{categories[-1]} = _CategoryScore({src.const(category.code)}, {src.const(category.label_zh)}, "
-                     f"{src.const(category.label_en)}, {low} if {low} == {high} else None, ({low}, {high}), "
-                     f"{least}, {category.max_points})")
+            scored = src.record(CategoryScore, src.const(category.code), src.const(category.label_zh),
+                                src.const(category.label_en), f"{low} if {low} == {high} else None",
+                                f"({low}, {high})", str(least), str(category.max_points), "None")
+            src.line(f"{categories[-1]} = {scored}")
             with src.block(f"if {low} < {least}:"):
                 src.line(f"{short} += max(0, {least} - {high})")
                 code, label_zh, label_en, required = (src.const(text) for text in category.unmet_labels)
                 missing = added([f"{m}[9]" for m in members], "()")  # ItemScore.missing, in item order
-                src.line(f"{short_of}.append(_Unmet({code}, 'score_category', 'failed' if {high} < {least} "
-                         f"else 'unknown', {label_zh}, {label_en}, {missing}, {required}, "
-                         f"{low} if {low} == {high} else None))")
+                short_entry = src.record(Unmet, code, "'score_category'",
+                                         f"'failed' if {high} < {least} else 'unknown'", label_zh, label_en, missing,
+                                         required, f"{low} if {low} == {high} else None", "None", "None", "()")
+                src.line(f"{short_of}.append({short_entry})")
         low_total, high_total, total = src.var("low"), src.var("high"), src.var("total")
         src.line(f"{low_total} = {added(lows, '0')}")
         src.line(f"{high_total} = {added(highs, '0')}")
@@ -1018,9 +1028,11 @@ class _Score(_Node):
         with src.block(f"if {low_total} < {self.min_total}:"):
             labels = (f"{self.code}.total", f"总分不低于{self.min_total}分", f"total points at least {self.min_total}")
             code, label_zh, label_en = (src.const(text) for text in labels)
-            src.line(f"{short_of}.append(_Unmet({code}, 'score_total', 'failed' if {high_total} < {self.min_total} "
-                     f"else 'unknown', {label_zh}, {label_en}, {added([f'{s}[9]' for s in scores], '()')}, "
-                     f"{src.const(f'≥ {self.min_total}')}, {total}))")
+            short_entry = src.record(Unmet, code, "'score_total'",
+                                     f"'failed' if {high_total} < {self.min_total} else 'unknown'", label_zh, label_en,
+                                     added([f"{s}[9]" for s in scores], "()"), src.const(f"≥ {self.min_total}"), total,
+                                     "None", "None", "()")
+            src.line(f"{short_of}.append({short_entry})")
         src.line(f"score = (({''.join(f'{s}, ' for s in scores)}), ({''.join(f'{c}, ' for c in categories)}), {total})")
         truth = src.var("t")
         with src.block(f"if {short_of}:"):
@@ -1142,13 +1154,10 @@ class TierCriteria:
         if local is not None and local.category is not None:
             extra_items, extra_category = local.score(clean)
             items, categories, refs = items + extra_items, (*categories, extra_category), local.refs
-        return EligibilityResult(
-            tier=self.tier, rulebook_id=self.rulebook_id, rulebook_hash=self.content_hash, year=year,
-            re_review=re_review, passed=passed, total_points=total, categories=categories, items=items,
-            unmet=tuple(unmet), missing=_missing_of(unmet),
-            direct_condition=direct[0] if direct else None, waivers=tuple(waivers),
-            not_applicable=tuple(not_applicable), gap=_NO_GAP if passed is True else _gap(unmet),
-            overlays=refs,
+        return EligibilityResult(  # positionally, in the order of its fields: a third cheaper than by keyword
+            self.tier, self.rulebook_id, self.content_hash, year, re_review, passed, total, categories, items,
+            tuple(unmet), _missing_of(unmet), direct[0] if direct else None, tuple(waivers), tuple(not_applicable),
+            _NO_GAP if passed is True else _gap(unmet), refs,
         )
 
 
