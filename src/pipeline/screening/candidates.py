@@ -3,7 +3,8 @@
 * :func:`screen` judges one firm against a tier's criteria with its indicators of one data year.
 * :func:`candidates` is a tier's candidate list: the firms one tier below (reserve → 创新型, 创新型 → 专精特新,
   专精特新 → 小巨人) in the caller's jurisdiction that pass or nearly pass, ranked by the engine's gap. It scores
-  every such firm in Python over one streamed query: no per-firm queries.
+  every such firm in Python over one streamed query: no per-firm queries (on PostgreSQL the next chunk of rows is
+  fetched on a worker thread while this one is judged).
 * :func:`mark_candidate` pins a firm to a list or drops it from one, with a reason, as an audited amendment.
   The current marks live in ``enterprise.flags["candidates"]`` — ``{tier: {action, reason, actor, marked_on,
   seq}}`` — beside other features' flags, which are kept.
