@@ -738,7 +738,7 @@ def test_result_is_frozen_and_json_ready() -> None:
 # ------------------------------------------------------------------------------ validate_indicators
 
 
-@pytest.mark.parametrize(("values", "field", "says"), [
+REFUSALS = [
     ({"main_business_share": 70}, "main_business_share", "ratios are decimals (5% = 0.05)"),
     ({"rd_staff_share": 50}, "rd_staff_share", "ratios are decimals (5% = 0.05)"),
     ({"rd_ratio": -0.01}, "rd_ratio", "must be at least 0"),
@@ -763,7 +763,10 @@ def test_result_is_frozen_and_json_ready() -> None:
     ({"revenu": 1}, "revenu", "unknown indicator 'revenu'"),
     ({"main_business_revenue": 2, "revenue": 1}, "main_business_revenue", "cannot exceed"),
     ({"ip_high_value_class1": 3, "ip_class1_count": 2}, "ip_high_value_class1", "cannot outnumber"),
-])
+]
+
+
+@pytest.mark.parametrize(("values", "field", "says"), REFUSALS)
 def test_validate_indicators_refuses_with_a_bilingual_message(values: dict[str, Any], field: str,
                                                                says: str) -> None:
     with pytest.raises(InvalidInput) as refused:
@@ -771,6 +774,37 @@ def test_validate_indicators_refuses_with_a_bilingual_message(values: dict[str, 
     assert refused.value.field == field
     assert says in refused.value.detail
     assert " — " in refused.value.detail  # Chinese first, then English
+
+
+@pytest.mark.parametrize(("values", "field", "says"), REFUSALS)
+def test_evaluate_refuses_exactly_as_validation_does(values: dict[str, Any], field: str, says: str) -> None:
+    """Judging checks the common cases inline (generated code) and leaves the rest to the validators."""
+    firm = {**innovative_firm(), **values}
+    with pytest.raises(InvalidInput) as judged:
+        evaluate(R22, "innovative", firm, year=2024)
+    with pytest.raises(InvalidInput) as validated:
+        validate_indicators(firm, R22)
+    assert (judged.value.field, judged.value.detail) == (validated.value.field, validated.value.detail)
+    assert judged.value.field == field
+    assert says in judged.value.detail
+
+
+@pytest.mark.parametrize("first", ["revenue", "market_share"])
+def test_of_two_bad_values_the_first_given_is_named(first: str) -> None:
+    bad = {"revenue": -1, "market_share": 1.5}
+    firm = {**innovative_firm(), first: bad[first], **{key: value for key, value in bad.items() if key != first}}
+    for judge in (lambda: evaluate(R22, "innovative", firm, year=2024), lambda: validate_indicators(firm, R22)):
+        with pytest.raises(InvalidInput) as refused:
+            judge()
+        assert refused.value.field == first
+
+
+def test_a_whole_number_or_a_none_judges_as_the_float_or_the_absent_key() -> None:
+    assert innovative(revenue_growth=1, debt_ratio=0) == innovative(revenue_growth=1.0, debt_ratio=0.0)
+    assert innovative(revenue_growth=1).items[2].value == 1.0
+    assert innovative(debt_ratio=None) == innovative(debt_ratio=...)
+    assert next(item for item in innovative(debt_ratio=None).items if item.code == "debt_ratio").missing == (
+        "debt_ratio",)
 
 
 def test_validate_indicators_message_names_the_indicator_in_chinese() -> None:

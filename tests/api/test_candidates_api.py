@@ -11,8 +11,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 from test_eligibility_api import WORKED, put
 
+from pipeline.access import Actor
 from pipeline.db import unit_of_work
 from pipeline.models import Enterprise
+from pipeline.screening.candidates import candidates
 
 CANDIDATES = "/api/v1/candidates"
 PASSES = WORKED  # 75 points
@@ -123,3 +125,15 @@ def test_pin_and_drop_are_audited_and_shape_the_list(client: TestClient, admin: 
                                json={"uscc": firms["titled"], "action": "pin", "reason": "x"}), 409, "guard-failed")
     assert_problem(client.post(f"{CANDIDATES}/innovative/marks", headers=district.headers,
                                json={"uscc": firms["other_city"], "action": "pin", "reason": "x"}), 404, "not-found")
+
+
+def test_the_list_is_the_same_however_the_firms_are_streamed(client: TestClient, admin: Caller,
+                                                              api_sessions: sessionmaker[Session]) -> None:
+    """On PostgreSQL the next chunk of firms is fetched on a worker thread while this one is judged."""
+    pool(client, admin)
+    city = Actor(id="zz-city", role="official", level="city", region_code="410100")
+    with api_sessions() as session:
+        lists = [candidates(session, city, tier="innovative", chunk=chunk) for chunk in (1, 2, 2000)]
+    seen = [(listed.screened, [(item.uscc, item.result) for item in listed.items]) for listed in lists]
+    assert seen[0] == seen[1] == seen[2]
+    assert (lists[0].screened, len(lists[0].items)) == (4, 3)

@@ -31,6 +31,7 @@ exactly the national one.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import itertools
@@ -38,6 +39,7 @@ import math
 import numbers
 import operator
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Final, NamedTuple
@@ -335,6 +337,13 @@ def _awards_validator(spec: IndicatorSpec, raw: Mapping[str, Any], where: str) -
     return check
 
 
+def _within_source(spec: IndicatorSpec, src: _Source) -> Callable[[str], str]:
+    """`` and <bounds>`` of a numeric indicator for a source expression (nothing for an open side)."""
+    bounds = ([f"{src.const(spec.minimum)} <= {{}}"] if spec.minimum is not None else []) + (
+        [f"{{}} <= {src.const(spec.maximum)}"] if spec.maximum is not None else [])
+    return lambda expression: "".join(f" and {bound.format(expression)}" for bound in bounds)
+
+
 class _Indicators:
     """The indicator table of a rulebook: validation, derivation and consistency of a firm-year."""
 
@@ -374,6 +383,9 @@ class _Indicators:
         for key in {key for row in self.derivations for key in row} | {
                 key for row in self.consistency for key in row[:2]}:
             self.numeric(key, "indicators (derive / consistency)")
+        self.known = frozenset(self.validators)
+        self._validate = self._compile_validation()
+        self._complete = self._compile_completion()
 
     def spec(self, key: Any, where: str) -> IndicatorSpec:
         if key not in self.specs:
@@ -397,16 +409,78 @@ class _Indicators:
             name = sorted(map(str, unknown))[0]
             raise InvalidInput(f"未知指标 {name!r} — unknown indicator {name!r}; "
                                f"known indicators: {', '.join(self.specs)}", field=name)
-        clean = {key: validators[key](value) for key, value in values.items() if value is not None}
-        for lesser, greater, label_zh, label_en in self.consistency:
-            if lesser in clean and greater in clean and clean[lesser] > clean[greater]:
-                facts = f"{lesser}={clean[lesser]!r} > {greater}={clean[greater]!r}"
-                raise InvalidInput(f"{label_zh}：{facts} — {label_en}: {facts}", field=lesser)
+        return self._complete({key: validators[key](value) for key, value in values.items() if value is not None})
+
+    def prepare_fast(self, values: Mapping[str, Any]) -> dict[str, Any]:
+        """:meth:`prepare`, with each value's common case (a number in range, a bool, a known code) tested inline.
+
+        Anything the generated checks do not pass plainly (a value to convert or refuse, a key not in the
+        catalogue, a mapping that is not a dict) goes through :meth:`prepare`, which converts it or raises
+        the same refusal as always — for the first offending value in the caller's order.
+        """
+        if type(values) is not dict or not self.known.issuperset(values):
+            return self.prepare(values)
+        try:
+            clean = self._validate(values)
+        except Exception:  # whatever it was, prepare() raises it again, for the first offending value
+            return self.prepare(values)
+        return self._complete(clean)
+
+    def _compile_validation(self) -> Callable[[dict[str, Any]], dict[str, Any]]:
+        """The generated checks of :meth:`prepare_fast`: a copy of the values, fixed up where needed."""
+        src = _Source("validate(values)", "clean = dict(values)", "get = values.get")
+        for key, spec in self.specs.items():
+            value, name, validator = src.var("v"), src.const(key), src.const(self.validators[key])
+            src.line(f"{value} = get({name})")
+            with src.block(f"if {value} is None:"):
+                src.line(f"clean.pop({name}, None)")  # an explicit None: not known
+            if spec.type in ("number", "integer"):
+                within = _within_source(spec, src)
+                kind = "int" if spec.type == "integer" else "float"
+                with src.block(f"elif type({value}) is {kind}{within(value)}:"):
+                    src.line("pass")
+                if spec.type == "number":  # a whole number (JSON's 0) stands for that float
+                    with src.block(f"elif type({value}) is int{within(f'float({value})')}:"):
+                        src.line(f"clean[{name}] = float({value})")
+            elif spec.type == "bool":
+                with src.block(f"elif {value} is True or {value} is False:"):
+                    src.line("pass")
+            elif spec.type == "enum":
+                with src.block(f"elif type({value}) is str and {value} in {src.const(spec.values)}:"):
+                    src.line("pass")
+            with src.block("else:"):
+                src.line(f"clean[{name}] = {validator}({value})")
+        src.line("return clean")
+        return src.build("indicators")
+
+    def _compile_completion(self) -> Callable[[dict[str, Any]], dict[str, Any]]:
+        """Check the consistency rules and fill in the derived indicators of validated values (generated)."""
+        src = _Source("complete(clean)", "get = clean.get")
+        for n, (lesser, greater, _label_zh, _label_en) in enumerate(self.consistency):
+            low, high = src.var("v"), src.var("v")
+            src.line(f"{low} = get({src.const(lesser)})")
+            src.line(f"{high} = get({src.const(greater)})")
+            with src.block(f"if {low} is not None and {high} is not None and {low} > {high}:"):
+                src.line(f"{src.const(self._inconsistent)}(clean, {n})")
         for target, numerator, denominator in self.derivations:
-            if target not in clean and numerator in clean and clean.get(denominator, 0) > 0:
-                quotient = round(clean[numerator] / clean[denominator], self.decimals)
-                clean[target] = validators[target](quotient)
-        return clean
+            name, over, under, quotient = src.const(target), src.var("v"), src.var("v"), src.var("q")
+            with src.block(f"if {name} not in clean:"):
+                src.line(f"{over} = get({src.const(numerator)})")
+                src.line(f"{under} = get({src.const(denominator)})")
+                with src.block(f"if {over} is not None and {under} is not None and {under} > 0:"):
+                    src.line(f"{quotient} = round({over} / {under}, {self.decimals})")
+                    within = _within_source(self.specs[target], src)
+                    with src.block(f"if type({quotient}) is float{within(quotient)}:"):
+                        src.line(f"clean[{name}] = {quotient}")
+                    with src.block("else:"):
+                        src.line(f"clean[{name}] = {src.const(self.validators[target])}({quotient})")
+        src.line("return clean")
+        return src.build("derived indicators")
+
+    def _inconsistent(self, clean: Mapping[str, Any], rule: int) -> None:
+        lesser, greater, label_zh, label_en = self.consistency[rule]
+        facts = f"{lesser}={clean[lesser]!r} > {greater}={clean[greater]!r}"
+        raise InvalidInput(f"{label_zh}：{facts} — {label_en}: {facts}", field=lesser)
 
     def check_context(self, year: Any, re_review: Any, flags: Mapping[str, Any]) -> None:
         low, high = self.year_range
@@ -424,30 +498,66 @@ class _Indicators:
 
 
 # --------------------------------------------------------------------------------------------- nodes
+#
+# The nodes check the rulebook data once, then *emit* the Python source that judges a firm: a tier's
+# whole condition tree becomes one straight-line function (``TierCriteria._judge``), compiled once per
+# rulebook and tier. Labels, thresholds and prebuilt records are bound into the function by name
+# (:meth:`_Source.const`), never printed into its text: no rulebook string is ever read as code.
 
 
-class _Run:
-    """One evaluation: the firm's values, its context and what the nodes noticed on the way."""
+class _Source:
+    """A function being generated: its lines, the constants it refers to, fresh local names."""
 
-    __slots__ = ("direct", "flags", "not_applicable", "re_review", "score", "values", "waivers", "year")
+    def __init__(self, signature: str, *setup: str) -> None:
+        self.lines = [f"def {signature}:", *(f"    {line}" for line in setup)]
+        self.depth = 1
+        self.names: dict[str, Any] = {"_Unmet": Unmet, "_ItemScore": ItemScore, "_CategoryScore": CategoryScore,
+                                      "_missing_of": _missing_of, "_new": tuple.__new__}
+        self.count = 0
 
-    def __init__(self, values: Mapping[str, Any], year: int, re_review: bool,
-                 flags: Mapping[str, Truth]) -> None:
-        self.values, self.year, self.re_review, self.flags = values, year, re_review, flags
-        self.direct: list[str] = []
-        self.waivers: list[str] = []
-        self.not_applicable: list[str] = []
-        self.score: tuple[tuple[ItemScore, ...], tuple[CategoryScore, ...], int | None] = ((), (), None)
+    def record(self, kind: type[Unmet] | type[ItemScore] | type[CategoryScore], *fields: str) -> str:
+        """A NamedTuple record built from source expressions, every field given: ``tuple.__new__`` directly
+        (what its ``_make`` does), without the keyword-capable ``__new__`` in between."""
+        assert len(fields) == len(kind._fields), (kind, fields)
+        return f"_new(_{kind.__name__}, ({', '.join(fields)},))"
+
+    def const(self, value: Any) -> str:
+        name = f"_k{len(self.names)}"
+        self.names[name] = value
+        return name
+
+    def var(self, prefix: str) -> str:
+        self.count += 1
+        return f"{prefix}{self.count}"
+
+    def line(self, text: str) -> None:
+        self.lines.append("    " * self.depth + text)
+
+    @contextmanager
+    def block(self, header: str) -> Iterator[None]:
+        self.line(header)
+        self.depth += 1
+        yield
+        self.depth -= 1
+
+    def build(self, label: str) -> Callable[..., Any]:
+        namespace = dict(self.names)
+        code = compile("\n".join(self.lines) + "\n", f"<eligibility: {label}>", "exec")
+        exec(code, namespace)  # noqa: S102 — our own generated source; data is bound by name, not printed in
+        function: Callable[..., Any] = namespace[self.lines[0][4:self.lines[0].index("(")]]
+        return function
 
 
 _ContextFilter = tuple[bool | None, int | None, int | None]
 
 
-def _context_matches(context: _ContextFilter, run: _Run) -> bool:
+def _context_source(context: _ContextFilter, src: _Source) -> str:
+    """The test of a ``when`` / ``unless`` filter on the generated function's ``re_review`` and ``year``."""
     re_review, from_year, until_year = context
-    return ((re_review is None or run.re_review is re_review)
-            and (from_year is None or run.year >= from_year)
-            and (until_year is None or run.year <= until_year))
+    terms = ([f"re_review is {src.const(re_review)}"] if re_review is not None else []) + (
+        [f"year >= {src.const(from_year)}"] if from_year is not None else []) + (
+        [f"year <= {src.const(until_year)}"] if until_year is not None else [])
+    return f"({' and '.join(terms)})" if terms else "True"
 
 
 class _Node:
@@ -464,13 +574,21 @@ class _Node:
         self.unless = _context_filter(raw.get("unless"), f"{where}.unless")
         self.conditional = self.when is not None or self.unless is not None
 
-    def applies(self, run: _Run) -> bool:
-        return ((self.when is None or _context_matches(self.when, run))
-                and (self.unless is None or not _context_matches(self.unless, run)))
+    def applies_source(self, src: _Source) -> str:
+        when = "True" if self.when is None else _context_source(self.when, src)
+        unless = "True" if self.unless is None else f"not {_context_source(self.unless, src)}"
+        return f"{when} and {unless}"
 
-    def eval(self, run: _Run, out: list[Unmet]) -> Truth:
-        """True, or False / None after appending to ``out`` why not."""
+    def emit(self, src: _Source, out: str) -> str:
+        """Emit the node's test; return the local holding True, or False / None after ``out`` got why not."""
         raise NotImplementedError
+
+    def unmet_source(self, src: _Source, kind: str, status: str, missing: str = "()", required: str = "None",
+                     actual: str = "None", points_short: str = "None", children: str = "()") -> str:
+        """An :class:`Unmet` of this node built at run time, from source expressions."""
+        return src.record(Unmet, src.const(self.code), src.const(kind), status, src.const(self.label_zh),
+                          src.const(self.label_en), missing, required, actual, src.const(self.shortcut), points_short,
+                          children)
 
     def unmet(self, kind: str, status: str, missing: tuple[str, ...] = (), required: str | None = None,
               actual: Any = None, points_short: int | None = None, children: tuple[Unmet, ...] = ()) -> Unmet:
@@ -479,7 +597,7 @@ class _Node:
 
 
 class _Check(_Node):
-    __slots__ = ("aggregate", "compare", "key", "keys", "required")
+    __slots__ = ("aggregate", "compare", "key", "keys", "op", "required", "threshold")
 
     def __init__(self, code: str, raw: Mapping[str, Any], where: str, indicators: _Indicators) -> None:
         super().__init__(code, raw, where)
@@ -495,29 +613,36 @@ class _Check(_Node):
             self.keys, subject = (spec.key,), spec.key
         self.key = self.keys[0]
         self.compare = _comparator(op, threshold, spec, where)
+        self.op, self.threshold = op, threshold
         self.required = f"{subject} {_OP_SYMBOLS[op]} {_show(threshold, spec)}"
 
-    def eval(self, run: _Run, out: list[Unmet]) -> Truth:
+    def emit(self, src: _Source, out: str) -> str:
+        found = [src.var("v") for _key in self.keys]
+        for name, key in zip(found, self.keys, strict=True):
+            src.line(f"{name} = get({src.const(key)})")
+        required = src.const(self.required)
         if self.aggregate is None:
-            value = run.values.get(self.key)
-            if value is None:
-                return self._unknown(self.keys, out)
+            value = found[0]
+            unknown = src.const(self.unmet("check", "unknown", missing=self.keys, required=self.required))
         else:
-            found = [run.values.get(key) for key in self.keys]
-            if None in found:
-                return self._unknown(tuple(key for key, item in zip(self.keys, found, strict=True)
-                                           if item is None), out)
-            value = self.aggregate(found)
-        if self.compare(value):
-            return True
-        out.append(Unmet(self.code, "check", "failed", self.label_zh, self.label_en, (), self.required, value,
-                         self.shortcut))
-        return False
-
-    def _unknown(self, missing: tuple[str, ...], out: list[Unmet]) -> Truth:
-        out.append(Unmet(self.code, "check", "unknown", self.label_zh, self.label_en, missing, self.required,
-                         None, self.shortcut))
-        return None
+            value = src.var("v")
+            unknown = self.unmet_source(
+                src, "check", "'unknown'", required=required,
+                missing=f"tuple(k for k, x in zip({src.const(self.keys)}, ({', '.join(found)},)) if x is None)")
+        truth = src.var("t")
+        with src.block(f"if {' or '.join(f'{name} is None' for name in found)}:"):
+            src.line(f"{out}.append({unknown})")
+            src.line(f"{truth} = None")
+        with src.block("else:"):
+            if self.aggregate is not None:
+                src.line(f"{value} = {src.const(self.aggregate)}([{', '.join(found)}])")
+            with src.block(f"if {_comparison_source(self.op, self.threshold, self.compare, value, src)}:"):
+                src.line(f"{truth} = True")
+            with src.block("else:"):
+                failed = self.unmet_source(src, "check", "'failed'", required=required, actual=value)
+                src.line(f"{out}.append({failed})")
+                src.line(f"{truth} = False")
+        return truth
 
 
 class _Flag(_Node):
@@ -531,16 +656,22 @@ class _Flag(_Node):
             raise CriteriaError(f"{where}: a flag is one of {CONTEXT_FLAGS} or {SIDE_TITLE_FLAG}<kind>, with a "
                                 f"true/false value")
 
-    def eval(self, run: _Run, out: list[Unmet]) -> Truth:
-        value = run.flags.get(self.flag, False if self.flag.startswith(SIDE_TITLE_FLAG) else None)
+    def emit(self, src: _Source, out: str) -> str:
+        value, truth = src.var("v"), src.var("t")
         required = f"{self.flag} = {str(self.value).lower()}"
-        if value is None:
-            out.append(self.unmet("flag", "unknown", missing=(self.flag,), required=required))
-            return None
-        if value is self.value:
-            return True
-        out.append(self.unmet("flag", "failed", required=required, actual=value))
-        return False
+        absent = False if self.flag.startswith(SIDE_TITLE_FLAG) else None
+        src.line(f"{value} = flags.get({src.const(self.flag)}, {absent})")
+        unknown = self.unmet("flag", "unknown", missing=(self.flag,), required=required)
+        with src.block(f"if {value} is None:"):
+            src.line(f"{out}.append({src.const(unknown)})")
+            src.line(f"{truth} = None")
+        with src.block(f"elif {value} is {self.value}:"):
+            src.line(f"{truth} = True")
+        with src.block("else:"):
+            failed = self.unmet_source(src, "flag", "'failed'", required=src.const(required), actual=value)
+            src.line(f"{out}.append({failed})")
+            src.line(f"{truth} = False")
+        return truth
 
 
 class _AwardPattern(NamedTuple):
@@ -572,13 +703,17 @@ class _AwardCheck(_Node):
             + (f" within {p.within_years} years" if p.within_years is not None else "")
             for p in self.patterns)
 
-    def eval(self, run: _Run, out: list[Unmet]) -> Truth:
-        awards = run.values.get(self.key)
+    def emit(self, src: _Source, out: str) -> str:
+        truth = src.var("t")
+        src.line(f"{truth} = {src.const(self.judge)}(get({src.const(self.key)}), year, {out})")
+        return truth
+
+    def judge(self, awards: tuple[Award, ...] | None, year: int, out: list[Unmet]) -> Truth:
         rank_unknown = False
         for award in awards or ():
             for p in self.patterns:
-                if (award.type in p.types and award.level in p.levels and award.year <= run.year
-                        and (p.within_years is None or run.year - award.year < p.within_years)):
+                if (award.type in p.types and award.level in p.levels and award.year <= year
+                        and (p.within_years is None or year - award.year < p.within_years)):
                     if p.max_rank is None or (award.rank is not None and award.rank <= p.max_rank):
                         return True
                     rank_unknown = rank_unknown or award.rank is None
@@ -596,36 +731,49 @@ class _Group(_Node):
         super().__init__(code, raw, where)
         self.is_any, self.children = raw["kind"] == "any", children
 
-    def eval(self, run: _Run, out: list[Unmet]) -> Truth:
-        members: list[Unmet] = []
-        result = _combine(run, self.children, members, self.is_any)
-        if result is not True:
-            out.append(self.unmet("any" if self.is_any else "all", "failed" if result is False else "unknown",
-                                  missing=_missing_of(members), children=tuple(members)))
-        return result
+    def emit(self, src: _Source, out: str) -> str:
+        members = src.var("m")
+        src.line(f"{members} = []")
+        truth = _emit_combine(src, self.children, members, self.is_any)
+        with src.block(f"if {truth} is not True:"):
+            unmet = self.unmet_source(src, "any" if self.is_any else "all",
+                                      f"'failed' if {truth} is False else 'unknown'",
+                                      missing=f"_missing_of({members})", children=f"tuple({members})")
+            src.line(f"{out}.append({unmet})")
+        return truth
 
 
-def _combine(run: _Run, nodes: Sequence[_Node], out: list[Unmet], is_any: bool) -> Truth:
-    """Kleene AND / OR over the nodes that apply in this context; every node is evaluated."""
-    result: Truth = not is_any
-    applicable = False
+def _emit_combine(src: _Source, nodes: Sequence[_Node], out: str, is_any: bool) -> str:
+    """Kleene AND / OR over the nodes that apply in this context; every node is evaluated.
+
+    A node that does not apply is listed in ``not_applicable``; a shortcut that holds in ``direct`` or
+    ``waivers``. A group none of whose nodes applies holds.
+    """
+    result, applicable = src.var("r"), src.var("a")
+    pending = not is_any  # an unknown turns a pending True (all) or False (any) into unknown
+    src.line(f"{result} = {pending}")
+    conditional = any(node.conditional for node in nodes)
+    if conditional:
+        src.line(f"{applicable} = False")
     for node in nodes:
-        if node.conditional and not node.applies(run):
-            run.not_applicable.append(node.code)
-            continue
-        applicable = True
-        outcome = node.eval(run, out)
-        if outcome is True:
-            if node.shortcut is not None:
-                (run.direct if node.shortcut == "direct" else run.waivers).append(node.code)
-            if is_any:
-                result = True
-        elif outcome is False:
-            if not is_any:
-                result = False
-        elif result is (not is_any):  # unknown turns a pending True (all) or False (any) into unknown
-            result = None
-    return result if applicable else True
+        with contextlib.ExitStack() as applies:
+            if node.conditional:
+                with src.block(f"if not ({node.applies_source(src)}):"):
+                    src.line(f"not_applicable.append({src.const(node.code)})")
+                applies.enter_context(src.block("else:"))
+                src.line(f"{applicable} = True")
+            truth = node.emit(src, out)
+            with src.block(f"if {truth} is True:"):
+                if node.shortcut is not None:
+                    src.line(f"{'direct' if node.shortcut == 'direct' else 'waivers'}.append({src.const(node.code)})")
+                src.line(f"{result} = True" if is_any else "pass")
+            with src.block(f"elif {truth} is False:"):
+                src.line("pass" if is_any else f"{result} = False")
+            with src.block(f"elif {result} is {pending}:"):
+                src.line(f"{result} = None")
+    if conditional:
+        src.line(f"{result} = {result} if {applicable} else True")
+    return result
 
 
 # --------------------------------------------------------------------------------------------- score
@@ -692,29 +840,8 @@ def _check_partition(bands: Sequence[_Band], where: str) -> None:
             raise CriteriaError(f"{where}: band {above.label_en!r} is empty")
 
 
-def _find_band(bands: Sequence[_Band], value: float) -> _Band:
-    for band in bands:
-        lower, upper = band.lower, band.upper
-        if lower is not None and (value < lower if band.lower_inclusive else value <= lower):
-            continue
-        if upper is not None and (value > upper if band.upper_inclusive else value >= upper):
-            continue
-        return band
-    raise AssertionError("bands are checked to partition the axis")
-
-
-_Bounds = tuple[float, bool, float, bool, "_Band"]
-
-
-def _bounds(bands: Sequence[_Band]) -> tuple[_Bounds, ...]:
-    """:func:`_find_band`'s tests as plain tuples (an open side as ±inf, which every finite value passes)."""
-    return tuple((-math.inf if band.lower is None else band.lower, band.lower_inclusive or band.lower is None,
-                  math.inf if band.upper is None else band.upper, band.upper_inclusive or band.upper is None, band)
-                 for band in bands)
-
-
 class _Item:
-    __slots__ = ("bands", "bounds", "by_value", "category", "code", "indicator", "label_en", "label_zh",
+    __slots__ = ("bands", "by_value", "category", "code", "indicator", "label_en", "label_zh",
                  "scores_by_value", "span")
 
     def __init__(self, raw: Mapping[str, Any], where: str, indicators: _Indicators,
@@ -747,7 +874,6 @@ class _Item:
                 raise CriteriaError(f"{where}: `equals` bands must cover each value exactly once")
         else:
             _check_partition(self.bands, where)
-        self.bounds = _bounds(self.bands) if spec is not None and not self.by_value else ()
         # a code's score is the same record every time: built once
         self.scores_by_value = {value: self._scored(band, value) for value, band in self.by_value.items()}
 
@@ -755,20 +881,34 @@ class _Item:
         return ItemScore(self.code, self.category, self.label_zh, self.label_en, band.points,
                          (band.points, band.points), band.label_zh, band.label_en, value, ())
 
-    def score(self, values: Mapping[str, Any]) -> ItemScore:
+    def emit(self, src: _Source, score: str) -> None:
+        """Emit the scoring of this item into the local ``score``."""
         if self.indicator is None:
-            return self._score_rules(values)
-        value = values.get(self.indicator)
-        if value is None:
-            return ItemScore(self.code, self.category, self.label_zh, self.label_en, None, self.span,
-                             None, None, None, (self.indicator,))
+            src.line(f"{score} = {src.const(self._score_rules)}(values)")
+            return
+        value = src.var("v")
+        src.line(f"{value} = get({src.const(self.indicator)})")
+        unknown = ItemScore(self.code, self.category, self.label_zh, self.label_en, None, self.span, None, None,
+                            None, (self.indicator,))
+        with src.block(f"if {value} is None:"):
+            src.line(f"{score} = {src.const(unknown)}")
         if self.by_value:
-            return self.scores_by_value[value]
-        for lower, lower_inclusive, upper, upper_inclusive, band in self.bounds:
-            if (lower < value or (lower_inclusive and lower == value)) and (
-                    value < upper or (upper_inclusive and value == upper)):
-                return self._scored(band, value)
-        raise AssertionError("bands are checked to partition the axis")
+            with src.block("else:"):
+                src.line(f"{score} = {src.const(self.scores_by_value)}[{value}]")
+            return
+        # numeric bands partition the axis (checked): the first whose bounds hold is the only one
+        fields = [src.const(field) for field in (self.code, self.category, self.label_zh, self.label_en)]
+        for band in self.bands:
+            bounds = ([f"{src.const(band.lower)} {'<=' if band.lower_inclusive else '<'} {value}"]
+                      if band.lower is not None else []) + (
+                [f"{value} {'<=' if band.upper_inclusive else '<'} {src.const(band.upper)}"]
+                if band.upper is not None else [])
+            with src.block(f"elif {' and '.join(bounds)}:"):
+                scored = src.record(ItemScore, *fields, str(band.points), src.const((band.points, band.points)),
+                                    src.const(band.label_zh), src.const(band.label_en), value, "()")
+                src.line(f"{score} = {scored}")
+        with src.block("else:"):
+            src.line("raise AssertionError('bands are checked to partition the axis')")
 
     def _score_rules(self, values: Mapping[str, Any]) -> ItemScore:
         """First band whose condition holds; an unknown condition before it leaves a range of points."""
@@ -791,6 +931,16 @@ class _Item:
                          (min(points), max(points)), None, None, None, tuple(missing))
 
 
+def _items_scorer(items: Sequence[_Item], label: str) -> Callable[[Mapping[str, Any]], tuple[ItemScore, ...]]:
+    """One generated function scoring every item of a score (or of an overlay's block) for a firm."""
+    src = _Source("score_items(values)", "get = values.get")
+    scores = [src.var("s") for _item in items]
+    for item, score in zip(items, scores, strict=True):
+        item.emit(src, score)
+    src.line(f"return ({''.join(f'{score}, ' for score in scores)})")
+    return src.build(label)
+
+
 class _Category(NamedTuple):
     code: str
     label_zh: str
@@ -801,6 +951,11 @@ class _Category(NamedTuple):
     """Positions of its items in the score's item list."""
     unmet_labels: tuple[str, str, str, str] = ("", "", "", "")
     """Code, Chinese and English label, required text of the "category minimum" condition."""
+
+
+_ScoreParts = tuple[tuple[ItemScore, ...], tuple[CategoryScore, ...], int | None]
+_NO_SCORE: _ScoreParts = ((), (), None)
+"""The score fields of a result whose tier has no score (or whose score did not apply)."""
 
 
 class _Score(_Node):
@@ -833,39 +988,61 @@ class _Score(_Node):
         if raw.get("max_total", most) != most or self.min_total > most:
             raise CriteriaError(f"{where}: max_total must equal the categories' max_points ({most})")
 
-    def eval(self, run: _Run, out: list[Unmet]) -> Truth:
-        values = run.values
-        scored = tuple([item.score(values) for item in self.items])
-        categories, short_of, short = [], [], 0
-        low_total = high_total = 0
+    def emit(self, src: _Source, out: str) -> str:
+        """Items, categories and total inline; sets the generated function's ``score`` (the result's fields)."""
+        scores = [src.var("s") for _item in self.items]
+        for item, score in zip(self.items, scores, strict=True):
+            item.emit(src, score)
+        short_of, short = src.var("short_of"), src.var("short")
+        src.line(f"{short_of} = []")
+        src.line(f"{short} = 0")
+
+        def added(terms: Sequence[str], empty: str) -> str:
+            return " + ".join(terms) or empty
+
+        categories, lows, highs = [], [], []
         for category in self.categories:
-            low = high = 0
-            for i in category.members:
-                least, most = scored[i].points_range
-                low += least
-                high += most
-            low_total += low
-            high_total += high
-            categories.append(CategoryScore(category.code, category.label_zh, category.label_en,
-                                            low if low == high else None, (low, high),
-                                            category.min_points, category.max_points))
-            if low < category.min_points:
-                short += max(0, category.min_points - high)
-                code, label_zh, label_en, required = category.unmet_labels
-                short_of.append(Unmet(
-                    code, "score_category", "failed" if high < category.min_points else "unknown",
-                    label_zh, label_en, tuple(key for i in category.members for key in scored[i].missing), required,
-                    low if low == high else None))
-        total = low_total if low_total == high_total else None
-        if low_total < self.min_total:
-            short_of.append(Unmet(
-                f"{self.code}.total", "score_total", "failed" if high_total < self.min_total else "unknown",
-                f"总分不低于{self.min_total}分", f"total points at least {self.min_total}",
-                missing=tuple(key for item in scored for key in item.missing),
-                required=f"≥ {self.min_total}", actual=total))
-        run.score = (scored, tuple(categories), total)
-        if not short_of:
-            return True
+            members = [scores[i] for i in category.members]
+            low, high, least = src.var("low"), src.var("high"), category.min_points
+            lows.append(low)
+            highs.append(high)
+            src.line(f"{low} = {added([f'{m}[5][0]' for m in members], '0')}")  # ItemScore.points_range
+            src.line(f"{high} = {added([f'{m}[5][1]' for m in members], '0')}")
+            categories.append(src.var("c"))
+            scored = src.record(CategoryScore, src.const(category.code), src.const(category.label_zh),
+                                src.const(category.label_en), f"{low} if {low} == {high} else None",
+                                f"({low}, {high})", str(least), str(category.max_points), "None")
+            src.line(f"{categories[-1]} = {scored}")
+            with src.block(f"if {low} < {least}:"):
+                src.line(f"{short} += max(0, {least} - {high})")
+                code, label_zh, label_en, required = (src.const(text) for text in category.unmet_labels)
+                missing = added([f"{m}[9]" for m in members], "()")  # ItemScore.missing, in item order
+                short_entry = src.record(Unmet, code, "'score_category'",
+                                         f"'failed' if {high} < {least} else 'unknown'", label_zh, label_en, missing,
+                                         required, f"{low} if {low} == {high} else None", "None", "None", "()")
+                src.line(f"{short_of}.append({short_entry})")
+        low_total, high_total, total = src.var("low"), src.var("high"), src.var("total")
+        src.line(f"{low_total} = {added(lows, '0')}")
+        src.line(f"{high_total} = {added(highs, '0')}")
+        src.line(f"{total} = {low_total} if {low_total} == {high_total} else None")
+        with src.block(f"if {low_total} < {self.min_total}:"):
+            labels = (f"{self.code}.total", f"总分不低于{self.min_total}分", f"total points at least {self.min_total}")
+            code, label_zh, label_en = (src.const(text) for text in labels)
+            short_entry = src.record(Unmet, code, "'score_total'",
+                                     f"'failed' if {high_total} < {self.min_total} else 'unknown'", label_zh, label_en,
+                                     added([f"{s}[9]" for s in scores], "()"), src.const(f"≥ {self.min_total}"), total,
+                                     "None", "None", "()")
+            src.line(f"{short_of}.append({short_entry})")
+        src.line(f"score = (({''.join(f'{s}, ' for s in scores)}), ({''.join(f'{c}, ' for c in categories)}), {total})")
+        truth = src.var("t")
+        with src.block(f"if {short_of}:"):
+            src.line(f"{truth} = {src.const(self.settle)}({short_of}, {total}, {high_total}, {short}, {out})")
+        with src.block("else:"):
+            src.line(f"{truth} = True")
+        return truth
+
+    def settle(self, short_of: list[Unmet], total: int | None, high_total: int, short: int, out: list[Unmet]) -> Truth:
+        """A score short of a minimum: failed, or unknown while missing items could still make it up."""
         failed = any(entry.status == "failed" for entry in short_of)
         out.append(self.unmet("score", "failed" if failed else "unknown", missing=_missing_of(short_of),
                               required=f"≥ {self.min_total}", actual=total,
@@ -908,6 +1085,16 @@ class TierCriteria:
             raise CriteriaError(f"tiers.{tier}: {sorted(set(self._own) - set(self._nodes))} never required")
         if sum(isinstance(node, _Score) for node in self._nodes.values()) > 1:
             raise CriteriaError(f"tiers.{tier}: at most one score per tier")
+        self._judge = self._compile()
+
+    def _compile(self) -> Callable[..., tuple[Truth, _ScoreParts]]:
+        """The tier's condition tree as one generated function (see the nodes section)."""
+        src = _Source("judge(values, year, re_review, flags, unmet, not_applicable, direct, waivers)",
+                      "get = values.get", "score = _NO_SCORE")
+        src.names["_NO_SCORE"] = _NO_SCORE
+        passed = _emit_combine(src, self.roots, "unmet", is_any=False)
+        src.line(f"return {passed}, score")
+        return src.build(f"{self.rulebook_id} {self.tier}")
 
     def _node(self, code: Any, referrer: str) -> _Node:
         if code in self._nodes:
@@ -956,21 +1143,21 @@ class TierCriteria:
         indicators.check_context(year, re_review, flags)
         if side_titles:
             flags.update((f"{SIDE_TITLE_FLAG}{kind}", True) for kind in side_titles)
-        run = _Run(indicators.prepare(values), year, re_review, flags)
+        clean = indicators.prepare_fast(values)
         unmet: list[Unmet] = []
-        passed = _combine(run, self.roots, unmet, is_any=False)
-        items, categories, total = run.score
+        not_applicable: list[str] = []
+        direct: list[str] = []
+        waivers: list[str] = []
+        passed, (items, categories, total) = self._judge(clean, year, re_review, flags, unmet, not_applicable,
+                                                         direct, waivers)
         refs: tuple[OverlayRef, ...] = ()
         if local is not None and local.category is not None:
-            extra_items, extra_category = local.score(run.values)
+            extra_items, extra_category = local.score(clean)
             items, categories, refs = items + extra_items, (*categories, extra_category), local.refs
-        return EligibilityResult(
-            tier=self.tier, rulebook_id=self.rulebook_id, rulebook_hash=self.content_hash, year=year,
-            re_review=re_review, passed=passed, total_points=total, categories=categories, items=items,
-            unmet=tuple(unmet), missing=_missing_of(unmet),
-            direct_condition=run.direct[0] if run.direct else None, waivers=tuple(run.waivers),
-            not_applicable=tuple(run.not_applicable), gap=_NO_GAP if passed is True else _gap(unmet),
-            overlays=refs,
+        return EligibilityResult(  # positionally, in the order of its fields: a third cheaper than by keyword
+            self.tier, self.rulebook_id, self.content_hash, year, re_review, passed, total, categories, items,
+            tuple(unmet), _missing_of(unmet), direct[0] if direct else None, tuple(waivers), tuple(not_applicable),
+            _NO_GAP if passed is True else _gap(unmet), refs,
         )
 
 
@@ -1012,6 +1199,7 @@ class _Local:
         scoring = [overlay for overlay in overlays if CHARACTERISTIC in overlay.tiers.get(criteria.tier, {})]
         self.category: CategoryScore | None = None
         self.items: tuple[_Item, ...] = ()
+        self.score_items: Callable[[Mapping[str, Any]], tuple[ItemScore, ...]] = _items_scorer((), "no items")
         self.refs: tuple[OverlayRef, ...] = ()
         if not scoring:
             return
@@ -1023,6 +1211,7 @@ class _Local:
         self.items = tuple(_Item({**raw, "category": CHARACTERISTIC}, f"{where}.items", self.indicators,
                                  (CHARACTERISTIC,))
                            for raw in _list(block, "items", where))
+        self.score_items = _items_scorer(self.items, f"{where}.items")
         most = sum(item.span[1] for item in self.items)
         if most > cap:
             raise CriteriaError(f"{where}: items reach {most} points, more than max_points {cap}")
@@ -1032,7 +1221,7 @@ class _Local:
 
     def score(self, values: Mapping[str, Any]) -> tuple[tuple[ItemScore, ...], CategoryScore]:
         assert self.category is not None
-        scored = tuple(item.score(values) for item in self.items)
+        scored = self.score_items(values)
         low, high = _points_range(scored)
         return scored, self.category._replace(points=low if low == high else None, points_range=(low, high))
 
@@ -1209,6 +1398,17 @@ def _comparator(op: str, threshold: Any, spec: IndicatorSpec, where: str) -> Cal
             return wanted.__contains__
         return (lambda value: not wanted.isdisjoint(value)) if op == "contains_any" else wanted.issubset
     raise CriteriaError(f"{where}: unknown op {op!r}")
+
+
+_INLINE_OPS = {"ge": "<=", "gt": "<", "le": ">=", "lt": ">", "eq": "=="}
+"""A comparison as :func:`_comparator` makes it, threshold on the left (``value ≥ 5`` is ``5 <= value``)."""
+
+
+def _comparison_source(op: str, threshold: Any, compare: Callable[[Any], bool], value: str, src: _Source) -> str:
+    """The test of a checked comparison in generated code: the very operator inline, else the comparator."""
+    if op in _INLINE_OPS:
+        return f"{src.const(threshold)} {_INLINE_OPS[op]} {value}"
+    return f"{src.const(compare)}({value})"
 
 
 def _show(threshold: Any, spec: IndicatorSpec) -> str:

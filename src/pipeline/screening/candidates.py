@@ -3,7 +3,8 @@
 * :func:`screen` judges one firm against a tier's criteria with its indicators of one data year.
 * :func:`candidates` is a tier's candidate list: the firms one tier below (reserve → 创新型, 创新型 → 专精特新,
   专精特新 → 小巨人) in the caller's jurisdiction that pass or nearly pass, ranked by the engine's gap. It scores
-  every such firm in Python over one streamed query: no per-firm queries.
+  every such firm in Python over one streamed query: no per-firm queries (on PostgreSQL the next chunk of rows is
+  fetched on a worker thread while this one is judged).
 * :func:`mark_candidate` pins a firm to a list or drops it from one, with a reason, as an audited amendment.
   The current marks live in ``enterprise.flags["candidates"]`` — ``{tier: {action, reason, actor, marked_on,
   seq}}`` — beside other features' flags, which are kept.
@@ -29,11 +30,13 @@ import binascii
 import datetime as dt
 import gc
 import json
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from sqlalchemy import ColumnElement, and_, exists, func, select
+import orjson
+from sqlalchemy import ColumnElement, Result, Row, Text, and_, cast, exists, func, select
 from sqlalchemy.orm import Session
 
 from pipeline.access import Actor, in_jurisdiction, require_permission
@@ -42,6 +45,7 @@ from pipeline.dynamic.obligations import with_flag
 from pipeline.eligibility.engine import ASSESSMENT_LAG, CriteriaError, EligibilityResult, Gap, criteria_for
 from pipeline.errors import GuardFailed, InvalidInput, NotFound, PipelineError
 from pipeline.firms import repository
+from pipeline.json_numbers import stored_value
 from pipeline.models import Enterprise, Event, Recognition
 from pipeline.models.dynamic import AnnualFiling
 from pipeline.rulebooks import TITLE_TIERS, Rulebook, all_rulebooks, get_rulebook, rulebook_in_force
@@ -215,8 +219,8 @@ def candidates(session: Session, actor: Actor, *, tier: str, region: str | None 
     side_titles = kinds_held(session, today, state=state, actor=actor, region=region)
     query = (
         select(Enterprise.id, Enterprise.uscc, Enterprise.name, Enterprise.region_code, Enterprise.state,
-               Enterprise.flags[CANDIDATES_FLAG], AnnualFiling.year,
-               AnnualFiling.indicators, _holds_clause("innovative", today), _holds_clause("provincial", today))
+               Enterprise.flags[CANDIDATES_FLAG], AnnualFiling.year, cast(AnnualFiling.indicators, Text),
+               _holds_clause("innovative", today), _holds_clause("provincial", today))
         .select_from(Enterprise)
         .outerjoin(AnnualFiling, and_(AnnualFiling.enterprise_id == Enterprise.id, on_year))
         .where(Enterprise.state.in_(LIST_STATES[tier]))
@@ -228,8 +232,12 @@ def candidates(session: Session, actor: Actor, *, tier: str, region: str | None 
     collecting = gc.isenabled()
     gc.disable()  # each kept result is a tree of tuples: cyclic-GC passes over them would cost more than the scoring
     try:
-        for (firm_id, uscc, name, region_code, firm_state, marks, data_year, values, holds_innovative,
-             holds_provincial) in session.connection().execute(query, execution_options={"yield_per": chunk}):
+        connection = session.connection()
+        rows = connection.execute(query, execution_options={"yield_per": chunk})
+        stream: Iterator[Any] = _prefetched(rows) if connection.dialect.name == "postgresql" else iter(rows)
+        for (firm_id, uscc, name, region_code, firm_state, marks, data_year, document, holds_innovative,
+             holds_provincial) in stream:
+            values = _indicators(document)
             missing_title = PREREQUISITE_TITLE.get(tier) if firm_state != state else None
             mark = marks.get(tier) if isinstance(marks, dict) else None
             action = mark.get("action") if isinstance(mark, dict) else None
@@ -256,6 +264,35 @@ def candidates(session: Session, actor: Actor, *, tier: str, region: str | None 
             gc.enable()
     items.sort(key=Candidate.sort_key)
     return CandidateList(tier, rulebook, state, screened, items)
+
+
+def _prefetched(rows: Result[Any]) -> Iterator[Row[Any]]:
+    """The rows of a streamed result, the next chunk fetched on a worker thread while the caller judges this one.
+
+    PostgreSQL then produces the next chunk on the machine's other core meanwhile, instead of after: the
+    caller's thread does not wait for it (the worker holds the connection only between the caller's turns).
+    """
+    partitions = rows.partitions()
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="candidates-fetch") as pool:
+        pending = pool.submit(next, partitions, None)
+        while (chunk := pending.result()) is not None:
+            pending = pool.submit(next, partitions, None)
+            yield from chunk
+
+
+def _indicators(document: str | None) -> Any:
+    """An indicator document read as text, as the column would give it back, several times faster at 100,000 rows.
+
+    orjson decodes it (the standard library where orjson refuses: a lone surrogate, a number beyond a double);
+    :func:`~pipeline.json_numbers.stored_value` then does what the column's type does to what JSONB returns.
+    """
+    if document is None:
+        return None
+    try:
+        value = orjson.loads(document)
+    except orjson.JSONDecodeError:
+        value = json.loads(document)
+    return stored_value(value)
 
 
 def _near(result: Verdict | None, max_conditions: int, max_points: int) -> bool:
