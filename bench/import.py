@@ -1,22 +1,26 @@
 """`pipeline import --apply` on PostgreSQL against a plain COPY of the same rows, at two file sizes.
 
 For each size a fresh database is migrated, a GB18030-free UTF-8 CSV of new firms is generated (a title row,
-the header, then one firm per row), and three things are timed:
+the header, then one firm per row), and four things are timed:
 
 * COPY of the same rows into a scratch table (psycopg ``COPY … FROM STDIN``), the limit;
 * ``pipeline import FILE --action enroll --apply`` as a subprocess (start-up, reading, validating every code,
   the guards and the machine, hashing, writing firm + event rows, one commit);
 * ``pipeline import FILE --action recognize_innovative --apply`` on the same, now existing, firms (loading
-  each chunk's firms and titles, writing event + title rows and updating the firm).
+  each chunk's firms and titles, writing event + title rows and updating the firm) — no pack pays for a
+  创新型 recognition, so no entitlement is derived;
+* ``pipeline import FILE --action recognize_provincial --apply`` on the same firms, the figure *with packs*: a
+  省级 recognition earns under the Zhengzhou and Zhanhe packs, whose regions hold four in six of the firms, and
+  the import derives their entitlements in the same run.
 
-A fourth figure is the floor the database itself sets: COPY of as many ready-made event rows (sealed-looking,
+A fifth figure is the floor the database itself sets: COPY of as many ready-made event rows (sealed-looking,
 one per firm, next seq) into the real ``events`` table — its eight indexes, the foreign key and the tx_id
 trigger — rolled back. No import can write its events faster than that.
 
 The importer's own CPU time is printed beside its wall time: on a shared machine the wall time moves with
 the load, the CPU time much less. Peak memory is each child's own maximum RSS (``os.wait4``;
 ``resource.getrusage(RUSAGE_CHILDREN)`` would give the maximum over all children so far). Prints rows/s, the
-ratio to COPY and the peak RSS.
+ratio to the floor and the peak RSS.
 
     .venv/bin/python bench/import.py --rows 100000 50000
     .venv/bin/python bench/import.py --rows 50000 --no-bombs --profile /tmp/prof   # then: python -m pstats FILE
@@ -238,6 +242,11 @@ def main() -> None:
                 [*profiled(args.profile, f"recognize_innovative-{rows}"), "--database-url", url, "import", str(path),
                  "--action", "recognize_innovative", "--effective-date", "2025-03-01",
                  "--document-no", "豫工信企业〔2025〕1号", "--apply"])
+            # with packs: a 省级 recognition earns under the Zhengzhou and Zhanhe packs (their firms: 4 of 6 regions)
+            packs_s, packs_cpu, packs_mb, packs_line = run_child(
+                [*profiled(args.profile, f"recognize_provincial-{rows}"), "--database-url", url, "import", str(path),
+                 "--action", "recognize_provincial", "--effective-date", "2025-06-01",
+                 "--batch", "2025年第一批", "--apply"])
             floor_s, floor_rows = time_events_floor(url)
             size_mb = path.stat().st_size / 2**20
             copy_rate = rows / copy_s
@@ -248,9 +257,10 @@ def main() -> None:
                   f"1/{copy_rate / floor_rate:.0f} of COPY  (the database's floor: indexes, foreign key, trigger)")
             for label, seconds, cpu, peak, line in (
                     ("import --action enroll", enroll_s, enroll_cpu, enroll_mb, enroll_line),
-                    ("import recognize_innovative", recog_s, recog_cpu, recog_mb, recog_line)):
+                    ("import recognize_innovative", recog_s, recog_cpu, recog_mb, recog_line),
+                    ("… recognize_provincial (packs)", packs_s, packs_cpu, packs_mb, packs_line)):
                 rate = rows / seconds
-                print(f"  {label:<28}{seconds:7.2f} s  {rate:10,.0f} rows/s  1/{copy_rate / rate:.0f} of COPY  "
+                print(f"  {label:<28}{seconds:7.2f} s  {rate:10,.0f} rows/s  {rate / floor_rate:.3f}× the floor  "
                       f"peak RSS {peak} MiB  (importer CPU {cpu:.2f} s: {rows / cpu:,.0f} rows per CPU-second)")
                 print(f"      {line}")
         with psycopg.connect(make_url(args.url).set(drivername="postgresql").render_as_string(

@@ -11,7 +11,10 @@ from helpers import ADMIN, Factory, make_uscc, walk
 from imports_support import do_import, write_csv
 from sqlalchemy import select
 
+from pipeline.awards import reads
 from pipeline.cli import main
+from pipeline.db import unit_of_work
+from pipeline.history.verify import verify
 from pipeline.models import Entitlement
 
 HEADER = ("统一社会信用代码", "企业名称", "称号", "认定日期", "有效期至", "批次")
@@ -73,3 +76,35 @@ def test_a_key_little_giant_list_carries_the_funds_that_sanmenxia_matches(
     (matched,) = _entitlements(session_factory, firm)
     assert (matched.award_id, matched.net_amount, matched.payers[0]["region_code"]) == (
         "key_little_giant_matching", 6_000_000, "411202")
+
+
+def test_sync_of_a_backfilled_history_derives_what_the_live_path_derived(session_factory: Factory,
+                                                                          tmp_path: Path) -> None:
+    live, synced = make_uscc("410102", 1605), make_uscc("410102", 1606)
+    walk(session_factory, live, [("enroll", "2022-01-10"), ("recognize_innovative", "2022-03-01"),
+                                 ("recognize_provincial", "2023-03-01"), ("recognize_national", "2024-04-01")])
+    rows = [(synced, "戊公司", label, day, "", batch) for label, day, batch in (
+        ("创新型中小企业", "2022-03-01", "2022-创新"), ("省级专精特新中小企业", "2023-03-01", "2023-豫-1"),
+        ("专精特新“小巨人”企业", "2024-04-01", "2024-国-1"))]
+    summary, report = do_import(session_factory, write_csv(tmp_path / "h.csv", rows, header=HEADER), ADMIN,
+                                "backfill", apply=True, awards="none")
+    assert summary.applied, report
+    assert _entitlements(session_factory, synced) == []
+    with unit_of_work(session_factory) as session:  # provincial and national in one run: the top-up sees the first
+        created = reads.sync(session, actor=ADMIN, apply=True, usccs=[synced]).created
+    assert len(created) == len(_entitlements(session_factory, live)) >= 2
+
+    def comparable(entitlement: Entitlement) -> tuple[object, ...]:
+        return (entitlement.policy_id, entitlement.award_id, entitlement.trigger, entitlement.gross_amount,
+                entitlement.net_amount, [share["amount"] for share in entitlement.payers], len(entitlement.offsets),
+                entitlement.superseded_by is None, entitlement.status)
+
+    assert sorted(map(comparable, _entitlements(session_factory, synced))) == sorted(
+        map(comparable, _entitlements(session_factory, live)))
+    national = next(e for e in _entitlements(session_factory, synced) if e.award_id == "national"
+                    and e.policy_id == "zhengzhou-2022-36")
+    provincial = next(e for e in _entitlements(session_factory, synced) if e.award_id == "provincial"
+                      and e.policy_id == "zhengzhou-2022-36")
+    assert (national.net_amount, national.offsets[0]["entitlement_id"]) == (1_500_000, provincial.id)
+    with unit_of_work(session_factory) as session:
+        assert verify(session, uscc=synced).problems == []  # each entitlement's sealed first record included

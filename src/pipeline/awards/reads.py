@@ -4,22 +4,35 @@ entitlement's chain, and re-deriving what history recorded before a pack existed
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Collection, Iterator
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from pipeline.access import Actor, require_permission
 from pipeline.awards import ledger
-from pipeline.awards.service import Settle, entitle, evaluate, manual_entitlement, may_pay_here, side_title_kind
+from pipeline.awards.service import (
+    OWED_FIELDS,
+    Context,
+    Existing,
+    IdPool,
+    Owed,
+    Settle,
+    derive,
+    evaluate,
+    manual_entitlement,
+    may_pay_here,
+    side_title_kind,
+    write,
+)
 from pipeline.dates import business_today
 from pipeline.errors import Forbidden, NotFound
 from pipeline.firms import repository
-from pipeline.history.replay import voided_seqs
+from pipeline.history.replay import CORRECTION_KIND, voided_seqs
 from pipeline.lifecycle.machine import RECOGNITION_TIER
-from pipeline.models import Enterprise, Entitlement, EntitlementRecord, Event
+from pipeline.models import Enterprise, Entitlement, EntitlementRecord, Event, Recognition
 from pipeline.policies.service import current_packs, get_pack
 from pipeline.rulebooks import rulebook_in_force
 from pipeline.webhooks import queue
@@ -28,7 +41,7 @@ CREATE = "create_award"
 SYNC_CHUNK = 1000
 
 
-def _achievements(events: list[Event]) -> list[Event]:
+def _achievements(events: Sequence[Any]) -> list[Any]:
     voided = voided_seqs(events)
     return [e for e in events if e.seq not in voided
             and (e.trigger in RECOGNITION_TIER or side_title_kind(e) is not None)]
@@ -62,18 +75,6 @@ def history(session: Session, entitlement_id: int, actor: Actor) -> list[Entitle
     return ledger.records(session, get_entitlement(session, entitlement_id, actor).id)
 
 
-def _firms(session: Session, uscc: str | None, usccs: Collection[str] | None) -> Iterator[Enterprise]:
-    query = select(Enterprise).order_by(Enterprise.id)
-    if uscc is not None:
-        query = query.where(Enterprise.uscc == uscc)
-    if usccs is None:
-        yield from session.scalars(query)
-        return
-    codes = sorted(usccs)
-    for start in range(0, len(codes), SYNC_CHUNK):
-        yield from session.scalars(query.where(Enterprise.uscc.in_(codes[start:start + SYNC_CHUNK])))
-
-
 @dataclass
 class SyncReport:
     applied: bool
@@ -93,22 +94,71 @@ def sync(session: Session, *, actor: Actor, apply: bool, settle: Settle = "owed"
     report = SyncReport(applied=apply)
     if settle == "none":
         return report
+    packs = current_packs(session)
+    ids = IdPool(session)
     savepoint = session.begin_nested()
     try:
-        for enterprise in _firms(session, uscc, usccs):
-            report.firms_checked += 1
-            if not may_pay_here(enterprise.region_code):
-                continue  # no pack covers the firm: nothing to derive, no history to read
-            for event in _achievements(repository.history(session, enterprise)):
-                for entitlement in entitle(session, enterprise, event, enterprise.recognitions, actor=actor.id,
-                                           settle=settle):
-                    report.created.append(ledger.view(entitlement))
+        for firms in _firm_chunks(session, uscc, usccs):
+            report.firms_checked += len(firms)
+            paying = [firm for firm in firms if may_pay_here(firm.region_code)]  # the others: no history read
+            derived = []
+            for firm, events, titles, existing in _with_history(session, paying):
+                context = Context(packs, existing)
+                for event in _achievements(events):
+                    earned = derive(firm, event, titles, context, actor=actor.id, settle=settle, allocate=ids.take)
+                    context.existing.extend(item.entitlement for item in earned)  # stacking sees them next
+                    derived.extend(earned)
+            write(session, derived)
+            report.created.extend(ledger.view(item.entitlement) for item in derived)
     finally:
         if apply:
             savepoint.commit()
         else:
             savepoint.rollback()
     return report
+
+
+def _firm_chunks(session: Session, uscc: str | None, usccs: Collection[str] | None) -> Iterator[list[Any]]:
+    """(id, uscc, region_code) of the firms to sync, a chunk at a time, by id."""
+    query = select(Enterprise.id, Enterprise.uscc, Enterprise.region_code).order_by(Enterprise.id)
+    if uscc is not None:
+        query = query.where(Enterprise.uscc == uscc)
+    if usccs is not None:
+        codes = sorted(usccs)
+        for start in range(0, len(codes), SYNC_CHUNK):
+            yield list(session.execute(query.where(Enterprise.uscc.in_(codes[start:start + SYNC_CHUNK]))))
+        return
+    after = 0
+    while chunk := list(session.execute(query.where(Enterprise.id > after).limit(SYNC_CHUNK))):
+        yield chunk
+        after = chunk[-1].id
+
+
+def _with_history(session: Session, firms: list[Any],
+                  ) -> Iterator[tuple[Any, list[Any], list[Any], list[Existing]]]:
+    """Each firm with its events that may earn or void (recognitions, side-title grants, corrections) in seq
+    order, its titles and its entitlements — four statements for the whole chunk."""
+    if not firms:
+        return
+    ids = [firm.id for firm in firms]
+    events: dict[int, list[Any]] = {firm_id: [] for firm_id in ids}
+    for event in session.execute(
+            select(Event.enterprise_id, Event.seq, Event.kind, Event.trigger, Event.reason_code, Event.effective_date,
+                   Event.evidence)
+            .where(Event.enterprise_id.in_(ids), or_(Event.trigger.in_([*RECOGNITION_TIER, "grant_side_title"]),
+                                                     Event.kind == CORRECTION_KIND))
+            .order_by(Event.enterprise_id, Event.seq)):
+        events[event.enterprise_id].append(event)
+    titles: dict[int, list[Any]] = {firm_id: [] for firm_id in ids}
+    for title in session.execute(select(Recognition.enterprise_id, Recognition.tier, Recognition.granted_by_seq,
+                                        Recognition.end_reason).where(Recognition.enterprise_id.in_(ids))):
+        titles[title.enterprise_id].append(title)
+    owed: dict[int, list[Existing]] = {firm_id: [] for firm_id in ids}
+    for row in session.execute(select(Entitlement.enterprise_id, *(getattr(Entitlement, name) for name in OWED_FIELDS))
+                               .where(Entitlement.enterprise_id.in_(ids)).order_by(Entitlement.id)):
+        owed[row[0]].append(Owed(*row[1:]))
+    for firm in firms:
+        yield firm, events[firm.id], titles[firm.id], owed[firm.id]
 
 
 def create_manual(session: Session, uscc: str, policy_id: str, award_id: str, *, effective_date: dt.date,

@@ -86,12 +86,14 @@ class Candidate:
     gross: int
 
 
+@cache
 def may_pay_here(region_code: str) -> bool:
     """No shipped pack covers this region: nothing to derive, and no query spent finding that out (a stored
     version changes amounts and windows, never a jurisdiction)."""
     return any(pack.covers(region_code) for pack in shipped_packs())
 
 
+@cache
 def earns_anywhere(achievement: str) -> bool:
     """Whether any shipped pack has an award for this trigger or side-title kind (``recognize_innovative``,
     ``renew`` … earn nothing anywhere: an import of them need not look for entitlements)."""
@@ -344,6 +346,30 @@ def allocate_ids(session: Session, count: int) -> list[int]:
                                     .select_from(func.generate_series(1, count))))
     top = session.scalar(select(func.coalesce(func.max(ENTITLEMENTS.c.id), 0))) or 0
     return list(range(top + 1, top + 1 + count))
+
+
+class IdPool:
+    """New entitlement ids drawn in blocks, for a bulk derivation (``pipeline awards sync``, imports) that would
+    otherwise spend a statement on each: the sequence on PostgreSQL (ids left unused are gaps, as after any
+    rollback); on SQLite, past the largest, counted here (writers are serialised)."""
+
+    def __init__(self, session: Session, block: int = 1000) -> None:
+        self.session = session
+        self.block = block
+        self.ids: list[int] = []
+        self.next_id: int | None = None
+
+    def take(self, count: int) -> list[int]:
+        if self.session.get_bind().dialect.name != "postgresql":
+            if self.next_id is None:
+                self.next_id = allocate_ids(self.session, 1)[0]
+            taken = list(range(self.next_id, self.next_id + count))
+            self.next_id += count
+            return taken
+        if len(self.ids) < count:
+            self.ids.extend(allocate_ids(self.session, max(count - len(self.ids), self.block)))
+        taken, self.ids = self.ids[:count], self.ids[count:]
+        return taken
 
 
 def write(session: Session, derived: Sequence[Derived]) -> None:
