@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from collections.abc import Mapping, Sequence
 from functools import cache
 from typing import Any, Protocol
@@ -17,7 +18,6 @@ from sqlalchemy import (
     ColumnElement,
     Executable,
     Select,
-    String,
     Table,
     bindparam,
     func,
@@ -174,12 +174,12 @@ _TITLE_FIELDS = ("id", "tier", "document_no", "batch", "recognized_on", "valid_u
 
 
 @cache
-def _load_statement(postgres: bool, with_indicators: bool, with_awards: bool = False) -> Select[Any]:
+def _load_statement(postgres: bool, with_indicators: bool, award_slots: tuple[str, ...] = ()) -> Select[Any]:
     """The firm's row locked (``:uscc``), with its chain head, its titles and, ``with_indicators``, its latest
     indicators before ``:before`` (a year) — one statement, built once per shape.
 
-    ``with_awards`` (a recognition some pack pays for) adds what deriving its entitlements reads, only for a
-    firm whose region matches one of ``:award_slots`` (``LIKE`` patterns, one per pack award that could pay):
+    ``award_slots`` (a recognition some pack pays for) adds what deriving its entitlements reads, only for a
+    firm whose region matches one of them (``LIKE`` patterns, one per pack award that could pay):
     the packs' stored versions, the firm's entitlements and, on PostgreSQL, one new entitlement id per matching
     slot (``nextval``) — so the entitlements are sealed before the one statement that writes the event."""
     e, r, v, f, s = _FIRMS.c, _TITLES.c, _EVENTS.c, _FILINGS.c, _SIDE_TITLES.c
@@ -199,18 +199,22 @@ def _load_statement(postgres: bool, with_indicators: bool, with_awards: bool = F
         side = select((func.json_agg if postgres else func.json_group_array)(
             as_array(s.kind, s.granted_on, s.valid_until, s.ended_on))).where(s.enterprise_id == e.id)
         columns.append(side.scalar_subquery().label("side_titles"))
-    if with_awards:
-        columns.extend(_awards_columns(postgres, as_array, aggregate))
+    if award_slots:
+        columns.extend(_awards_columns(postgres, as_array, aggregate, award_slots))
     return select(*columns).where(e.uscc == bindparam("uscc")).with_for_update(of=_FIRMS)
 
 
-def _awards_columns(postgres: bool, as_array: Any, aggregate: Any) -> list[Any]:
+def _awards_columns(postgres: bool, as_array: Any, aggregate: Any, slots: tuple[str, ...]) -> list[Any]:
+    """The awards context's columns, the slots written into the statement: a parameter there makes PostgreSQL
+    plan the statement afresh at every execution (a custom plan), which cost more than running it."""
     e, a = _FIRMS.c, _ENTITLEMENTS.c
+    assert all(re.fullmatch(r"\d{0,6}%", slot) for slot in slots), slots  # digits and one %: safe as literals
     matches: ColumnElement[bool]
     if postgres:
-        matches = e.region_code.like(func.any(bindparam("award_slots", type_=postgresql.ARRAY(String()))))
+        array = literal_column("ARRAY[" + ", ".join(f"'{slot}'" for slot in slots) + "]::varchar[]")
+        matches = e.region_code.like(func.any(array))
     else:
-        slot = func.json_each(bindparam("award_slots_json", type_=String())).table_valued("value")
+        slot = func.json_each(literal_column("'" + json.dumps(list(slots)) + "'")).table_valued("value")
         matches = select(slot.c.value).where(e.region_code.like(slot.c.value)).exists()
     p = latest_versions().subquery("latest_policy_versions").c
     versions = select(aggregate(as_array(p.document if postgres else func.json(p.document), p.version))
@@ -218,9 +222,9 @@ def _awards_columns(postgres: bool, as_array: Any, aggregate: Any) -> list[Any]:
     owed = select(aggregate(as_array(*(a[name] for name in OWED_FIELDS)))).where(a.uscc == e.uscc, matches)
     columns = [versions.scalar_subquery().label("award_versions"), owed.scalar_subquery().label("award_owed")]
     if postgres:
-        slot = (func.unnest(bindparam("award_slots", type_=postgresql.ARRAY(String()))).table_valued("value")
-                .render_derived("slot"))
-        ids = select(func.array_agg(func.nextval(ENTITLEMENT_ID_SEQUENCE))).where(e.region_code.like(slot.c.value))
+        slot = func.unnest(array).table_valued("value").render_derived("slot")
+        ids = (select(func.array_agg(func.nextval(literal_column(f"'{ENTITLEMENT_ID_SEQUENCE}'"))))
+               .where(e.region_code.like(slot.c.value)))
         columns.append(ids.scalar_subquery().label("award_ids"))
     return columns
 
@@ -251,11 +255,8 @@ def lock_record(session: Session, uscc: str, actor: Actor, *, indicators_before:
     """
     code = validate_uscc(uscc)
     postgres = session.get_bind().dialect.name == "postgresql"
-    statement = _load_statement(postgres, indicators_before is not None, bool(award_slots))
+    statement = _load_statement(postgres, indicators_before is not None, tuple(award_slots))
     params: dict[str, Any] = {"uscc": code, "before": indicators_before}
-    if award_slots:
-        params["award_slots" if postgres else "award_slots_json"] = (
-            list(award_slots) if postgres else json.dumps(list(award_slots)))
     row = session.execute(statement, params).one_or_none()
     if row is not None and row.head is None and row.last_seq > 0:
         row = session.execute(statement, params).one_or_none()
