@@ -73,3 +73,12 @@ def test_entitlements_written_with_the_event_stack_and_seal_as_derived(session_f
             created = ledger.first_record(session, entitlement.id)
             assert created.details == ledger.view(session.get_one(Entitlement, entitlement.id))
         assert verify(session, uscc=uscc).problems == []  # the firm's chain and each entitlement's
+
+
+def test_a_firm_registered_where_no_pack_pays_earns_where_it_is(session_factory: Factory) -> None:
+    uscc = make_uscc(LAOCHENG, 4)  # registered in 洛阳, in the pool of 上街区: its USCC does not say so
+    enroll(session_factory, uscc, "2024-01-10", region_code=SHANGJIE)
+    fire(session_factory, uscc, "recognize_innovative", "2024-02-01", evidence={"document_no": "豫工信〔2024〕1号"})
+    fire(session_factory, uscc, "recognize_provincial", "2024-03-01", evidence={"batch": "2024年第一批"})
+    assert [(e.policy_id, e.net_amount, e.region_code) for e in _entitlements(session_factory, uscc)
+            if e.policy_id == "zhengzhou-2022-36"] == [("zhengzhou-2022-36", 500_000, SHANGJIE)]

@@ -18,7 +18,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any, Literal, Protocol
 
 from sqlalchemy import Select, bindparam, func, insert, literal, select, true
@@ -86,7 +86,7 @@ class Candidate:
     gross: int
 
 
-@cache
+@lru_cache(maxsize=4096)
 def may_pay_here(region_code: str) -> bool:
     """No shipped pack covers this region: nothing to derive, and no query spent finding that out (a stored
     version changes amounts and windows, never a jurisdiction)."""

@@ -211,7 +211,8 @@ def _awards_columns(postgres: bool, as_array: Any, aggregate: Any, slots: tuple[
     assert all(re.fullmatch(r"\d{0,6}%", slot) for slot in slots), slots  # digits and one %: safe as literals
     matches: ColumnElement[bool]
     if postgres:
-        array = literal_column("ARRAY[" + ", ".join(f"'{slot}'" for slot in slots) + "]::varchar[]")
+        listed = ", ".join(f"'{slot}'" for slot in slots)
+        array: ColumnElement[Any] = literal_column(f"ARRAY[{listed}]::varchar[]")
         matches = e.region_code.like(func.any(array))
     else:
         slot = func.json_each(literal_column("'" + json.dumps(list(slots)) + "'")).table_valued("value")

@@ -122,9 +122,13 @@ def transition(
     recognition = trigger in RECOGNITION_TIER
     if arrives_in is not None:
         arrives_in = _arrival_region(arrives_in, trigger, actor)
+    # a firm registered where no pack pays (its USCC says where) is read without the awards context
+    slots = awards.earning_slots(trigger) if recognition and awards.may_pay_here(region_of_uscc(uscc)) else ()
     firm, latest, owed = repository.lock_record(session, uscc, actor, arrives_in=arrives_in,
                                                 indicators_before=effective_date.year if recognition else None,
-                                                award_slots=awards.earning_slots(trigger) if recognition else ())
+                                                award_slots=slots)
+    if owed is None and recognition and awards.earning_slots(trigger) and awards.may_pay_here(firm.region_code):
+        owed = awards.read_context(session, firm.uscc)  # registered elsewhere, now where a pack pays
     moved_from = firm.region_code if arrives_in is not None and arrives_in != firm.region_code else None
     if moved_from is not None and not (actor.covers(moved_from) or repository.moved_away(session, firm)):
         raise NotFound(f"未找到企业{firm.uscc} — no enterprise {firm.uscc} in your jurisdiction")
