@@ -94,22 +94,7 @@ def _native(value: Any) -> bool:
     ``ensure_ascii=False``), RFC 8785 and orjson with sorted keys all write the same text (strings are escaped
     alike, and keys sort by code point, which is UTF-8 byte order, and UTF-16 order within the BMP) — proven
     by a property test. It also means :func:`pipeline.json_numbers.canonical_value` has nothing to change."""
-    stack = [value]
-    while stack:
-        item = stack.pop()
-        kind = type(item)
-        if kind is str or kind is bool or item is None:
-            continue
-        if kind is dict:
-            for key in item:
-                if type(key) is not str or not (key.isascii() or max(map(ord, key)) <= 0xFFFF):
-                    return False
-            stack.extend(item.values())
-        elif kind is list:
-            stack.extend(item)
-        elif kind is not int or not -MAX_SAFE_INTEGER <= item <= MAX_SAFE_INTEGER:
-            return False
-    return True
+    return _walk(value, exact=True)
 
 
 def _native_json(obj: Any) -> str:
@@ -137,6 +122,13 @@ def _plain(value: Any) -> bool:
 
     Walked with a stack and exact type checks (every event's evidence passes here); subclasses of the JSON
     types take :func:`_plain_slow`."""
+    return _walk(value, exact=False)
+
+
+def _walk(value: Any, *, exact: bool) -> bool:
+    """The walk of :func:`_native` (``exact``: JSON's own types only) and :func:`_plain` (subclasses asked of
+    :func:`_plain_slow`): a stack and exact type checks; text keys within the BMP, integers within ±(2^53−1),
+    no float."""
     stack = [value]
     while stack:
         item = stack.pop()
@@ -153,7 +145,7 @@ def _plain(value: Any) -> bool:
         elif kind is int:
             if not -MAX_SAFE_INTEGER <= item <= MAX_SAFE_INTEGER:
                 return False
-        elif kind is float or not _plain_slow(item):
+        elif exact or kind is float or not _plain_slow(item):
             return False
     return True
 
