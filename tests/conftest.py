@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import itertools
 import os
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from helpers import clone_gate
+from helpers import clone_gate, template_copy
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
@@ -87,15 +86,8 @@ def postgres_template() -> Iterator[PostgresTemplate]:
 @pytest.fixture(params=["sqlite", "postgresql"])
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """A fresh, migrated, empty database for this test alone."""
-    if request.param == "sqlite":
-        path = tmp_path / "pipeline.db"
-        shutil.copyfile(request.getfixturevalue("sqlite_template"), path)
-        yield f"sqlite:///{path}"
-        return
-    template: PostgresTemplate = request.getfixturevalue("postgres_template")
-    url = template.clone()
-    yield url
-    template.drop(url)
+    with template_copy(request, tmp_path) as url:
+        yield url
 
 
 @pytest.fixture

@@ -5,12 +5,14 @@ from __future__ import annotations
 import datetime as dt
 import fcntl
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
@@ -173,3 +175,20 @@ def quiet_clones() -> Iterator[None]:
         finally:
             _holding_gate = False
             fcntl.flock(gate, fcntl.LOCK_UN)
+
+
+@contextmanager
+def template_copy(request: pytest.FixtureRequest, folder: Path) -> Iterator[str]:
+    """A fresh copy of the migrated template for ``request.param`` (``sqlite``: a file in ``folder``;
+    ``postgresql``: a database dropped afterwards) — for fixtures of any scope."""
+    if request.param == "sqlite":
+        path = folder / "pipeline.db"
+        shutil.copyfile(request.getfixturevalue("sqlite_template"), path)
+        yield f"sqlite:///{path}"
+        return
+    template = request.getfixturevalue("postgres_template")
+    url = template.clone()
+    try:
+        yield url
+    finally:
+        template.drop(url)

@@ -8,7 +8,6 @@ import csv
 import gc
 import io
 import itertools
-import shutil
 import sys
 from collections.abc import Iterator
 from typing import Any
@@ -17,6 +16,7 @@ import openpyxl
 import pytest
 from api_support import Caller, assert_problem, enroll, fire, make_uscc
 from fastapi.testclient import TestClient
+from helpers import template_copy
 
 from api.main import create_app
 from pipeline.db import unit_of_work
@@ -37,15 +37,8 @@ PRINCIPALS: dict[str, tuple[str, str | None, str | None]] = {
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
 def module_database(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    if request.param == "sqlite":
-        path = tmp_path_factory.mktemp("awards") / "pipeline.db"
-        shutil.copyfile(request.getfixturevalue("sqlite_template"), path)
-        yield f"sqlite:///{path}"
-        return
-    template = request.getfixturevalue("postgres_template")
-    url = template.clone()
-    yield url
-    template.drop(url)
+    with template_copy(request, tmp_path_factory.mktemp("awards")) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,6 @@ serialises writers with BEGIN IMMEDIATE and a 30 s busy timeout.
 
 from __future__ import annotations
 
-import shutil
 import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -18,6 +17,7 @@ from typing import Any
 import httpx
 import pytest
 from api_support import BASE, make_uscc, transition_body
+from helpers import template_copy
 from server_process import serve
 
 from pipeline.db import make_engine, make_session_factory, unit_of_work
@@ -36,15 +36,8 @@ class Server:
 def served_database(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """Like conftest's ``database_url`` (a fresh copy of the migrated template), but one per module: starting
     four workers is the slow part, so the three scenarios share one server and use a firm each."""
-    if request.param == "sqlite":
-        path = tmp_path_factory.mktemp("served") / "pipeline.db"
-        shutil.copyfile(request.getfixturevalue("sqlite_template"), path)
-        yield f"sqlite:///{path}"
-        return
-    template = request.getfixturevalue("postgres_template")
-    url = template.clone()
-    yield url
-    template.drop(url)
+    with template_copy(request, tmp_path_factory.mktemp("served")) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

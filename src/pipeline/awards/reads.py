@@ -109,7 +109,7 @@ def sync(session: Session, *, actor: Actor, apply: bool, settle: Settle = "owed"
                     context.existing.extend(item.entitlement for item in earned)  # stacking sees them next
                     derived.extend(earned)
             write(session, derived)
-            report.created.extend(ledger.view(item.entitlement) for item in derived)
+            report.created.extend(item.record["details"] for item in derived)  # the view as created
     finally:
         if apply:
             savepoint.commit()

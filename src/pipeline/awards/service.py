@@ -312,21 +312,21 @@ def derive(firm: Firm, event: Achieved, titles: Iterable[Title], context: Contex
 
 
 @cache
-def _context_query() -> Select[tuple[Any, Any, Entitlement]]:
+def _context_query() -> Select[Any]:
     """Built once: constructing it per recognition cost more than running it."""
     anchor = select(literal(1).label("anchor")).subquery()
     versions = latest_versions().subquery()
-    return (select(versions.c.document, versions.c.version, Entitlement).select_from(anchor)
-            .outerjoin(versions, true()).outerjoin(Entitlement, Entitlement.uscc == bindparam("uscc")))
+    return (select(versions.c.document, versions.c.version, *(getattr(Entitlement, name) for name in OWED_FIELDS))
+            .select_from(anchor).outerjoin(versions, true())
+            .outerjoin(Entitlement, Entitlement.uscc == bindparam("uscc")))
 
 
 def read_context(session: Session, uscc: str) -> Context:
     """The packs at their latest versions and the firm's entitlements, in ONE statement (a one-row anchor
     outer-joined to both: versions × entitlements, a handful of rows)."""
     rows = session.execute(_context_query(), {"uscc": uscc}).all()
-    existing = {row[2].id: row[2] for row in rows if row[2] is not None}
-    return Context(packs_from((row[0], row[1]) for row in rows),
-                   sorted(existing.values(), key=lambda e: e.id))
+    owed = {row[2]: row[2:] for row in rows if row[2] is not None}
+    return context_from(((row[0], row[1]) for row in rows), owed.values(), ())
 
 
 def context_from(versions: Iterable[tuple[dict[str, Any] | None, int | None]], owed: Iterable[Sequence[Any]],
