@@ -62,11 +62,16 @@ def offline_page(docs_server: str, tmp_path: Path) -> Iterator[tuple[Page, list[
             context.close()
 
 
+RENDER_MS = 30_000
+"""How long the page may take to render the whole OpenAPI document: seconds on a loaded 2-core machine
+(``expect`` waits 5 s by default, not the context's timeout)."""
+
+
 def test_swagger_ui_renders_every_operation_offline(docs_server: str,
                                                      offline_page: tuple[Page, list[str]]) -> None:
     page, blocked = offline_page
     page.goto(docs_server + "/docs")
-    expect(page.locator(".swagger-ui .info .title")).to_contain_text("专精特新 Pipeline API")
+    expect(page.locator(".swagger-ui .info .title")).to_contain_text("专精特新 Pipeline API", timeout=RENDER_MS)
     expect(page.locator(".opblock-summary-path[data-path='/api/v1/imports']")).to_be_visible()
     assert page.locator(".opblock").count() >= 30
     assert blocked == []
@@ -75,7 +80,7 @@ def test_swagger_ui_renders_every_operation_offline(docs_server: str,
 def test_redoc_renders_offline(docs_server: str, offline_page: tuple[Page, list[str]]) -> None:
     page, blocked = offline_page
     page.goto(docs_server + "/redoc")
-    expect(page.locator("h1")).to_contain_text("专精特新 Pipeline API")
+    expect(page.locator("h1")).to_contain_text("专精特新 Pipeline API", timeout=RENDER_MS)
     expect(page.get_by_text("/api/v1/imports", exact=False).first).to_be_attached()
     assert page.locator("[data-section-id^='operation/']").count() >= 30
     assert blocked == []
