@@ -38,6 +38,8 @@ FIELDS = {
     "reason_code": "原因", "reason": "理由", "file": "文件", "format": "格式", "region": "区划", "state": "状态",
     "q": "查询词", "restored": "恢复的内容", "issuer_level": "发证层级", "product": "产品",
     "expiring_before": "到期早于", "file_name": "文件名", "import_id": "导入批次",
+    "indicators": "指标数据", "annual_filing": "年度数据报送", "filed_on": "报送日期", "deadline": "报送截止日",
+    "on_time": "按时报送",
 }
 PROBLEM_TITLES = {
     "validation-error": "请求参数有误", "not-found": "未找到", "method-not-allowed": "不支持的请求方法",
@@ -148,6 +150,8 @@ def value_text(book: Rulebook, value: Any) -> str:
         return "是" if value else "否"
     if isinstance(value, list):
         return "、".join(value_text(book, v) for v in value)
+    if isinstance(value, Mapping) and set(value) == {"from", "to"}:  # one field's change, as amendments show it
+        return f"{value_text(book, value['from'])} → {value_text(book, value['to'])}"
     if isinstance(value, Mapping):
         return "；".join(f"{field_label(str(k))}：{value_text(book, v)}" for k, v in value.items())
     if isinstance(value, str):

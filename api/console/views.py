@@ -70,11 +70,8 @@ def evidence_items(book: Rulebook, evidence: dict[str, Any]) -> list[tuple[str, 
         if key == "eligibility_warning" and isinstance(value, dict):
             items.append(("资格提示", _warning_sentences(book, value)))
         elif key == "changes" and isinstance(value, dict):
-            for name, change in value.items():
-                if isinstance(change, dict) and "from" in change:
-                    old = catalogue.value_text(book, change.get("from"))
-                    new = catalogue.value_text(book, change.get("to"))
-                    items.append((catalogue.field_label(str(name)), f"{old} → {new}"))
+            items.extend((catalogue.field_label(str(name)), catalogue.value_text(book, change))
+                         for name, change in value.items() if isinstance(change, dict) and "from" in change)
         elif key == "voids_seq":
             items.append(("作废事件", f"#{value}"))
         elif key == "region_code" and isinstance(value, str):
