@@ -61,7 +61,7 @@ def _summary_fields(enterprise: FirmView, today: dt.date) -> dict[str, Any]:
 
 
 def detail(enterprise: FirmView, actor: Actor) -> EnterpriseOut:
-    options = [TriggerOptionOut(trigger=o.trigger, allowed=o.allowed, reasons=o.reasons)
+    options = [TriggerOptionOut(trigger=o.trigger, allowed=o.allowed, reasons=list(o.reasons))
                for o in trigger_options(enterprise, actor)]
     return EnterpriseOut(**_summary_fields(enterprise, business_today()), allowed_triggers=options)
 

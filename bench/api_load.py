@@ -364,7 +364,7 @@ def run_transition_floor(url: str, clients: int, seconds: int) -> float:
 
 # -- the profile ----------------------------------------------------------------------------------------------
 
-def profile(url: str, token: str, firms: int, top: int) -> None:
+def profile(url: str, token: str, firms: int, top: int, dump: str | None = None) -> None:
     """The request path in one thread, so cProfile sees all of it: the ASGI app is called in-process and
     FastAPI's thread-pool hops (sync endpoints and dependencies) are made inline."""
     import asyncio
@@ -412,7 +412,7 @@ def profile(url: str, token: str, firms: int, top: int) -> None:
     writes = firms * WRITES_PER_FIRM
     print(f"unprofiled, in-process: {statements / writes:.2f} statements and {cpu / writes * 1000:.2f} ms of "
           f"server CPU per write (client included)")
-    profiler = cProfile.Profile()
+    profiler = cProfile.Profile(time.process_time)  # CPU only: waits on the database are not counted
     started = time.perf_counter()
     profiler.enable()
     asyncio.run(drive(1, firms))
@@ -420,6 +420,8 @@ def profile(url: str, token: str, firms: int, top: int) -> None:
     elapsed = time.perf_counter() - started
     print(f"in-process, one thread, under cProfile: {writes} writes in {elapsed:.2f} s "
           f"({elapsed / writes * 1000:.2f} ms per write)")
+    if dump:
+        profiler.dump_stats(dump)
     for order in ("cumulative", "tottime"):
         stream = io.StringIO()
         pstats.Stats(profiler, stream=stream).strip_dirs().sort_stats(order).print_stats(top)
@@ -437,6 +439,7 @@ def main() -> None:
     parser.add_argument("--profile", action="store_true", help="profile the request path in-process instead")
     parser.add_argument("--firms", type=int, default=200, help="firms to push through under --profile")
     parser.add_argument("--top", type=int, default=30)
+    parser.add_argument("--dump", metavar="FILE", help="under --profile, also save the raw profile (pstats) there")
     parser.add_argument("--region", default=os.environ.get("PIPELINE_BENCH_REGION", "410302"),
                         help="the firms' county code (default 410302: no policy pack)")
     args = parser.parse_args()
@@ -447,7 +450,7 @@ def main() -> None:
     try:
         token = prepare(url)
         if args.profile:
-            profile(url, token, args.firms, args.top)
+            profile(url, token, args.firms, args.top, args.dump)
             return
         api = run_api_load(url, token, args.clients, args.seconds, args.workers, args.client_processes)
         tps = run_pgbench(url, args.clients, int(args.seconds))

@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -234,31 +235,56 @@ def amend(
 class TriggerOption:
     trigger: str
     allowed: bool
-    reasons: list[str]
+    reasons: tuple[str, ...]
 
 
 def trigger_options(enterprise: FirmLike, actor: Actor, on: dt.date | None = None) -> list[TriggerOption]:
-    """Every trigger with whether this actor could fire it on this firm today, and why not."""
+    """Every trigger with whether this actor could fire it on this firm today, and why not.
+
+    Every firm detail the API answers carries these, and they depend on few things (the firm's state, its
+    titles' dates, its bar, the day, the actor's role and grants): they are computed once per such key."""
     day = on or business_today()
+    titles = tuple((t.tier, t.recognized_on, t.valid_until, t.ended_on) for t in enterprise.recognitions)
+    return list(_trigger_options(enterprise.state, titles, enterprise.barred_until, enterprise.last_effective_date,
+                                 day, actor.role, actor.level, actor.grants))
+
+
+@dataclass(slots=True)
+class _Title:
+    """What the state-only guards read of a title (the key of :func:`_trigger_options`)."""
+
+    tier: str
+    recognized_on: dt.date
+    valid_until: dt.date
+    ended_on: dt.date | None
+
+    def valid_on(self, day: dt.date) -> bool:
+        return self.recognized_on <= day <= self.valid_until and (self.ended_on is None or day < self.ended_on)
+
+
+@lru_cache(maxsize=4096)
+def _trigger_options(state: str, titles: tuple[tuple[str, dt.date, dt.date, dt.date | None], ...],
+                     barred_until: dt.date | None, last_effective_date: dt.date | None, day: dt.date, role: str,
+                     level: str | None, grants: tuple[str, ...]) -> tuple[TriggerOption, ...]:
     rulebook = rulebook_in_force(day)
-    from_here = machine.triggers_from(enterprise.state)
+    actor = Actor(id="", role=role, level=level, grants=grants)  # permission_refusal reads no more than these
+    from_here = machine.triggers_from(state)
     options = []
     for trigger in machine.TRIGGERS:
         reasons = []
         if trigger not in from_here:
-            reasons.append(
-                f"当前状态“{rulebook.label(enterprise.state)}”不允许 — not allowed from state {enterprise.state!r}")
+            reasons.append(f"当前状态“{rulebook.label(state)}”不允许 — not allowed from state {state!r}")
         refusal = next(filter(None, (permission_refusal(rulebook, actor, permission)
-                                     for permission in machine.required_permissions(trigger, enterprise.state))),
+                                     for permission in machine.required_permissions(trigger, state))),
                        None)
         if refusal:
             reasons.append(refusal)
         if trigger in from_here:
             proposal = guards.Proposal(
-                trigger=trigger, state=enterprise.state, titles=list(enterprise.recognitions),
-                barred_until=enterprise.barred_until, last_effective_date=enterprise.last_effective_date,
+                trigger=trigger, state=state, titles=[_Title(*title) for title in titles],
+                barred_until=barred_until, last_effective_date=last_effective_date,
                 effective_date=day, today=day, rulebook=rulebook,
             )
             reasons.extend(r.message for r in guards.check_state_only(proposal))
-        options.append(TriggerOption(trigger, not reasons, reasons))
-    return options
+        options.append(TriggerOption(trigger, not reasons, tuple(reasons)))
+    return tuple(options)
