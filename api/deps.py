@@ -76,7 +76,7 @@ async def in_one_thread(request: Request, credentials: HTTPAuthorizationCredenti
 
 
 def _unit(request: Request, credentials: HTTPAuthorizationCredentials | None, work: Work) -> Response:
-    factory: sessionmaker[Session] = request.app.state.session_factory
+    factory: sessionmaker[Session] = request.app.state.write_session_factory  # generic plans: see api.main
     session = factory()
     session.begin()
     try:

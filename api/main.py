@@ -91,6 +91,8 @@ def create_app(database_url: str | None = None, *, read_database_url: str | None
             thread.join(timeout=10)
         app.state.principals.close()
         app.state.engine.dispose()
+        if app.state.write_engine is not app.state.engine:
+            app.state.write_engine.dispose()
         if getattr(app.state, "replica", None) is not None:
             app.state.replica.engine.dispose()
 
@@ -98,6 +100,11 @@ def create_app(database_url: str | None = None, *, read_database_url: str | None
                   docs_url=None, redoc_url=None)  # served by api.docs from local assets
     app.state.engine = make_engine(url)
     app.state.session_factory = make_session_factory(app.state.engine)
+    # enroll, transitions and PATCH (api.deps.in_one_thread): the same few statements again and again, each
+    # planned once per connection (generic plans) rather than at every run; everything else on the engine above
+    app.state.write_engine = (make_engine(url, generic_plans=True)
+                              if app.state.engine.dialect.name == "postgresql" else app.state.engine)
+    app.state.write_session_factory = make_session_factory(app.state.write_engine)
     app.state.principals = PrincipalCache(app.state.engine)
     problems.install(app)
     console.install_error_pages(app)

@@ -42,9 +42,9 @@ request_log = logging.getLogger("pipeline.request")
 class ObservabilityMiddleware:
     """Counts, times and logs each HTTP request once its response has been sent."""
 
-    def __init__(self, app: ASGIApp, pool: Any) -> None:
+    def __init__(self, app: ASGIApp, pools: tuple[Any, ...]) -> None:
         self.app = app
-        self.pool = pool
+        self.pools = tuple(pool for pool in pools if getattr(pool, "checkedout", None) is not None)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -69,10 +69,9 @@ class ObservabilityMiddleware:
         method = scope["method"]
         REQUESTS.labels(method, route, str(status)).inc()
         LATENCY.labels(method, route).observe(seconds)
-        checked_out = getattr(self.pool, "checkedout", None)
-        if checked_out is not None:
-            POOL.labels("checked_out").set(checked_out())
-            POOL.labels("idle").set(self.pool.checkedin())
+        if self.pools:
+            POOL.labels("checked_out").set(sum(pool.checkedout() for pool in self.pools))
+            POOL.labels("idle").set(sum(pool.checkedin() for pool in self.pools))
         if request_log.isEnabledFor(logging.INFO):
             state = scope.get("state", {})
             actor = state.get("actor")
@@ -101,8 +100,10 @@ def _count_committed_events(factory: sessionmaker[Session]) -> None:
 
 
 def install(app: FastAPI) -> None:
-    app.add_middleware(ObservabilityMiddleware, pool=app.state.engine.pool)
-    _count_committed_events(app.state.session_factory)
+    engines = {id(engine): engine for engine in (app.state.engine, app.state.write_engine)}.values()
+    app.add_middleware(ObservabilityMiddleware, pools=tuple(engine.pool for engine in engines))
+    for factory in {id(f): f for f in (app.state.session_factory, app.state.write_session_factory)}.values():
+        _count_committed_events(factory)
 
     @app.get("/metrics", include_in_schema=False)
     def metrics(request: Request) -> Response:

@@ -439,6 +439,8 @@ def main() -> None:
     parser.add_argument("--profile", action="store_true", help="profile the request path in-process instead")
     parser.add_argument("--firms", type=int, default=200, help="firms to push through under --profile")
     parser.add_argument("--top", type=int, default=30)
+    parser.add_argument("--api-only", action="store_true",
+                        help="time the API alone (no pgbench runs, so no ratio): for quick comparisons")
     parser.add_argument("--dump", metavar="FILE", help="under --profile, also save the raw profile (pstats) there")
     parser.add_argument("--region", default=os.environ.get("PIPELINE_BENCH_REGION", "410302"),
                         help="the firms' county code (default 410302: no policy pack)")
@@ -453,8 +455,9 @@ def main() -> None:
             profile(url, token, args.firms, args.top, args.dump)
             return
         api = run_api_load(url, token, args.clients, args.seconds, args.workers, args.client_processes)
-        tps = run_pgbench(url, args.clients, int(args.seconds))
-        floor = run_transition_floor(url, args.clients, int(args.seconds))
+        if not args.api_only:
+            tps = run_pgbench(url, args.clients, int(args.seconds))
+            floor = run_transition_floor(url, args.clients, int(args.seconds))
         print(f"API  (pipeline serve --workers {args.workers}, {api['clients']:.0f} clients, firms in {REGION}): "
               f"{api['rate']:8.1f} transitions/s  ({api['writes']:.0f} writes in {api['seconds']:.1f} s; "
               f"p50 {api['p50_ms']:.1f} ms, p99 {api['p99_ms']:.1f} ms)")
@@ -462,6 +465,8 @@ def main() -> None:
               f"PostgreSQL backends {api['database_cpu_ms']:.2f} ms; these three kept "
               f"{api['machine_busy']:.2f} of {os.cpu_count()} cores busy; "
               f"{api['sessions_opened']:.0f} database connections opened during the load")
+        if args.api_only:
+            return
         print(f"pgbench -N -c {args.clients} -j 2 -s 10 -T {int(args.seconds)} (same database): "
               f"{tps:8.1f} transactions/s")
         print(f"pgbench, the SQL of one transition (-M prepared, {args.clients} clients):  {floor:8.1f} transactions/s")
