@@ -13,13 +13,16 @@ from collections.abc import Mapping, Sequence
 from functools import cache
 from typing import Any, Protocol
 
+import orjson
 from sqlalchemy import (
     BindParameter,
     ColumnElement,
     Executable,
     Select,
     Table,
+    Text,
     bindparam,
+    cast,
     func,
     insert,
     literal_column,
@@ -349,12 +352,8 @@ def _insert_json_rows(table: Table, columns: Sequence[str], name: str) -> Execut
     """``INSERT INTO table SELECT … FROM jsonb_populate_recordset(NULL::table, :name)`` (PostgreSQL): the rows
     come as one JSON array of objects, each column's text parsed by the column's own type."""
     rows = func.jsonb_populate_recordset(literal_column(f"NULL::{table.name}"),
-                                         bindparam(name, type_=postgresql.JSONB())).table_valued(*columns)
+                                         cast(bindparam(name, type_=Text()), postgresql.JSONB)).table_valued(*columns)
     return insert(table).from_select(list(columns), select(*(rows.c[column] for column in columns)))
-
-
-def _json_row(values: Mapping[str, Any]) -> dict[str, Any]:
-    return {key: value.isoformat() if isinstance(value, dt.date) else value for key, value in values.items()}
 
 
 def write_record(session: Session, firm: FirmRecord, event: EventRecord,
@@ -374,8 +373,10 @@ def write_record(session: Session, firm: FirmRecord, event: EventRecord,
     params.update({f"event_{name}": value for name, value in event.columns().items()})
     postgres = session.get_bind().dialect.name == "postgresql"
     if postgres and entitlements:
-        params["entitlement_rows"] = [_json_row(derived.entitlement.columns()) for derived in entitlements]
-        params["record_rows"] = [_json_row(derived.record) for derived in entitlements]
+        # serialised here, dates and times as ISO 8601 text (what each column's type parses)
+        params["entitlement_rows"] = orjson.dumps([derived.entitlement.columns() for derived in entitlements]
+                                                  ).decode()
+        params["record_rows"] = orjson.dumps([derived.record for derived in entitlements]).decode()
     for k, derived in enumerate(() if postgres else entitlements):
         params.update({f"entitlement{k}_{name}": value for name, value in derived.entitlement.columns().items()})
         params.update({f"record{k}_{name}": value for name, value in derived.record.items()})

@@ -22,17 +22,21 @@ from pipeline.policies import PolicyPack, pack_from_document, shipped_packs, sto
 from pipeline.rulebooks import rulebook_in_force
 
 EDIT_ACTION = "edit_policy"
+_VERSIONS = PolicyVersion.__table__
 
 
 def latest_versions(known_at: dt.datetime | None = None) -> Select[tuple[dict[str, Any], int]]:
     """``(document, version)`` of the latest stored version of every pack that has one (as stored by
     ``known_at``, when given)."""
-    versions_known = select(PolicyVersion.policy_id, func.max(PolicyVersion.version).label("version"))
+    # the table's columns, not the mapped class's: a statement embedding this one stays a Core statement (the
+    # transition path's locking read does), which SQLAlchemy runs without its ORM result machinery
+    v = _VERSIONS.c
+    versions_known = select(v.policy_id, func.max(v.version).label("version"))
     if known_at is not None:
-        versions_known = versions_known.where(PolicyVersion.recorded_at <= known_at)
-    latest = versions_known.group_by(PolicyVersion.policy_id).subquery()
-    return select(PolicyVersion.document, PolicyVersion.version).join(
-        latest, (latest.c.policy_id == PolicyVersion.policy_id) & (latest.c.version == PolicyVersion.version))
+        versions_known = versions_known.where(v.recorded_at <= known_at)
+    latest = versions_known.group_by(v.policy_id).subquery()
+    return select(v.document, v.version).join(
+        latest, (latest.c.policy_id == v.policy_id) & (latest.c.version == v.version))
 
 
 def packs_from(rows: Iterable[tuple[dict[str, Any] | None, int | None]]) -> tuple[PolicyPack, ...]:
