@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Annotated, Any
 
 import anyio
 from fastapi import Depends, Request, Response
+from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -180,4 +181,17 @@ def _all_query_params(dependant: Any) -> list[Any]:
     return params
 
 
-StrictQuery = Depends(reject_unknown_query)
+class StrictQueryRoute(APIRoute):
+    """The routes of every API router: a query parameter the route does not take is refused
+    (:func:`reject_unknown_query`). Checked in the route's handler, before its dependencies are solved —
+    a route class rather than a dependency, so a request without a query string (every write) pays nothing."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def strict(request: Request) -> Response:
+            if request.scope.get("query_string"):
+                await reject_unknown_query(request)
+            return await handler(request)
+
+        return strict

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Header, Path, Query, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 from sqlalchemy.orm import Session, sessionmaker
 
-from api.deps import CurrentActor, SessionDep, StrictQuery
+from api.deps import CurrentActor, SessionDep, StrictQueryRoute
 from api.idempotency import IdempotencyDep
 from api.pagination import CursorParam, Limit, decode_cursor, encode_cursor
 from api.presenters import event_out, jsonable
@@ -40,7 +40,7 @@ from pipeline.identifiers import validate_uscc
 from pipeline.lifecycle.chain import hash_recipes
 from pipeline.models.audit import Anchor
 
-router = APIRouter(prefix="/api/v1", tags=["audit 审计"], dependencies=[StrictQuery])
+router = APIRouter(prefix="/api/v1", tags=["audit 审计"], route_class=StrictQueryRoute)
 
 CSV_MEDIA_TYPE = "text/csv"
 MAX_BIGINT = 2**63 - 1

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Header, Path, Query
 from fastapi.responses import JSONResponse, Response
 
 from api import files
-from api.deps import CurrentActor, RequestId, SessionDep, StrictQuery
+from api.deps import CurrentActor, RequestId, SessionDep, StrictQueryRoute
 from api.idempotency import IdempotencyDep
 from api.pagination import CursorParam, Limit, decode_cursor, encode_cursor
 from api.presenters import jsonable
@@ -37,7 +37,7 @@ from pipeline.awards import flow, ledger, reads, reports
 from pipeline.dates import business_today
 from pipeline.imports import exports as export_lists
 
-router = APIRouter(tags=["awards 奖励"], dependencies=[StrictQuery])
+router = APIRouter(tags=["awards 奖励"], route_class=StrictQueryRoute)
 EntitlementId = Annotated[int, Path(ge=1, le=2**63 - 1, description="奖励应享记录 id")]
 Uscc = Annotated[str, Path(max_length=40, description="统一社会信用代码")]
 RegionCode = Annotated[str, Path(max_length=6, description="付款方区划代码 — payer region (GB/T 2260)")]

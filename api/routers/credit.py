@@ -9,7 +9,7 @@ from fastapi import APIRouter, Header, Path, Query
 from fastapi.responses import JSONResponse, Response
 
 from api import files
-from api.deps import CurrentActor, RequestId, SessionDep, StrictQuery
+from api.deps import CurrentActor, RequestId, SessionDep, StrictQueryRoute
 from api.idempotency import IdempotencyDep
 from api.pagination import CursorParam, Limit, decode_cursor, encode_cursor
 from api.presenters import jsonable
@@ -36,7 +36,7 @@ from pipeline.identifiers import region_name
 from pipeline.imports import exports as export_lists
 from pipeline.rulebooks import rulebook_in_force
 
-router = APIRouter(prefix="/api/v1", tags=["credit 专精特新贷"], dependencies=[StrictQuery])
+router = APIRouter(prefix="/api/v1", tags=["credit 专精特新贷"], route_class=StrictQueryRoute)
 Uscc = Annotated[str, Path(max_length=40, description="统一社会信用代码")]
 LoanId = Annotated[int, Path(ge=1, le=2**63 - 1, description="贷款 id")]
 AsOf = Annotated[IsoDate | None, Query(description="业务日期 — the business date (default today, CST)")]

@@ -13,7 +13,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, File, Form, Path, Query, Request, UploadFile
 from fastapi.responses import JSONResponse, Response
 
-from api.deps import CurrentActor, RequestId, SessionDep, StrictQuery
+from api.deps import CurrentActor, RequestId, SessionDep, StrictQueryRoute
 from api.idempotency import IdempotencyDep
 from api.presenters import event_out, jsonable
 from api.problems import problem_response
@@ -43,7 +43,7 @@ from pipeline.eligibility.engine import Gap, indicator_catalogue
 from pipeline.imports import ImportFile
 from pipeline.screening import candidates as screening
 
-router = APIRouter(tags=["eligibility 资格筛查与后备清单"], dependencies=[StrictQuery])
+router = APIRouter(tags=["eligibility 资格筛查与后备清单"], route_class=StrictQueryRoute)
 
 ENT = "/api/v1/enterprises/{uscc}"
 MAX_UPLOAD_BYTES = 64 * 1024 * 1024

@@ -10,8 +10,8 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
 
-from api.deps import Credentials, CurrentActor, RequestId, SessionDep, StrictQuery, in_one_thread
-from api.idempotency import IdempotencyDep
+from api.deps import Credentials, CurrentActor, SessionDep, StrictQueryRoute, in_one_thread
+from api.idempotency import IdempotencyKey, idempotency
 from api.pagination import CursorParam, Limit, decode_cursor, encode_cursor
 from api.presenters import detail, etag, event_out, jsonable, summary
 from api.replica import ReadSessionDep
@@ -36,7 +36,7 @@ from pipeline.lifecycle.chain import hash_recipes
 from pipeline.lifecycle.machine import STATES
 from pipeline.models import Enterprise, Recognition
 
-router = APIRouter(prefix="/api/v1/enterprises", tags=["enterprises 企业"], dependencies=[StrictQuery])
+router = APIRouter(prefix="/api/v1/enterprises", tags=["enterprises 企业"], route_class=StrictQueryRoute)
 
 IfMatch = Annotated[str | None, Header(description="乐观锁 — the firm's version (its ETag); stale → 412")]
 
@@ -78,9 +78,11 @@ def _search_terms(q: str) -> list[str]:
                 "its first event is `enroll`. An existing USCC → 409 `already-exists`.",
 )
 async def create_enterprise(
-    payload: EnterpriseCreate, request: Request, credentials: Credentials, idem: IdempotencyDep,
-    request_id: RequestId,
+    payload: EnterpriseCreate, request: Request, credentials: Credentials, idempotency_key: IdempotencyKey = None,
 ) -> Response:
+    idem = await idempotency(request, idempotency_key)
+    request_id = str(request.state.request_id)
+
     def work(session: Session, actor: Actor) -> Response:
         if (replay := idem.begin(session, actor)) is not None:
             return replay
@@ -156,9 +158,12 @@ def get_enterprise(uscc: str, session: SessionDep, actor: CurrentActor) -> JSONR
     description="修改名称、区划或其他信息，记为 amendment 事件；支持 If-Match。Edits are `amendment` events.",
 )
 async def patch_enterprise(
-    uscc: str, payload: EnterprisePatch, request: Request, credentials: Credentials, idem: IdempotencyDep,
-    request_id: RequestId, if_match: IfMatch = None,
+    uscc: str, payload: EnterprisePatch, request: Request, credentials: Credentials,
+    idempotency_key: IdempotencyKey = None, if_match: IfMatch = None,
 ) -> Response:
+    idem = await idempotency(request, idempotency_key)
+    request_id = str(request.state.request_id)
+
     def work(session: Session, actor: Actor) -> Response:
         if (replay := idem.begin(session, actor)) is not None:
             return replay
@@ -179,9 +184,12 @@ async def patch_enterprise(
                 "guards are checked, the firm's row is locked, and the event is written in the same transaction.",
 )
 async def post_transition(
-    uscc: str, payload: TransitionRequest, request: Request, credentials: Credentials, idem: IdempotencyDep,
-    request_id: RequestId, if_match: IfMatch = None,
+    uscc: str, payload: TransitionRequest, request: Request, credentials: Credentials,
+    idempotency_key: IdempotencyKey = None, if_match: IfMatch = None,
 ) -> Response:
+    idem = await idempotency(request, idempotency_key)
+    request_id = str(request.state.request_id)
+
     def work(session: Session, actor: Actor) -> Response:
         if (replay := idem.begin(session, actor)) is not None:
             return replay

@@ -11,7 +11,7 @@ from fastapi import APIRouter, File, Form, Header, Query, Request, UploadFile
 from fastapi.responses import Response, StreamingResponse
 
 from api import files
-from api.deps import CurrentActor, RequestId, SessionDep, StrictQuery
+from api.deps import CurrentActor, RequestId, SessionDep, StrictQueryRoute
 from api.problems import PROBLEM_MEDIA_TYPE, problem_body, problem_response
 from api.replica import ReadSessionDep
 from api.responses import problems
@@ -23,7 +23,7 @@ from pipeline.imports import exports as export_lists
 from pipeline.imports.engine import ACTIONS, ImportAbandoned
 from pipeline.imports.report import ReportSpool, csv_lines
 
-router = APIRouter(tags=["imports 导入导出"], dependencies=[StrictQuery])
+router = APIRouter(tags=["imports 导入导出"], route_class=StrictQueryRoute)
 
 MAX_UPLOAD_BYTES = 64 * 1024 * 1024
 CSV_MEDIA_TYPE = "text/csv; charset=utf-8"

@@ -7,14 +7,14 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from fastapi.responses import PlainTextResponse
 
-from api.deps import CurrentActor, StrictQuery
+from api.deps import CurrentActor, StrictQueryRoute
 from api.responses import problems
 from api.schemas.machine import MachineOut, StateOut, TriggerOut
 from pipeline.dates import business_today
 from pipeline.lifecycle.machine import NEW, STATES, mermaid, trigger_shapes
 from pipeline.rulebooks import Rulebook, get_rulebook, rulebook_in_force
 
-router = APIRouter(prefix="/api/v1/machine", tags=["machine 状态机"], dependencies=[StrictQuery])
+router = APIRouter(prefix="/api/v1/machine", tags=["machine 状态机"], route_class=StrictQueryRoute)
 
 RulebookQuery = Annotated[str | None, Query(max_length=32, description="规则版本，如 miit-2022；默认现行")]
 

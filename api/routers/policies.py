@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path
 from fastapi.responses import JSONResponse
 
-from api.deps import CurrentActor, RequestId, SessionDep, StrictQuery
+from api.deps import CurrentActor, RequestId, SessionDep, StrictQueryRoute
 from api.idempotency import IdempotencyDep
 from api.presenters import jsonable
 from api.responses import problems
@@ -15,7 +15,7 @@ from api.schemas.policies import AmountIn, AwardOut, PayerOut, PolicyList, Polic
 from pipeline.policies import PolicyPack
 from pipeline.policies import service as policies
 
-router = APIRouter(prefix="/api/v1/policies", tags=["policies 政策包"], dependencies=[StrictQuery])
+router = APIRouter(prefix="/api/v1/policies", tags=["policies 政策包"], route_class=StrictQueryRoute)
 PolicyId = Annotated[str, Path(max_length=64, description="政策包 id — e.g. zhengzhou-2022-36")]
 AwardId = Annotated[str, Path(max_length=64, description="奖励 id — e.g. national")]
 

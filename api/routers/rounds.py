@@ -10,7 +10,7 @@ from fastapi import APIRouter, Header, Path, Query
 from fastapi.responses import JSONResponse, Response
 
 from api import files
-from api.deps import CurrentActor, RequestId, SessionDep, StrictQuery
+from api.deps import CurrentActor, RequestId, SessionDep, StrictQueryRoute
 from api.idempotency import IdempotencyDep
 from api.pagination import CursorParam, Limit, decode_cursor, encode_cursor
 from api.presenters import jsonable
@@ -34,7 +34,7 @@ from pipeline.imports.exports import MEDIA_TYPES
 from pipeline.models import Application, ApplicationRound
 from pipeline.targets import reports, rounds, workbook
 
-router = APIRouter(prefix="/api/v1", tags=["rounds 申报与推荐"], dependencies=[StrictQuery])
+router = APIRouter(prefix="/api/v1", tags=["rounds 申报与推荐"], route_class=StrictQueryRoute)
 
 MAX_ID = 2**63 - 1
 RoundId = Annotated[int, Path(ge=1, le=MAX_ID, description="申报批次 id")]

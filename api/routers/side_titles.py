@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
 
-from api.deps import CurrentActor, RequestId, SessionDep, StrictQuery
+from api.deps import CurrentActor, RequestId, SessionDep, StrictQueryRoute
 from api.idempotency import IdempotencyDep
 from api.presenters import event_out, jsonable
 from api.responses import problems
@@ -18,7 +18,7 @@ from pipeline.models import SideTitle
 from pipeline.rulebooks import rulebook_in_force
 from pipeline.titles import service
 
-router = APIRouter(prefix="/api/v1/enterprises", tags=["side titles 并列称号"], dependencies=[StrictQuery])
+router = APIRouter(prefix="/api/v1/enterprises", tags=["side titles 并列称号"], route_class=StrictQueryRoute)
 
 
 

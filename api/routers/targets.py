@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query
 from fastapi.responses import JSONResponse
 
-from api.deps import CurrentActor, RequestId, SessionDep, StrictQuery
+from api.deps import CurrentActor, RequestId, SessionDep, StrictQueryRoute
 from api.idempotency import IdempotencyDep
 from api.presenters import jsonable
 from api.replica import ReadSessionDep
@@ -26,7 +26,7 @@ from pipeline.models import Quota
 from pipeline.targets import quotas, service
 from pipeline.targets.quotas import ChildQuota
 
-router = APIRouter(prefix="/api/v1", tags=["targets 目标与名额"], dependencies=[StrictQuery])
+router = APIRouter(prefix="/api/v1", tags=["targets 目标与名额"], route_class=StrictQueryRoute)
 
 Region = Annotated[str, Path(max_length=12, description="区划代码 — GB/T 2260")]
 Year = Annotated[int, Path(ge=2000, le=2100, description="年度")]

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query
 from fastapi.responses import JSONResponse
 
-from api.deps import CurrentActor, RequestId, SessionDep, StrictQuery
+from api.deps import CurrentActor, RequestId, SessionDep, StrictQueryRoute
 from api.idempotency import IdempotencyDep
 from api.pagination import CursorParam, Limit, decode_cursor, encode_cursor
 from api.presenters import detail, etag, event_out, jsonable
@@ -33,7 +33,7 @@ from pipeline.firms import repository
 from pipeline.history import corrections, timetravel
 from pipeline.rulebooks import rulebook_in_force, title_label
 
-router = APIRouter(prefix="/api/v1", tags=["time travel 时点查询与更正"], dependencies=[StrictQuery])
+router = APIRouter(prefix="/api/v1", tags=["time travel 时点查询与更正"], route_class=StrictQueryRoute)
 
 AsOf = Annotated[IsoDate | None, Query(description="业务日期 — the business date (default today, CST)")]
 KnownAt = Annotated[AwareTimestamp | None, Query(description="记录时刻 — as recorded by this time (ISO 8601 with "

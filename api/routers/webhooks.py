@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path
 from fastapi.responses import JSONResponse
 
-from api.deps import CurrentActor, RequestId, SessionDep, StrictQuery
+from api.deps import CurrentActor, RequestId, SessionDep, StrictQueryRoute
 from api.idempotency import IdempotencyDep
 from api.pagination import CursorParam, Limit, decode_cursor, encode_cursor
 from api.presenters import jsonable
@@ -22,7 +22,7 @@ from api.schemas.webhooks import (
 )
 from pipeline.webhooks import subscriptions
 
-router = APIRouter(prefix="/api/v1/webhooks", tags=["webhooks 事件推送"], dependencies=[StrictQuery])
+router = APIRouter(prefix="/api/v1/webhooks", tags=["webhooks 事件推送"], route_class=StrictQueryRoute)
 SubscriptionId = Annotated[int, Path(ge=1, le=2**63 - 1, description="订阅 id")]
 DeliveryId = Annotated[int, Path(ge=1, le=2**63 - 1, description="投递 id")]
 
