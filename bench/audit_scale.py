@@ -173,13 +173,13 @@ def bench_roster(engine: Engine) -> None:
     elapsed = time.perf_counter() - started
     print(f"\nroster of the whole province as of {as_of}: {total} firms in {pages} pages of 500, {elapsed:.2f} s "
           f"({elapsed / pages * 1000:.1f} ms/page; goal ≤ 1 s, bar 2 s) — load {os.getloadavg()[0]:.2f}")
-    page = timetravel._page_statement(False, 1).compile(dialect=engine.dialect)  # what roster() runs per page
-    params = {**page.params, "day": as_of, "after": after // 2, "firms": 501, "rows": 501 * timetravel.ROWS_PER_FIRM,
+    sql, fixed = timetravel._compiled_page(False, 1, engine.dialect)  # what roster() runs per page
+    params = {**fixed, "day": as_of, "after": after // 2, "firms": 501, "rows": 501 * timetravel.ROWS_PER_FIRM,
               "prefix0": "41"}
     with engine.connect() as connection:
         driver = connection.connection.driver_connection
         assert driver is not None
-        plan = [row[0] for row in driver.execute("EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) " + str(page), params)]
+        plan = [row[0] for row in driver.execute("EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) " + sql, params)]
     print("\n-- EXPLAIN one roster page (the statement roster() runs)\n" + "\n".join(plan))
     started = time.perf_counter()
     with factory() as session:
