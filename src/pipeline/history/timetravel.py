@@ -172,11 +172,18 @@ def _page_statement(by_tier: bool, prefixes: int, lateral: bool = False) -> Sele
             .order_by(numbered.c.id, numbered.c.title_id))
 
 
-@cache
+_COMPILED: dict[tuple[bool, int, str, str], tuple[str, dict[str, Any]]] = {}
+
+
 def _compiled_page(by_tier: bool, prefixes: int, dialect: Dialect) -> tuple[str, dict[str, Any]]:
-    """The PostgreSQL page statement as the driver takes it (its text and the parameters fixed in it)."""
-    compiled = _page_statement(by_tier, prefixes, lateral=True).compile(dialect=dialect)
-    return str(compiled), dict(compiled.params)
+    """The PostgreSQL page statement as the driver takes it (its text and the parameters fixed in it), compiled
+    once per shape and driver — not per engine, whose dialects a cache keyed by them would keep alive."""
+    key = (by_tier, prefixes, dialect.driver, dialect.paramstyle)
+    found = _COMPILED.get(key)
+    if found is None:
+        compiled = _page_statement(by_tier, prefixes, lateral=True).compile(dialect=dialect)
+        found = _COMPILED[key] = (str(compiled), dict(compiled.params))
+    return found
 
 
 def _firm_page(session: Session, entry: RosterEntry, as_of: dt.date, tier: str | None) -> list[RosterEntry]:
