@@ -155,14 +155,31 @@ def bench_history(engine: Engine, firms: int, samples: int = 1000) -> None:
     explain(engine, "one firm's history", "SELECT * FROM events WHERE uscc = :u ORDER BY seq", {"u": usccs[0]})
 
 
+def _backend_cpu(pid: int) -> float | None:
+    """CPU seconds used so far by a PostgreSQL backend running on this machine (from /proc); None when the
+    process is not a local postgres one — on a shared machine, CPU time says more than wall time."""
+    try:
+        with open(f"/proc/{pid}/comm") as comm, open(f"/proc/{pid}/stat") as stat:
+            if comm.read().strip() != "postgres":
+                return None
+            fields = stat.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime, in clock ticks
+
+
 def bench_roster(engine: Engine) -> None:
     import datetime as dt
 
     factory = make_session_factory(engine)
     as_of = dt.date(2024, 6, 1)
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     total, pages, after = 0, 0, 0
     with factory() as session:
+        driver = session.connection().connection.driver_connection
+        assert driver is not None
+        backend = driver.info.backend_pid
+        backend_cpu = _backend_cpu(backend)
         while True:
             entries, more = timetravel.roster(session, PROVINCE, as_of=as_of, after_id=after, limit=500)
             total += len(entries)
@@ -170,16 +187,20 @@ def bench_roster(engine: Engine) -> None:
             if not more:
                 break
             after = entries[-1].enterprise_id
-    elapsed = time.perf_counter() - started
+        backend_after = _backend_cpu(backend)
+    elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
+    server = (f", PostgreSQL's backend {backend_after - backend_cpu:.2f} s" if backend_cpu is not None
+              and backend_after is not None else "")
     print(f"\nroster of the whole province as of {as_of}: {total} firms in {pages} pages of 500, {elapsed:.2f} s "
-          f"({elapsed / pages * 1000:.1f} ms/page; goal ≤ 1 s, bar 2 s) — load {os.getloadavg()[0]:.2f}")
-    page = timetravel._page_statement(False, 1).compile(dialect=engine.dialect)  # what roster() runs per page
-    params = {**page.params, "day": as_of, "after": after // 2, "firms": 501, "rows": 501 * timetravel.ROWS_PER_FIRM,
+          f"({elapsed / pages * 1000:.1f} ms/page; goal ≤ 1 s, bar 2 s) — load {os.getloadavg()[0]:.2f}; CPU: this "
+          f"process {cpu:.2f} s{server}")
+    sql, fixed = timetravel._compiled_page(False, 1, engine.dialect)  # what roster() runs per page
+    params = {**fixed, "day": as_of, "after": after // 2, "firms": 501, "rows": 501 * timetravel.ROWS_PER_FIRM,
               "prefix0": "41"}
     with engine.connect() as connection:
         driver = connection.connection.driver_connection
         assert driver is not None
-        plan = [row[0] for row in driver.execute("EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) " + str(page), params)]
+        plan = [row[0] for row in driver.execute("EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) " + sql, params)]
     print("\n-- EXPLAIN one roster page (the statement roster() runs)\n" + "\n".join(plan))
     started = time.perf_counter()
     with factory() as session:

@@ -259,10 +259,12 @@ def candidates(session: Session, actor: Actor, *, tier: str, region: str | None 
                 continue
             items.append(Candidate(uscc, name, region_code, firm_state, data_year if result is not None else None,
                                    result, mark, missing_title))
+        # ranked before the collector is back: the sort keys of 100,000 firms would set off full collections
+        # over every kept result
+        items.sort(key=Candidate.sort_key)
     finally:
         if collecting:
             gc.enable()
-    items.sort(key=Candidate.sort_key)
     return CandidateList(tier, rulebook, state, screened, items)
 
 
