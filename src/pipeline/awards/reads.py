@@ -8,7 +8,8 @@ from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import BigInteger, Select, bindparam, func, or_, select, true
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
 from pipeline.access import Actor, require_permission
@@ -137,28 +138,45 @@ def _firm_chunks(session: Session, uscc: str | None, usccs: Collection[str] | No
 def _with_history(session: Session, firms: list[Any],
                   ) -> Iterator[tuple[Any, list[Any], list[Any], list[Existing]]]:
     """Each firm with its events that may earn or void (recognitions, side-title grants, corrections) in seq
-    order, its titles and its entitlements — four statements for the whole chunk."""
+    order, its titles and its entitlements — three statements for the whole chunk.
+
+    On PostgreSQL each statement reads the chunk's firms one by one (``unnest`` of their ids, then a ``LATERAL``
+    read by ``enterprise_id``): with ``IN (…)`` a planner whose statistics predate the rows an import has just
+    written scans the whole events table for every chunk."""
     if not firms:
         return
     ids = [firm.id for firm in firms]
+    postgres = session.get_bind().dialect.name == "postgresql"
+    achieving = or_(Event.trigger.in_([*RECOGNITION_TIER, "grant_side_title"]), Event.kind == CORRECTION_KIND)
     events: dict[int, list[Any]] = {firm_id: [] for firm_id in ids}
-    for event in session.execute(
+    for event in session.execute(_per_firm(
             select(Event.enterprise_id, Event.seq, Event.kind, Event.trigger, Event.reason_code, Event.effective_date,
-                   Event.evidence)
-            .where(Event.enterprise_id.in_(ids), or_(Event.trigger.in_([*RECOGNITION_TIER, "grant_side_title"]),
-                                                     Event.kind == CORRECTION_KIND))
-            .order_by(Event.enterprise_id, Event.seq)):
+                   Event.evidence).where(achieving), Event.enterprise_id, ids, postgres, Event.seq)):
         events[event.enterprise_id].append(event)
     titles: dict[int, list[Any]] = {firm_id: [] for firm_id in ids}
-    for title in session.execute(select(Recognition.enterprise_id, Recognition.tier, Recognition.granted_by_seq,
-                                        Recognition.end_reason).where(Recognition.enterprise_id.in_(ids))):
+    for title in session.execute(_per_firm(
+            select(Recognition.enterprise_id, Recognition.tier, Recognition.granted_by_seq, Recognition.end_reason),
+            Recognition.enterprise_id, ids, postgres, Recognition.id)):
         titles[title.enterprise_id].append(title)
     owed: dict[int, list[Existing]] = {firm_id: [] for firm_id in ids}
-    for row in session.execute(select(Entitlement.enterprise_id, *(getattr(Entitlement, name) for name in OWED_FIELDS))
-                               .where(Entitlement.enterprise_id.in_(ids)).order_by(Entitlement.id)):
+    for row in session.execute(_per_firm(
+            select(Entitlement.enterprise_id, *(getattr(Entitlement, name) for name in OWED_FIELDS)),
+            Entitlement.enterprise_id, ids, postgres, Entitlement.id)):
         owed[row[0]].append(Owed(*row[1:]))
     for firm in firms:
         yield firm, events[firm.id], titles[firm.id], owed[firm.id]
+
+
+def _per_firm(query: Any, firm_column: Any, ids: list[int], postgres: bool, order: Any) -> Select[Any]:
+    """``query`` for the firms ``ids``, in firm then ``order`` order: ``IN`` on SQLite; on PostgreSQL one
+    ``LATERAL`` read per firm, which an index on ``firm_column`` serves whatever the statistics say."""
+    if not postgres:
+        plain: Select[Any] = query.where(firm_column.in_(ids)).order_by(firm_column, order)
+        return plain
+    firm = func.unnest(bindparam(None, ids, type_=ARRAY(BigInteger()))).table_valued("id").render_derived(name="firm")
+    rows = query.add_columns(order.label("_order")).where(firm_column == firm.c.id).lateral("rows")
+    return (select(*(column for column in rows.c if column.key != "_order"))
+            .select_from(firm.join(rows, true())).order_by(firm.c.id, rows.c._order))
 
 
 def create_manual(session: Session, uscc: str, policy_id: str, award_id: str, *, effective_date: dt.date,
