@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import io
+import json
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import ColumnElement, Engine, any_, bindparam, create_engine, event
+import orjson
+import psycopg.copy
+from sqlalchemy import JSON, ColumnElement, Engine, Table, any_, bindparam, create_engine, event
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DisconnectionError
 from sqlalchemy.orm import QueryableAttribute, Session, sessionmaker
-from sqlalchemy.types import TypeEngine
+from sqlalchemy.types import TypeDecorator, TypeEngine
 
 from pipeline.errors import InvalidInput
 
@@ -137,3 +141,51 @@ def unit_of_work(factory: sessionmaker[Session]) -> Iterator[Session]:
     """One business action: commit on success, roll back on any error. The only commit outside the API."""
     with factory() as session, session.begin():
         yield session
+
+
+# --- COPY on PostgreSQL: the bulk writes (imports, sweeps, awards sync) ----------------------------------------
+
+
+def json_text(document: Any) -> str:
+    """A document as JSON text for a jsonb column: orjson, or ``json`` for what orjson refuses (integers beyond
+    64 bits, keys that are not text). jsonb parses the text: key order, spacing and a number's notation (orjson
+    writes 1e16 where json writes 1e+16; the digits are the same shortest ones) do not matter to it."""
+    try:
+        return orjson.dumps(document).decode("utf-8")
+    except orjson.JSONEncodeError:
+        return json.dumps(document, ensure_ascii=False)
+
+
+def copy_data(connection: Any, rows: Iterable[Sequence[Any]]) -> bytes:
+    """Rows as ``COPY … FROM STDIN`` text data, formatted with the psycopg ``connection``'s adapters (nothing is
+    sent: the data can be made on one thread and sent on another)."""
+    buffer = io.BytesIO()
+    with psycopg.copy.Copy(connection.cursor(), writer=psycopg.copy.FileWriter(buffer)) as copy:
+        for row in rows:
+            copy.write_row(row)
+    return buffer.getvalue()
+
+
+def send_copy(cursor: Any, table: str, columns: Sequence[str], data: bytes) -> None:
+    """``COPY table (columns) FROM STDIN`` with data made by :func:`copy_data`."""
+    with cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
+        copy.write(data)
+
+
+def _is_json(kind: TypeEngine[Any]) -> bool:
+    return isinstance(kind, JSON) or (isinstance(kind, TypeDecorator) and isinstance(kind.impl, JSON))
+
+
+def copy_rows(session: Session, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Insert ``rows`` (column → value, the same columns in each) into ``table`` with one ``COPY`` on the
+    session's PostgreSQL connection, as a Core ``insert`` of them would: JSON columns as JSON text, everything
+    else through psycopg's adapters. For tables without triggers that a row's Python-side default would fill."""
+    if not rows:
+        return
+    columns = list(rows[0])
+    json_columns = {name for name in columns if _is_json(table.c[name].type)}
+    connection: Any = session.connection().connection.driver_connection
+    data = copy_data(connection, ([json_text(row[name]) if name in json_columns and row[name] is not None
+                                   else row[name] for name in columns] for row in rows))
+    with connection.cursor() as cursor:
+        send_copy(cursor, table.name, columns, data)

@@ -20,16 +20,12 @@ heads in one query and their titles in a second; id lists go to PostgreSQL as on
 
 from __future__ import annotations
 
-import io
-import json
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-import orjson
 import psycopg
-import psycopg.copy
 from sqlalchemy import (
     BigInteger,
     Connection,
@@ -49,7 +45,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from pipeline.db import member_of
+from pipeline.db import copy_data, json_text, member_of, send_copy
 from pipeline.errors import Conflict
 from pipeline.firms.records import FirmRecord, TitleRecord
 from pipeline.lifecycle.events import EventRecord
@@ -299,13 +295,13 @@ class _PostgresJob:
     def __init__(self, connection: Any, new_firms: list[FirmRecord], changed: list[FirmRecord],
                  new_titles: list[tuple[FirmRecord, TitleRecord]], ended: list[TitleRecord],
                  events: list[EventRecord]) -> None:
-        self.firms = _copy_data(connection, [_firm_row(f) for f in new_firms])
+        self.firms = copy_data(connection, [_firm_row(f) for f in new_firms])
         self.updates = _columns([_firm_update(f) for f in changed], len(FIRM_UPDATE))
         self.ended = _columns([_title_update(t) for t in ended], len(TITLE_UPDATE))
-        self.titles = _copy_data(connection, [_title_row(f, t) for f, t in new_titles])
+        self.titles = copy_data(connection, [_title_row(f, t) for f, t in new_titles])
         # jsonb parses the text: key order, spacing and a number's notation (orjson writes 1e16 where json writes
         # 1e+16; the digits are the same shortest ones) do not matter to it, nor to the hash (taken before).
-        self.events = _copy_data(connection, [_event_row(e, _json_text(e.evidence)) for e in events])
+        self.events = copy_data(connection, [_event_row(e, json_text(e.evidence)) for e in events])
 
     def run(self, connection: Any) -> None:
         with connection.cursor() as cursor:
@@ -329,26 +325,7 @@ class _PostgresJob:
 
     @staticmethod
     def _copy(cursor: Any, table: str, columns: Sequence[str], data: bytes) -> None:
-        with cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
-            copy.write(data)
-
-
-def _copy_data(connection: Any, rows: Iterable[Sequence[Any]]) -> bytes:
-    """Rows as ``COPY … FROM STDIN`` text data, formatted with ``connection``'s adapters (nothing is sent)."""
-    buffer = io.BytesIO()
-    with psycopg.copy.Copy(connection.cursor(), writer=psycopg.copy.FileWriter(buffer)) as copy:
-        for row in rows:
-            copy.write_row(row)
-    return buffer.getvalue()
-
-
-def _json_text(document: Any) -> str:
-    """A sealed event's evidence as JSON text for its jsonb column: orjson, or ``json`` for what orjson refuses
-    (integers beyond 64 bits never get this far; keys that are not text do not either)."""
-    try:
-        return orjson.dumps(document).decode("utf-8")
-    except orjson.JSONEncodeError:
-        return json.dumps(document, ensure_ascii=False)
+        send_copy(cursor, table, columns, data)
 
 
 def _columns(rows: list[tuple[Any, ...]], width: int) -> list[list[Any]]:
