@@ -11,7 +11,7 @@ from typing import Any
 
 import orjson
 import psycopg.copy
-from sqlalchemy import JSON, ColumnElement, Engine, Table, any_, bindparam, create_engine, event
+from sqlalchemy import JSON, ColumnElement, Engine, Table, any_, bindparam, create_engine, event, text
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DisconnectionError
@@ -130,6 +130,15 @@ def member_of(column: ColumnElement[Any] | QueryableAttribute[Any], values: list
     if postgres:
         return column == any_(bindparam(None, values, type_=ARRAY(item_type)))
     return column.in_(values)
+
+
+def without_jit(session: Session) -> None:
+    """No JIT compilation for the rest of the session's transaction (PostgreSQL; nothing on SQLite). For bulk work
+    (imports, awards sync), whose statements read a chunk's rows by id: on statistics that predate the rows the
+    work has just written, their estimated cost passes ``jit_above_cost``, and compiling each costs 100 ms or more
+    where running it costs a few."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SET LOCAL jit = off"))
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:

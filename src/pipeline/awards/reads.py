@@ -29,6 +29,7 @@ from pipeline.awards.service import (
     write,
 )
 from pipeline.dates import business_today
+from pipeline.db import without_jit
 from pipeline.errors import Forbidden, NotFound
 from pipeline.firms import repository
 from pipeline.history.replay import CORRECTION_KIND, voided_seqs
@@ -95,6 +96,7 @@ def sync(session: Session, *, actor: Actor, apply: bool, settle: Settle = "owed"
     report = SyncReport(applied=apply)
     if settle == "none":
         return report
+    without_jit(session)
     packs = current_packs(session)
     ids = IdPool(session)
     savepoint = session.begin_nested()
@@ -169,12 +171,13 @@ def _with_history(session: Session, firms: list[Any],
 
 def _per_firm(query: Any, firm_column: Any, ids: list[int], postgres: bool, order: Any) -> Select[Any]:
     """``query`` for the firms ``ids``, in firm then ``order`` order: ``IN`` on SQLite; on PostgreSQL one
-    ``LATERAL`` read per firm, which an index on ``firm_column`` serves whatever the statistics say."""
+    ``LATERAL`` read per firm, which an index on ``firm_column`` serves whatever the statistics say (``OFFSET 0``
+    keeps the planner from flattening it into a join, which it may then hash over the whole table)."""
     if not postgres:
         plain: Select[Any] = query.where(firm_column.in_(ids)).order_by(firm_column, order)
         return plain
     firm = func.unnest(bindparam(None, ids, type_=ARRAY(BigInteger()))).table_valued("id").render_derived(name="firm")
-    rows = query.add_columns(order.label("_order")).where(firm_column == firm.c.id).lateral("rows")
+    rows = query.add_columns(order.label("_order")).where(firm_column == firm.c.id).offset(0).lateral("rows")
     return (select(*(column for column in rows.c if column.key != "_order"))
             .select_from(firm.join(rows, true())).order_by(firm.c.id, rows.c._order))
 

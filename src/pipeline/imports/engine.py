@@ -38,6 +38,7 @@ from pipeline.access import SYSTEM, Actor
 from pipeline.awards.reads import sync
 from pipeline.awards.service import SETTLE_MODES, Settle, earns_anywhere
 from pipeline.dates import business_today, utc_now
+from pipeline.db import without_jit
 from pipeline.errors import AlreadyExists, Conflict, InvalidInput, NotFound, PipelineError
 from pipeline.firms.records import FirmRecord, TitleRecord
 from pipeline.firms.service import DEFAULT_ENROLL_REASON, check_new_firm, enroll_evidence
@@ -234,6 +235,7 @@ class _Importer:
         earlier = find_run(self.session, self.source, self.options)
         if earlier is not None:
             return self._already_imported(earlier)
+        without_jit(self.session)
         savepoint = self.session.begin_nested()
         try:
             run = self._start_run()
