@@ -11,7 +11,22 @@ from typing import Any
 
 import orjson
 import psycopg.copy
-from sqlalchemy import JSON, ColumnElement, Engine, Table, any_, bindparam, create_engine, event, text
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    ColumnElement,
+    Engine,
+    Select,
+    Table,
+    any_,
+    bindparam,
+    create_engine,
+    event,
+    func,
+    select,
+    text,
+    true,
+)
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DisconnectionError
@@ -130,6 +145,21 @@ def member_of(column: ColumnElement[Any] | QueryableAttribute[Any], values: list
     if postgres:
         return column == any_(bindparam(None, values, type_=ARRAY(item_type)))
     return column.in_(values)
+
+
+def per_firm(query: Any, firm_column: Any, ids: list[int], postgres: bool, order: Any) -> Select[Any]:
+    """``query`` for the firms ``ids``, in firm then ``order`` order (the batch reads of imports and awards sync):
+    ``IN`` on SQLite; on PostgreSQL one ``LATERAL`` read per firm (``unnest`` of the ids), which an index on
+    ``firm_column`` serves whatever the statistics say — with ``IN (…)`` a planner whose statistics predate the
+    rows a bulk write has just made scans the whole table for every chunk (``OFFSET 0`` keeps it from flattening
+    the read into a join, which it may then hash over the whole table)."""
+    if not postgres:
+        plain: Select[Any] = query.where(firm_column.in_(ids)).order_by(firm_column, order)
+        return plain
+    firm = func.unnest(bindparam(None, ids, type_=ARRAY(BigInteger()))).table_valued("id").render_derived(name="firm")
+    rows = query.add_columns(order.label("_order")).where(firm_column == firm.c.id).offset(0).lateral("rows")
+    return (select(*(column for column in rows.c if column.key != "_order"))
+            .select_from(firm.join(rows, true())).order_by(firm.c.id, rows.c._order))
 
 
 def without_jit(session: Session) -> None:

@@ -8,8 +8,7 @@ from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import BigInteger, Select, bindparam, func, or_, select, true
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from pipeline.access import Actor, require_permission
@@ -29,7 +28,7 @@ from pipeline.awards.service import (
     write,
 )
 from pipeline.dates import business_today
-from pipeline.db import without_jit
+from pipeline.db import per_firm, without_jit
 from pipeline.errors import Forbidden, NotFound
 from pipeline.firms import repository
 from pipeline.history.replay import CORRECTION_KIND, voided_seqs
@@ -140,46 +139,29 @@ def _firm_chunks(session: Session, uscc: str | None, usccs: Collection[str] | No
 def _with_history(session: Session, firms: list[Any],
                   ) -> Iterator[tuple[Any, list[Any], list[Any], list[Existing]]]:
     """Each firm with its events that may earn or void (recognitions, side-title grants, corrections) in seq
-    order, its titles and its entitlements — three statements for the whole chunk.
-
-    On PostgreSQL each statement reads the chunk's firms one by one (``unnest`` of their ids, then a ``LATERAL``
-    read by ``enterprise_id``): with ``IN (…)`` a planner whose statistics predate the rows an import has just
-    written scans the whole events table for every chunk."""
+    order, its titles and its entitlements — three statements for the whole chunk (:func:`pipeline.db.per_firm`)."""
     if not firms:
         return
     ids = [firm.id for firm in firms]
     postgres = session.get_bind().dialect.name == "postgresql"
     achieving = or_(Event.trigger.in_([*RECOGNITION_TIER, "grant_side_title"]), Event.kind == CORRECTION_KIND)
     events: dict[int, list[Any]] = {firm_id: [] for firm_id in ids}
-    for event in session.execute(_per_firm(
+    for event in session.execute(per_firm(
             select(Event.enterprise_id, Event.seq, Event.kind, Event.trigger, Event.reason_code, Event.effective_date,
                    Event.evidence).where(achieving), Event.enterprise_id, ids, postgres, Event.seq)):
         events[event.enterprise_id].append(event)
     titles: dict[int, list[Any]] = {firm_id: [] for firm_id in ids}
-    for title in session.execute(_per_firm(
+    for title in session.execute(per_firm(
             select(Recognition.enterprise_id, Recognition.tier, Recognition.granted_by_seq, Recognition.end_reason),
             Recognition.enterprise_id, ids, postgres, Recognition.id)):
         titles[title.enterprise_id].append(title)
     owed: dict[int, list[Existing]] = {firm_id: [] for firm_id in ids}
-    for row in session.execute(_per_firm(
+    for row in session.execute(per_firm(
             select(Entitlement.enterprise_id, *(getattr(Entitlement, name) for name in OWED_FIELDS)),
             Entitlement.enterprise_id, ids, postgres, Entitlement.id)):
         owed[row[0]].append(Owed(*row[1:]))
     for firm in firms:
         yield firm, events[firm.id], titles[firm.id], owed[firm.id]
-
-
-def _per_firm(query: Any, firm_column: Any, ids: list[int], postgres: bool, order: Any) -> Select[Any]:
-    """``query`` for the firms ``ids``, in firm then ``order`` order: ``IN`` on SQLite; on PostgreSQL one
-    ``LATERAL`` read per firm, which an index on ``firm_column`` serves whatever the statistics say (``OFFSET 0``
-    keeps the planner from flattening it into a join, which it may then hash over the whole table)."""
-    if not postgres:
-        plain: Select[Any] = query.where(firm_column.in_(ids)).order_by(firm_column, order)
-        return plain
-    firm = func.unnest(bindparam(None, ids, type_=ARRAY(BigInteger()))).table_valued("id").render_derived(name="firm")
-    rows = query.add_columns(order.label("_order")).where(firm_column == firm.c.id).offset(0).lateral("rows")
-    return (select(*(column for column in rows.c if column.key != "_order"))
-            .select_from(firm.join(rows, true())).order_by(firm.c.id, rows.c._order))
 
 
 def create_manual(session: Session, uscc: str, policy_id: str, award_id: str, *, effective_date: dt.date,

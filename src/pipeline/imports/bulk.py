@@ -27,7 +27,6 @@ from typing import Any, TypeVar
 
 import psycopg
 from sqlalchemy import (
-    BigInteger,
     Connection,
     Integer,
     Select,
@@ -45,7 +44,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from pipeline.db import copy_data, json_text, member_of, send_copy
+from pipeline.db import copy_data, json_text, member_of, per_firm, send_copy
 from pipeline.errors import Conflict
 from pipeline.firms.records import FirmRecord, TitleRecord
 from pipeline.lifecycle.events import EventRecord
@@ -117,9 +116,9 @@ def load_firms(session: Session, codes: Sequence[str], run_id: int) -> dict[str,
             head_import=imported if isinstance(imported, dict) else None, stored_version=version)
     if firms:
         r = RECOGNITIONS.c
-        titles = select(r.id, r.enterprise_id, r.tier, r.document_no, r.batch, r.recognized_on, r.valid_until,
-                        r.ended_on, r.end_reason, r.granted_by_seq, r.ended_by_seq) \
-            .where(member_of(r.enterprise_id, list(firms), BigInteger(), postgres=postgres)).order_by(r.id)
+        titles = per_firm(select(r.id, r.enterprise_id, r.tier, r.document_no, r.batch, r.recognized_on,
+                                 r.valid_until, r.ended_on, r.end_reason, r.granted_by_seq, r.ended_by_seq),
+                          r.enterprise_id, list(firms), postgres, r.id)
         for (title_id, firm_id, tier, document_no, batch, recognized_on, valid_until, ended_on, end_reason,
              granted_by_seq, ended_by_seq) in session.execute(titles).all():
             firms[firm_id].recognitions.append(TitleRecord(
