@@ -303,16 +303,12 @@ class _PostgresJob:
         self.events = copy_data(connection, [_event_row(e, json_text(e.evidence)) for e in events])
 
     def run(self, connection: Any) -> None:
+        """New firms first (the rows below refer to them); the stored firms' update last. Those firms are locked
+        ``FOR UPDATE`` since their load, so the foreign-key checks of the titles and events find the lock held and
+        leave the row alone; after the update they would lock its new version, one more write per firm."""
         with connection.cursor() as cursor:
             if self.firms:
                 self._copy(cursor, "enterprises", FIRM_COLUMNS, self.firms)
-            if self.updates[0]:
-                cursor.execute(
-                    "UPDATE enterprises AS e SET state = v.state, version = v.version, barred_until = v.barred_until, "
-                    "last_seq = v.last_seq, last_effective_date = v.last_effective_date, updated_at = v.updated_at "
-                    "FROM unnest(%s::bigint[], %s::varchar[], %s::int[], %s::date[], %s::int[], %s::date[], "
-                    "%s::timestamptz[]) AS v(id, state, version, barred_until, last_seq, last_effective_date, "
-                    "updated_at) WHERE e.id = v.id", self.updates)
             if self.ended[0]:
                 cursor.execute(
                     "UPDATE recognitions AS r SET ended_on = v.ended_on, end_reason = v.end_reason, "
@@ -321,6 +317,13 @@ class _PostgresJob:
             if self.titles:
                 self._copy(cursor, "recognitions", TITLE_COLUMNS, self.titles)
             self._copy(cursor, "events", EVENT_COLUMNS, self.events)
+            if self.updates[0]:
+                cursor.execute(
+                    "UPDATE enterprises AS e SET state = v.state, version = v.version, barred_until = v.barred_until, "
+                    "last_seq = v.last_seq, last_effective_date = v.last_effective_date, updated_at = v.updated_at "
+                    "FROM unnest(%s::bigint[], %s::varchar[], %s::int[], %s::date[], %s::int[], %s::date[], "
+                    "%s::timestamptz[]) AS v(id, state, version, barred_until, last_seq, last_effective_date, "
+                    "updated_at) WHERE e.id = v.id", self.updates)
 
     @staticmethod
     def _copy(cursor: Any, table: str, columns: Sequence[str], data: bytes) -> None:
