@@ -162,6 +162,21 @@ def per_firm(query: Any, firm_column: Any, ids: list[int], postgres: bool, order
             .select_from(firm.join(rows, true())).order_by(firm.c.id, rows.c._order))
 
 
+@contextmanager
+def by_index(cursor: Any) -> Iterator[None]:
+    """Inside: the psycopg ``cursor``'s statements join by nested loops (hash and merge joins off, ``SET LOCAL``),
+    then the settings are put back. For an ``UPDATE … FROM unnest(ids)`` of a chunk's rows by primary key: on
+    statistics that predate the rows a bulk write has just made, the planner hashes the whole table instead of
+    looking the chunk's rows up (26 ms instead of 5 for 2,000 of 50,000 firms, and growing with the table). Not
+    put back after an error: the savepoint or transaction it aborted takes the settings with it."""
+    previous = cursor.execute("SELECT current_setting('enable_hashjoin'), current_setting('enable_mergejoin')"
+                              ).fetchone()
+    cursor.execute("SELECT set_config('enable_hashjoin', 'off', true), set_config('enable_mergejoin', 'off', true)")
+    yield
+    cursor.execute("SELECT set_config('enable_hashjoin', %s, true), set_config('enable_mergejoin', %s, true)",
+                   previous)
+
+
 def without_jit(session: Session) -> None:
     """No JIT compilation for the rest of the session's transaction (PostgreSQL; nothing on SQLite). For bulk work
     (imports, awards sync), whose statements read a chunk's rows by id: on statistics that predate the rows the

@@ -44,7 +44,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from pipeline.db import copy_data, json_text, member_of, per_firm, send_copy
+from pipeline.db import by_index, copy_data, json_text, member_of, per_firm, send_copy
 from pipeline.errors import Conflict
 from pipeline.firms.records import FirmRecord, TitleRecord
 from pipeline.lifecycle.events import EventRecord
@@ -310,20 +310,23 @@ class _PostgresJob:
             if self.firms:
                 self._copy(cursor, "enterprises", FIRM_COLUMNS, self.firms)
             if self.ended[0]:
-                cursor.execute(
-                    "UPDATE recognitions AS r SET ended_on = v.ended_on, end_reason = v.end_reason, "
-                    "ended_by_seq = v.ended_by_seq FROM unnest(%s::bigint[], %s::date[], %s::varchar[], %s::int[]) "
-                    "AS v(id, ended_on, end_reason, ended_by_seq) WHERE r.id = v.id", self.ended)
+                with by_index(cursor):
+                    cursor.execute(
+                        "UPDATE recognitions AS r SET ended_on = v.ended_on, end_reason = v.end_reason, "
+                        "ended_by_seq = v.ended_by_seq FROM unnest(%s::bigint[], %s::date[], %s::varchar[], "
+                        "%s::int[]) AS v(id, ended_on, end_reason, ended_by_seq) WHERE r.id = v.id", self.ended)
             if self.titles:
                 self._copy(cursor, "recognitions", TITLE_COLUMNS, self.titles)
             self._copy(cursor, "events", EVENT_COLUMNS, self.events)
             if self.updates[0]:
-                cursor.execute(
-                    "UPDATE enterprises AS e SET state = v.state, version = v.version, barred_until = v.barred_until, "
-                    "last_seq = v.last_seq, last_effective_date = v.last_effective_date, updated_at = v.updated_at "
-                    "FROM unnest(%s::bigint[], %s::varchar[], %s::int[], %s::date[], %s::int[], %s::date[], "
-                    "%s::timestamptz[]) AS v(id, state, version, barred_until, last_seq, last_effective_date, "
-                    "updated_at) WHERE e.id = v.id", self.updates)
+                with by_index(cursor):
+                    cursor.execute(
+                        "UPDATE enterprises AS e SET state = v.state, version = v.version, "
+                        "barred_until = v.barred_until, last_seq = v.last_seq, "
+                        "last_effective_date = v.last_effective_date, updated_at = v.updated_at "
+                        "FROM unnest(%s::bigint[], %s::varchar[], %s::int[], %s::date[], %s::int[], %s::date[], "
+                        "%s::timestamptz[]) AS v(id, state, version, barred_until, last_seq, last_effective_date, "
+                        "updated_at) WHERE e.id = v.id", self.updates)
 
     @staticmethod
     def _copy(cursor: Any, table: str, columns: Sequence[str], data: bytes) -> None:
