@@ -78,14 +78,46 @@ def _postgres(session: Session) -> bool:
     return session.get_bind().dialect.name == "postgresql"
 
 
-def load_firms(session: Session, codes: Sequence[str], run_id: int) -> dict[str, FirmRecord]:
-    """The stored firms among ``codes`` with their titles and chain heads, locked for the transaction.
+@dataclass
+class FetchedFirms:
+    """A chunk's firm and title rows as the database returned them. :meth:`records` makes them records: the
+    importer does that on its computing thread, so that the writer's thread, whose database work is what the
+    import waits for, goes on to its next statement at once."""
+
+    firms: Sequence[Any] = ()
+    titles: Sequence[Any] = ()
+
+    @property
+    def ids(self) -> list[int]:
+        return [row[0] for row in self.firms]
+
+    def records(self) -> dict[str, FirmRecord]:
+        firms: dict[int, FirmRecord] = {}
+        for (firm_id, uscc, name, region_code, state, version, last_seq, barred_until, last_effective_date,
+             created_at, updated_at, head_hash, imported) in self.firms:
+            firms[firm_id] = FirmRecord(
+                id=firm_id, uscc=uscc, name=name, region_code=region_code, state=state, version=version,
+                last_seq=last_seq, barred_until=barred_until, last_effective_date=last_effective_date,
+                created_at=created_at, updated_at=updated_at, head_hash=head_hash,
+                head_import=imported if isinstance(imported, dict) else None, stored_version=version)
+        for (title_id, firm_id, tier, document_no, batch, recognized_on, valid_until, ended_on, end_reason,
+             granted_by_seq, ended_by_seq) in self.titles:
+            firms[firm_id].recognitions.append(TitleRecord(
+                id=title_id, tier=tier, document_no=document_no, batch=batch, recognized_on=recognized_on,
+                valid_until=valid_until, ended_on=ended_on, end_reason=end_reason, granted_by_seq=granted_by_seq,
+                ended_by_seq=ended_by_seq, stored_end=(ended_on, end_reason, ended_by_seq)))
+        return {firm.uscc: firm for firm in firms.values()}
+
+
+def fetch_firms(session: Session, codes: Sequence[str], run_id: int) -> FetchedFirms:
+    """The stored firms among ``codes`` with their chain heads, locked for the transaction, and their titles: as
+    rows (:meth:`FetchedFirms.records` makes the records).
 
     ``head_import`` is the head event's ``import`` evidence when that event was written by import run ``run_id``
     (the only case the importer looks at it, to name a duplicate row across chunks): on PostgreSQL the other
     heads' evidence is not even sent, nor parsed."""
     if not codes:
-        return {}
+        return FetchedFirms()
     postgres = _postgres(session)
     e, h = ENTERPRISES.c, EVENTS.c
     firm_columns = (e.id, e.uscc, e.name, e.region_code, e.state, e.version, e.last_seq, e.barred_until,
@@ -105,27 +137,14 @@ def load_firms(session: Session, codes: Sequence[str], run_id: int) -> dict[str,
         query = (select(*firm_columns, h.hash, h.evidence["import"].label("imported"))
                  .select_from(ENTERPRISES.outerjoin(EVENTS, and_(h.uscc == e.uscc, h.seq == e.last_seq)))
                  .where(member_of(e.uscc, list(codes), String(), postgres=False)))
-    firms: dict[int, FirmRecord] = {}
     rows: Sequence[Any] = session.execute(query).all()
-    for (firm_id, uscc, name, region_code, state, version, last_seq, barred_until, last_effective_date, created_at,
-         updated_at, head_hash, imported) in rows:
-        firms[firm_id] = FirmRecord(
-            id=firm_id, uscc=uscc, name=name, region_code=region_code, state=state, version=version,
-            last_seq=last_seq, barred_until=barred_until, last_effective_date=last_effective_date,
-            created_at=created_at, updated_at=updated_at, head_hash=head_hash,
-            head_import=imported if isinstance(imported, dict) else None, stored_version=version)
-    if firms:
-        r = RECOGNITIONS.c
-        titles = per_firm(select(r.id, r.enterprise_id, r.tier, r.document_no, r.batch, r.recognized_on,
-                                 r.valid_until, r.ended_on, r.end_reason, r.granted_by_seq, r.ended_by_seq),
-                          r.enterprise_id, list(firms), postgres, r.id)
-        for (title_id, firm_id, tier, document_no, batch, recognized_on, valid_until, ended_on, end_reason,
-             granted_by_seq, ended_by_seq) in session.execute(titles).all():
-            firms[firm_id].recognitions.append(TitleRecord(
-                id=title_id, tier=tier, document_no=document_no, batch=batch, recognized_on=recognized_on,
-                valid_until=valid_until, ended_on=ended_on, end_reason=end_reason, granted_by_seq=granted_by_seq,
-                ended_by_seq=ended_by_seq, stored_end=(ended_on, end_reason, ended_by_seq)))
-    return {firm.uscc: firm for firm in firms.values()}
+    if not rows:
+        return FetchedFirms()
+    r = RECOGNITIONS.c
+    titles = per_firm(select(r.id, r.enterprise_id, r.tier, r.document_no, r.batch, r.recognized_on, r.valid_until,
+                             r.ended_on, r.end_reason, r.granted_by_seq, r.ended_by_seq),
+                      r.enterprise_id, [row[0] for row in rows], postgres, r.id)
+    return FetchedFirms(rows, session.execute(titles).all())
 
 
 class ChunkWriter:
