@@ -232,14 +232,15 @@ def _is_json(kind: TypeEngine[Any]) -> bool:
 
 def copy_rows(session: Session, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
     """Insert ``rows`` (column → value, the same columns in each) into ``table`` with one ``COPY`` on the
-    session's PostgreSQL connection, as a Core ``insert`` of them would: JSON columns as JSON text, everything
-    else through psycopg's adapters. For tables without triggers that a row's Python-side default would fill."""
+    session's PostgreSQL connection, as a Core ``insert`` of them would: JSON columns as JSON text (``None`` as
+    JSON ``null``, as SQLAlchemy's JSON type stores it), everything else through psycopg's adapters. Columns
+    that a Core insert would fill from a Python-side default must be in the rows."""
     if not rows:
         return
     columns = list(rows[0])
     json_columns = {name for name in columns if _is_json(table.c[name].type)}
     connection: Any = session.connection().connection.driver_connection
-    data = copy_data(connection, ([json_text(row[name]) if name in json_columns and row[name] is not None
-                                   else row[name] for name in columns] for row in rows))
+    data = copy_data(connection, ([json_text(row[name]) if name in json_columns else row[name] for name in columns]
+                                  for row in rows))
     with connection.cursor() as cursor:
         send_copy(cursor, table.name, columns, data)
