@@ -1,5 +1,5 @@
 """The fast paths the slow paths at province scale now take give exactly what the plain definitions give: the
-hash verification recomputes, and JSON numbers read back from the database."""
+hash verification recomputes, JSON numbers read back from the database, and a clean USCC's check."""
 
 from __future__ import annotations
 
@@ -12,8 +12,10 @@ import pytest
 import rfc8785
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from stdnum.cn import uscc as stdnum_uscc
 
-from pipeline.errors import InvalidInput
+from pipeline.errors import InvalidInput, InvalidUSCC
+from pipeline.identifiers import validate_uscc
 from pipeline.json_numbers import MAX_SAFE_INTEGER, canonical_value, stored_value
 from pipeline.lifecycle import chain
 
@@ -143,3 +145,20 @@ def test_what_orjson_refuses_or_json_writes_otherwise_is_left_to_json() -> None:
                 chain.canonical_json(not_own)
         else:
             assert chain.canonical_json(not_own) == expected
+
+
+@settings(max_examples=500, deadline=None, derandomize=True)
+@given(st.text(alphabet="0123456789A", min_size=8, max_size=8),
+       st.text(alphabet="0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ", min_size=9, max_size=9),
+       st.sampled_from("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"))
+def test_a_clean_code_is_checked_as_the_library_checks_it(head: str, tail: str, last: str) -> None:
+    body = head + tail
+    code = body + last
+    if stdnum_uscc.is_valid(code):
+        assert validate_uscc(code) == code
+    else:
+        with pytest.raises(InvalidUSCC):
+            validate_uscc(code)
+    if body[:8].isdigit() and all(char in "0123456789ABCDEFGHJKLMNPQRTUWXY" for char in body):
+        valid = body + stdnum_uscc.calc_check_digit(body)
+        assert validate_uscc(valid) == valid

@@ -28,6 +28,7 @@ from pipeline.awards.service import (
     write,
 )
 from pipeline.dates import business_today
+from pipeline.db import per_firm, without_jit
 from pipeline.errors import Forbidden, NotFound
 from pipeline.firms import repository
 from pipeline.history.replay import CORRECTION_KIND, voided_seqs
@@ -94,6 +95,7 @@ def sync(session: Session, *, actor: Actor, apply: bool, settle: Settle = "owed"
     report = SyncReport(applied=apply)
     if settle == "none":
         return report
+    without_jit(session)
     packs = current_packs(session)
     ids = IdPool(session)
     savepoint = session.begin_nested()
@@ -137,25 +139,26 @@ def _firm_chunks(session: Session, uscc: str | None, usccs: Collection[str] | No
 def _with_history(session: Session, firms: list[Any],
                   ) -> Iterator[tuple[Any, list[Any], list[Any], list[Existing]]]:
     """Each firm with its events that may earn or void (recognitions, side-title grants, corrections) in seq
-    order, its titles and its entitlements — four statements for the whole chunk."""
+    order, its titles and its entitlements — three statements for the whole chunk (:func:`pipeline.db.per_firm`)."""
     if not firms:
         return
     ids = [firm.id for firm in firms]
+    postgres = session.get_bind().dialect.name == "postgresql"
+    achieving = or_(Event.trigger.in_([*RECOGNITION_TIER, "grant_side_title"]), Event.kind == CORRECTION_KIND)
     events: dict[int, list[Any]] = {firm_id: [] for firm_id in ids}
-    for event in session.execute(
+    for event in session.execute(per_firm(
             select(Event.enterprise_id, Event.seq, Event.kind, Event.trigger, Event.reason_code, Event.effective_date,
-                   Event.evidence)
-            .where(Event.enterprise_id.in_(ids), or_(Event.trigger.in_([*RECOGNITION_TIER, "grant_side_title"]),
-                                                     Event.kind == CORRECTION_KIND))
-            .order_by(Event.enterprise_id, Event.seq)):
+                   Event.evidence).where(achieving), Event.enterprise_id, ids, postgres, Event.seq)):
         events[event.enterprise_id].append(event)
     titles: dict[int, list[Any]] = {firm_id: [] for firm_id in ids}
-    for title in session.execute(select(Recognition.enterprise_id, Recognition.tier, Recognition.granted_by_seq,
-                                        Recognition.end_reason).where(Recognition.enterprise_id.in_(ids))):
+    for title in session.execute(per_firm(
+            select(Recognition.enterprise_id, Recognition.tier, Recognition.granted_by_seq, Recognition.end_reason),
+            Recognition.enterprise_id, ids, postgres, Recognition.id)):
         titles[title.enterprise_id].append(title)
     owed: dict[int, list[Existing]] = {firm_id: [] for firm_id in ids}
-    for row in session.execute(select(Entitlement.enterprise_id, *(getattr(Entitlement, name) for name in OWED_FIELDS))
-                               .where(Entitlement.enterprise_id.in_(ids)).order_by(Entitlement.id)):
+    for row in session.execute(per_firm(
+            select(Entitlement.enterprise_id, *(getattr(Entitlement, name) for name in OWED_FIELDS)),
+            Entitlement.enterprise_id, ids, postgres, Entitlement.id)):
         owed[row[0]].append(Owed(*row[1:]))
     for firm in firms:
         yield firm, events[firm.id], titles[firm.id], owed[firm.id]

@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 
 from pipeline.awards import ledger
 from pipeline.dates import business_today, utc_now
+from pipeline.db import copy_rows
 from pipeline.errors import InvalidInput
 from pipeline.identifiers import region_prefix
 from pipeline.lifecycle.machine import RECOGNITION_TIER
@@ -373,10 +374,18 @@ class IdPool:
 
 
 def write(session: Session, derived: Sequence[Derived]) -> None:
-    """Insert derived entitlements and their ``create`` records (SQLAlchemy Core: two statements at most)."""
-    if derived:
-        session.execute(insert(ENTITLEMENTS), [item.entitlement.columns() for item in derived])
-        session.execute(insert(RECORDS), [item.record for item in derived])
+    """Insert derived entitlements and their ``create`` records: two statements at most (``COPY`` on PostgreSQL,
+    where a sync or an import writes tens of thousands; SQLAlchemy Core on SQLite)."""
+    if not derived:
+        return
+    entitlements = [item.entitlement.columns() for item in derived]
+    records = [item.record for item in derived]
+    if session.get_bind().dialect.name == "postgresql":
+        copy_rows(session, ENTITLEMENTS, entitlements)
+        copy_rows(session, RECORDS, records)
+    else:
+        session.execute(insert(ENTITLEMENTS), entitlements)
+        session.execute(insert(RECORDS), records)
 
 
 def _stack(firm: Firm, event: Achieved, candidates: list[Candidate], *, existing: Sequence[Existing],

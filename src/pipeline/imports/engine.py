@@ -38,11 +38,12 @@ from pipeline.access import SYSTEM, Actor
 from pipeline.awards.reads import sync
 from pipeline.awards.service import SETTLE_MODES, Settle, earns_anywhere
 from pipeline.dates import business_today, utc_now
+from pipeline.db import without_jit
 from pipeline.errors import AlreadyExists, Conflict, InvalidInput, NotFound, PipelineError
 from pipeline.firms.records import FirmRecord, TitleRecord
 from pipeline.firms.service import DEFAULT_ENROLL_REASON, check_new_firm, enroll_evidence
 from pipeline.identifiers import region_of_uscc, validate_uscc
-from pipeline.imports.bulk import ChunkWriter, ChunkWrites, load_firms
+from pipeline.imports.bulk import ChunkWriter, ChunkWrites, FetchedFirms, fetch_firms
 from pipeline.imports.reading import ImportFile, SourceRow
 from pipeline.imports.regions import resolve_region
 from pipeline.imports.report import OK, PROBLEM, UNCHANGED, ImportSummary, RowReport
@@ -190,7 +191,7 @@ class _Checked:
 class _Loaded:
     """A chunk's firms, loaded and locked, with their indicator years and side titles (for recognitions)."""
 
-    firms: dict[str, FirmRecord]
+    firms: FetchedFirms
     indicators: dict[int, list[tuple[int, Any]]]
     side_spans: dict[int, list[SideSpan]]
 
@@ -234,6 +235,7 @@ class _Importer:
         earlier = find_run(self.session, self.source, self.options)
         if earlier is not None:
             return self._already_imported(earlier)
+        without_jit(self.session)
         savepoint = self.session.begin_nested()
         try:
             run = self._start_run()
@@ -357,18 +359,20 @@ class _Importer:
         return NotFound(f"企业{code}不在您的辖区内 — {code} (region {region}) is outside your jurisdiction")
 
     def _fetch(self, codes: Sequence[str]) -> _Loaded:
-        """A chunk's firms, locked, with what a recognition's warning reads of them."""
-        firms = load_firms(self.session, codes, self.run_id)
+        """A chunk's firms, locked, with what a recognition's warning reads of them (rows only: on PostgreSQL
+        this runs on the writer's thread, and :meth:`_use` makes the records)."""
+        firms = fetch_firms(self.session, codes, self.run_id)
         if self.options.action in RECOGNITION_TIER or self.options.action == "backfill":
-            stored = [f.id for f in firms.values() if f.id is not None]
+            stored = firms.ids
             return _Loaded(firms, indicator_years(self.session, stored), side_title_spans(self.session, stored))
         return _Loaded(firms, {}, {})
 
     def _use(self, loaded: _Loaded) -> dict[str, FirmRecord]:
         """Make a loaded chunk the one being applied."""
-        self.writes.firms.extend(loaded.firms.values())
+        firms = loaded.firms.records()
+        self.writes.firms.extend(firms.values())
         self._indicators, self._side_spans = loaded.indicators, loaded.side_spans
-        return loaded.firms
+        return firms
 
     def _load(self, codes: Sequence[str]) -> dict[str, FirmRecord]:
         """This chunk's firms, locked; then the previous chunk starts being written (beside this one's work)."""
