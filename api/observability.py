@@ -100,9 +100,9 @@ def _count_committed_events(factory: sessionmaker[Session]) -> None:
 
 
 def install(app: FastAPI) -> None:
-    engines = {id(engine): engine for engine in (app.state.engine, app.state.write_engine)}.values()
+    engines = {app.state.engine, app.state.write_engine}  # one engine on SQLite
     app.add_middleware(ObservabilityMiddleware, pools=tuple(engine.pool for engine in engines))
-    for factory in {id(f): f for f in (app.state.session_factory, app.state.write_session_factory)}.values():
+    for factory in {app.state.session_factory, app.state.write_session_factory}:
         _count_committed_events(factory)
 
     @app.get("/metrics", include_in_schema=False)

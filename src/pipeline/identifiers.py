@@ -1,7 +1,6 @@
 """Unified social credit codes (GB 32100-2015) and GB/T 2260 administrative division codes.
 
-Both checks are python-stdnum's: ``stdnum.cn.uscc`` for the code (a clean code's check character is computed here,
-with the same weights) and its ``cn/loc`` table for divisions.
+Both checks are python-stdnum's: ``stdnum.cn.uscc`` for the code and its ``cn/loc`` table for divisions.
 This module only turns the library's verdicts into messages an official can act on.
 """
 

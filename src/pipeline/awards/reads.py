@@ -144,22 +144,22 @@ def _with_history(session: Session, firms: list[Any],
         return
     ids = [firm.id for firm in firms]
     postgres = session.get_bind().dialect.name == "postgresql"
+
+    def by_firm(query: Any, firm_column: Any, order: Any) -> dict[int, list[Any]]:
+        """The rows of ``query`` (its first column the firm's id) for the chunk's firms, grouped by firm."""
+        grouped: dict[int, list[Any]] = {firm_id: [] for firm_id in ids}
+        for row in session.execute(per_firm(query, firm_column, ids, postgres, order)):
+            grouped[row[0]].append(row)
+        return grouped
+
     achieving = or_(Event.trigger.in_([*RECOGNITION_TIER, "grant_side_title"]), Event.kind == CORRECTION_KIND)
-    events: dict[int, list[Any]] = {firm_id: [] for firm_id in ids}
-    for event in session.execute(per_firm(
-            select(Event.enterprise_id, Event.seq, Event.kind, Event.trigger, Event.reason_code, Event.effective_date,
-                   Event.evidence).where(achieving), Event.enterprise_id, ids, postgres, Event.seq)):
-        events[event.enterprise_id].append(event)
-    titles: dict[int, list[Any]] = {firm_id: [] for firm_id in ids}
-    for title in session.execute(per_firm(
-            select(Recognition.enterprise_id, Recognition.tier, Recognition.granted_by_seq, Recognition.end_reason),
-            Recognition.enterprise_id, ids, postgres, Recognition.id)):
-        titles[title.enterprise_id].append(title)
-    owed: dict[int, list[Existing]] = {firm_id: [] for firm_id in ids}
-    for row in session.execute(per_firm(
-            select(Entitlement.enterprise_id, *(getattr(Entitlement, name) for name in OWED_FIELDS)),
-            Entitlement.enterprise_id, ids, postgres, Entitlement.id)):
-        owed[row[0]].append(Owed(*row[1:]))
+    events = by_firm(select(Event.enterprise_id, Event.seq, Event.kind, Event.trigger, Event.reason_code,
+                            Event.effective_date, Event.evidence).where(achieving), Event.enterprise_id, Event.seq)
+    titles = by_firm(select(Recognition.enterprise_id, Recognition.tier, Recognition.granted_by_seq,
+                            Recognition.end_reason), Recognition.enterprise_id, Recognition.id)
+    owed_rows = by_firm(select(Entitlement.enterprise_id, *(getattr(Entitlement, name) for name in OWED_FIELDS)),
+                        Entitlement.enterprise_id, Entitlement.id)
+    owed: dict[int, list[Existing]] = {firm_id: [Owed(*row[1:]) for row in rows] for firm_id, rows in owed_rows.items()}
     for firm in firms:
         yield firm, events[firm.id], titles[firm.id], owed[firm.id]
 

@@ -327,7 +327,7 @@ class _PostgresJob:
         leave the row alone; after the update they would lock its new version, one more write per firm."""
         with connection.cursor() as cursor:
             if self.firms:
-                self._copy(cursor, "enterprises", FIRM_COLUMNS, self.firms)
+                send_copy(cursor, "enterprises", FIRM_COLUMNS, self.firms)
             if self.ended[0]:
                 with by_index(cursor):
                     cursor.execute(
@@ -335,8 +335,8 @@ class _PostgresJob:
                         "ended_by_seq = v.ended_by_seq FROM unnest(%s::bigint[], %s::date[], %s::varchar[], "
                         "%s::int[]) AS v(id, ended_on, end_reason, ended_by_seq) WHERE r.id = v.id", self.ended)
             if self.titles:
-                self._copy(cursor, "recognitions", TITLE_COLUMNS, self.titles)
-            self._copy(cursor, "events", EVENT_COLUMNS, self.events)
+                send_copy(cursor, "recognitions", TITLE_COLUMNS, self.titles)
+            send_copy(cursor, "events", EVENT_COLUMNS, self.events)
             if self.updates[0]:
                 with by_index(cursor):
                     cursor.execute(
@@ -346,10 +346,6 @@ class _PostgresJob:
                         "FROM unnest(%s::bigint[], %s::varchar[], %s::int[], %s::date[], %s::int[], %s::date[], "
                         "%s::timestamptz[]) AS v(id, state, version, barred_until, last_seq, last_effective_date, "
                         "updated_at) WHERE e.id = v.id", self.updates)
-
-    @staticmethod
-    def _copy(cursor: Any, table: str, columns: Sequence[str], data: bytes) -> None:
-        send_copy(cursor, table, columns, data)
 
 
 def _columns(rows: list[tuple[Any, ...]], width: int) -> list[list[Any]]:
