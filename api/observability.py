@@ -45,6 +45,13 @@ class ObservabilityMiddleware:
     def __init__(self, app: ASGIApp, pools: tuple[Any, ...]) -> None:
         self.app = app
         self.pools = tuple(pool for pool in pools if getattr(pool, "checkedout", None) is not None)
+        # Labelled children are looked up once per (method, route, status) and kept: prometheus-client's
+        # labels() checks and locks at every call. The pool gauges are written when they change (each write is
+        # a store into the multiprocess file).
+        self._counters: dict[tuple[str, str, int], Any] = {}
+        self._histograms: dict[tuple[str, str], Any] = {}
+        self._pool_use = (-1, -1)
+        self._pool_gauges = (POOL.labels("checked_out"), POOL.labels("idle"))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -67,11 +74,20 @@ class ObservabilityMiddleware:
     def _record(self, scope: Scope, status: int, seconds: float) -> None:
         route = getattr(scope.get("route"), "path", None) or "(unmatched)"
         method = scope["method"]
-        REQUESTS.labels(method, route, str(status)).inc()
-        LATENCY.labels(method, route).observe(seconds)
+        counter = self._counters.get((method, route, status))
+        if counter is None:
+            counter = self._counters[method, route, status] = REQUESTS.labels(method, route, str(status))
+        counter.inc()
+        histogram = self._histograms.get((method, route))
+        if histogram is None:
+            histogram = self._histograms[method, route] = LATENCY.labels(method, route)
+        histogram.observe(seconds)
         if self.pools:
-            POOL.labels("checked_out").set(sum(pool.checkedout() for pool in self.pools))
-            POOL.labels("idle").set(sum(pool.checkedin() for pool in self.pools))
+            use = (sum(pool.checkedout() for pool in self.pools), sum(pool.checkedin() for pool in self.pools))
+            if use != self._pool_use:
+                self._pool_use = use
+                for gauge, value in zip(self._pool_gauges, use, strict=True):
+                    gauge.set(value)
         if request_log.isEnabledFor(logging.INFO):
             state = scope.get("state", {})
             actor = state.get("actor")

@@ -5,6 +5,9 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, Protocol, cast
 
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+
 from api.schemas.common import EventOut
 from api.schemas.enterprises import EnterpriseOut, EnterpriseSummary, RecognitionOut, TriggerOptionOut
 from pipeline.access import Actor
@@ -72,3 +75,14 @@ def event_out(event: Event | EventRecord) -> EventOut:
 
 def jsonable(model: Any) -> Any:
     return model.model_dump(mode="json")
+
+
+class ModelResponse(JSONResponse):
+    """A response model rendered by pydantic-core straight to JSON bytes: the same document as
+    ``JSONResponse(model.model_dump(mode="json"))`` without the intermediate dict and the standard library's
+    encoder (a tenth of a millisecond on a transition's answer)."""
+
+    def render(self, content: Any) -> bytes:
+        if isinstance(content, BaseModel):
+            return content.__pydantic_serializer__.to_json(content)
+        return super().render(content)

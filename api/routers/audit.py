@@ -5,13 +5,13 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Header, Path, Query, Request
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import StreamingResponse
 from sqlalchemy.orm import Session, sessionmaker
 
 from api.deps import CurrentActor, SessionDep, StrictQueryRoute
 from api.idempotency import IdempotencyDep
 from api.pagination import CursorParam, Limit, decode_cursor, encode_cursor
-from api.presenters import event_out, jsonable
+from api.presenters import ModelResponse, event_out
 from api.responses import problems
 from api.schemas.audit import (
     AnchorCreate,
@@ -98,7 +98,7 @@ def post_anchor(payload: AnchorCreate, session: SessionDep, actor: CurrentActor,
         return replay
     _require_role(actor, ("admin",), "anchor")
     anchor = verify.create_anchor(session, actor, payload.note)
-    return idem.finish(session, JSONResponse(jsonable(_anchor_out(anchor)), status_code=201))
+    return idem.finish(session, ModelResponse(_anchor_out(anchor), status_code=201))
 
 
 @router.get(

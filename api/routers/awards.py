@@ -13,7 +13,7 @@ from api import files
 from api.deps import CurrentActor, RequestId, SessionDep, StrictQueryRoute
 from api.idempotency import IdempotencyDep
 from api.pagination import CursorParam, Limit, decode_cursor, encode_cursor
-from api.presenters import jsonable
+from api.presenters import ModelResponse
 from api.problems import ProblemError, slug_for
 from api.replica import ReadSessionDep
 from api.responses import problems
@@ -133,7 +133,7 @@ async def approve_awards(payload: AwardBatchApproveIn, session: SessionDep, acto
     except flow.BatchRefused as refused:
         raise ProblemError("batch-refused", refused.detail, items=[
             {"id": f.id, "type": slug_for(f.error), "detail": f.error.detail} for f in refused.failures]) from None
-    return idem.finish(session, JSONResponse(jsonable(AwardBatchOut(items=[ledger.view(e) for e in done]))))
+    return idem.finish(session, ModelResponse(AwardBatchOut(items=[ledger.view(e) for e in done])))
 
 
 @router.post(
@@ -238,8 +238,8 @@ def awards_report(
 ) -> Response:
     fmt = files.wanted_format(format, accept)
     if fmt == "json":
-        return JSONResponse(jsonable(AwardsReportOut(**reports.awards_report(session, actor, year=year,
-                                                                              region=region))))
+        return ModelResponse(AwardsReportOut(**reports.awards_report(session, actor, year=year,
+                                                                              region=region)))
     table = export_lists.Table("拨付清单", reports.PAYOUT_HEADERS,
                                reports.payout_rows(session, actor, year=year, region=region))
     name = f"拨付清单-{year}-{region or actor.region_code or '全部'}-{business_today().isoformat()}.{fmt}"

@@ -12,7 +12,7 @@ from api import files
 from api.deps import CurrentActor, RequestId, SessionDep, StrictQueryRoute
 from api.idempotency import IdempotencyDep
 from api.pagination import CursorParam, Limit, decode_cursor, encode_cursor
-from api.presenters import jsonable
+from api.presenters import ModelResponse
 from api.replica import ReadSessionDep
 from api.responses import problems
 from api.schemas.audit import AwareTimestamp, as_utc
@@ -128,7 +128,7 @@ async def post_loan(uscc: Uscc, payload: LoanIn, session: SessionDep, actor: Cur
         bank=payload.bank, product=payload.product, contract_no=payload.contract_no, amount_yuan=payload.amount_yuan,
         signed_on=payload.signed_on, matures_on=payload.matures_on, secured=payload.secured),
         actor=actor, request_id=request_id)
-    return idem.finish(session, JSONResponse(jsonable(LoanOut(**loans.view(loan))), status_code=201))
+    return idem.finish(session, ModelResponse(LoanOut(**loans.view(loan)), status_code=201))
 
 
 @router.post(
@@ -142,7 +142,7 @@ async def post_repayment(loan_id: LoanId, payload: RepaymentIn, session: Session
     if (replay := idem.begin(session, actor)) is not None:
         return replay  # type: ignore[return-value]
     loan = loans.repay(session, loan_id, payload.repaid_on, payload.amount_yuan, actor=actor, request_id=request_id)
-    return idem.finish(session, JSONResponse(jsonable(LoanOut(**loans.view(loan)))))
+    return idem.finish(session, ModelResponse(LoanOut(**loans.view(loan))))
 
 
 @router.get("/loans/{loan_id}", response_model=LoanOut, summary="贷款 One loan", responses=problems(401, 403, 404, 422))

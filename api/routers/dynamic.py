@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse
 
 from api.deps import CurrentActor, RequestId, SessionDep
 from api.idempotency import IdempotencyDep
-from api.presenters import detail, etag, event_out, jsonable
+from api.presenters import ModelResponse, detail, etag, event_out
 from api.problems import ProblemError, slug_for
 from api.responses import problems
 from api.schemas.dynamic import (
@@ -72,7 +72,7 @@ def post_sweep(payload: SweepRequest, session: SessionDep, actor: CurrentActor, 
         items=[SweepItemOut(**{**vars(i), "ended_titles": list(i.ended_titles)}) for i in items[:payload.limit]],
         items_truncated=len(items) > payload.limit,
     )
-    return idem.finish(session, JSONResponse(jsonable(body)))
+    return idem.finish(session, ModelResponse(body))
 
 
 @router.get(
@@ -128,7 +128,7 @@ def post_batch(payload: BatchRequest, session: SessionDep, actor: CurrentActor, 
         BatchResultOut(index=r.index, uscc=r.uscc, status="ok" if r.ok else "failed",
                        event=event_out(r.outcome.event) if r.outcome else None,
                        problem=_problem_of(r.error) if r.error else None) for r in results])
-    return idem.finish(session, JSONResponse(jsonable(out)))
+    return idem.finish(session, ModelResponse(out))
 
 
 @router.put(
@@ -169,5 +169,5 @@ def post_change(uscc: str, payload: ChangeRequest, session: SessionDep, actor: C
     body = ChangeOut(late=outcome.late, due_by=outcome.due_by, event=event_out(outcome.event),
                      removal_event=event_out(outcome.removal) if outcome.removal else None,
                      enterprise=detail(outcome.enterprise, actor))
-    response = JSONResponse(jsonable(body), status_code=201, headers={"ETag": etag(outcome.enterprise)})
+    response = ModelResponse(body, status_code=201, headers={"ETag": etag(outcome.enterprise)})
     return idem.finish(session, response)

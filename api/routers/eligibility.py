@@ -15,7 +15,7 @@ from fastapi.responses import JSONResponse, Response
 
 from api.deps import CurrentActor, RequestId, SessionDep, StrictQueryRoute
 from api.idempotency import IdempotencyDep
-from api.presenters import event_out, jsonable
+from api.presenters import ModelResponse, event_out, jsonable
 from api.problems import problem_response
 from api.responses import problems
 from api.schemas.common import Text
@@ -181,7 +181,7 @@ def post_indicator_import(
         return problem_response(
             "import-rejected", f"{report.problems}行有问题，未写入任何数据 — {report.problems} of {report.rows} rows "
             f"have problems; nothing was written", request, report=jsonable(body))
-    return JSONResponse(jsonable(body))
+    return ModelResponse(body)
 
 
 # --- screening ------------------------------------------------------------------------------------------
@@ -263,7 +263,7 @@ def post_mark(tier: Tier, payload: MarkRequest, session: SessionDep, actor: Curr
         return replay  # type: ignore[return-value]
     outcome = screening.mark_candidate(session, payload.uscc, tier=tier, action=payload.action, reason=payload.reason,
                                        actor=actor, request_id=request_id)
-    return idem.finish(session, JSONResponse(jsonable(_mark_result(outcome))))
+    return idem.finish(session, ModelResponse(_mark_result(outcome)))
 
 
 @router.delete(

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from api.deps import Credentials, CurrentActor, SessionDep, StrictQueryRoute, in_one_thread
 from api.idempotency import IdempotencyKey, idempotency
 from api.pagination import CursorParam, Limit, decode_cursor, encode_cursor
-from api.presenters import detail, etag, event_out, jsonable, summary
+from api.presenters import ModelResponse, detail, etag, event_out, jsonable, summary
 from api.replica import ReadSessionDep
 from api.responses import problems
 from api.schemas.common import IsoDate
@@ -149,7 +149,7 @@ def list_enterprises(
 )
 def get_enterprise(uscc: str, session: SessionDep, actor: CurrentActor) -> JSONResponse:
     enterprise = repository.get_enterprise(session, uscc, actor)
-    return JSONResponse(jsonable(detail(enterprise, actor)), headers={"ETag": etag(enterprise)})
+    return ModelResponse(detail(enterprise, actor), headers={"ETag": etag(enterprise)})
 
 
 @router.patch(
@@ -170,7 +170,7 @@ async def patch_enterprise(
         changes = payload.model_dump(exclude_unset=True, exclude={"reason"})
         outcome = service.amend(session, uscc, changes=changes, actor=actor, reason=payload.reason,
                                 expected_version=_expected_version(if_match), request_id=request_id)
-        response = JSONResponse(jsonable(detail(outcome.enterprise, actor)),
+        response = ModelResponse(detail(outcome.enterprise, actor),
                                 headers={"ETag": etag(outcome.enterprise)})
         return idem.finish(session, response)
 
@@ -200,7 +200,7 @@ async def post_transition(
             expected_version=_expected_version(if_match), request_id=request_id, arrives_in=payload.region_code,
         )
         body = TransitionOut(enterprise=detail(outcome.enterprise, actor), event=event_out(outcome.event))
-        return idem.finish(session, JSONResponse(jsonable(body), headers={"ETag": etag(outcome.enterprise)}))
+        return idem.finish(session, ModelResponse(body, headers={"ETag": etag(outcome.enterprise)}))
 
     return await in_one_thread(request, credentials, work)
 

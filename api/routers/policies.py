@@ -9,7 +9,7 @@ from fastapi.responses import JSONResponse
 
 from api.deps import CurrentActor, RequestId, SessionDep, StrictQueryRoute
 from api.idempotency import IdempotencyDep
-from api.presenters import jsonable
+from api.presenters import ModelResponse
 from api.responses import problems
 from api.schemas.policies import AmountIn, AwardOut, PayerOut, PolicyList, PolicyOut, WindowIn
 from pipeline.policies import PolicyPack
@@ -68,7 +68,7 @@ async def put_award_amount(policy_id: PolicyId, award_id: AwardId, payload: Amou
         return replay  # type: ignore[return-value]
     pack = policies.set_award_amount(session, policy_id, award_id, payload.amount, actor=actor,
                                      request_id=request_id)
-    return idem.finish(session, JSONResponse(jsonable(policy_out(pack))))
+    return idem.finish(session, ModelResponse(policy_out(pack)))
 
 
 @router.put(
@@ -81,4 +81,4 @@ async def put_policy(policy_id: PolicyId, payload: WindowIn, session: SessionDep
         return replay  # type: ignore[return-value]
     pack = policies.set_in_force_until(session, policy_id, payload.in_force_until, actor=actor,
                                        request_id=request_id)
-    return idem.finish(session, JSONResponse(jsonable(policy_out(pack))))
+    return idem.finish(session, ModelResponse(policy_out(pack)))

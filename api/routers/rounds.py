@@ -13,7 +13,7 @@ from api import files
 from api.deps import CurrentActor, RequestId, SessionDep, StrictQueryRoute
 from api.idempotency import IdempotencyDep
 from api.pagination import CursorParam, Limit, decode_cursor, encode_cursor
-from api.presenters import jsonable
+from api.presenters import ModelResponse
 from api.replica import ReadSessionDep
 from api.responses import problems
 from api.routers.targets import KnownAt, RegionQuery, YearQuery
@@ -50,7 +50,7 @@ def application_out(app: Application, item: ApplicationRound) -> ApplicationOut:
 def _written(idem: Any, session: Any, body: Any, *, status_code: int = 200, version: int | None = None,
              ) -> JSONResponse:
     headers = {"ETag": f'"{version}"'} if version is not None else None
-    response: JSONResponse = idem.finish(session, JSONResponse(jsonable(body), status_code=status_code,
+    response: JSONResponse = idem.finish(session, ModelResponse(body, status_code=status_code,
                                                                headers=headers))
     return response
 

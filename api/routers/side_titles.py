@@ -9,7 +9,7 @@ from fastapi.responses import JSONResponse
 
 from api.deps import CurrentActor, RequestId, SessionDep, StrictQueryRoute
 from api.idempotency import IdempotencyDep
-from api.presenters import event_out, jsonable
+from api.presenters import ModelResponse, event_out
 from api.responses import problems
 from api.routers.enterprises import IfMatch, _expected_version
 from api.schemas.common import IsoDate
@@ -60,7 +60,7 @@ async def grant_side_title(
         evidence=None if payload.funds_yuan is None else {"funds_yuan": payload.funds_yuan},
     )
     body = SideTitleEventOut(side_title=side_title_out(outcome.side_title), event=event_out(outcome.event))
-    response = JSONResponse(jsonable(body), status_code=201, headers={"ETag": f'"{outcome.enterprise.version}"'})
+    response = ModelResponse(body, status_code=201, headers={"ETag": f'"{outcome.enterprise.version}"'})
     return idem.finish(session, response)
 
 
@@ -82,7 +82,7 @@ async def end_side_title(
         reason=payload.reason, actor=actor, expected_version=_expected_version(if_match), request_id=request_id,
     )
     body = SideTitleEventOut(side_title=side_title_out(outcome.side_title), event=event_out(outcome.event))
-    response = JSONResponse(jsonable(body), headers={"ETag": f'"{outcome.enterprise.version}"'})
+    response = ModelResponse(body, headers={"ETag": f'"{outcome.enterprise.version}"'})
     return idem.finish(session, response)
 
 

@@ -9,7 +9,7 @@ from fastapi.responses import JSONResponse
 
 from api.deps import CurrentActor, RequestId, SessionDep, StrictQueryRoute
 from api.idempotency import IdempotencyDep
-from api.presenters import jsonable
+from api.presenters import ModelResponse
 from api.replica import ReadSessionDep
 from api.responses import problems
 from api.schemas.audit import AwareTimestamp, as_utc
@@ -55,7 +55,7 @@ async def put_targets(region: Region, year: Year, payload: TargetsPut, session: 
     target = service.put_targets(session, region, year, [item.model_dump(exclude_none=True) for item in payload.items],
                                  actor=actor, reason=payload.reason, request_id=request_id)
     body = TargetsOut(**service.get_targets(session, target.region_code, year, actor))
-    return idem.finish(session, JSONResponse(jsonable(body), headers={"ETag": f'"{target.version}"'}))
+    return idem.finish(session, ModelResponse(body, headers={"ETag": f'"{target.version}"'}))
 
 
 @router.get(
@@ -98,7 +98,7 @@ async def put_quota(region: Region, year: Year, tier: TierPath, payload: QuotaPu
         based_on=payload.based_on.model_dump() if payload.based_on else None, actor=actor, reason=payload.reason,
         request_id=request_id)
     body = quota_out(quota, quotas.child_quotas(session, quota))
-    return idem.finish(session, JSONResponse(jsonable(body), headers={"ETag": f'"{quota.version}"'}))
+    return idem.finish(session, ModelResponse(body, headers={"ETag": f'"{quota.version}"'}))
 
 
 @router.get(

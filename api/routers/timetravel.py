@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse
 from api.deps import CurrentActor, RequestId, SessionDep, StrictQueryRoute
 from api.idempotency import IdempotencyDep
 from api.pagination import CursorParam, Limit, decode_cursor, encode_cursor
-from api.presenters import detail, etag, event_out, jsonable
+from api.presenters import ModelResponse, detail, etag, event_out
 from api.replica import ReadSessionDep
 from api.responses import problems
 from api.schemas.audit import (
@@ -122,5 +122,5 @@ def post_void(
         return replay  # type: ignore[return-value]
     outcome = corrections.void(session, uscc, seq, actor=actor, reason=payload.reason, request_id=request_id)
     body = TransitionOut(enterprise=detail(outcome.enterprise, actor), event=event_out(outcome.event))
-    response = JSONResponse(jsonable(body), headers={"ETag": etag(outcome.enterprise)})
+    response = ModelResponse(body, headers={"ETag": etag(outcome.enterprise)})
     return idem.finish(session, response)

@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse
 from api.deps import CurrentActor, RequestId, SessionDep, StrictQueryRoute
 from api.idempotency import IdempotencyDep
 from api.pagination import CursorParam, Limit, decode_cursor, encode_cursor
-from api.presenters import jsonable
+from api.presenters import ModelResponse
 from api.responses import problems
 from api.schemas.webhooks import (
     WebhookCreatedOut,
@@ -41,7 +41,7 @@ async def post_webhook(payload: WebhookIn, session: SessionDep, actor: CurrentAc
         return replay  # type: ignore[return-value]
     created = subscriptions.subscribe(session, actor, payload.url, payload.events, request_id=request_id)
     body = WebhookCreatedOut(**subscriptions.view(created.subscription), secret=created.secret)
-    return idem.finish(session, JSONResponse(jsonable(body), status_code=201))
+    return idem.finish(session, ModelResponse(body, status_code=201))
 
 
 @router.get("", response_model=WebhookList, summary="我的订阅 Your subscriptions", responses=problems(401))
@@ -79,4 +79,4 @@ async def retry_delivery(subscription_id: SubscriptionId, delivery_id: DeliveryI
     if (replay := idem.begin(session, actor)) is not None:
         return replay  # type: ignore[return-value]
     delivery = subscriptions.retry(session, subscription_id, delivery_id, actor, request_id=request_id)
-    return idem.finish(session, JSONResponse(jsonable(WebhookDeliveryOut(**subscriptions.delivery_view(delivery)))))
+    return idem.finish(session, ModelResponse(WebhookDeliveryOut(**subscriptions.delivery_view(delivery))))
