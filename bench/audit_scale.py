@@ -210,6 +210,11 @@ def bench_roster(engine: Engine) -> None:
           f"{time.perf_counter() - started:.2f} s — load {os.getloadavg()[0]:.2f}")
     started = time.perf_counter()
     with factory() as session:
+        exported = sum(1 for _ in exports.enterprises_table(session, PROVINCE).rows)
+    print(f"firms export rows (GET /api/v1/exports/enterprises, before the file is written): {exported} firms in "
+          f"{time.perf_counter() - started:.2f} s — load {os.getloadavg()[0]:.2f}")
+    started = time.perf_counter()
+    with factory() as session:
         rows = timetravel.counts(session, PROVINCE, as_of=as_of)
     print(f"counts per state and region level as of {as_of}: {len(rows)} regions in "
           f"{time.perf_counter() - started:.2f} s")

@@ -1,7 +1,7 @@
 """The lists officials send upward: firms and the roster of valid titles, as .xlsx or CSV with Chinese headers.
 
-Rows are read with ``yield_per`` and written row by row (openpyxl's write-only mode keeps rows in a temporary
-file), so an export of the whole province stays flat in memory. The scope is always the actor's jurisdiction.
+Rows are streamed from one query (:func:`pipeline.db.stream_rows`) and written row by row (openpyxl's write-only
+mode keeps rows in a temporary file), so an export of the whole province stays flat in memory. The scope is always the actor's jurisdiction.
 The roster's headers are the ones :mod:`pipeline.imports.reading` understands, so a roster exported from one
 system can be imported elsewhere with ``--action backfill``.
 """
@@ -15,11 +15,12 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import IO, Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from pipeline.access import Actor
 from pipeline.dates import business_today
+from pipeline.db import stream_rows
 from pipeline.errors import InvalidInput
 from pipeline.firms.repository import in_pool_on
 from pipeline.identifiers import region_name, region_prefix, validate_region
@@ -68,20 +69,24 @@ def enterprises_table(session: Session, actor: Actor, *, state: str | None = Non
     prefix = _scope(actor, region)
     today = business_today()
     book = rulebook_in_force(today)
-    query = select(Enterprise).order_by(Enterprise.region_code, Enterprise.uscc).execution_options(
-        yield_per=YIELD_PER)
+    # the title the state stands for: the newest validity of an unended title of the firm's own tier
+    title_until = (select(func.max(Recognition.valid_until))
+                   .where(Recognition.enterprise_id == Enterprise.id, Recognition.tier == Enterprise.state,
+                          Recognition.ended_on.is_(None))
+                   .correlate(Enterprise).scalar_subquery())
+    query = (select(Enterprise.uscc, Enterprise.name, Enterprise.region_code, Enterprise.state, title_until,
+                    Enterprise.last_effective_date)
+             .order_by(Enterprise.region_code, Enterprise.uscc))
     if prefix:
         query = query.where(Enterprise.region_code.startswith(prefix))
     if state:
         query = query.where(Enterprise.state == state)
 
     def rows() -> Iterator[Sequence[Any]]:
-        for number, firm in enumerate(session.scalars(query), start=1):
-            title = max((t.valid_until for t in firm.recognitions
-                         if t.tier == firm.state and t.ended_on is None), default=None)
-            yield (number, firm.uscc, firm.name, firm.region_code, region_name(firm.region_code) or "",
-                   book.label(firm.state), firm.state, title, firm.last_effective_date)
-            session.expunge(firm)
+        for number, (uscc, name, region_code, firm_state, title, last_effective_date) in enumerate(
+                stream_rows(session, query, YIELD_PER), start=1):
+            yield (number, uscc, name, region_code, region_name(region_code) or "", book.label(firm_state),
+                   firm_state, title, last_effective_date)
 
     return Table("企业名单", ENTERPRISE_HEADERS, rows())
 
@@ -99,11 +104,10 @@ def roster_table(session: Session, actor: Actor, *, tier: str | None = None, as_
     prefix = _scope(actor, region)
     if tier is not None and side:
         def side_rows() -> Iterator[Sequence[Any]]:
-            for number, r in enumerate(export_rows(session, kind=tier, as_of=day, prefix=prefix,
-                                                   yield_per=YIELD_PER), start=1):
-                yield (number, r.uscc, r.name, r.region_code, region_name(r.region_code) or "",
-                       title_label(r.kind, r.granted_on), r.kind, r.granted_on, r.valid_until,
-                       r.document_no or "", "")
+            for number, (uscc, name, region_code, kind, granted_on, valid_until, document_no) in enumerate(
+                    export_rows(session, kind=tier, as_of=day, prefix=prefix, yield_per=YIELD_PER), start=1):
+                yield (number, uscc, name, region_code, region_name(region_code) or "",
+                       title_label(kind, granted_on), kind, granted_on, valid_until, document_no or "", "")
 
         return Table(f"{book.label(tier)}名单（{day.isoformat()}）", ROSTER_HEADERS, side_rows())
     query = (
@@ -112,7 +116,6 @@ def roster_table(session: Session, actor: Actor, *, tier: str | None = None, as_
         .join(Enterprise, Enterprise.id == Recognition.enterprise_id)
         .where(Recognition.valid_on_clause(day), in_pool_on(day))
         .order_by(Enterprise.region_code, Enterprise.uscc, Recognition.tier)
-        .execution_options(yield_per=YIELD_PER)
     )
     if prefix:
         query = query.where(Enterprise.region_code.startswith(prefix))
@@ -120,10 +123,14 @@ def roster_table(session: Session, actor: Actor, *, tier: str | None = None, as_
         query = query.where(Recognition.tier == tier)
 
     def rows() -> Iterator[Sequence[Any]]:
-        for number, r in enumerate(session.execute(query), start=1):
-            yield (number, r.uscc, r.name, r.region_code, region_name(r.region_code) or "",
-                   title_label(r.tier, r.recognized_on),
-                   r.tier, r.recognized_on, r.valid_until, r.document_no or "", r.batch or "")
+        labels: dict[tuple[str, dt.date], str] = {}  # a title's label depends on its tier and its rulebook's date
+        for number, (uscc, name, region_code, tier, recognized_on, valid_until, document_no, batch) in enumerate(
+                stream_rows(session, query, YIELD_PER), start=1):
+            label = labels.get((tier, recognized_on))
+            if label is None:
+                label = labels[tier, recognized_on] = title_label(tier, recognized_on)
+            yield (number, uscc, name, region_code, region_name(region_code) or "", label, tier, recognized_on,
+                   valid_until, document_no or "", batch or "")
 
     title = f"{book.label(tier)}名单" if tier else "称号名单"
     return Table(f"{title}（{day.isoformat()}）", ROSTER_HEADERS, rows())

@@ -16,6 +16,7 @@ from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session
 
 from pipeline.access import Actor, in_jurisdiction
+from pipeline.db import stream_rows
 from pipeline.firms.repository import in_pool_on
 from pipeline.history.replay import events_by_uscc, replay
 from pipeline.lifecycle.guards import PlainTitle
@@ -100,10 +101,10 @@ def export_rows(session: Session, *, kind: str, as_of: dt.date, prefix: str | No
                     SideTitle.valid_until, SideTitle.document_no)
              .join(Enterprise, Enterprise.id == SideTitle.enterprise_id)
              .where(SideTitle.kind == kind, SideTitle.valid_on_clause(as_of), in_pool_on(as_of))
-             .order_by(Enterprise.region_code, Enterprise.uscc, SideTitle.id).execution_options(yield_per=yield_per))
+             .order_by(Enterprise.region_code, Enterprise.uscc, SideTitle.id))
     if prefix:
         query = query.where(Enterprise.region_code.startswith(prefix))
-    yield from session.execute(query)
+    yield from stream_rows(session, query, yield_per)
 
 
 def counts_by_region(session: Session, actor: Actor, *, as_of: dt.date, region: str | None,
