@@ -10,9 +10,6 @@ import re
 from collections.abc import Mapping
 from typing import IO, Any, Final
 
-from openpyxl import Workbook  # type: ignore[import-untyped]
-from openpyxl.chart import BarChart, Reference  # type: ignore[import-untyped]
-
 from pipeline.spreadsheet import csv_safe
 
 KIND_LABELS: Final = {"new": "新增", "total": "总量", "growth": "增长"}
@@ -44,6 +41,11 @@ def _measures(row: Mapping[str, Any], kinds: list[str]) -> list[Any]:
 
 
 def write_xlsx(report: Mapping[str, Any], out: IO[bytes]) -> None:
+    # here, not at the top (as in pipeline.imports.exports): only a workbook needs openpyxl, and importing it
+    # cost every `pipeline` start 0.1 s
+    from openpyxl import Workbook  # type: ignore[import-untyped]
+    from openpyxl.chart import BarChart, Reference  # type: ignore[import-untyped]
+
     book = Workbook()
     book.remove(book.active)
     used: set[str] = {QUOTA_SHEET}
