@@ -216,8 +216,9 @@ def stream_rows(session: Session, statement: Select[*tuple[Any, ...]], chunk: in
     row by row before libpq 17). The server runs its whole plan — parallel workers included — and sends rows
     as fast as they are taken, the socket holding it back. A server-side cursor (``yield_per``) is planned for
     its first rows and fetched a round trip at a time: the roster export at 1 M firms took 7.4 s that way and
-    1.8 s this way. Nothing else may use the session's connection until every row is read (or the iteration
-    is closed). Elsewhere (SQLite): ``yield_per``.
+    1.8 s this way. Nothing else may use the session's connection until every row is read or the iteration is
+    closed; closed early, the query is cancelled, which would abort the transaction, so it runs inside a
+    savepoint that is then rolled back to: the session carries on. Elsewhere (SQLite): ``yield_per``.
     """
     connection = session.connection()
     if connection.dialect.name != "postgresql":
@@ -226,7 +227,16 @@ def stream_rows(session: Session, statement: Select[*tuple[Any, ...]], chunk: in
     compiled = statement.compile(dialect=connection.dialect)
     driver: Any = connection.connection.driver_connection
     with driver.cursor() as cursor:
-        yield from cursor.stream(str(compiled), compiled.params, size=chunk if psycopg.pq.version() >= 170000 else 1)
+        cursor.execute("SAVEPOINT stream_rows")
+        try:
+            yield from cursor.stream(str(compiled), compiled.params,
+                                     size=chunk if psycopg.pq.version() >= 170000 else 1)
+        finally:
+            status = driver.info.transaction_status
+            if status == psycopg.pq.TransactionStatus.INERROR:
+                cursor.execute("ROLLBACK TO SAVEPOINT stream_rows; RELEASE SAVEPOINT stream_rows")
+            elif status == psycopg.pq.TransactionStatus.INTRANS:
+                cursor.execute("RELEASE SAVEPOINT stream_rows")
 
 
 # --- COPY on PostgreSQL: the bulk writes (imports, sweeps, awards sync) ----------------------------------------

@@ -1,9 +1,9 @@
 """The lists officials send upward: firms and the roster of valid titles, as .xlsx or CSV with Chinese headers.
 
 Rows are streamed from one query (:func:`pipeline.db.stream_rows`) and written row by row (openpyxl's write-only
-mode keeps rows in a temporary file), so an export of the whole province stays flat in memory. The scope is always the actor's jurisdiction.
-The roster's headers are the ones :mod:`pipeline.imports.reading` understands, so a roster exported from one
-system can be imported elsewhere with ``--action backfill``.
+mode keeps rows in a temporary file), so an export of the whole province stays flat in memory. The scope is
+always the actor's jurisdiction. The roster's headers are the ones :mod:`pipeline.imports.reading`
+understands, so a roster exported from one system can be imported elsewhere with ``--action backfill``.
 """
 
 from __future__ import annotations
