@@ -577,9 +577,11 @@ class _Indicators:
 # --------------------------------------------------------------------------------------------- nodes
 #
 # The nodes check the rulebook data once, then *emit* the Python source that judges a firm: a tier's
-# whole condition tree becomes one straight-line function (``TierCriteria._judge``), compiled once per
-# rulebook and tier. Labels, thresholds and prebuilt records are bound into the function by name
-# (:meth:`_Source.const`), never printed into its text: no rulebook string is ever read as code.
+# whole condition tree becomes one straight-line function, compiled once per rulebook and tier — reading a
+# mapping of clean values (``TierCriteria._judge``), or, in the common case, the locals the same function
+# validated the firm's values into (``TierCriteria._compiled_whole``). Labels, thresholds and prebuilt records
+# are bound into the function by name (:meth:`_Source.const`), never printed into its text: no rulebook string
+# is ever read as code.
 
 
 class _Source:
