@@ -85,21 +85,21 @@ def stored_value(value: Any) -> Any:
     """A canonical value as a database returned it, back in canonical form: JSONB hands an integral float
     beyond 2^53 back as an integer (only floats get there: larger integers are refused on the way in)."""
     kind = type(value)
-    if kind is dict:  # what JSON decoding gives: leaves handled in place, no call per value
+    if kind is dict:  # what JSON decoding gives: leaves handled in place, no call per value, floats first
         out = {}
         for key, item in value.items():
             leaf = type(item)
-            if leaf is str or leaf is bool or item is None:
+            if leaf is float:
+                out[key] = int(item) if item.is_integer() and -MAX_SAFE_INTEGER <= item <= MAX_SAFE_INTEGER else item
+            elif leaf is str or leaf is bool or item is None:
                 out[key] = item
-            elif leaf is float:
-                out[key] = int(item) if item.is_integer() and abs(item) <= MAX_SAFE_INTEGER else item
             elif leaf is int:
-                out[key] = float(item) if abs(item) > MAX_SAFE_INTEGER else item
+                out[key] = item if -MAX_SAFE_INTEGER <= item <= MAX_SAFE_INTEGER else float(item)
             else:
                 out[key] = stored_value(item)
         return out
-    if kind is list:
-        return [stored_value(item) for item in value]
+    if kind is list:  # a list of codes stays as it is without a call per code
+        return [item if type(item) is str else stored_value(item) for item in value]
     if isinstance(value, bool) or value is None or isinstance(value, str):
         return value
     if isinstance(value, int):

@@ -137,3 +137,14 @@ def test_the_list_is_the_same_however_the_firms_are_streamed(client: TestClient,
     seen = [(listed.screened, [(item.uscc, item.result) for item in listed.items]) for listed in lists]
     assert seen[0] == seen[1] == seen[2]
     assert (lists[0].screened, len(lists[0].items)) == (4, 3)
+
+
+def test_each_firm_is_judged_on_its_latest_year_with_indicators(client: TestClient, admin: Caller,
+                                                                city: Caller) -> None:
+    uscc = make_uscc("410106", 70)
+    enroll(client, admin, uscc, on="2025-01-10")
+    put(client, admin, uscc, 2024, PASSES)
+    put(client, admin, uscc, 2023, FAR)  # recorded later, for an earlier year
+    (item,) = listing(client, city)["items"]
+    assert (item["uscc"], item["year"], item["outcome"]) == (uscc, 2024, "pass")
+    assert listing(client, city, year=2023)["items"] == []  # far from passing that year

@@ -70,6 +70,10 @@ class CriteriaError(ValueError):
     """The eligibility data of a rulebook is malformed (a gap between bands, an unknown indicator …)."""
 
 
+class _Inconsistent(Exception):
+    """Raised by a tier's generated judge on inconsistent values: the mapping path then names them."""
+
+
 # ------------------------------------------------------------------------------------------- results
 
 
@@ -78,6 +82,10 @@ class Award(NamedTuple):
     level: str
     year: int
     rank: int | None
+
+
+_new_tuple = tuple.__new__
+"""A NamedTuple record from a tuple of every field, without the keyword-capable ``__new__`` in between."""
 
 
 def _jsonable(value: Any) -> Any:
@@ -316,13 +324,19 @@ def _awards_validator(spec: IndicatorSpec, raw: Mapping[str, Any], where: str) -
     shape = (f"每条记录应为 {{type, level, year, rank?}}，type 可选 {types}，level 可选 {levels}",
              f"each record must be {{type, level, year, rank?}} with type in {types}, level in {levels}")
 
+    fields = frozenset({"type", "level", "year", "rank"})
+    award_types, award_levels = spec.values, spec.levels
+
     def check(value: Any) -> Any:
         if not isinstance(value, list | tuple):
             raise _refusal(spec, value, "应为获奖记录列表", "must be a list of award records")
         records = []
         for record in value:
-            if not (isinstance(record, Mapping) and set(record) <= {"type", "level", "year", "rank"}
-                    and record.get("type") in spec.values and record.get("level") in spec.levels):
+            if type(record) is dict:  # what JSON gives: its keys view is compared without building a set
+                shaped = record.keys() <= fields
+            else:
+                shaped = isinstance(record, Mapping) and set(record) <= fields
+            if not (shaped and record.get("type") in award_types and record.get("level") in award_levels):
                 raise _refusal(spec, record, *shape)
             year, rank = record.get("year"), record.get("rank")
             if type(year) is not int or not year_min <= year <= year_max:
@@ -331,7 +345,7 @@ def _awards_validator(spec: IndicatorSpec, raw: Mapping[str, Any], where: str) -
             if rank is not None and (type(rank) is not int or rank < rank_min):
                 raise _refusal(spec, record, f"排名应为不小于 {rank_min} 的整数",
                                f"rank must be a whole number of at least {rank_min}")
-            records.append(Award(record["type"], record["level"], year, rank))
+            records.append(_new_tuple(Award, (record["type"], record["level"], year, rank)))
         return tuple(records)
 
     return check
@@ -484,6 +498,62 @@ class _Indicators:
         src.line("return clean")
         return src.build("derived indicators")
 
+    def emit_locals(self, src: _Source) -> None:
+        """Emit the checks of :meth:`prepare_fast` and the derivations into locals, one per indicator, and point
+        ``src.locals`` at them: what a tier's judge then reads without building the ``clean`` dict.
+
+        The generated code assumes ``values`` is a dict of known keys (the caller checks). What the inline checks
+        do not pass plainly goes to the indicator's validator; a value it refuses, or an inconsistency, raises,
+        and the caller takes the mapping path (:meth:`prepare_fast`), which raises the same refusal as always.
+        """
+        names: dict[str, str] = {}
+        for key, spec in self.specs.items():
+            value = names[key] = src.var("x")
+            src.line(f"{value} = get({src.const(key)})")
+            if spec.type in ("number", "integer"):
+                within = _within_source(spec, src)
+                kind = "int" if spec.type == "integer" else "float"
+                with src.block(f"if type({value}) is {kind}{within(value)}:"):
+                    src.line("pass")
+                with src.block(f"elif {value} is None:"):
+                    src.line("pass")
+                if spec.type == "number":  # a whole number (JSON's 0) stands for that float
+                    with src.block(f"elif type({value}) is int{within(f'float({value})')}:"):
+                        src.line(f"{value} = float({value})")
+            elif spec.type == "bool":
+                with src.block(f"if {value} is True or {value} is False or {value} is None:"):
+                    src.line("pass")
+            elif spec.type == "enum":
+                with src.block(f"if {value} is None or type({value}) is str and {value} in {src.const(spec.values)}:"):
+                    src.line("pass")
+            elif spec.type == "set":  # a list of known codes (a code is a str: only a str equals one)
+                with src.block(f"if {value} is None:"):
+                    src.line("pass")
+                codes = src.const(frozenset(spec.values))
+                with src.block(f"elif type({value}) is list and {codes}.issuperset({value}):"):
+                    src.line(f"{value} = frozenset({value})")
+            elif spec.type == "awards":  # no award records: what the validator makes of an empty list
+                with src.block(f"if {value} is None:"):
+                    src.line("pass")
+                with src.block(f"elif type({value}) is list and not {value}:"):
+                    src.line(f"{value} = ()")
+            with src.block("else:"):
+                src.line(f"{value} = {src.const(self.validators[key])}({value})")
+        for lesser, greater, _label_zh, _label_en in self.consistency:
+            low, high = names[lesser], names[greater]
+            with src.block(f"if {low} is not None and {high} is not None and {low} > {high}:"):
+                src.line(f"raise {src.const(_Inconsistent)}")
+        for target, numerator, denominator in self.derivations:
+            value, over, under, quotient = names[target], names[numerator], names[denominator], src.var("q")
+            with src.block(f"if {value} is None and {over} is not None and {under} is not None and {under} > 0:"):
+                src.line(f"{quotient} = round({over} / {under}, {self.decimals})")
+                within = _within_source(self.specs[target], src)
+                with src.block(f"if type({quotient}) is float{within(quotient)}:"):
+                    src.line(f"{value} = {quotient}")
+                with src.block("else:"):
+                    src.line(f"{value} = {src.const(self.validators[target])}({quotient})")
+        src.locals = names
+
     def _inconsistent(self, clean: Mapping[str, Any], rule: int) -> None:
         lesser, greater, label_zh, label_en = self.consistency[rule]
         facts = f"{lesser}={clean[lesser]!r} > {greater}={clean[greater]!r}"
@@ -507,9 +577,11 @@ class _Indicators:
 # --------------------------------------------------------------------------------------------- nodes
 #
 # The nodes check the rulebook data once, then *emit* the Python source that judges a firm: a tier's
-# whole condition tree becomes one straight-line function (``TierCriteria._judge``), compiled once per
-# rulebook and tier. Labels, thresholds and prebuilt records are bound into the function by name
-# (:meth:`_Source.const`), never printed into its text: no rulebook string is ever read as code.
+# whole condition tree becomes one straight-line function, compiled once per rulebook and tier — reading a
+# mapping of clean values (``TierCriteria._judge``), or, in the common case, the locals the same function
+# validated the firm's values into (``TierCriteria._compiled_whole``). Labels, thresholds and prebuilt records
+# are bound into the function by name (:meth:`_Source.const`), never printed into its text: no rulebook string
+# is ever read as code.
 
 
 class _Source:
@@ -521,6 +593,19 @@ class _Source:
         self.names: dict[str, Any] = {"_Unmet": Unmet, "_ItemScore": ItemScore, "_CategoryScore": CategoryScore,
                                       "_missing_of": _missing_of, "_new": tuple.__new__}
         self.count = 0
+        self.locals: Mapping[str, str] | None = None
+        """Indicator key → the local holding its validated value, once the function has read them into locals
+        (:meth:`_Indicators.emit_locals`); until then values are read from the mapping ``values``."""
+
+    def value(self, key: str) -> str:
+        """The expression of an indicator's (validated) value; None when not known."""
+        return f"get({self.const(key)})" if self.locals is None else self.locals[key]
+
+    def mapping(self, keys: Sequence[str]) -> str:
+        """An expression of a mapping holding at least these indicators (for the helpers that take one)."""
+        if self.locals is None:
+            return "values"
+        return "{" + ", ".join(f"{self.const(key)}: {self.locals[key]}" for key in dict.fromkeys(keys)) + "}"
 
     def record(self, kind: type[Unmet] | type[ItemScore] | type[CategoryScore], *fields: str) -> str:
         """A NamedTuple record built from source expressions, every field given: ``tuple.__new__`` directly
@@ -626,7 +711,7 @@ class _Check(_Node):
     def emit(self, src: _Source, out: str) -> str:
         found = [src.var("v") for _key in self.keys]
         for name, key in zip(found, self.keys, strict=True):
-            src.line(f"{name} = get({src.const(key)})")
+            src.line(f"{name} = {src.value(key)}")
         required = src.const(self.required)
         if self.aggregate is None:
             value = found[0]
@@ -712,7 +797,13 @@ class _AwardCheck(_Node):
 
     def emit(self, src: _Source, out: str) -> str:
         truth = src.var("t")
-        src.line(f"{truth} = {src.const(self.judge)}(get({src.const(self.key)}), year, {out})")
+        awards = src.var("v")
+        src.line(f"{awards} = {src.value(self.key)}")
+        with src.block(f"if {awards} == ():"):  # no award at all (most firms): failed, the record built once
+            src.line(f"{out}.append({src.const(self.unmet('award', 'failed', required=self.required, actual=()))})")
+            src.line(f"{truth} = False")
+        with src.block("else:"):
+            src.line(f"{truth} = {src.const(self.judge)}({awards}, year, {out})")
         return truth
 
     def judge(self, awards: tuple[Award, ...] | None, year: int, out: list[Unmet]) -> Truth:
@@ -796,6 +887,8 @@ class _Band(NamedTuple):
     upper_inclusive: bool = False
     test: Callable[[Mapping[str, Any]], Truth] | None = None
     test_key: str | None = None
+    test_source: Callable[[str, _Source], str] | None = None
+    """The test of a known value in generated code (the comparison inline where it can be)."""
 
 
 def _band(raw: Mapping[str, Any], where: str, spec: IndicatorSpec | None, indicators: _Indicators) -> _Band:
@@ -808,13 +901,17 @@ def _band(raw: Mapping[str, Any], where: str, spec: IndicatorSpec | None, indica
         condition = _table(raw, "condition", where)
         spec_of_test = indicators.spec(condition.get("indicator"), where)
         key = spec_of_test.key
-        compare = _comparator(_str(condition, "op", where), condition.get("value"), spec_of_test, where)
+        op, threshold = _str(condition, "op", where), condition.get("value")
+        compare = _comparator(op, threshold, spec_of_test, where)
 
         def test(values: Mapping[str, Any]) -> Truth:
             value = values.get(key)
             return None if value is None else compare(value)
 
-        return _Band(points, label_zh, label_en, test=test, test_key=key)
+        def test_source(value: str, src: _Source) -> str:
+            return _comparison_source(op, threshold, compare, value, src)
+
+        return _Band(points, label_zh, label_en, test=test, test_key=key, test_source=test_source)
     if spec.type in ("bool", "enum"):
         if "equals" not in raw:
             raise CriteriaError(f"{where}: a band of a {spec.type} indicator needs `equals`")
@@ -891,10 +988,10 @@ class _Item:
     def emit(self, src: _Source, score: str) -> None:
         """Emit the scoring of this item into the local ``score``."""
         if self.indicator is None:
-            src.line(f"{score} = {src.const(self._score_rules)}(values)")
+            self._emit_rules(src, score)
             return
         value = src.var("v")
-        src.line(f"{value} = get({src.const(self.indicator)})")
+        src.line(f"{value} = {src.value(self.indicator)}")
         unknown = ItemScore(self.code, self.category, self.label_zh, self.label_en, None, self.span, None, None,
                             None, (self.indicator,))
         with src.block(f"if {value} is None:"):
@@ -916,6 +1013,29 @@ class _Item:
                 src.line(f"{score} = {scored}")
         with src.block("else:"):
             src.line("raise AssertionError('bands are checked to partition the axis')")
+
+    def _emit_rules(self, src: _Source, score: str) -> None:
+        """Rule bands: with every tested value known, the first band whose condition holds (its record built once);
+        else :meth:`_score_rules`, which works out the range of points an unknown leaves."""
+        tested = list(dict.fromkeys(band.test_key for band in self.bands if band.test_key is not None))
+        if not tested:  # a lone `otherwise`
+            src.line(f"{score} = {src.const(self._scored(self.bands[0], None))}")
+            return
+        found = {key: src.var("v") for key in tested}
+        for key, name in found.items():
+            src.line(f"{name} = {src.value(key)}")
+        with src.block(f"if {' and '.join(f'{name} is not None' for name in found.values())}:"):
+            for n, band in enumerate(self.bands):
+                scored = src.const(self._scored(band, None))
+                if band.test_source is None:  # the last band, `otherwise` (checked)
+                    with src.block("else:"):
+                        src.line(f"{score} = {scored}")
+                    break
+                test = band.test_source(found[str(band.test_key)], src)
+                with src.block(f"{'if' if n == 0 else 'elif'} {test}:"):
+                    src.line(f"{score} = {scored}")
+        with src.block("else:"):
+            src.line(f"{score} = {src.const(self._score_rules)}({src.mapping(tested)})")
 
     def _score_rules(self, values: Mapping[str, Any]) -> ItemScore:
         """First band whose condition holds; an unknown condition before it leaves a range of points."""
@@ -1000,9 +1120,10 @@ class _Score(_Node):
         scores = [src.var("s") for _item in self.items]
         for item, score in zip(self.items, scores, strict=True):
             item.emit(src, score)
-        short_of, short = src.var("short_of"), src.var("short")
+        short_of, short, failed = src.var("short_of"), src.var("short"), src.var("failed")
         src.line(f"{short_of} = []")
         src.line(f"{short} = 0")
+        src.line(f"{failed} = False")  # a minimum out of reach even with every unknown item at its best
 
         def added(terms: Sequence[str], empty: str) -> str:
             return " + ".join(terms) or empty
@@ -1022,6 +1143,7 @@ class _Score(_Node):
             src.line(f"{categories[-1]} = {scored}")
             with src.block(f"if {low} < {least}:"):
                 src.line(f"{short} += max(0, {least} - {high})")
+                src.line(f"{failed} = {failed} or {high} < {least}")
                 code, label_zh, label_en, required = (src.const(text) for text in category.unmet_labels)
                 missing = added([f"{m}[9]" for m in members], "()")  # ItemScore.missing, in item order
                 short_entry = src.record(Unmet, code, "'score_category'",
@@ -1033,6 +1155,7 @@ class _Score(_Node):
         src.line(f"{high_total} = {added(highs, '0')}")
         src.line(f"{total} = {low_total} if {low_total} == {high_total} else None")
         with src.block(f"if {low_total} < {self.min_total}:"):
+            src.line(f"{failed} = {failed} or {high_total} < {self.min_total}")
             labels = (f"{self.code}.total", f"总分不低于{self.min_total}分", f"total points at least {self.min_total}")
             code, label_zh, label_en = (src.const(text) for text in labels)
             short_entry = src.record(Unmet, code, "'score_total'",
@@ -1042,20 +1165,17 @@ class _Score(_Node):
             src.line(f"{short_of}.append({short_entry})")
         src.line(f"score = (({''.join(f'{s}, ' for s in scores)}), ({''.join(f'{c}, ' for c in categories)}), {total})")
         truth = src.var("t")
+        # short of a minimum: failed, or unknown while missing items could still make it up
         with src.block(f"if {short_of}:"):
-            src.line(f"{truth} = {src.const(self.settle)}({short_of}, {total}, {high_total}, {short}, {out})")
+            points_short = f"max({self.min_total} - {high_total}, {short}) if {failed} else None"
+            unmet = self.unmet_source(src, "score", f"'failed' if {failed} else 'unknown'",
+                                      missing=f"_missing_of({short_of})", required=src.const(f"≥ {self.min_total}"),
+                                      actual=total, points_short=points_short, children=f"tuple({short_of})")
+            src.line(f"{out}.append({unmet})")
+            src.line(f"{truth} = False if {failed} else None")
         with src.block("else:"):
             src.line(f"{truth} = True")
         return truth
-
-    def settle(self, short_of: list[Unmet], total: int | None, high_total: int, short: int, out: list[Unmet]) -> Truth:
-        """A score short of a minimum: failed, or unknown while missing items could still make it up."""
-        failed = any(entry.status == "failed" for entry in short_of)
-        out.append(self.unmet("score", "failed" if failed else "unknown", missing=_missing_of(short_of),
-                              required=f"≥ {self.min_total}", actual=total,
-                              points_short=max(self.min_total - high_total, short) if failed else None,
-                              children=tuple(short_of)))
-        return False if failed else None
 
 
 # ------------------------------------------------------------------------------------------- compile
@@ -1093,6 +1213,7 @@ class TierCriteria:
         if sum(isinstance(node, _Score) for node in self._nodes.values()) > 1:
             raise CriteriaError(f"tiers.{tier}: at most one score per tier")
         self._judge = self._compile()
+        self._whole: dict[_Indicators, Callable[..., EligibilityResult]] = {}
 
     def _compile(self) -> Callable[..., tuple[Truth, _ScoreParts]]:
         """The tier's condition tree as one generated function (see the nodes section)."""
@@ -1102,6 +1223,33 @@ class TierCriteria:
         passed = _emit_combine(src, self.roots, "unmet", is_any=False)
         src.line(f"return {passed}, score")
         return src.build(f"{self.rulebook_id} {self.tier}")
+
+    def _compiled_whole(self, indicators: _Indicators) -> Callable[..., EligibilityResult]:
+        """Validation, derivation, the condition tree and the result as one generated function over locals.
+
+        The common case of :meth:`evaluate` (no overlay category to score) without the dict of clean values
+        :meth:`_Indicators.prepare_fast` builds: every indicator is read once, into a local. It raises on any
+        value it does not take plainly; :meth:`evaluate` then takes the mapping path, which converts or refuses.
+        Compiled once per indicator table (the rulebook's, or one widened by a region's overlays).
+        """
+        whole = self._whole.get(indicators)
+        if whole is None:
+            src = _Source("whole(values, year, re_review, flags)", "get = values.get")
+            indicators.emit_locals(src)
+            src.line("unmet = []")
+            src.line("not_applicable = []")
+            src.line("direct = []")
+            src.line("waivers = []")
+            src.line(f"score = {src.const(_NO_SCORE)}")
+            passed = _emit_combine(src, self.roots, "unmet", is_any=False)
+            src.line("items, categories, total = score")
+            fields = (src.const(self.tier), src.const(self.rulebook_id), src.const(self.content_hash), "year",
+                      "re_review", passed, "total", "categories", "items", "tuple(unmet)", "_missing_of(unmet)",
+                      "direct[0] if direct else None", "tuple(waivers)", "tuple(not_applicable)",
+                      f"{src.const(_NO_GAP)} if {passed} is True else {src.const(_gap)}(unmet)", "()")
+            src.line(f"return {src.const(_new_result)}({', '.join(fields)})")
+            whole = self._whole[indicators] = src.build(f"{self.rulebook_id} {self.tier}, whole")
+        return whole
 
     def _node(self, code: Any, referrer: str) -> _Node:
         if code in self._nodes:
@@ -1150,6 +1298,12 @@ class TierCriteria:
         indicators.check_context(year, re_review, flags)
         if side_titles:
             flags.update((f"{SIDE_TITLE_FLAG}{kind}", True) for kind in side_titles)
+        if (local is None or local.category is None) and type(values) is dict and indicators.known.issuperset(values):
+            whole = self._compiled_whole(indicators)
+            try:
+                return whole(values, year, re_review, flags)
+            except Exception:  # noqa: S110 — a value to convert or refuse: the mapping path below does it or raises
+                pass
         clean = indicators.prepare_fast(values)
         unmet: list[Unmet] = []
         not_applicable: list[str] = []
@@ -1339,17 +1493,26 @@ def _gap(unmet: Sequence[Unmet]) -> Gap:
     return Gap(*_total_cost(unmet))
 
 
+_COMPOSITE = frozenset({"all", "any", "score"})
+"""Kinds whose cost is not that of one plain condition: the others cost their code, failed or unknown."""
+
+
 def _total_cost(entries: Sequence[Unmet]) -> _Cost:
     if len(entries) == 1:
         return _cost(entries[0])
     conditions: tuple[str, ...] = ()
     points = 0
     unknown: tuple[str, ...] = ()
-    for entry in entries:
-        more_conditions, more_points, more_unknown = _cost(entry)
-        conditions += more_conditions
-        points += more_points
-        unknown += more_unknown
+    for entry in entries:  # the plain conditions inline: most of a tree (thousands of firms, each a few dozen)
+        if entry.kind in _COMPOSITE:
+            more_conditions, more_points, more_unknown = _cost(entry)
+            conditions += more_conditions
+            points += more_points
+            unknown += more_unknown
+        elif entry.status == "failed":
+            conditions += (entry.code,)
+        else:
+            unknown += (entry.code,)
     return conditions, points, unknown
 
 
@@ -1360,7 +1523,14 @@ def _cost(entry: Unmet) -> _Cost:
         return _total_cost(entry.children)
     if kind == "any" and entry.children:
         routes = [child for child in entry.children if child.shortcut is None] or entry.children
-        return min((_cost(child) for child in routes), key=_rank)
+        cheapest = _cost(routes[0])  # the first of the cheapest routes, as min() by _rank picks it
+        least = _rank(cheapest)
+        for child in routes[1:]:
+            cost = _cost(child)
+            rank = len(cost[0]), cost[1], len(cost[2])
+            if rank < least:
+                cheapest, least = cost, rank
+        return cheapest
     if kind == "score":
         return (), entry.points_short or 0, (entry.code,) if entry.status == "unknown" else ()
     return ((entry.code,), 0, ()) if entry.status == "failed" else ((), 0, (entry.code,))

@@ -36,8 +36,8 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import orjson
-from sqlalchemy import ColumnElement, Result, Row, Text, and_, cast, exists, func, select
-from sqlalchemy.orm import Session
+from sqlalchemy import ColumnElement, Result, Row, Text, and_, cast, exists, select
+from sqlalchemy.orm import Session, aliased
 
 from pipeline.access import Actor, in_jurisdiction, require_permission
 from pipeline.dates import business_today
@@ -211,11 +211,11 @@ def candidates(session: Session, actor: Actor, *, tier: str, region: str | None 
     state = LIST_STATE[tier]
     if year is not None:
         on_year: ColumnElement[bool] = AnnualFiling.year == year
-    else:
-        latest = (select(func.max(AnnualFiling.year))
-                  .where(AnnualFiling.enterprise_id == Enterprise.id, AnnualFiling.indicators.is_not(None))
-                  .correlate(Enterprise).scalar_subquery())
-        on_year = AnnualFiling.year == latest
+    else:  # the firm's latest year with indicators: no later one has any (an anti-join, not a subquery per firm)
+        later = aliased(AnnualFiling)
+        on_year = and_(AnnualFiling.indicators.is_not(None), ~exists().where(
+            later.enterprise_id == AnnualFiling.enterprise_id, later.year > AnnualFiling.year,
+            later.indicators.is_not(None)))
     side_titles = kinds_held(session, today, state=state, actor=actor, region=region)
     query = (
         select(Enterprise.id, Enterprise.uscc, Enterprise.name, Enterprise.region_code, Enterprise.state,
