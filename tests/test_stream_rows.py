@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+from helpers import enroll, make_uscc
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from pipeline.db import stream_rows
 from pipeline.models import Enterprise
-from tests.helpers import enroll, make_uscc
 
 
 def _enroll(factory: sessionmaker[Session], count: int) -> list[str]:

@@ -1527,7 +1527,7 @@ def _cost(entry: Unmet) -> _Cost:
         least = _rank(cheapest)
         for child in routes[1:]:
             cost = _cost(child)
-            rank = len(cost[0]), cost[1], len(cost[2])
+            rank = _rank(cost)
             if rank < least:
                 cheapest, least = cost, rank
         return cheapest
