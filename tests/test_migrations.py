@@ -46,3 +46,17 @@ def test_downgrade_to_base_and_upgrade_again(engine: Engine, session_factory: Fa
             connection.execute(text(statement))
     with engine.connect() as connection:
         assert connection.scalar(text("SELECT count(*) FROM events")) == 1
+
+
+def test_filings_stored_with_json_null_indicators_become_sql_null(engine: Engine, session_factory: Factory,
+                                                                   dialect: str) -> None:
+    enroll(session_factory, make_uscc("410106", 1), "2022-09-01")
+    migrate.downgrade(engine, "0014_accounts")
+    json_null = "'null'::jsonb" if dialect == "postgresql" else "'null'"
+    with engine.begin() as connection:  # what a filing recorded without indicators stored before
+        connection.execute(text(
+            "INSERT INTO annual_filings (enterprise_id, year, filed_on, recorded_at, actor, indicators) "
+            f"SELECT id, 2024, '2025-04-01', '2025-04-01 08:00:00+00:00', 'p-admin', {json_null} FROM enterprises"))
+    migrate.upgrade(engine)
+    with engine.connect() as connection:
+        assert connection.scalar(text("SELECT count(*) FROM annual_filings WHERE indicators IS NULL")) == 1

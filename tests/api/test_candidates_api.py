@@ -7,7 +7,7 @@ from typing import Any
 
 from api_support import Caller, assert_problem, enroll, event_count, fire, make_uscc
 from fastapi.testclient import TestClient
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session, sessionmaker
 from test_eligibility_api import WORKED, put
 
@@ -148,3 +148,18 @@ def test_each_firm_is_judged_on_its_latest_year_with_indicators(client: TestClie
     (item,) = listing(client, city)["items"]
     assert (item["uscc"], item["year"], item["outcome"]) == (uscc, 2024, "pass")
     assert listing(client, city, year=2023)["items"] == []  # far from passing that year
+
+
+def test_a_later_year_filed_without_indicators_does_not_hide_the_latest_indicators(
+        client: TestClient, admin: Caller, city: Caller, session_factory: sessionmaker[Session]) -> None:
+    uscc = make_uscc("410106", 71)
+    enroll(client, admin, uscc, on="2025-01-10")
+    put(client, admin, uscc, 2024, PASSES)
+    filed = client.put(f"/api/v1/enterprises/{uscc}/filings/2025", json={"filed_on": "2026-04-01"},
+                       headers=admin.headers)  # the year's data filed, its indicators not (yet) recorded
+    assert filed.status_code == 200, filed.text
+    (item,) = listing(client, city)["items"]
+    assert (item["uscc"], item["year"], item["outcome"]) == (uscc, 2024, "pass")
+    with session_factory() as session:  # no document is SQL NULL, which `IS NULL` finds (not JSON null)
+        stored = session.execute(text("SELECT count(*) FROM annual_filings WHERE indicators IS NULL")).scalar()
+    assert stored == 1

@@ -43,6 +43,14 @@ class CanonicalJsonDoc(TypeDecorator[Any]):
         return stored_value(value)
 
 
+class OptionalCanonicalJsonDoc(CanonicalJsonDoc):
+    """:class:`CanonicalJsonDoc` for a column that may hold no document: ``None`` is stored as SQL NULL, which
+    ``IS NULL`` finds, rather than as JSON ``null`` (SQLAlchemy's JSON default), which it does not."""
+
+    impl = JSON(none_as_null=True).with_variant(JSONB(none_as_null=True), "postgresql")
+    cache_ok = True
+
+
 class UTCDateTime(TypeDecorator[dt.datetime]):
     """Timezone-aware UTC in and out on both databases (SQLite keeps no zone of its own)."""
 

@@ -8,13 +8,14 @@ from typing import Any
 from sqlalchemy import Date, ForeignKey, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from pipeline.models.base import Base, BigId, CanonicalJsonDoc, UTCDateTime
+from pipeline.models.base import Base, BigId, OptionalCanonicalJsonDoc, UTCDateTime
 
 
 class AnnualFiling(Base):
     """A firm's data for one year, filed by the rulebook's deadline in the following year (or late).
 
-    ``indicators`` is left for the eligibility feature's per-year indicator record (R&D spend, revenue …).
+    ``indicators`` is left for the eligibility feature's per-year indicator record (R&D spend, revenue …); SQL
+    NULL when the year was filed without them (the readers skip such years with ``IS NOT NULL``).
     The unique (firm, year) index also serves the look-ups by firm.
     """
 
@@ -27,4 +28,4 @@ class AnnualFiling(Base):
     filed_on: Mapped[dt.date] = mapped_column(Date)
     recorded_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     actor: Mapped[str] = mapped_column(String(64))
-    indicators: Mapped[dict[str, Any] | None] = mapped_column(CanonicalJsonDoc)
+    indicators: Mapped[dict[str, Any] | None] = mapped_column(OptionalCanonicalJsonDoc)
