@@ -224,7 +224,7 @@ def stream_rows(session: Session, statement: Select[*tuple[Any, ...]], chunk: in
     if connection.dialect.name != "postgresql":
         yield from connection.execute(statement.execution_options(yield_per=chunk))
         return
-    compiled = statement.compile(dialect=connection.dialect)
+    compiled = statement.compile(dialect=connection.dialect, compile_kwargs={"render_postcompile": True})
     driver: Any = connection.connection.driver_connection
     with driver.cursor() as cursor:
         cursor.execute("SAVEPOINT stream_rows")
