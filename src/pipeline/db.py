@@ -219,6 +219,10 @@ def stream_rows(session: Session, statement: Select[*tuple[Any, ...]], chunk: in
     1.8 s this way. Nothing else may use the session's connection until every row is read or the iteration is
     closed; closed early, the query is cancelled, which would abort the transaction, so it runs inside a
     savepoint that is then rolled back to: the session carries on. Elsewhere (SQLite): ``yield_per``.
+
+    On PostgreSQL the rows are the driver's tuples and the parameters go to it as they are: neither passes
+    through the columns' types (no ``TypeDecorator`` processing) — for plain columns and values (text, numbers,
+    dates), as the exports select.
     """
     connection = session.connection()
     if connection.dialect.name != "postgresql":
