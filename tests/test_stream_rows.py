@@ -1,13 +1,18 @@
-"""A long read streamed (the exports): every row in order, and a read stopped early leaves the session usable."""
+"""A long read streamed (the exports): every row in order, and a read stopped early leaves the session usable;
+rows written by COPY as an insert would write them."""
 
 from __future__ import annotations
 
+import datetime as dt
+
+import pytest
 from helpers import enroll, make_uscc
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from pipeline.db import stream_rows
+from pipeline.db import copy_rows, stream_rows
 from pipeline.models import Enterprise
+from pipeline.models.dynamic import AnnualFiling
 
 
 def _enroll(factory: sessionmaker[Session], count: int) -> list[str]:
@@ -36,3 +41,17 @@ def test_a_read_stopped_early_leaves_the_transaction_usable(session_factory: ses
         session.execute(Enterprise.__table__.update().values(name="改名"))
     with session_factory() as session:
         assert session.scalar(select(func.count()).where(Enterprise.name == "改名")) == 30
+
+
+def test_copy_rows_stores_none_as_the_column_type_does(session_factory: sessionmaker[Session], dialect: str) -> None:
+    if dialect != "postgresql":
+        pytest.skip("COPY is PostgreSQL's")
+    enroll(session_factory, make_uscc(serial=1))
+    with session_factory() as session, session.begin():
+        firm_id = session.scalar(select(Enterprise.id))
+        row = {"enterprise_id": firm_id, "filed_on": dt.date(2025, 4, 1), "actor": "p-admin",
+               "recorded_at": dt.datetime(2025, 4, 1, tzinfo=dt.UTC), "indicators": None}
+        copy_rows(session, AnnualFiling.__table__, [{**row, "year": 2024}, {**row, "year": 2023, "indicators": {}}])
+    with session_factory() as session:  # a year filed without indicators is SQL NULL, as an insert stores it
+        assert session.execute(select(AnnualFiling.year).where(AnnualFiling.indicators.is_(None))).scalars().all() \
+            == [2024]

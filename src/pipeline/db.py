@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import json
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -272,21 +272,29 @@ def send_copy(cursor: Any, table: str, columns: Sequence[str], data: bytes) -> N
         copy.write(data)
 
 
-def _is_json(kind: TypeEngine[Any]) -> bool:
-    return isinstance(kind, JSON) or (isinstance(kind, TypeDecorator) and isinstance(kind.impl, JSON))
+def _json_converter(kind: TypeEngine[Any]) -> Callable[[Any], Any] | None:
+    """What a JSON column's value becomes for COPY, as its type stores it; ``None`` for any other column."""
+    impl = kind.impl if isinstance(kind, TypeDecorator) else kind
+    if not isinstance(impl, JSON):
+        return None
+    return _json_or_null if impl.none_as_null else json_text
+
+
+def _json_or_null(document: Any) -> str | None:
+    return None if document is None else json_text(document)
 
 
 def copy_rows(session: Session, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
     """Insert ``rows`` (column → value, the same columns in each) into ``table`` with one ``COPY`` on the
     session's PostgreSQL connection, as a Core ``insert`` of them would: JSON columns as JSON text (``None`` as
-    JSON ``null``, as SQLAlchemy's JSON type stores it), everything else through psycopg's adapters. Columns
-    that a Core insert would fill from a Python-side default must be in the rows."""
+    JSON ``null``, or as SQL NULL where the column's type says ``none_as_null``), everything else through
+    psycopg's adapters. Columns that a Core insert would fill from a Python-side default must be in the rows."""
     if not rows:
         return
     columns = list(rows[0])
-    json_columns = {name for name in columns if _is_json(table.c[name].type)}
+    plan = [(name, _json_converter(table.c[name].type)) for name in columns]
     connection: Any = session.connection().connection.driver_connection
-    data = copy_data(connection, ([json_text(row[name]) if name in json_columns else row[name] for name in columns]
+    data = copy_data(connection, ([convert(row[name]) if convert else row[name] for name, convert in plan]
                                   for row in rows))
     with connection.cursor() as cursor:
         send_copy(cursor, table.name, columns, data)

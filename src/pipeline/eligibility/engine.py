@@ -358,6 +358,29 @@ def _within_source(spec: IndicatorSpec, src: _Source) -> Callable[[str], str]:
     return lambda expression: "".join(f" and {bound.format(expression)}" for bound in bounds)
 
 
+def _plain_cases(spec: IndicatorSpec, value: str, src: _Source) -> list[tuple[str, str | None]]:
+    """The common cases of a present value of ``spec`` that generated checks pass without its validator (a number
+    in range, a bool, a known code …): ``(condition, the clean value's expression or None when it is the value
+    itself)``, in the order to test them. What none of them passes goes to the validator."""
+    if spec.type in ("number", "integer"):
+        within = _within_source(spec, src)
+        cases: list[tuple[str, str | None]] = [
+            (f"type({value}) is {'int' if spec.type == 'integer' else 'float'}{within(value)}", None)]
+        if spec.type == "number":  # a whole number (JSON's 0) stands for that float
+            cases.append((f"type({value}) is int{within(f'float({value})')}", f"float({value})"))
+        return cases
+    if spec.type == "bool":
+        return [(f"{value} is True or {value} is False", None)]
+    if spec.type == "enum":
+        return [(f"type({value}) is str and {value} in {src.const(spec.values)}", None)]
+    if spec.type == "set":  # a list of known codes (a code is a str: only a str equals one)
+        return [(f"type({value}) is list and {src.const(frozenset(spec.values))}.issuperset({value})",
+                 f"frozenset({value})")]
+    if spec.type == "awards":  # no award records: what the validator makes of an empty list
+        return [(f"type({value}) is list and not {value}", "()")]
+    return []
+
+
 class _Indicators:
     """The indicator table of a rulebook: validation, derivation and consistency of a firm-year."""
 
@@ -448,27 +471,9 @@ class _Indicators:
             src.line(f"{value} = get({name})")
             with src.block(f"if {value} is None:"):
                 src.line(f"clean.pop({name}, None)")  # an explicit None: not known
-            if spec.type in ("number", "integer"):
-                within = _within_source(spec, src)
-                kind = "int" if spec.type == "integer" else "float"
-                with src.block(f"elif type({value}) is {kind}{within(value)}:"):
-                    src.line("pass")
-                if spec.type == "number":  # a whole number (JSON's 0) stands for that float
-                    with src.block(f"elif type({value}) is int{within(f'float({value})')}:"):
-                        src.line(f"clean[{name}] = float({value})")
-            elif spec.type == "bool":
-                with src.block(f"elif {value} is True or {value} is False:"):
-                    src.line("pass")
-            elif spec.type == "enum":
-                with src.block(f"elif type({value}) is str and {value} in {src.const(spec.values)}:"):
-                    src.line("pass")
-            elif spec.type == "set":  # a list of known codes (a code is a str: only a str equals one)
-                codes = src.const(frozenset(spec.values))
-                with src.block(f"elif type({value}) is list and {codes}.issuperset({value}):"):
-                    src.line(f"clean[{name}] = frozenset({value})")
-            elif spec.type == "awards":  # no award records: what the validator makes of an empty list
-                with src.block(f"elif type({value}) is list and not {value}:"):
-                    src.line(f"clean[{name}] = ()")
+            for condition, cleaned in _plain_cases(spec, value, src):
+                with src.block(f"elif {condition}:"):
+                    src.line("pass" if cleaned is None else f"clean[{name}] = {cleaned}")
             with src.block("else:"):
                 src.line(f"clean[{name}] = {validator}({value})")
         src.line("return clean")
@@ -510,33 +515,12 @@ class _Indicators:
         for key, spec in self.specs.items():
             value = names[key] = src.var("x")
             src.line(f"{value} = get({src.const(key)})")
-            if spec.type in ("number", "integer"):
-                within = _within_source(spec, src)
-                kind = "int" if spec.type == "integer" else "float"
-                with src.block(f"if type({value}) is {kind}{within(value)}:"):
-                    src.line("pass")
-                with src.block(f"elif {value} is None:"):
-                    src.line("pass")
-                if spec.type == "number":  # a whole number (JSON's 0) stands for that float
-                    with src.block(f"elif type({value}) is int{within(f'float({value})')}:"):
-                        src.line(f"{value} = float({value})")
-            elif spec.type == "bool":
-                with src.block(f"if {value} is True or {value} is False or {value} is None:"):
-                    src.line("pass")
-            elif spec.type == "enum":
-                with src.block(f"if {value} is None or type({value}) is str and {value} in {src.const(spec.values)}:"):
-                    src.line("pass")
-            elif spec.type == "set":  # a list of known codes (a code is a str: only a str equals one)
-                with src.block(f"if {value} is None:"):
-                    src.line("pass")
-                codes = src.const(frozenset(spec.values))
-                with src.block(f"elif type({value}) is list and {codes}.issuperset({value}):"):
-                    src.line(f"{value} = frozenset({value})")
-            elif spec.type == "awards":  # no award records: what the validator makes of an empty list
-                with src.block(f"if {value} is None:"):
-                    src.line("pass")
-                with src.block(f"elif type({value}) is list and not {value}:"):
-                    src.line(f"{value} = ()")
+            # the likelier first: numbers and flags are mostly given, codes and award lists mostly absent
+            cases = _plain_cases(spec, value, src)
+            first = 0 if spec.type in ("enum", "set", "awards") else 1
+            for n, (condition, cleaned) in enumerate([*cases[:first], (f"{value} is None", None), *cases[first:]]):
+                with src.block(f"{'elif' if n else 'if'} {condition}:"):
+                    src.line("pass" if cleaned is None else f"{value} = {cleaned}")
             with src.block("else:"):
                 src.line(f"{value} = {src.const(self.validators[key])}({value})")
         for lesser, greater, _label_zh, _label_en in self.consistency:

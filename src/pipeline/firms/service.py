@@ -249,19 +249,6 @@ def trigger_options(enterprise: FirmLike, actor: Actor, on: dt.date | None = Non
                                  day, actor.role, actor.level, actor.grants))
 
 
-@dataclass(slots=True)
-class _Title:
-    """What the state-only guards read of a title (the key of :func:`_trigger_options`)."""
-
-    tier: str
-    recognized_on: dt.date
-    valid_until: dt.date
-    ended_on: dt.date | None
-
-    def valid_on(self, day: dt.date) -> bool:
-        return self.recognized_on <= day <= self.valid_until and (self.ended_on is None or day < self.ended_on)
-
-
 @lru_cache(maxsize=4096)
 def _trigger_options(state: str, titles: tuple[tuple[str, dt.date, dt.date, dt.date | None], ...],
                      barred_until: dt.date | None, last_effective_date: dt.date | None, day: dt.date, role: str,
@@ -269,6 +256,8 @@ def _trigger_options(state: str, titles: tuple[tuple[str, dt.date, dt.date, dt.d
     rulebook = rulebook_in_force(day)
     actor = Actor(id="", role=role, level=level, grants=grants)  # permission_refusal reads no more than these
     from_here = machine.triggers_from(state)
+    held = [guards.PlainTitle(tier, recognized_on, valid_until, ended_on=ended_on)
+            for tier, recognized_on, valid_until, ended_on in titles]
     options = []
     for trigger in machine.TRIGGERS:
         reasons = []
@@ -281,9 +270,8 @@ def _trigger_options(state: str, titles: tuple[tuple[str, dt.date, dt.date, dt.d
             reasons.append(refusal)
         if trigger in from_here:
             proposal = guards.Proposal(
-                trigger=trigger, state=state, titles=[_Title(*title) for title in titles],
-                barred_until=barred_until, last_effective_date=last_effective_date,
-                effective_date=day, today=day, rulebook=rulebook,
+                trigger=trigger, state=state, titles=held, barred_until=barred_until,
+                last_effective_date=last_effective_date, effective_date=day, today=day, rulebook=rulebook,
             )
             reasons.extend(r.message for r in guards.check_state_only(proposal))
         options.append(TriggerOption(trigger, not reasons, tuple(reasons)))

@@ -303,6 +303,17 @@ FIRM_UPDATE = ("firm_id", "state", "version", "barred_until", "last_seq", "last_
 TITLE_UPDATE = ("title_id", "ended_on", "end_reason", "ended_by_seq")
 
 
+_END_TITLES = (
+    "UPDATE recognitions AS r SET ended_on = v.ended_on, end_reason = v.end_reason, ended_by_seq = v.ended_by_seq "
+    "FROM unnest(%s::bigint[], %s::date[], %s::varchar[], %s::int[]) AS v(id, ended_on, end_reason, ended_by_seq) "
+    "WHERE r.id = v.id")
+_UPDATE_FIRMS = (
+    "UPDATE enterprises AS e SET state = v.state, version = v.version, barred_until = v.barred_until, "
+    "last_seq = v.last_seq, last_effective_date = v.last_effective_date, updated_at = v.updated_at "
+    "FROM unnest(%s::bigint[], %s::varchar[], %s::int[], %s::date[], %s::int[], %s::date[], %s::timestamptz[]) "
+    "AS v(id, state, version, barred_until, last_seq, last_effective_date, updated_at) WHERE e.id = v.id")
+
+
 class _PostgresJob:
     """A chunk as COPY data and unnest() columns, independent of the records (which the next chunk may change).
 
@@ -328,24 +339,19 @@ class _PostgresJob:
         with connection.cursor() as cursor:
             if self.firms:
                 send_copy(cursor, "enterprises", FIRM_COLUMNS, self.firms)
-            if self.ended[0]:
-                with by_index(cursor):
-                    cursor.execute(
-                        "UPDATE recognitions AS r SET ended_on = v.ended_on, end_reason = v.end_reason, "
-                        "ended_by_seq = v.ended_by_seq FROM unnest(%s::bigint[], %s::date[], %s::varchar[], "
-                        "%s::int[]) AS v(id, ended_on, end_reason, ended_by_seq) WHERE r.id = v.id", self.ended)
+            _update(cursor, _END_TITLES, self.ended)
             if self.titles:
                 send_copy(cursor, "recognitions", TITLE_COLUMNS, self.titles)
             send_copy(cursor, "events", EVENT_COLUMNS, self.events)
-            if self.updates[0]:
-                with by_index(cursor):
-                    cursor.execute(
-                        "UPDATE enterprises AS e SET state = v.state, version = v.version, "
-                        "barred_until = v.barred_until, last_seq = v.last_seq, "
-                        "last_effective_date = v.last_effective_date, updated_at = v.updated_at "
-                        "FROM unnest(%s::bigint[], %s::varchar[], %s::int[], %s::date[], %s::int[], %s::date[], "
-                        "%s::timestamptz[]) AS v(id, state, version, barred_until, last_seq, last_effective_date, "
-                        "updated_at) WHERE e.id = v.id", self.updates)
+            _update(cursor, _UPDATE_FIRMS, self.updates)
+
+
+def _update(cursor: Any, statement: str, columns: list[list[Any]]) -> None:
+    """One of the chunk's ``UPDATE … FROM unnest(…)`` (one array per column), its rows looked up by key
+    (:func:`pipeline.db.by_index`); nothing when the chunk has no such row."""
+    if columns[0]:
+        with by_index(cursor):
+            cursor.execute(statement, columns)
 
 
 def _columns(rows: list[tuple[Any, ...]], width: int) -> list[list[Any]]:
