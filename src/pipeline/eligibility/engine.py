@@ -489,17 +489,12 @@ class _Indicators:
             with src.block(f"if {low} is not None and {high} is not None and {low} > {high}:"):
                 src.line(f"{src.const(self._inconsistent)}(clean, {n})")
         for target, numerator, denominator in self.derivations:
-            name, over, under, quotient = src.const(target), src.var("v"), src.var("v"), src.var("q")
+            name, over, under = src.const(target), src.var("v"), src.var("v")
             with src.block(f"if {name} not in clean:"):
                 src.line(f"{over} = get({src.const(numerator)})")
                 src.line(f"{under} = get({src.const(denominator)})")
                 with src.block(f"if {over} is not None and {under} is not None and {under} > 0:"):
-                    src.line(f"{quotient} = round({over} / {under}, {self.decimals})")
-                    within = _within_source(self.specs[target], src)
-                    with src.block(f"if type({quotient}) is float{within(quotient)}:"):
-                        src.line(f"clean[{name}] = {quotient}")
-                    with src.block("else:"):
-                        src.line(f"clean[{name}] = {src.const(self.validators[target])}({quotient})")
+                    self._emit_quotient(src, target, over, under, f"clean[{name}]")
         src.line("return clean")
         return src.build("derived indicators")
 
@@ -528,15 +523,20 @@ class _Indicators:
             with src.block(f"if {low} is not None and {high} is not None and {low} > {high}:"):
                 src.line(f"raise {src.const(_Inconsistent)}")
         for target, numerator, denominator in self.derivations:
-            value, over, under, quotient = names[target], names[numerator], names[denominator], src.var("q")
+            value, over, under = names[target], names[numerator], names[denominator]
             with src.block(f"if {value} is None and {over} is not None and {under} is not None and {under} > 0:"):
-                src.line(f"{quotient} = round({over} / {under}, {self.decimals})")
-                within = _within_source(self.specs[target], src)
-                with src.block(f"if type({quotient}) is float{within(quotient)}:"):
-                    src.line(f"{value} = {quotient}")
-                with src.block("else:"):
-                    src.line(f"{value} = {src.const(self.validators[target])}({quotient})")
+                self._emit_quotient(src, target, over, under, value)
         src.locals = names
+
+    def _emit_quotient(self, src: _Source, target: str, over: str, under: str, store: str) -> None:
+        """Emit ``store = `` the derived indicator ``target``, ``over / under`` rounded, checked as given values are."""
+        quotient = src.var("q")
+        src.line(f"{quotient} = round({over} / {under}, {self.decimals})")
+        within = _within_source(self.specs[target], src)
+        with src.block(f"if type({quotient}) is float{within(quotient)}:"):
+            src.line(f"{store} = {quotient}")
+        with src.block("else:"):
+            src.line(f"{store} = {src.const(self.validators[target])}({quotient})")
 
     def _inconsistent(self, clean: Mapping[str, Any], rule: int) -> None:
         lesser, greater, label_zh, label_en = self.consistency[rule]
