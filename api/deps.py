@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Annotated, Any
 
-import anyio
 from fastapi import Depends, Request, Response
 from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session, sessionmaker
 
+from api import threads
 from api.problems import ProblemError
 from pipeline.access import Actor
 from pipeline.history import reads as audit_reads
@@ -71,9 +71,10 @@ async def in_one_thread(request: Request, credentials: HTTPAuthorizationCredenti
     The write routes (enroll, transitions, PATCH) wait on the database a few times per request. Run on the
     event loop, those waits would serialise a worker's requests; run as separate sync dependencies and an
     endpoint, each step would hop to a thread on its own. One hop keeps the waits concurrent and the hops
-    few. Errors propagate (the problem handlers answer them) after the transaction is rolled back.
+    few (:mod:`api.threads`). Errors propagate (the problem handlers answer them) after the transaction is
+    rolled back.
     """
-    return await anyio.to_thread.run_sync(_unit, request, credentials, work)
+    return await threads.run(_unit, request, credentials, work)
 
 
 def _unit(request: Request, credentials: HTTPAuthorizationCredentials | None, work: Work) -> Response:

@@ -371,12 +371,14 @@ def profile(url: str, token: str, firms: int, top: int, dump: str | None = None)
 
     import anyio.to_thread
 
+    from api import threads
     from api.main import create_app
 
     async def inline(func: Any, *args: Any, **_: Any) -> Any:
         return func(*args)
 
     anyio.to_thread.run_sync = inline  # type: ignore[assignment]
+    threads.run = inline  # the write units' own worker threads
     app = create_app(url)
     headers = {"Authorization": f"Bearer {token}"}
 
@@ -404,11 +406,14 @@ def profile(url: str, token: str, firms: int, top: int, dump: str | None = None)
         nonlocal statements
         statements += 1
 
-    sa_event.listen(app.state.engine, "before_cursor_execute", count)
+    engines = {app.state.engine, app.state.write_engine}  # the write unit runs on its own engine (see api.main)
+    for engine in engines:
+        sa_event.listen(engine, "before_cursor_execute", count)
     cpu = time.process_time()
     asyncio.run(drive(20_000_000, firms))  # unprofiled: statements and CPU per write
     cpu = time.process_time() - cpu
-    sa_event.remove(app.state.engine, "before_cursor_execute", count)
+    for engine in engines:
+        sa_event.remove(engine, "before_cursor_execute", count)
     writes = firms * WRITES_PER_FIRM
     print(f"unprofiled, in-process: {statements / writes:.2f} statements and {cpu / writes * 1000:.2f} ms of "
           f"server CPU per write (client included)")

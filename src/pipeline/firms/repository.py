@@ -36,6 +36,7 @@ from sqlalchemy.orm import Session
 from pipeline.access import Actor
 from pipeline.awards import service as awards
 from pipeline.awards.service import OWED_FIELDS
+from pipeline.db import driver_statement
 from pipeline.errors import NotFound, VersionMismatch
 from pipeline.firms.records import FirmRecord, TitleRecord
 from pipeline.identifiers import validate_uscc
@@ -241,6 +242,20 @@ def _day(value: Any) -> dt.date | None:
     return dt.date.fromisoformat(value) if isinstance(value, str) else value
 
 
+def _run(session: Session, statement: Executable, params: dict[str, Any], postgres: bool) -> Sequence[Any]:
+    """The hot path's statements: on PostgreSQL straight on the driver (:class:`pipeline.db.DriverStatement`)."""
+    if postgres:
+        return driver_statement(statement, session.get_bind().dialect).execute(session, params)
+    result: Any = session.execute(statement, params)  # a Core statement's CursorResult: it says if it has rows
+    return result.all() if result.returns_rows else []
+
+
+def _one_or_none(session: Session, statement: Executable, params: dict[str, Any], postgres: bool) -> Any:
+    rows = _run(session, statement, params, postgres)
+    assert len(rows) <= 1, "one firm per USCC"
+    return rows[0] if rows else None
+
+
 def lock_record(session: Session, uscc: str, actor: Actor, *, indicators_before: int | None = None,
                 arrives_in: str | None = None, award_slots: Sequence[str] = (),
                 ) -> tuple[FirmRecord, tuple[int, Any] | None, awards.Context | None]:
@@ -261,9 +276,9 @@ def lock_record(session: Session, uscc: str, actor: Actor, *, indicators_before:
     postgres = session.get_bind().dialect.name == "postgresql"
     statement = _load_statement(postgres, indicators_before is not None, tuple(award_slots))
     params: dict[str, Any] = {"uscc": code, "before": indicators_before}
-    row = session.execute(statement, params).one_or_none()
+    row = _one_or_none(session, statement, params, postgres)
     if row is not None and row.head is None and row.last_seq > 0:
-        row = session.execute(statement, params).one_or_none()
+        row = _one_or_none(session, statement, params, postgres)
     if row is None or not (actor.covers(row.region_code) or (arrives_in is not None and row.state == "removed")):
         raise NotFound(f"未找到企业{code} — no enterprise {code} in your jurisdiction")
     titles = []
@@ -382,7 +397,7 @@ def write_record(session: Session, firm: FirmRecord, event: EventRecord,
         params.update({f"record{k}_{name}": value for name, value in derived.record.items()})
     shape = min(len(entitlements), 1) if postgres else len(entitlements)
     for statement in _write_statements(postgres, len(ended), len(granted), shape):
-        session.execute(statement, params)
+        _run(session, statement, params, postgres)
     _note_written(session, event)
     _expire_orm_copies(session, firm.id)
 
@@ -423,8 +438,10 @@ def insert_record(session: Session, firm: FirmRecord, event: EventRecord) -> boo
     Sets ``firm.id`` and ``event.enterprise_id``."""
     params: dict[str, Any] = {f"firm_{name}": getattr(firm, name) for name in _NEW_FIRM_COLUMNS}
     params.update({f"event_{name}": value for name, value in event.columns().items()})
-    statements = _insert_statements(session.get_bind().dialect.name == "postgresql")
-    firm_id = session.execute(statements[0], params).scalar_one_or_none()
+    postgres = session.get_bind().dialect.name == "postgresql"
+    statements = _insert_statements(postgres)
+    inserted = _one_or_none(session, statements[0], params, postgres)
+    firm_id = None if inserted is None else inserted[0]
     if firm_id is None:
         return False
     if len(statements) > 1:
