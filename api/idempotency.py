@@ -21,7 +21,9 @@ from typing import Annotated
 
 import anyio
 from fastapi import Depends, Header, Request, Response
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import StringConstraints, TypeAdapter, ValidationError
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
@@ -32,6 +34,7 @@ from pipeline.dates import utc_now
 from pipeline.models import IdempotencyRecord
 
 REPLAYED_HEADER = "Idempotency-Replayed"
+IDEMPOTENCY_KEY_MAX = 200
 _KEPT_HEADERS = ("location", "etag", "content-type")
 
 STORED_SLUGS = frozenset({
@@ -133,8 +136,8 @@ def _store(factory: sessionmaker[Session], record: IdempotencyRecord) -> None:
         pass  # a concurrent request with this key stored its outcome first; that one is replayed
 
 
-IdempotencyKey = Annotated[str | None, Header(max_length=200, description=(
-    "幂等键 — retries with the same key and body return the stored response; kept ≥ 24 h"))]
+IDEMPOTENCY_KEY_DESCRIPTION = "幂等键 — retries with the same key and body return the stored response; kept ≥ 24 h"
+IdempotencyKey = Annotated[str | None, Header(max_length=IDEMPOTENCY_KEY_MAX, description=IDEMPOTENCY_KEY_DESCRIPTION)]
 """The ``Idempotency-Key`` header, for a route that reads it itself (``await idempotency(request, key)``) rather
 than through :data:`IdempotencyDep` — one dependency fewer to solve on the hottest routes."""
 
@@ -153,3 +156,19 @@ async def idempotency(request: Request, idempotency_key: IdempotencyKey = None) 
 
 
 IdempotencyDep = Annotated[Idempotency, Depends(idempotency)]
+
+_KEY_ADAPTER: TypeAdapter[str] = TypeAdapter(Annotated[str, StringConstraints(max_length=IDEMPOTENCY_KEY_MAX)])
+
+
+async def idempotency_from_headers(request: Request) -> Idempotency:
+    """:func:`idempotency` for a route that reads its headers itself (the write units: see
+    :data:`api.deps.UNIT_OPENAPI`): the ``Idempotency-Key`` checked as the declared parameter would be — a key
+    over 200 characters is the same 422, naming the header."""
+    key = request.headers.get("idempotency-key")
+    if key is not None:
+        try:
+            _KEY_ADAPTER.validate_python(key)
+        except ValidationError as error:
+            raise RequestValidationError([{**e, "loc": ("header", "idempotency-key")} for e in error.errors()],
+                                         ) from None
+    return await idempotency(request, key)

@@ -10,8 +10,8 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
 
-from api.deps import Credentials, CurrentActor, SessionDep, StrictQueryRoute, in_one_thread
-from api.idempotency import IdempotencyKey, idempotency
+from api.deps import CurrentActor, SessionDep, StrictQueryRoute, header_parameter, in_one_thread, unit_openapi
+from api.idempotency import IDEMPOTENCY_KEY_DESCRIPTION, IDEMPOTENCY_KEY_MAX, idempotency_from_headers
 from api.pagination import CursorParam, Limit, decode_cursor, encode_cursor
 from api.presenters import ModelResponse, detail, etag, event_out, jsonable, summary
 from api.replica import ReadSessionDep
@@ -38,7 +38,11 @@ from pipeline.models import Enterprise, Recognition
 
 router = APIRouter(prefix="/api/v1/enterprises", tags=["enterprises 企业"], route_class=StrictQueryRoute)
 
-IfMatch = Annotated[str | None, Header(description="乐观锁 — the firm's version (its ETag); stale → 412")]
+IF_MATCH_DESCRIPTION = "乐观锁 — the firm's version (its ETag); stale → 412"
+IfMatch = Annotated[str | None, Header(description=IF_MATCH_DESCRIPTION)]
+IDEMPOTENCY_KEY = header_parameter("idempotency-key", "Idempotency-Key", IDEMPOTENCY_KEY_DESCRIPTION,
+                                   max_length=IDEMPOTENCY_KEY_MAX)
+IF_MATCH = header_parameter("if-match", "If-Match", IF_MATCH_DESCRIPTION)
 
 
 def _expected_version(if_match: str | None) -> int | None:
@@ -89,11 +93,10 @@ def _search_terms(q: str) -> list[str]:
     summary="纳入培育库 Enroll a firm", responses=problems(401, 403, 404, 409, 422),
     description="新建企业并纳入后备清单（reserve），首个事件为 enroll。Creates the firm in `reserve`; "
                 "its first event is `enroll`. An existing USCC → 409 `already-exists`.",
+    openapi_extra=unit_openapi(IDEMPOTENCY_KEY),
 )
-async def create_enterprise(
-    payload: EnterpriseCreate, request: Request, credentials: Credentials, idempotency_key: IdempotencyKey = None,
-) -> Response:
-    idem = await idempotency(request, idempotency_key)
+async def create_enterprise(payload: EnterpriseCreate, request: Request) -> Response:
+    idem = await idempotency_from_headers(request)
     request_id = str(request.state.request_id)
 
     def work(session: Session, actor: Actor) -> Response:
@@ -109,7 +112,7 @@ async def create_enterprise(
         headers = {"Location": location, "ETag": etag(outcome.enterprise)}
         return idem.finish(session, JSONResponse(body, status_code=201, headers=headers))
 
-    return await in_one_thread(request, credentials, work)
+    return await in_one_thread(request, work)
 
 
 @router.get(
@@ -169,12 +172,11 @@ def get_enterprise(uscc: str, session: SessionDep, actor: CurrentActor) -> JSONR
     "/{uscc}", response_model=EnterpriseOut, summary="修改企业信息 Edit a firm's data",
     responses=problems(401, 403, 404, 409, 412, 422),
     description="修改名称、区划或其他信息，记为 amendment 事件；支持 If-Match。Edits are `amendment` events.",
+    openapi_extra=unit_openapi(IDEMPOTENCY_KEY, IF_MATCH),
 )
-async def patch_enterprise(
-    uscc: str, payload: EnterprisePatch, request: Request, credentials: Credentials,
-    idempotency_key: IdempotencyKey = None, if_match: IfMatch = None,
-) -> Response:
-    idem = await idempotency(request, idempotency_key)
+async def patch_enterprise(uscc: str, payload: EnterprisePatch, request: Request) -> Response:
+    idem = await idempotency_from_headers(request)
+    if_match = request.headers.get("if-match")
     request_id = str(request.state.request_id)
 
     def work(session: Session, actor: Actor) -> Response:
@@ -187,7 +189,7 @@ async def patch_enterprise(
                                 headers={"ETag": etag(outcome.enterprise)})
         return idem.finish(session, response)
 
-    return await in_one_thread(request, credentials, work)
+    return await in_one_thread(request, work)
 
 
 @router.post(
@@ -195,12 +197,11 @@ async def patch_enterprise(
     responses=problems(401, 403, 404, 409, 412, 422),
     description="认定、复核续期、降级、撤销、移出等。Recognitions, renewals, demotions, revocations, removals: "
                 "guards are checked, the firm's row is locked, and the event is written in the same transaction.",
+    openapi_extra=unit_openapi(IDEMPOTENCY_KEY, IF_MATCH),
 )
-async def post_transition(
-    uscc: str, payload: TransitionRequest, request: Request, credentials: Credentials,
-    idempotency_key: IdempotencyKey = None, if_match: IfMatch = None,
-) -> Response:
-    idem = await idempotency(request, idempotency_key)
+async def post_transition(uscc: str, payload: TransitionRequest, request: Request) -> Response:
+    idem = await idempotency_from_headers(request)
+    if_match = request.headers.get("if-match")
     request_id = str(request.state.request_id)
 
     def work(session: Session, actor: Actor) -> Response:
@@ -215,7 +216,7 @@ async def post_transition(
         body = TransitionOut(enterprise=detail(outcome.enterprise, actor), event=event_out(outcome.event))
         return idem.finish(session, ModelResponse(body, headers={"ETag": etag(outcome.enterprise)}))
 
-    return await in_one_thread(request, credentials, work)
+    return await in_one_thread(request, work)
 
 
 @router.get(
