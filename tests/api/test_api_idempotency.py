@@ -90,3 +90,34 @@ def test_a_refused_request_is_not_stored_so_a_corrected_retry_runs(client: TestC
     done = client.post(f"{BASE}/{uscc}/transitions", headers=headers, json=today_body)
     assert done.status_code == 200, done.text
     assert event_count(api_sessions, uscc) == 3
+
+
+def test_an_overlong_key_is_a_422_naming_the_header_on_every_write_route(client: TestClient, city: Caller,
+                                                                          api_sessions: sessionmaker[Session]) -> None:
+    uscc = make_uscc("410106", 9)
+    enroll(client, city, uscc)
+    headers = city.with_headers(Idempotency_Key="k" * 201)
+    for method, path, body in (("POST", BASE, {"uscc": make_uscc("410106", 10), "name": "太长的键"}),
+                               ("PATCH", f"{BASE}/{uscc}", {"name": "改名"}),
+                               ("POST", f"{BASE}/{uscc}/transitions", transition_body("recognize_innovative",
+                                                                                      "2025-02-01"))):
+        problem = assert_problem(client.request(method, path, headers=headers, json=body), 422, "validation-error")
+        assert problem["errors"] == [{"field": "idempotency-key",
+                                      "message": "String should have at most 200 characters"}]
+    assert firm_count(api_sessions) == 1
+    assert event_count(api_sessions, uscc) == 1
+    accepted = client.post(f"{BASE}/{uscc}/transitions", headers=city.with_headers(Idempotency_Key="k" * 200),
+                           json=transition_body("recognize_innovative", "2025-02-01"))
+    assert accepted.status_code == 200, accepted.text
+
+
+def test_the_write_routes_declare_their_headers_and_bearer_scheme(client: TestClient) -> None:
+    paths = client.get("/openapi.json").json()["paths"]
+    for path, method, headers in ((BASE, "post", ["idempotency-key"]),
+                                  (f"{BASE}/{{uscc}}", "patch", ["idempotency-key", "if-match"]),
+                                  (f"{BASE}/{{uscc}}/transitions", "post", ["idempotency-key", "if-match"])):
+        operation = paths[path][method]
+        declared = {p["name"]: p for p in operation.get("parameters", []) if p["in"] == "header"}
+        assert sorted(declared) == headers
+        assert declared["idempotency-key"]["schema"]["anyOf"][0] == {"type": "string", "maxLength": 200}
+        assert operation["security"] == [{"bearer": []}]
