@@ -8,6 +8,7 @@ from __future__ import annotations
 import copy
 import json
 import math
+import random
 from typing import Any
 
 import pytest
@@ -22,6 +23,7 @@ from pipeline.eligibility.engine import (
     validate_indicators,
 )
 from pipeline.errors import InvalidInput
+from pipeline.json_numbers import stored_value
 from pipeline.rulebooks import all_rulebooks, get_rulebook
 
 R22 = get_rulebook("miit-2022")
@@ -101,6 +103,51 @@ def test_rd_ratio_derived_from_spend_and_revenue_hits_the_boundary_exactly() -> 
     result = innovative(rd_ratio=..., rd_spend=500_000, revenue=10_000_000)  # 5% exactly → 20
     assert points(result, "rd_ratio") == 20
     assert points(innovative(rd_ratio=..., rd_spend=300_000, revenue=10_000_000), "rd_ratio") == 15
+
+
+def test_derived_quotients_are_rounded_exactly_as_round_does_even_next_to_half_way_points() -> None:
+    """The generated derivation skips round()'s decimal string where that is exact; it must never differ from it."""
+    rng = random.Random(20261128)  # noqa: S311 — test data, not a secret
+    pairs = [(rng.uniform(0, 0.2) * revenue, revenue) for revenue in (rng.lognormvariate(17, 2) for _ in range(3000))]
+    pairs += [(spend, 10.0 ** rng.randint(-3, 12)) for spend in (rng.uniform(0, 1e9) for _ in range(1000))]
+    for _ in range(2000):  # the 9th decimal's half-way points, and the doubles either side of them
+        revenue = float(rng.randint(1, 10**6))
+        spend = (rng.randint(0, 10**9) + 0.5) / 1e9 * revenue
+        pairs += [(spend, revenue), (math.nextafter(spend, 0), revenue), (math.nextafter(spend, math.inf), revenue)]
+    for spend, revenue in pairs:
+        expected = round(spend / revenue, 9)
+        derived = validate_indicators({"rd_spend": spend, "revenue": revenue}, R26)["rd_ratio"]
+        assert (derived, type(derived)) == (expected, float), (spend, revenue)
+        result = innovative(rd_ratio=..., rd_spend=spend, revenue=revenue)  # the judge's own derivation
+        assert next(item.value for item in result.items if item.code == "rd_ratio") == expected, (spend, revenue)
+
+
+@pytest.mark.parametrize("changes", [
+    {},
+    {"revenue": 50_000_000.0, "ip_class1_count": 3.0, "years_in_niche": 6.0},  # integral floats, as JSONB keeps them
+    {"revenue": 10_000_000_000_000_000},  # a float beyond 2^53 that JSONB hands back as an integer
+    # the same for an integer: the float's integer, not this one (a failed rank shows the value it judged)
+    {"ip_class2_count": 123_456_789_012_345_678_901, "national_market_rank": 123_456_789_012_345_678_901},
+    {"ip_class1_count": 2.5},  # refused either way
+    {"awards": [{"type": "science", "level": "national", "year": 2024.0, "rank": 3.0}]},  # numbers inside records
+    {"awards": [{"type": "science", "level": "national", "year": 2024.5}]},
+    {"certifications": ["high_tech_enterprise"], "rd_institution_level": "national", "own_brand": 1.0},
+    {"debt_ratio": 1},
+])
+@pytest.mark.parametrize("tier", ["innovative", "provincial", "national"])
+def test_a_document_judged_as_stored_is_judged_as_the_column_gives_it_back(changes: dict[str, Any], tier: str) -> None:
+    document = {**innovative_firm(), "revenue": 80_000_000.5, "rd_spend": 4_000_000.25, **changes}
+    criteria = criteria_for(R26, tier)
+
+    def judged(values: dict[str, Any], **options: Any) -> Any:
+        try:
+            return criteria.evaluate(values, year=2025, holds_innovative=True, holds_provincial=True, **options)
+        except InvalidInput as refused:
+            return str(refused)
+
+    for region_code in (None, "410102"):  # the whole function, and the mapping path of an overlay's category
+        expected = judged(stored_value(copy.deepcopy(document)), region_code=region_code)
+        assert judged(copy.deepcopy(document), region_code=region_code, stored=True) == expected
 
 
 @pytest.mark.parametrize(("growth", "expected"), [

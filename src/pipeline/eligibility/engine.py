@@ -45,13 +45,14 @@ from decimal import Decimal
 from typing import Any, Final, NamedTuple
 
 from pipeline.errors import InvalidInput, NotFound
+from pipeline.json_numbers import MAX_SAFE_INTEGER, stored_value
 from pipeline.rulebooks import Rulebook, all_rulebooks
 from pipeline.rulebooks.overlay import Overlay, overlays_for
 
 __all__ = [
     "Award", "CategoryScore", "CriteriaError", "EligibilityResult", "Gap", "IndicatorSpec", "ItemScore",
     "OverlayRef", "TierCriteria", "Unmet", "compile_criteria", "criteria_for", "evaluate", "indicator_catalogue",
-    "validate_indicators",
+    "slot_constructor", "validate_indicators",
 ]
 
 Truth = bool | None
@@ -61,6 +62,9 @@ SIDE_TITLE_FLAG: Final = "holds_side_title:"
 titles are the system's own records, so a firm with none recorded holds none: false, never unknown."""
 ASSESSMENT_LAG = 1
 """Assessment year = data year + 1: an application in year A is judged on the figures of year A − 1."""
+_FAST_ROUND_DECIMALS = 15
+"""Derived quotients rounded to at most this many decimals skip round()'s decimal string when exact (10^d is an
+exact double up to d = 22; 15 keeps the product's error far below the margin the check leaves)."""
 _NUMERIC_OPS = {"ge": "≥", "gt": ">", "le": "≤", "lt": "<"}
 _OP_SYMBOLS = {**_NUMERIC_OPS, "eq": "=", "in": "∈", "contains_any": "includes any of",
                "contains_all": "includes all of"}
@@ -71,7 +75,8 @@ class CriteriaError(ValueError):
 
 
 class _Inconsistent(Exception):
-    """Raised by a tier's generated judge on inconsistent values: the mapping path then names them."""
+    """Raised by a tier's generated judge on inconsistent values or a context it does not take plainly: the mapping
+    path then names them."""
 
 
 # ------------------------------------------------------------------------------------------- results
@@ -498,26 +503,36 @@ class _Indicators:
         src.line("return clean")
         return src.build("derived indicators")
 
-    def emit_locals(self, src: _Source) -> None:
+    def emit_locals(self, src: _Source, stored: bool = False) -> None:
         """Emit the checks of :meth:`prepare_fast` and the derivations into locals, one per indicator, and point
         ``src.locals`` at them: what a tier's judge then reads without building the ``clean`` dict.
 
         The generated code assumes ``values`` is a dict of known keys (the caller checks). What the inline checks
         do not pass plainly goes to the indicator's validator; a value it refuses, or an inconsistency, raises,
         and the caller takes the mapping path (:meth:`prepare_fast`), which raises the same refusal as always.
+
+        ``stored``: the values are a JSON document as decoded, to be read as :func:`stored_value` gives it back,
+        without the copy it makes. A plain case takes what that changes alike (an integral float as the integer, a
+        number beyond 2^53 as the float: the same clean value), except an integer beyond 2^53, which, as everything
+        not plain, goes to the validator through :func:`stored_value`.
         """
-        names: dict[str, str] = {}
+        names = {key: src.var("x") for key in self.specs}
+        # every value read in one call: the dict's get mapped over the keys in C, not one call per key
+        src.line(f"{', '.join(names.values())}, = map(get, {src.const(tuple(names))})")
         for key, spec in self.specs.items():
-            value = names[key] = src.var("x")
-            src.line(f"{value} = get({src.const(key)})")
+            value = names[key]
             # the likelier first: numbers and flags are mostly given, codes and award lists mostly absent
             cases = _plain_cases(spec, value, src)
+            if stored and spec.type == "integer":
+                cases[0] = (f"{cases[0][0]} and {src.const(-MAX_SAFE_INTEGER)} <= {value} <= "
+                            f"{src.const(MAX_SAFE_INTEGER)}", cases[0][1])
             first = 0 if spec.type in ("enum", "set", "awards") else 1
             for n, (condition, cleaned) in enumerate([*cases[:first], (f"{value} is None", None), *cases[first:]]):
                 with src.block(f"{'elif' if n else 'if'} {condition}:"):
                     src.line("pass" if cleaned is None else f"{value} = {cleaned}")
             with src.block("else:"):
-                src.line(f"{value} = {src.const(self.validators[key])}({value})")
+                read = f"{src.const(stored_value)}({value})" if stored else value
+                src.line(f"{value} = {src.const(self.validators[key])}({read})")
         for lesser, greater, _label_zh, _label_en in self.consistency:
             low, high = names[lesser], names[greater]
             with src.block(f"if {low} is not None and {high} is not None and {low} > {high}:"):
@@ -531,7 +546,21 @@ class _Indicators:
     def _emit_quotient(self, src: _Source, target: str, over: str, under: str, store: str) -> None:
         """Emit ``store = `` the derived indicator ``target``, ``over / under`` rounded, checked as given values are."""
         quotient = src.var("q")
-        src.line(f"{quotient} = round({over} / {under}, {self.decimals})")
+        src.line(f"{quotient} = {over} / {under}")
+        if 0 <= self.decimals <= _FAST_ROUND_DECIMALS:
+            # round(q, d) (≈ 0.5 µs: it goes through a decimal string) without the string where that is exact:
+            # s = q·10^d is within 2^-13 of the exact product below 2^40, so when s lies clearly off a half-way point
+            # (|s − f| < 0.499, f the nearest integer: exact, Sterbenz) f is the correctly rounded q·10^d, and
+            # f / 10^d (both exact doubles) is the double nearest f·10^-d, which is what round() returns.
+            scaled, nearest, scale = src.var("s"), src.var("f"), src.const(float(10**self.decimals))
+            src.line(f"{scaled} = {quotient} * {scale}")
+            src.line(f"{nearest} = ({scaled} + 0.5) // 1.0")
+            with src.block(f"if 0.0 <= {scaled} < {src.const(2.0**40)} and -0.499 < {scaled} - {nearest} < 0.499:"):
+                src.line(f"{quotient} = {nearest} / {scale}")
+            with src.block("else:"):
+                src.line(f"{quotient} = round({quotient}, {self.decimals})")
+        else:
+            src.line(f"{quotient} = round({quotient}, {self.decimals})")
         within = _within_source(self.specs[target], src)
         with src.block(f"if type({quotient}) is float{within(quotient)}:"):
             src.line(f"{store} = {quotient}")
@@ -584,6 +613,14 @@ class _Source:
     def value(self, key: str) -> str:
         """The expression of an indicator's (validated) value; None when not known."""
         return f"get({self.const(key)})" if self.locals is None else self.locals[key]
+
+    def flag(self, name: str) -> str:
+        """The expression of a flag's value: from the mapping ``flags``, or, once the function reads its values into
+        locals, the context flag's parameter or the side title's membership of ``held`` (false when absent)."""
+        side_title = name.startswith(SIDE_TITLE_FLAG)
+        if self.locals is None:
+            return f"flags.get({self.const(name)}, {False if side_title else None})"
+        return f"({self.const(name)} in held)" if side_title else name
 
     def mapping(self, keys: Sequence[str]) -> str:
         """An expression of a mapping holding at least these indicators (for the helpers that take one)."""
@@ -712,7 +749,7 @@ class _Check(_Node):
         with src.block("else:"):
             if self.aggregate is not None:
                 src.line(f"{value} = {src.const(self.aggregate)}([{', '.join(found)}])")
-            with src.block(f"if {_comparison_source(self.op, self.threshold, self.compare, value, src)}:"):
+            with src.block(f"if {_comparison_source(self.op, self.threshold, value, src)}:"):
                 src.line(f"{truth} = True")
             with src.block("else:"):
                 failed = self.unmet_source(src, "check", "'failed'", required=required, actual=value)
@@ -735,8 +772,7 @@ class _Flag(_Node):
     def emit(self, src: _Source, out: str) -> str:
         value, truth = src.var("v"), src.var("t")
         required = f"{self.flag} = {str(self.value).lower()}"
-        absent = False if self.flag.startswith(SIDE_TITLE_FLAG) else None
-        src.line(f"{value} = flags.get({src.const(self.flag)}, {absent})")
+        src.line(f"{value} = {src.flag(self.flag)}")
         unknown = self.unmet("flag", "unknown", missing=(self.flag,), required=required)
         with src.block(f"if {value} is None:"):
             src.line(f"{out}.append({src.const(unknown)})")
@@ -893,7 +929,7 @@ def _band(raw: Mapping[str, Any], where: str, spec: IndicatorSpec | None, indica
             return None if value is None else compare(value)
 
         def test_source(value: str, src: _Source) -> str:
-            return _comparison_source(op, threshold, compare, value, src)
+            return _comparison_source(op, threshold, value, src)
 
         return _Band(points, label_zh, label_en, test=test, test_key=key, test_source=test_source)
     if spec.type in ("bool", "enum"):
@@ -1197,7 +1233,7 @@ class TierCriteria:
         if sum(isinstance(node, _Score) for node in self._nodes.values()) > 1:
             raise CriteriaError(f"tiers.{tier}: at most one score per tier")
         self._judge = self._compile()
-        self._whole: dict[_Indicators, Callable[..., EligibilityResult]] = {}
+        self._whole: dict[tuple[_Indicators, bool], Callable[..., EligibilityResult]] = {}
 
     def _compile(self) -> Callable[..., tuple[Truth, _ScoreParts]]:
         """The tier's condition tree as one generated function (see the nodes section)."""
@@ -1208,31 +1244,45 @@ class TierCriteria:
         src.line(f"return {passed}, score")
         return src.build(f"{self.rulebook_id} {self.tier}")
 
-    def _compiled_whole(self, indicators: _Indicators) -> Callable[..., EligibilityResult]:
+    def _compiled_whole(self, indicators: _Indicators, stored: bool) -> Callable[..., EligibilityResult]:
         """Validation, derivation, the condition tree and the result as one generated function over locals.
 
         The common case of :meth:`evaluate` (no overlay category to score) without the dict of clean values
         :meth:`_Indicators.prepare_fast` builds: every indicator is read once, into a local. It raises on any
         value it does not take plainly; :meth:`evaluate` then takes the mapping path, which converts or refuses.
-        Compiled once per indicator table (the rulebook's, or one widened by a region's overlays).
+        Compiled once per indicator table (the rulebook's, or one widened by a region's overlays) and reading of the
+        values (``stored``: see :meth:`_Indicators.emit_locals`).
         """
-        whole = self._whole.get(indicators)
+        whole = self._whole.get((indicators, stored))
         if whole is None:
-            src = _Source("whole(values, year, re_review, flags)", "get = values.get")
-            indicators.emit_locals(src)
-            src.line("unmet = []")
-            src.line("not_applicable = []")
-            src.line("direct = []")
-            src.line("waivers = []")
+            src = _Source(f"whole(values, year, re_review, {', '.join(CONTEXT_FLAGS)}, held)", "get = values.get")
+            # the context as check_context() takes it, else the mapping path refuses it
+            low, high = indicators.year_range
+            plain = [f"type(year) is int and {src.const(low)} <= year <= {src.const(high)}",
+                     "(re_review is True or re_review is False)",
+                     *(f"({flag} is None or {flag} is True or {flag} is False)" for flag in CONTEXT_FLAGS)]
+            with src.block(f"if not ({' and '.join(plain)}):"):
+                src.line(f"raise {src.const(_Inconsistent)}")
+            indicators.emit_locals(src, stored)
+            # the lists only this tree's nodes can add to (a conditional node, a direct condition, a waiver)
+            nodes = self._nodes.values()
+            lists = {"not_applicable": any(node.conditional for node in nodes),
+                     "direct": any(node.shortcut == "direct" for node in nodes),
+                     "waivers": any(node.shortcut == "waiver" for node in nodes)}
+            for name in ("unmet", *(name for name, used in lists.items() if used)):
+                src.line(f"{name} = []")
             src.line(f"score = {src.const(_NO_SCORE)}")
             passed = _emit_combine(src, self.roots, "unmet", is_any=False)
             src.line("items, categories, total = score")
             fields = (src.const(self.tier), src.const(self.rulebook_id), src.const(self.content_hash), "year",
-                      "re_review", passed, "total", "categories", "items", "tuple(unmet)", "_missing_of(unmet)",
-                      "direct[0] if direct else None", "tuple(waivers)", "tuple(not_applicable)",
+                      "re_review", passed, "total", "categories", "items", "tuple(unmet) if unmet else ()",
+                      "_missing_of(unmet) if unmet else ()",
+                      "direct[0] if direct else None" if lists["direct"] else "None",
+                      "tuple(waivers)" if lists["waivers"] else "()",
+                      "tuple(not_applicable)" if lists["not_applicable"] else "()",
                       f"{src.const(_NO_GAP)} if {passed} is True else {src.const(_gap)}(unmet)", "()")
             src.line(f"return {src.const(_new_result)}({', '.join(fields)})")
-            whole = self._whole[indicators] = src.build(f"{self.rulebook_id} {self.tier}, whole")
+            whole = self._whole[indicators, stored] = src.build(f"{self.rulebook_id} {self.tier}, whole")
         return whole
 
     def _node(self, code: Any, referrer: str) -> _Node:
@@ -1275,19 +1325,28 @@ class TierCriteria:
 
     def evaluate(self, values: Mapping[str, Any], *, year: int, re_review: bool = False,
                  holds_innovative: bool | None = None, holds_provincial: bool | None = None,
-                 region_code: str | None = None, side_titles: Collection[str] = ()) -> EligibilityResult:
+                 region_code: str | None = None, side_titles: Collection[str] = (),
+                 stored: bool = False) -> EligibilityResult:
+        """Judge one firm-year (see the module function :func:`evaluate`).
+
+        ``stored``: ``values`` is a JSON document just as decoded from a JSON column read as text; it is judged as
+        the column's type would give it back (:func:`~pipeline.json_numbers.stored_value`), without that copy.
+        """
         local = self.local(region_code)
         indicators = self.indicators if local is None else local.indicators
+        if (local is None or local.category is None) and type(values) is dict and indicators.known.issuperset(values):
+            try:  # the common case: one generated function checks the context too (the flags below, as a set)
+                held = frozenset(f"{SIDE_TITLE_FLAG}{kind}" for kind in side_titles) if side_titles else _NOTHING_HELD
+                return self._compiled_whole(indicators, stored)(values, year, re_review, holds_innovative,
+                                                                holds_provincial, held)
+            except Exception:  # noqa: S110 — what it does not take plainly: the mapping path below does it or raises
+                pass
+        if stored:
+            values = stored_value(values)
         flags: dict[str, Truth] = {"holds_innovative": holds_innovative, "holds_provincial": holds_provincial}
         indicators.check_context(year, re_review, flags)
         if side_titles:
             flags.update((f"{SIDE_TITLE_FLAG}{kind}", True) for kind in side_titles)
-        if (local is None or local.category is None) and type(values) is dict and indicators.known.issuperset(values):
-            whole = self._compiled_whole(indicators)
-            try:
-                return whole(values, year, re_review, flags)
-            except Exception:  # noqa: S110 — a value to convert or refuse: the mapping path below does it or raises
-                pass
         clean = indicators.prepare_fast(values)
         unmet: list[Unmet] = []
         not_applicable: list[str] = []
@@ -1299,14 +1358,14 @@ class TierCriteria:
         if local is not None and local.category is not None:
             extra_items, extra_category = local.score(clean)
             items, categories, refs = items + extra_items, (*categories, extra_category), local.refs
-        return _new_result(  # positionally, in the order of its fields (see _slot_constructor)
+        return _new_result(  # positionally, in the order of its fields (see slot_constructor)
             self.tier, self.rulebook_id, self.content_hash, year, re_review, passed, total, categories, items,
             tuple(unmet), _missing_of(unmet), direct[0] if direct else None, tuple(waivers), tuple(not_applicable),
             _NO_GAP if passed is True else _gap(unmet), refs,
         )
 
 
-def _slot_constructor(cls: type[Any]) -> Callable[..., Any]:
+def slot_constructor(cls: type[Any]) -> Callable[..., Any]:
     """A constructor of a frozen, slotted dataclass taking every field positionally, that sets the slots through
     their descriptors: the instance equals (and hashes like) what ``cls(*fields)`` builds, in half the time —
     the generated ``__init__`` of a frozen dataclass goes through ``object.__setattr__`` once per field."""
@@ -1322,6 +1381,8 @@ def _slot_constructor(cls: type[Any]) -> Callable[..., Any]:
 
 _NO_GAP = Gap()
 """The gap of a firm that passes (immutable: one for all)."""
+_NOTHING_HELD: frozenset[str] = frozenset()
+"""The side-title flags of a firm that holds none."""
 
 CHARACTERISTIC = "characteristic"
 """The category an overlay's 特色化 block scores into, and the block's name in the overlay file."""
@@ -1579,11 +1640,14 @@ _INLINE_OPS = {"ge": "<=", "gt": "<", "le": ">=", "lt": ">", "eq": "=="}
 """A comparison as :func:`_comparator` makes it, threshold on the left (``value ≥ 5`` is ``5 <= value``)."""
 
 
-def _comparison_source(op: str, threshold: Any, compare: Callable[[Any], bool], value: str, src: _Source) -> str:
+def _comparison_source(op: str, threshold: Any, value: str, src: _Source) -> str:
     """The test of a checked comparison in generated code: the very operator inline, else the comparator."""
     if op in _INLINE_OPS:
         return f"{src.const(threshold)} {_INLINE_OPS[op]} {value}"
-    return f"{src.const(compare)}({value})"
+    wanted = src.const(frozenset(threshold))  # the codes, as the comparator holds them (checked there)
+    if op == "in":
+        return f"{value} in {wanted}"
+    return f"not {wanted}.isdisjoint({value})" if op == "contains_any" else f"{wanted}.issubset({value})"
 
 
 def _show(threshold: Any, spec: IndicatorSpec) -> str:
@@ -1635,4 +1699,4 @@ def _int(raw: Any, key: str, where: str) -> int:
 
 
 # Built here, at the end: the generator refers to helpers defined above.
-_new_result: Callable[..., EligibilityResult] = _slot_constructor(EligibilityResult)
+_new_result: Callable[..., EligibilityResult] = slot_constructor(EligibilityResult)
