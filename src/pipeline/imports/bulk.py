@@ -20,25 +20,23 @@ heads in one query and their titles in a second; id lists go to PostgreSQL as on
 
 from __future__ import annotations
 
+import sys
+import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import psycopg
+from psycopg.adapt import PyFormat, Transformer
 from sqlalchemy import (
     Connection,
-    Integer,
-    Select,
     String,
     and_,
     bindparam,
-    case,
     func,
     insert,
-    null,
     select,
-    true,
     update,
 )
 from sqlalchemy.exc import IntegrityError
@@ -118,33 +116,45 @@ def fetch_firms(session: Session, codes: Sequence[str], run_id: int) -> FetchedF
     heads' evidence is not even sent, nor parsed."""
     if not codes:
         return FetchedFirms()
-    postgres = _postgres(session)
-    e, h = ENTERPRISES.c, EVENTS.c
-    firm_columns = (e.id, e.uscc, e.name, e.region_code, e.state, e.version, e.last_seq, e.barred_until,
-                    e.last_effective_date, e.created_at, e.updated_at)
-    query: Select[Any]
-    if postgres:
-        # The head by its (uscc, seq) index, firm by firm (LIMIT 1 keeps the planner from hashing the whole events
-        # table instead); jsonb = compares numbers as numbers (5 = 5.0), as Python's == does.
-        head = (select(h.hash, case((h.evidence["import"]["run"] == func.to_jsonb(bindparam(None, run_id, Integer())),
-                                     h.evidence["import"]), else_=null()).label("imported"))
-                .where(h.uscc == e.uscc, h.seq == e.last_seq).limit(1).lateral("head"))
-        query = (select(*firm_columns, head.c.hash, head.c.imported)
-                 .select_from(ENTERPRISES.outerjoin(head, true()))
-                 .where(member_of(e.uscc, list(codes), String(), postgres=True))
-                 .with_for_update(of=ENTERPRISES))
-    else:
-        query = (select(*firm_columns, h.hash, h.evidence["import"].label("imported"))
-                 .select_from(ENTERPRISES.outerjoin(EVENTS, and_(h.uscc == e.uscc, h.seq == e.last_seq)))
-                 .where(member_of(e.uscc, list(codes), String(), postgres=False)))
-    rows: Sequence[Any] = session.execute(query).all()
+    if _postgres(session):
+        driver: Any = session.connection().connection.driver_connection
+        with driver.cursor() as cursor:
+            rows: Sequence[Any] = cursor.execute(_LOAD_FIRMS, (run_id, list(codes))).fetchall()
+            if not rows:
+                return FetchedFirms()
+            return FetchedFirms(rows, cursor.execute(_LOAD_TITLES, ([row[0] for row in rows],)).fetchall())
+    e, h, r = ENTERPRISES.c, EVENTS.c, RECOGNITIONS.c
+    query = (select(e.id, e.uscc, e.name, e.region_code, e.state, e.version, e.last_seq, e.barred_until,
+                    e.last_effective_date, e.created_at, e.updated_at, h.hash, h.evidence["import"].label("imported"))
+             .select_from(ENTERPRISES.outerjoin(EVENTS, and_(h.uscc == e.uscc, h.seq == e.last_seq)))
+             .where(member_of(e.uscc, list(codes), String(), postgres=False)))
+    rows = session.execute(query).all()
     if not rows:
         return FetchedFirms()
-    r = RECOGNITIONS.c
     titles = per_firm(select(r.id, r.enterprise_id, r.tier, r.document_no, r.batch, r.recognized_on, r.valid_until,
                              r.ended_on, r.end_reason, r.granted_by_seq, r.ended_by_seq),
-                      r.enterprise_id, [row[0] for row in rows], postgres, r.id)
+                      r.enterprise_id, [row[0] for row in rows], False, r.id)
     return FetchedFirms(rows, session.execute(titles).all())
+
+
+# The two loads on PostgreSQL, written out and sent on the driver's cursor: built and compiled by SQLAlchemy and
+# their rows wrapped by it, they cost the writer's thread — on which the import waits — twice the CPU time.
+# The head by its (uscc, seq) index, firm by firm (LIMIT 1 keeps the planner from hashing the whole events table
+# instead); jsonb = compares numbers as numbers (5 = 5.0), as Python's == does. The titles: firm by firm, as
+# pipeline.db.per_firm reads them (an IN (…) on stale statistics scans the whole table).
+_LOAD_FIRMS = (
+    "SELECT e.id, e.uscc, e.name, e.region_code, e.state, e.version, e.last_seq, e.barred_until, "
+    "e.last_effective_date, e.created_at, e.updated_at, head.hash, head.imported "
+    "FROM enterprises AS e LEFT JOIN LATERAL ("
+    "SELECT h.hash, CASE WHEN h.evidence -> 'import' -> 'run' = to_jsonb(%s::int) THEN h.evidence -> 'import' END "
+    "AS imported FROM events AS h WHERE h.uscc = e.uscc AND h.seq = e.last_seq LIMIT 1) AS head ON true "
+    "WHERE e.uscc = ANY(%s::varchar[]) FOR UPDATE OF e")
+_LOAD_TITLES = (
+    "SELECT r.id, r.enterprise_id, r.tier, r.document_no, r.batch, r.recognized_on, r.valid_until, r.ended_on, "
+    "r.end_reason, r.granted_by_seq, r.ended_by_seq "
+    "FROM unnest(%s::bigint[]) AS firm(id) JOIN LATERAL ("
+    "SELECT * FROM recognitions WHERE recognitions.enterprise_id = firm.id OFFSET 0) AS r ON true "
+    "ORDER BY firm.id, r.id")
 
 
 class ChunkWriter:
@@ -232,9 +242,11 @@ class ChunkWriter:
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
+            _quick_handoffs(False)
 
     def _worker(self) -> ThreadPoolExecutor:
         if self._pool is None:
+            _quick_handoffs(True)
             self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="import-writer")
         return self._pool
 
@@ -258,6 +270,32 @@ class ChunkWriter:
             ids = list(range(top + 1, top + 1 + len(firms)))
         for firm, firm_id in zip(firms, ids, strict=True):
             firm.id = firm_id
+
+
+WRITER_SWITCH_INTERVAL = 0.0005
+"""Seconds the computing thread may keep the interpreter while the writer's thread waits for it (Python's
+default: 0.005). The writer wakes up for every block of COPY data the server has taken and for every result,
+and each time it waited up to the whole interval for a thread that never blocks: 50,000 rows of recognitions
+waited ≈ 2.5 s that way (wall time, with the CPU time unchanged)."""
+_handoffs = threading.Lock()
+_writers = 0
+_default_interval = 0.0
+
+
+def _quick_handoffs(on: bool) -> None:
+    """While any import's writer thread runs, :data:`WRITER_SWITCH_INTERVAL`; the process's own interval back
+    when the last one stops (an API server may run several imports at once)."""
+    global _writers, _default_interval
+    with _handoffs:
+        if on:
+            if _writers == 0:
+                _default_interval = sys.getswitchinterval()
+                sys.setswitchinterval(min(_default_interval, WRITER_SWITCH_INTERVAL))
+            _writers += 1
+        else:
+            _writers -= 1
+            if _writers == 0:
+                sys.setswitchinterval(_default_interval)
 
 
 def _write(job: _PostgresJob, connection: Any) -> None:
@@ -325,8 +363,8 @@ class _PostgresJob:
                  new_titles: list[tuple[FirmRecord, TitleRecord]], ended: list[TitleRecord],
                  events: list[EventRecord]) -> None:
         self.firms = copy_data(connection, [_firm_row(f) for f in new_firms])
-        self.updates = _columns([_firm_update(f) for f in changed], len(FIRM_UPDATE))
-        self.ended = _columns([_title_update(t) for t in ended], len(TITLE_UPDATE))
+        self.updates = _array_texts(connection, [_firm_update(f) for f in changed], len(FIRM_UPDATE))
+        self.ended = _array_texts(connection, [_title_update(t) for t in ended], len(TITLE_UPDATE))
         self.titles = copy_data(connection, [_title_row(f, t) for f, t in new_titles])
         # jsonb parses the text: key order, spacing and a number's notation (orjson writes 1e16 where json writes
         # 1e+16; the digits are the same shortest ones) do not matter to it, nor to the hash (taken before).
@@ -346,16 +384,28 @@ class _PostgresJob:
             _update(cursor, _UPDATE_FIRMS, self.updates)
 
 
-def _update(cursor: Any, statement: str, columns: list[list[Any]]) -> None:
+def _update(cursor: Any, statement: str, columns: list[str]) -> None:
     """One of the chunk's ``UPDATE … FROM unnest(…)`` (one array per column), its rows looked up by key
     (:func:`pipeline.db.by_index`); nothing when the chunk has no such row."""
-    if columns[0]:
+    if columns:
         with by_index(cursor):
             cursor.execute(statement, columns)
 
 
-def _columns(rows: list[tuple[Any, ...]], width: int) -> list[list[Any]]:
-    return [[row[i] for row in rows] for i in range(width)]
+def _array_texts(connection: Any, rows: list[tuple[Any, ...]], width: int) -> list[str]:
+    """The rows' columns as array literals (``{1,2,NULL}``), the text psycopg would send for each column as a list,
+    made by its own dumpers — here, on the computing thread, which the writer's thread would otherwise have to
+    take back for every value; the statement casts each to its array type. No columns for no rows."""
+    if not rows:
+        return []
+    transformer = Transformer(connection)
+    texts = []
+    for i in range(width):
+        column = [row[i] for row in rows]
+        dumped = transformer.get_dumper(column, PyFormat.TEXT).dump(column)
+        assert dumped is not None  # a list is never NULL
+        texts.append(bytes(dumped).decode(connection.info.encoding))
+    return texts
 
 
 class _SqliteJob:
