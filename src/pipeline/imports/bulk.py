@@ -141,18 +141,19 @@ def fetch_firms(session: Session, codes: Sequence[str], run_id: int) -> FetchedF
 # their rows wrapped by it, they cost the writer's thread — on which the import waits — twice the CPU time.
 # The head by its (uscc, seq) index, firm by firm (LIMIT 1 keeps the planner from hashing the whole events table
 # instead); jsonb = compares numbers as numbers (5 = 5.0), as Python's == does. The titles: firm by firm, as
-# pipeline.db.per_firm reads them (an IN (…) on stale statistics scans the whole table).
+# pipeline.db.per_firm reads them (an IN (…) on stale statistics scans the whole table). The id lists go in binary
+# (%b): psycopg's text form of a list searches each value for characters to quote, 2.7 ms for 2,000 codes.
 _LOAD_FIRMS = (
     "SELECT e.id, e.uscc, e.name, e.region_code, e.state, e.version, e.last_seq, e.barred_until, "
     "e.last_effective_date, e.created_at, e.updated_at, head.hash, head.imported "
     "FROM enterprises AS e LEFT JOIN LATERAL ("
     "SELECT h.hash, CASE WHEN h.evidence -> 'import' -> 'run' = to_jsonb(%s::int) THEN h.evidence -> 'import' END "
     "AS imported FROM events AS h WHERE h.uscc = e.uscc AND h.seq = e.last_seq LIMIT 1) AS head ON true "
-    "WHERE e.uscc = ANY(%s::varchar[]) FOR UPDATE OF e")
+    "WHERE e.uscc = ANY(%b::varchar[]) FOR UPDATE OF e")
 _LOAD_TITLES = (
     "SELECT r.id, r.enterprise_id, r.tier, r.document_no, r.batch, r.recognized_on, r.valid_until, r.ended_on, "
     "r.end_reason, r.granted_by_seq, r.ended_by_seq "
-    "FROM unnest(%s::bigint[]) AS firm(id) JOIN LATERAL ("
+    "FROM unnest(%b::bigint[]) AS firm(id) JOIN LATERAL ("
     "SELECT * FROM recognitions WHERE recognitions.enterprise_id = firm.id OFFSET 0) AS r ON true "
     "ORDER BY firm.id, r.id")
 
