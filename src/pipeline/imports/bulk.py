@@ -20,8 +20,7 @@ heads in one query and their titles in a second; id lists go to PostgreSQL as on
 
 from __future__ import annotations
 
-import sys
-import threading
+import contextlib
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -42,7 +41,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from pipeline.db import by_index, copy_data, json_text, member_of, per_firm, send_copy
+from pipeline.db import by_index, copy_data, json_text, member_of, per_firm, quick_handoffs, send_copy
 from pipeline.errors import Conflict
 from pipeline.firms.records import FirmRecord, TitleRecord
 from pipeline.lifecycle.events import EventRecord
@@ -177,6 +176,7 @@ class ChunkWriter:
         self._pool: ThreadPoolExecutor | None = None
         self._writing: Future[None] | None = None
         self._connection: Any = None
+        self._handoffs: contextlib.ExitStack | None = None
 
     def prepare(self, writes: ChunkWrites) -> None:
         """Take a computed chunk: its new firms get their ids and every row is copied out of the records."""
@@ -243,11 +243,14 @@ class ChunkWriter:
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
-            _quick_handoffs(False)
+        if self._handoffs is not None:
+            self._handoffs.close()
+            self._handoffs = None
 
     def _worker(self) -> ThreadPoolExecutor:
         if self._pool is None:
-            _quick_handoffs(True)
+            self._handoffs = contextlib.ExitStack()
+            self._handoffs.enter_context(quick_handoffs())
             self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="import-writer")
         return self._pool
 
@@ -271,32 +274,6 @@ class ChunkWriter:
             ids = list(range(top + 1, top + 1 + len(firms)))
         for firm, firm_id in zip(firms, ids, strict=True):
             firm.id = firm_id
-
-
-WRITER_SWITCH_INTERVAL = 0.0005
-"""Seconds the computing thread may keep the interpreter while the writer's thread waits for it (Python's
-default: 0.005). The writer wakes up for every block of COPY data the server has taken and for every result,
-and each time it waited up to the whole interval for a thread that never blocks: 50,000 rows of recognitions
-waited ≈ 2.5 s that way (wall time, with the CPU time unchanged)."""
-_handoffs = threading.Lock()
-_writers = 0
-_default_interval = 0.0
-
-
-def _quick_handoffs(on: bool) -> None:
-    """While any import's writer thread runs, :data:`WRITER_SWITCH_INTERVAL`; the process's own interval back
-    when the last one stops (an API server may run several imports at once)."""
-    global _writers, _default_interval
-    with _handoffs:
-        if on:
-            if _writers == 0:
-                _default_interval = sys.getswitchinterval()
-                sys.setswitchinterval(min(_default_interval, WRITER_SWITCH_INTERVAL))
-            _writers += 1
-        else:
-            _writers -= 1
-            if _writers == 0:
-                sys.setswitchinterval(_default_interval)
 
 
 def _write(job: _PostgresJob, connection: Any) -> None:
