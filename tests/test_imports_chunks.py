@@ -3,14 +3,17 @@ and the file must still be all or nothing, with duplicates found across chunks."
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
+from typing import Any
 
 import pytest
 from helpers import CITY, Factory, events, make_uscc
 from imports_support import bad_check, by_row, do_import, write_csv
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
 
-from pipeline.imports import engine
+from pipeline.imports import bulk, engine
 from pipeline.models import Enterprise, Event, Recognition
 
 CODES = [make_uscc("410106", n) for n in range(61, 68)]
@@ -62,3 +65,28 @@ def test_recognitions_over_several_chunks_are_all_written(session_factory: Facto
         first, second = events(session_factory, code)
         assert (second.trigger, second.seq, second.prev_hash) == ("recognize_innovative", 2, first.hash)
         assert second.evidence["document_no"] == f"文号{n}"
+
+
+def test_the_chunk_update_arrays_read_back_as_the_values_themselves(session_factory: sessionmaker[Session],
+                                                                    dialect: str) -> None:
+    """The firm and title UPDATEs' columns go as array literals made on the computing thread (bulk._array_texts):
+    PostgreSQL must read back exactly the values a list of them would have sent."""
+    if dialect != "postgresql":
+        pytest.skip("the UPDATE … FROM unnest(…) arrays are PostgreSQL's")
+    shanghai = dt.timezone(dt.timedelta(hours=8))
+    columns = (
+        ("bigint", [1, -7, 9_007_199_254_740_993, None]),
+        ("varchar", ["innovative", 'say "hi"', "back\\slash", "NULL", "", "a,b {c} d", "提前终止", None]),
+        ("date", [dt.date(2025, 6, 1), None, dt.date(1, 1, 1), dt.date(9999, 12, 31)]),
+        ("timestamptz", [dt.datetime(2026, 11, 28, 4, 24, 45, 941968, tzinfo=dt.UTC),
+                         dt.datetime(2026, 11, 28, 12, 0, tzinfo=shanghai), None]),
+        ("int", [None, None]),
+    )
+    with session_factory() as session:
+        driver: Any = session.connection().connection.driver_connection
+        cursor = driver.cursor()
+        for kind, values in columns:
+            (text,) = bulk._array_texts([(value,) for value in values], 1)
+            from_text = cursor.execute(f"SELECT %s::{kind}[]", (text,)).fetchone()[0]
+            from_list = cursor.execute(f"SELECT %s::{kind}[]", (values,)).fetchone()[0]
+            assert from_text == from_list == values, kind

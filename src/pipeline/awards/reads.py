@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Collection, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,6 +22,7 @@ from pipeline.awards.service import (
     IdPool,
     Owed,
     Settle,
+    copy_batches,
     derive,
     evaluate,
     manual_entitlement,
@@ -28,7 +31,7 @@ from pipeline.awards.service import (
     write,
 )
 from pipeline.dates import business_today
-from pipeline.db import per_firm, without_jit
+from pipeline.db import CopyBatch, per_firm, quick_handoffs, without_jit
 from pipeline.errors import Forbidden, NotFound
 from pipeline.firms import repository
 from pipeline.history.replay import CORRECTION_KIND, voided_seqs
@@ -98,26 +101,61 @@ def sync(session: Session, *, actor: Actor, apply: bool, settle: Settle = "owed"
     without_jit(session)
     packs = current_packs(session)
     ids = IdPool(session)
+    postgres = session.get_bind().dialect.name == "postgresql"
     savepoint = session.begin_nested()
+    sending: Future[None] | None = None
     try:
-        for firms in _firm_chunks(session, uscc, usccs):
-            report.firms_checked += len(firms)
-            paying = [firm for firm in firms if may_pay_here(firm.region_code)]  # the others: no history read
-            derived = []
-            for firm, events, titles, existing in _with_history(session, paying):
-                context = Context(packs, existing)
-                for event in _achievements(events):
-                    earned = derive(firm, event, titles, context, actor=actor.id, settle=settle, allocate=ids.take)
-                    context.existing.extend(item.entitlement for item in earned)  # stacking sees them next
-                    derived.extend(earned)
-            write(session, derived)
-            report.created.extend(item.record["details"] for item in derived)  # the view as created
+        with ExitStack() as stack:
+            if postgres:  # each chunk's rows are sent on a second thread while the next chunk is derived
+                stack.enter_context(quick_handoffs())
+                sender = stack.enter_context(ThreadPoolExecutor(max_workers=1, thread_name_prefix="sync-writer"))
+            chunks = _firm_chunks(session, uscc, usccs)
+            loaded = _load(session, next(chunks, None))
+            while loaded is not None:
+                firms, histories = loaded
+                report.firms_checked += len(firms)
+                derived = []
+                for firm, events, titles, existing in histories:
+                    context = Context(packs, existing)
+                    for event in _achievements(events):
+                        earned = derive(firm, event, titles, context, actor=actor.id, settle=settle,
+                                        allocate=ids.take)
+                        context.existing.extend(item.entitlement for item in earned)  # stacking sees them next
+                        derived.extend(earned)
+                if not postgres:
+                    write(session, derived)
+                    loaded = _load(session, next(chunks, None))
+                else:
+                    batches = copy_batches(session, derived)
+                    if sending is not None:
+                        sending.result()
+                    # the next chunk is read before this one is written (its firms are others: nothing it reads
+                    # is written here), while the connection is free; the writing then runs beside its derivation
+                    loaded = _load(session, next(chunks, None))
+                    sending = sender.submit(_send, batches)
+                report.created.extend(item.record["details"] for item in derived)  # the view as created
+            if sending is not None:
+                sending.result()
     finally:
         if apply:
             savepoint.commit()
         else:
             savepoint.rollback()
     return report
+
+
+def _send(batches: list[CopyBatch]) -> None:
+    for batch in batches:
+        batch.send()
+
+
+def _load(session: Session, firms: list[Any] | None,
+          ) -> tuple[list[Any], list[tuple[Any, list[Any], list[Any], list[Existing]]]] | None:
+    """A chunk of firms with the history of those that may be paid here (the others: no history read)."""
+    if firms is None:
+        return None
+    paying = [firm for firm in firms if may_pay_here(firm.region_code)]
+    return firms, list(_with_history(session, paying))
 
 
 def _firm_chunks(session: Session, uscc: str | None, usccs: Collection[str] | None) -> Iterator[list[Any]]:

@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 
 from pipeline.awards import ledger
 from pipeline.dates import business_today, utc_now
-from pipeline.db import copy_rows
+from pipeline.db import CopyBatch, copy_batch, copy_rows
 from pipeline.errors import InvalidInput
 from pipeline.identifiers import region_prefix
 from pipeline.lifecycle.machine import RECOGNITION_TIER
@@ -386,6 +386,14 @@ def write(session: Session, derived: Sequence[Derived]) -> None:
     else:
         session.execute(insert(ENTITLEMENTS), entitlements)
         session.execute(insert(RECORDS), records)
+
+
+def copy_batches(session: Session, derived: Sequence[Derived]) -> list[CopyBatch]:
+    """:func:`write` on PostgreSQL, its two ``COPY`` formatted now, to be sent later (a bulk sync sends them on a
+    second thread while it derives the next chunk)."""
+    entitlements = copy_batch(session, ENTITLEMENTS, [item.entitlement.columns() for item in derived])
+    records = copy_batch(session, RECORDS, [item.record for item in derived])
+    return [batch for batch in (entitlements, records) if batch is not None]
 
 
 def _stack(firm: Firm, event: Achieved, candidates: list[Candidate], *, existing: Sequence[Existing],
