@@ -8,7 +8,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from api.schemas.health import HealthOut, ReadyOut
-from pipeline.migrate import current_revision, head_revision
+from pipeline.migrate import HEAD_REVISION, current_revision
 
 router = APIRouter(tags=["health 健康检查"])
 
@@ -25,7 +25,7 @@ def healthz() -> HealthOut:
             responses={503: {"model": ReadyOut, "description": "database unreachable or not at the head revision"}})
 def readyz(request: Request) -> JSONResponse:
     engine: Engine = request.app.state.engine
-    head = head_revision()
+    head = HEAD_REVISION  # the scripts, read at every probe, cost ~0.1 s; tests hold the two equal
     try:
         current = current_revision(engine)
     except SQLAlchemyError as exc:

@@ -20,7 +20,7 @@ from pathlib import Path
 from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError
 
-from pipeline.migrate import current_revision, head_revision, is_known_revision
+from pipeline.migrate import HEAD_REVISION, current_revision, head_revision, is_known_revision
 
 SECRET_ENV = "PIPELINE_SECRET_KEY"  # noqa: S105 — the variable's name, not a secret
 LOG_FORMAT_ENV = "PIPELINE_LOG_FORMAT"
@@ -68,9 +68,9 @@ def check_schema(engine: Engine) -> None:
         current = current_revision(engine)
     except DBAPIError as exc:
         raise SetupFailed(database_error(engine, exc)) from None
-    head = head_revision()
-    if current == head:
+    if current == HEAD_REVISION:
         return
+    head = head_revision()
     if current is None:
         raise SetupFailed(f"数据库尚未初始化 — {where(engine)} has no schema yet; run `pipeline db upgrade`")
     if not all(is_known_revision(revision) for revision in current.split(",")):
