@@ -30,7 +30,7 @@ def test_the_models_and_the_migrations_do_not_drift(engine: Engine) -> None:
 def test_the_head_every_command_checks_is_the_scripts_head(engine: Engine) -> None:
     """``pipeline`` commands, ``serve`` and ``/readyz`` compare the database with ``HEAD_REVISION`` instead of
     loading every script: a new migration must move it (this fails until it does)."""
-    assert migrate.HEAD_REVISION == migrate.head_revision()
+    assert migrate.head_revision() == migrate.HEAD_REVISION
     with engine.connect() as connection:
         recorded = MigrationContext.configure(connection).get_current_heads()
     assert migrate.current_revision(engine) == ",".join(recorded) == migrate.HEAD_REVISION
