@@ -138,8 +138,8 @@ def _store(factory: sessionmaker[Session], record: IdempotencyRecord) -> None:
 
 IDEMPOTENCY_KEY_DESCRIPTION = "幂等键 — retries with the same key and body return the stored response; kept ≥ 24 h"
 IdempotencyKey = Annotated[str | None, Header(max_length=IDEMPOTENCY_KEY_MAX, description=IDEMPOTENCY_KEY_DESCRIPTION)]
-"""The ``Idempotency-Key`` header, for a route that reads it itself (``await idempotency(request, key)``) rather
-than through :data:`IdempotencyDep` — one dependency fewer to solve on the hottest routes."""
+"""The ``Idempotency-Key`` header as :data:`IdempotencyDep` declares it; the write units read it themselves
+(:func:`idempotency_from_headers`)."""
 
 
 async def idempotency(request: Request, idempotency_key: IdempotencyKey = None) -> Idempotency:
@@ -162,7 +162,7 @@ _KEY_ADAPTER: TypeAdapter[str] = TypeAdapter(Annotated[str, StringConstraints(ma
 
 async def idempotency_from_headers(request: Request) -> Idempotency:
     """:func:`idempotency` for a route that reads its headers itself (the write units: see
-    :data:`api.deps.UNIT_OPENAPI`): the ``Idempotency-Key`` checked as the declared parameter would be — a key
+    :func:`api.deps.unit_openapi`): the ``Idempotency-Key`` checked as the declared parameter would be — a key
     over 200 characters is the same 422, naming the header."""
     key = request.headers.get("idempotency-key")
     if key is not None:

@@ -238,8 +238,7 @@ def awards_report(
 ) -> Response:
     fmt = files.wanted_format(format, accept)
     if fmt == "json":
-        return ModelResponse(AwardsReportOut(**reports.awards_report(session, actor, year=year,
-                                                                              region=region)))
+        return ModelResponse(AwardsReportOut(**reports.awards_report(session, actor, year=year, region=region)))
     table = export_lists.Table("拨付清单", reports.PAYOUT_HEADERS,
                                reports.payout_rows(session, actor, year=year, region=region))
     name = f"拨付清单-{year}-{region or actor.region_code or '全部'}-{business_today().isoformat()}.{fmt}"

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from api.deps import CurrentActor, SessionDep, StrictQueryRoute, header_parameter, in_one_thread, unit_openapi
 from api.idempotency import IDEMPOTENCY_KEY_DESCRIPTION, IDEMPOTENCY_KEY_MAX, idempotency_from_headers
 from api.pagination import CursorParam, Limit, decode_cursor, encode_cursor
-from api.presenters import ModelResponse, detail, etag, event_out, jsonable, summary
+from api.presenters import ModelResponse, detail, etag, event_out, summary
 from api.replica import ReadSessionDep
 from api.responses import problems
 from api.schemas.common import IsoDate
@@ -107,10 +107,8 @@ async def create_enterprise(payload: EnterpriseCreate, request: Request) -> Resp
             effective_date=payload.effective_date, reason=payload.reason, data=payload.data, actor=actor,
             request_id=request_id,
         )
-        body = jsonable(detail(outcome.enterprise, actor))
-        location = _firm_path(request, outcome.enterprise.uscc)
-        headers = {"Location": location, "ETag": etag(outcome.enterprise)}
-        return idem.finish(session, JSONResponse(body, status_code=201, headers=headers))
+        headers = {"Location": _firm_path(request, outcome.enterprise.uscc), "ETag": etag(outcome.enterprise)}
+        return idem.finish(session, ModelResponse(detail(outcome.enterprise, actor), status_code=201, headers=headers))
 
     return await in_one_thread(request, work)
 

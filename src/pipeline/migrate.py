@@ -18,6 +18,8 @@ HEAD_REVISION = "0015_filings_without_indicators"
 """The newest migration: the schema this code needs. Every command checks the database against it before it
 starts, and reading it from the migration scripts (alembic loads each one) took a fifth of a second of every
 ``pipeline`` command. ``tests/test_migrations.py`` holds it equal to the scripts' head."""
+VERSION_TABLE = "alembic_version"
+"""Where alembic records the revision (its default; ``migrations/env.py`` does not rename it)."""
 
 
 def _ini_path() -> Path:
@@ -76,10 +78,6 @@ def current_revision(engine: Engine) -> str | None:
         heads: list[str] = list(connection.execute(select(column("version_num")).select_from(table(VERSION_TABLE)))
                                 .scalars())
     return ",".join(sorted(heads)) or None
-
-
-VERSION_TABLE = "alembic_version"
-"""Where alembic records the revision (its default; ``migrations/env.py`` does not rename it)."""
 
 
 def require_head(engine: Engine) -> None:

@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 
 from pipeline.awards import ledger
 from pipeline.dates import business_today, utc_now
-from pipeline.db import CopyBatch, copy_batch, copy_rows
+from pipeline.db import CopyBatch, copy_batch
 from pipeline.errors import InvalidInput
 from pipeline.identifiers import region_prefix
 from pipeline.lifecycle.machine import RECOGNITION_TIER
@@ -378,14 +378,12 @@ def write(session: Session, derived: Sequence[Derived]) -> None:
     where a sync or an import writes tens of thousands; SQLAlchemy Core on SQLite)."""
     if not derived:
         return
-    entitlements = [item.entitlement.columns() for item in derived]
-    records = [item.record for item in derived]
     if session.get_bind().dialect.name == "postgresql":
-        copy_rows(session, ENTITLEMENTS, entitlements)
-        copy_rows(session, RECORDS, records)
+        for batch in copy_batches(session, derived):
+            batch.send()
     else:
-        session.execute(insert(ENTITLEMENTS), entitlements)
-        session.execute(insert(RECORDS), records)
+        session.execute(insert(ENTITLEMENTS), [item.entitlement.columns() for item in derived])
+        session.execute(insert(RECORDS), [item.record for item in derived])
 
 
 def copy_batches(session: Session, derived: Sequence[Derived]) -> list[CopyBatch]:
