@@ -91,9 +91,12 @@ class ObservabilityMiddleware:
         if request_log.isEnabledFor(logging.INFO):
             state = scope.get("state", {})
             actor = state.get("actor")
-            request_log.info("request", extra={"fields": {
-                "request_id": state.get("request_id"), "principal": getattr(actor, "id", None),
-                "method": method, "route": route, "status": status, "duration_ms": round(seconds * 1000, 2)}})
+            fields = {"request_id": state.get("request_id"), "principal": getattr(actor, "id", None),
+                      "method": method, "route": route, "status": status, "duration_ms": round(seconds * 1000, 2)}
+            # the record made here (neither format shows its source line): Logger.info would walk the stack to
+            # find its caller, which is always this method
+            request_log.handle(request_log.makeRecord(request_log.name, logging.INFO, __file__, 0, "request", (),
+                                                      None, "_record", {"fields": fields}))
 
 
 def _count_committed_events(factory: sessionmaker[Session]) -> None:

@@ -10,7 +10,15 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
 
-from api.deps import CurrentActor, SessionDep, StrictQueryRoute, header_parameter, in_one_thread, unit_openapi
+from api.deps import (
+    USCC_PATH,
+    CurrentActor,
+    SessionDep,
+    StrictQueryRoute,
+    header_parameter,
+    in_one_thread,
+    unit_openapi,
+)
 from api.idempotency import IDEMPOTENCY_KEY_DESCRIPTION, IDEMPOTENCY_KEY_MAX, idempotency_from_headers
 from api.pagination import CursorParam, Limit, decode_cursor, encode_cursor
 from api.presenters import ModelResponse, detail, etag, event_out, summary
@@ -170,9 +178,10 @@ def get_enterprise(uscc: str, session: SessionDep, actor: CurrentActor) -> JSONR
     "/{uscc}", response_model=EnterpriseOut, summary="修改企业信息 Edit a firm's data",
     responses=problems(401, 403, 404, 409, 412, 422),
     description="修改名称、区划或其他信息，记为 amendment 事件；支持 If-Match。Edits are `amendment` events.",
-    openapi_extra=unit_openapi(IDEMPOTENCY_KEY, IF_MATCH),
+    openapi_extra=unit_openapi(USCC_PATH, IDEMPOTENCY_KEY, IF_MATCH),
 )
-async def patch_enterprise(uscc: str, payload: EnterprisePatch, request: Request) -> Response:
+async def patch_enterprise(payload: EnterprisePatch, request: Request) -> Response:
+    uscc: str = request.path_params["uscc"]
     idem = await idempotency_from_headers(request)
     if_match = request.headers.get("if-match")
     request_id = str(request.state.request_id)
@@ -195,9 +204,10 @@ async def patch_enterprise(uscc: str, payload: EnterprisePatch, request: Request
     responses=problems(401, 403, 404, 409, 412, 422),
     description="认定、复核续期、降级、撤销、移出等。Recognitions, renewals, demotions, revocations, removals: "
                 "guards are checked, the firm's row is locked, and the event is written in the same transaction.",
-    openapi_extra=unit_openapi(IDEMPOTENCY_KEY, IF_MATCH),
+    openapi_extra=unit_openapi(USCC_PATH, IDEMPOTENCY_KEY, IF_MATCH),
 )
-async def post_transition(uscc: str, payload: TransitionRequest, request: Request) -> Response:
+async def post_transition(payload: TransitionRequest, request: Request) -> Response:
+    uscc: str = request.path_params["uscc"]
     idem = await idempotency_from_headers(request)
     if_match = request.headers.get("if-match")
     request_id = str(request.state.request_id)
