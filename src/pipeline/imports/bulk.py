@@ -42,9 +42,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from pipeline.db import (
-    by_index,
+    bulk_write_plans,
     copy_data,
-    generic_plans,
     json_text,
     member_of,
     per_firm,
@@ -361,23 +360,21 @@ class _PostgresJob:
         """New firms first (the rows below refer to them); the stored firms' update last. Those firms are locked
         ``FOR UPDATE`` since their load, so the foreign-key checks of the titles and events find the lock held and
         leave the row alone; after the update they would lock its new version, one more write per firm."""
-        with connection.cursor() as cursor:
+        with connection.cursor() as cursor, bulk_write_plans(cursor):
             if self.firms:
                 send_copy(cursor, "enterprises", FIRM_COLUMNS, self.firms)
             _update(cursor, _END_TITLES, self.ended)
-            with generic_plans(cursor):  # the foreign-key checks of titles and events: planned once, not per row
-                if self.titles:
-                    send_copy(cursor, "recognitions", TITLE_COLUMNS, self.titles)
-                send_copy(cursor, "events", EVENT_COLUMNS, self.events)
+            if self.titles:
+                send_copy(cursor, "recognitions", TITLE_COLUMNS, self.titles)
+            send_copy(cursor, "events", EVENT_COLUMNS, self.events)
             _update(cursor, _UPDATE_FIRMS, self.updates)
 
 
 def _update(cursor: Any, statement: str, columns: list[str]) -> None:
     """One of the chunk's ``UPDATE … FROM unnest(…)`` (one array per column), its rows looked up by key
-    (:func:`pipeline.db.by_index`); nothing when the chunk has no such row."""
+    (:func:`pipeline.db.bulk_write_plans`); nothing when the chunk has no such row."""
     if columns:
-        with by_index(cursor):
-            cursor.execute(statement, columns)
+        cursor.execute(statement, columns)
 
 
 def _array_texts(rows: list[tuple[Any, ...]], width: int) -> list[str]:

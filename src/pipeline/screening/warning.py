@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from collections.abc import Collection, Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from typing import Any, Protocol
 
 from sqlalchemy import BigInteger, ColumnElement, Row, select
@@ -49,7 +49,8 @@ def latest_indicators(session: Session, firm_id: int, *where: ColumnElement[bool
 
 
 def indicator_years(session: Session, firm_ids: Iterable[int]) -> dict[int, list[tuple[int, Any]]]:
-    """Every firm's ``(year, indicators)``, newest first — one query per 1,000 firms (imports)."""
+    """Every firm's ``(year, indicators)``, newest first — one query for a batch (imports; on SQLite one per
+    1,000 firms)."""
     found: dict[int, list[tuple[int, Any]]] = defaultdict(list)
     ids = list(firm_ids)
     if session.get_bind().dialect.name == "postgresql":
@@ -78,12 +79,15 @@ _SIDE_TITLE_SPANS = (
     "WHERE enterprise_id = ANY(%b::bigint[])")
 
 
-def _driver_rows(session: Session, statement: str, ids: list[int]) -> Iterator[Any]:
-    """The rows of ``statement`` for ``ids``, 1,000 at a time, from the session's psycopg connection."""
+def _driver_rows(session: Session, statement: str, ids: list[int]) -> list[Any]:
+    """The rows of ``statement`` for ``ids`` (one array, whatever its length: one round trip), from the session's
+    psycopg connection."""
+    if not ids:
+        return []
     driver: Any = session.connection().connection.driver_connection
     with driver.cursor() as cursor:
-        for start in range(0, len(ids), 1000):
-            yield from cursor.execute(statement, (ids[start:start + 1000],)).fetchall()
+        rows: list[Any] = cursor.execute(statement, (ids,)).fetchall()
+        return rows
 
 
 SideSpan = tuple[str, dt.date, dt.date, dt.date | None]
@@ -97,7 +101,7 @@ def side_kinds_on(spans: Iterable[SideSpan], day: dt.date) -> frozenset[str]:
 
 
 def side_title_spans(session: Session, firm_ids: Iterable[int]) -> dict[int, list[SideSpan]]:
-    """Every firm's side titles — one query per 1,000 firms (imports)."""
+    """Every firm's side titles — one query for a batch (imports; on SQLite one per 1,000 firms)."""
     found: dict[int, list[SideSpan]] = defaultdict(list)
     ids = list(firm_ids)
     if session.get_bind().dialect.name == "postgresql":
