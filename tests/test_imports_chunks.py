@@ -4,6 +4,7 @@ and the file must still be all or nothing, with duplicates found across chunks."
 from __future__ import annotations
 
 import datetime as dt
+import gc
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from pipeline.imports import bulk, engine
+from pipeline.imports.engine import ImportOptions, run_import
+from pipeline.imports.reading import ImportFile
 from pipeline.models import Enterprise, Event, Recognition
 
 CODES = [make_uscc("410106", n) for n in range(61, 68)]
@@ -90,3 +93,54 @@ def test_the_chunk_update_arrays_read_back_as_the_values_themselves(session_fact
             from_text = cursor.execute(f"SELECT %s::{kind}[]", (text,)).fetchone()[0]
             from_list = cursor.execute(f"SELECT %s::{kind}[]", (values,)).fetchone()[0]
             assert from_text == from_list == values, kind
+
+
+def test_the_planner_settings_of_the_chunk_writes_are_put_back(session_factory: sessionmaker[Session],
+                                                               dialect: str, tmp_path: Path) -> None:
+    """The writes of each chunk run with the settings of pipeline.db.bulk_write_plans (SET LOCAL); the rest of
+    the transaction — the next chunk's loads, what the caller does after the import — has the session's own."""
+    if dialect != "postgresql":
+        pytest.skip("SET LOCAL of the planner settings is PostgreSQL's")
+    enrol = [(n, code, f"企业{n}", "", "2025-01-10", "") for n, code in enumerate(CODES, start=1)]
+    recognise = [(n, code, f"企业{n}", "", "2025-03-01", f"文号{n}") for n, code in enumerate(CODES, start=1)]
+    names = ("plan_cache_mode", "enable_hashjoin", "enable_mergejoin")
+    settings = "SELECT " + ", ".join(f"current_setting('{name}')" for name in names)
+    seen: list[tuple[str, ...]] = []
+    written = bulk._PostgresJob.run
+
+    def run(job: Any, connection: Any) -> None:
+        written(job, connection)
+        seen.append(connection.execute(settings).fetchone())
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(bulk._PostgresJob, "run", run)
+        for path, action in ((write_csv(tmp_path / "e.csv", enrol), "enroll"),
+                             (write_csv(tmp_path / "r.csv", recognise), "recognize_innovative")):
+            with session_factory() as session, session.begin(), path.open("rb") as stream:
+                before = session.connection().exec_driver_sql(settings).one()
+                summary = run_import(session, ImportFile(stream, path.name), ImportOptions(action=action), CITY,
+                                     apply=True, sink=lambda _: None)
+                assert summary.applied
+                assert session.connection().exec_driver_sql(settings).one() == before
+                assert before[0] == "force_custom_plan"
+    assert len(seen) == 8  # four chunks of two rows, each import
+    assert set(seen) == {tuple(before)}
+
+
+def test_the_collector_is_quieter_during_an_import_and_as_it_was_after(session_factory: Factory,
+                                                                       tmp_path: Path) -> None:
+    """The heap from before the import is frozen out of the collector's passes and young collections wait
+    longer, while it runs (engine._quiet_collector); the process's own settings are back once it ends."""
+    rows = [(n, code, f"企业{n}", "", "2025-01-10", "") for n, code in enumerate(CODES[:3], start=1)]
+    threshold, frozen = gc.get_threshold(), gc.get_freeze_count()
+    during: list[tuple[tuple[int, int, int], int]] = []
+    with session_factory() as session, session.begin(), write_csv(tmp_path / "l.csv", rows).open("rb") as stream:
+        summary = run_import(session, ImportFile(stream, "l.csv"), ImportOptions(action="enroll"), CITY, apply=True,
+                             sink=lambda _: during.append((gc.get_threshold(), gc.get_freeze_count())))
+    assert summary.applied
+    assert len(during) == 3
+    for young, frozen_during in during:
+        assert young[0] == max(threshold[0], engine.YOUNG_COLLECTION_ALLOCATIONS)
+        assert young[1:] == threshold[1:]
+        assert frozen_during > frozen
+    assert (gc.get_threshold(), gc.get_freeze_count()) == (threshold, frozen)

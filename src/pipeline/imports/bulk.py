@@ -41,7 +41,15 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from pipeline.db import by_index, copy_data, json_text, member_of, per_firm, quick_handoffs, send_copy
+from pipeline.db import (
+    bulk_write_plans,
+    copy_data,
+    json_text,
+    member_of,
+    per_firm,
+    quick_handoffs,
+    send_copy,
+)
 from pipeline.errors import Conflict
 from pipeline.firms.records import FirmRecord, TitleRecord
 from pipeline.lifecycle.events import EventRecord
@@ -352,7 +360,7 @@ class _PostgresJob:
         """New firms first (the rows below refer to them); the stored firms' update last. Those firms are locked
         ``FOR UPDATE`` since their load, so the foreign-key checks of the titles and events find the lock held and
         leave the row alone; after the update they would lock its new version, one more write per firm."""
-        with connection.cursor() as cursor:
+        with connection.cursor() as cursor, bulk_write_plans(cursor):
             if self.firms:
                 send_copy(cursor, "enterprises", FIRM_COLUMNS, self.firms)
             _update(cursor, _END_TITLES, self.ended)
@@ -364,10 +372,9 @@ class _PostgresJob:
 
 def _update(cursor: Any, statement: str, columns: list[str]) -> None:
     """One of the chunk's ``UPDATE … FROM unnest(…)`` (one array per column), its rows looked up by key
-    (:func:`pipeline.db.by_index`); nothing when the chunk has no such row."""
+    (:func:`pipeline.db.bulk_write_plans`); nothing when the chunk has no such row."""
     if columns:
-        with by_index(cursor):
-            cursor.execute(statement, columns)
+        cursor.execute(statement, columns)
 
 
 def _array_texts(rows: list[tuple[Any, ...]], width: int) -> list[str]:

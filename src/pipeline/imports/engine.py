@@ -23,8 +23,11 @@ recorded had the system existed then — so a firm's state is always its highest
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import hashlib
+import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import partial
 from itertools import islice
@@ -168,7 +171,46 @@ def run_import(
     """
     importer = _Importer(session, source, options, actor, sink, progress, apply=apply, request_id=request_id)
     importer.should_stop = should_stop
-    return importer.run(apply)
+    with _quiet_collector():
+        return importer.run(apply)
+
+
+YOUNG_COLLECTION_ALLOCATIONS = 10_000
+"""The collector's first threshold while imports run (Python's default: 700)."""
+_collecting = threading.Lock()
+_imports_running = 0
+_thresholds: tuple[int, int, int] = (0, 0, 0)
+
+
+@contextmanager
+def _quiet_collector() -> Iterator[None]:
+    """Inside: the cyclic garbage collector runs less often and over less, from the first running import's start
+    to the last one's end. An import allocates millions of objects and holds a chunk's records (rows, firms,
+    events, their evidence) while it works on them:
+
+    * the objects that existed before are left out of its passes (``gc.freeze``, then ``gc.unfreeze``): full
+      collections walked the whole heap the process had built (SQLAlchemy, the models, the CLI or the server),
+      0.39 s of the importer's CPU for 50,000 rows in 8 passes, 0.04 s once that heap is left out;
+    * a young collection waits for :data:`YOUNG_COLLECTION_ALLOCATIONS` new objects instead of 700: each one
+      walked the records the chunk holds, over 900 times for 50,000 rows (0.12–0.2 s; 0.07–0.13 s in 48).
+
+    Nothing is lost: the import's own garbage is collected as before, the older heap's by the first full
+    collection after it."""
+    global _imports_running, _thresholds
+    with _collecting:
+        if _imports_running == 0:
+            gc.freeze()
+            _thresholds = gc.get_threshold()
+            gc.set_threshold(max(_thresholds[0], YOUNG_COLLECTION_ALLOCATIONS), *_thresholds[1:])
+        _imports_running += 1
+    try:
+        yield
+    finally:
+        with _collecting:
+            _imports_running -= 1
+            if _imports_running == 0:
+                gc.set_threshold(*_thresholds)
+                gc.unfreeze()
 
 
 class ImportAbandoned(Exception):

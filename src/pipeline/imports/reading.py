@@ -85,6 +85,8 @@ class SourceRow:
 
 
 def _text(value: Any) -> str:
+    if type(value) is str:  # every CSV cell, most .xlsx ones
+        return value.replace("\u3000", " ").strip()
     if value is None:
         return ""
     if isinstance(value, float) and value.is_integer():
@@ -164,33 +166,42 @@ def find_header(cells: Sequence[Any], row_number: int, mapping: Sequence[tuple[s
     return Header(row_number, columns, ignored)
 
 
-def to_source_row(number: int, cells: Sequence[Any], header: Header) -> SourceRow | None:
-    """A data row as a :class:`SourceRow`, or ``None`` for a blank row (or a note row with neither code nor name)."""
-    def cell(name: str) -> Any:
-        index = header.columns.get(name)
-        return cells[index] if index is not None and index < len(cells) else None
+_TEXT_FIELDS = ("batch", "document_no", "tier", "product")
+_DATE_FIELDS = (("effective_date", "认定日期"), ("valid_until", "有效期至"))
 
-    row = SourceRow(number=number)
-    row.uscc = _text(cell("uscc"))
-    row.name = _text(cell("name"))
-    if not row.uscc and not row.name:
+
+def to_source_row(number: int, cells: Sequence[Any], header: Header) -> SourceRow | None:
+    """A data row as a :class:`SourceRow`, or ``None`` for a blank row (or a note row with neither code nor name).
+    A field the header lacks keeps its default: what an empty cell gives."""
+    columns = header.columns
+    width = len(cells)
+
+    def cell(name: str) -> Any:
+        index = columns.get(name)
+        return cells[index] if index is not None and index < width else None
+
+    uscc = _text(cell("uscc"))
+    name = _text(cell("name"))
+    if not uscc and not name:
         return None
-    row.region = unicodedata.normalize("NFKC", _text(cell("region"))).replace(" ", "")
-    row.batch = _text(cell("batch"))
-    row.document_no = _text(cell("document_no"))
-    row.tier = _text(cell("tier"))
-    row.product = _text(cell("product"))
-    funds = _text(cell("funds_yuan")).replace(",", "").replace("，", "")
+    row = SourceRow(number=number, uscc=uscc, name=name)
+    if "region" in columns:
+        row.region = unicodedata.normalize("NFKC", _text(cell("region"))).replace(" ", "")
+    for text_field in _TEXT_FIELDS:
+        if text_field in columns:
+            setattr(row, text_field, _text(cell(text_field)))
+    funds = _text(cell("funds_yuan")).replace(",", "").replace("，", "") if "funds_yuan" in columns else ""
     if funds:
         if re.fullmatch(r"\d{1,13}", funds):
             row.funds_yuan = int(funds)
         else:
             row.problems.append(f"项目资金应为整数（元），实为{funds!r} — funds_yuan must be whole yuan, got {funds!r}")
-    for name, label in (("effective_date", "认定日期"), ("valid_until", "有效期至")):
-        try:
-            setattr(row, name, parse_cell_date(cell(name), label))
-        except ValueError as exc:
-            row.problems.append(str(exc))
+    for date_field, label in _DATE_FIELDS:
+        if date_field in columns:
+            try:
+                setattr(row, date_field, parse_cell_date(cell(date_field), label))
+            except ValueError as exc:
+                row.problems.append(str(exc))
     return row
 
 
