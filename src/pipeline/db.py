@@ -407,7 +407,8 @@ class CopyBatch:
     data: bytes
 
     def send(self) -> None:
-        with self.connection.cursor() as cursor:
+        """The ``COPY``, its rows' foreign-key checks on cached plans (:func:`bulk_write_plans`)."""
+        with self.connection.cursor() as cursor, bulk_write_plans(cursor):
             send_copy(cursor, self.table, self.columns, self.data)
 
 
