@@ -5,7 +5,8 @@
   专精特新 → 小巨人) in the caller's jurisdiction that pass or nearly pass, ranked by the engine's gap. It scores
   every such firm in Python over one streamed query: no per-firm queries (on PostgreSQL
   :func:`~pipeline.db.stream_rows`: the server produces the rows on the machine's other core while these are
-  judged, and they come as the driver's tuples).
+  judged, and they come as the driver's tuples; planned serially — the parallel plan hashed every indicator
+  document, spilling to disk, before the first row, and its second process took the core the judging needs).
 * :func:`mark_candidate` pins a firm to a list or drops it from one, with a reason, as an audited amendment.
   The current marks live in ``enterprise.flags["candidates"]`` — ``{tier: {action, reason, actor, marked_on,
   seq}}`` — beside other features' flags, which are kept.
@@ -265,7 +266,7 @@ def candidates(session: Session, actor: Actor, *, tier: str, region: str | None 
     gc.disable()  # each kept result is a tree of tuples: cyclic-GC passes over them would cost more than the scoring
     try:
         for (firm_id, uscc, name, region_code, firm_state, marks, data_year, document, holds_innovative,
-             holds_provincial) in stream_rows(session, query, chunk):
+             holds_provincial) in stream_rows(session, query, chunk, serial=True):
             values = _decoded(document)
             missing_title = PREREQUISITE_TITLE.get(tier) if firm_state != state else None
             mark = marks.get(tier) if isinstance(marks, dict) else None
