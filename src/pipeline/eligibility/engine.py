@@ -864,13 +864,14 @@ class _AwardCheck(_Node):
 
     def judge(self, awards: tuple[Award, ...] | None, year: int, out: list[Unmet]) -> Truth:
         rank_unknown = False
-        for award in awards or ():
-            for p in self.patterns:
-                if (award.type in p.types and award.level in p.levels and award.year <= year
-                        and (p.within_years is None or year - award.year < p.within_years)):
-                    if p.max_rank is None or (award.rank is not None and award.rank <= p.max_rank):
+        # the records unpacked, not read by field name (a descriptor call each): every firm with an award comes here
+        for kind, level, award_year, rank in awards or ():
+            for types, levels, max_rank, within_years in self.patterns:
+                if (kind in types and level in levels and award_year <= year
+                        and (within_years is None or year - award_year < within_years)):
+                    if max_rank is None or (rank is not None and rank <= max_rank):
                         return True
-                    rank_unknown = rank_unknown or award.rank is None
+                    rank_unknown = rank_unknown or rank is None
         if awards is None or rank_unknown:
             out.append(self.unmet("award", "unknown", missing=(self.key,), required=self.required))
             return None
