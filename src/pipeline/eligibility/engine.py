@@ -667,7 +667,8 @@ class _Source:
         not a global looked up by name — thousands per firm), else a global name bound to the value."""
         kind = type(value)
         if value is None or kind is bool or kind is int or kind is str or (kind is float and math.isfinite(value)):
-            return f"({value!r})" if kind in (int, float) and value < 0 else repr(value)
+            literal = repr(value)
+            return f"({literal})" if literal.startswith("-") else literal  # -1, -0.0: an operand whatever the operator
         name = f"_k{len(self.names)}"
         self.names[name] = value
         return name
