@@ -43,6 +43,25 @@ def test_a_read_stopped_early_leaves_the_transaction_usable(session_factory: ses
         assert session.scalar(select(func.count()).where(Enterprise.name == "改名")) == 30
 
 
+def test_a_serial_read_plans_without_workers_and_puts_the_setting_back(session_factory: sessionmaker[Session],
+                                                                      dialect: str) -> None:
+    if dialect != "postgresql":
+        pytest.skip("parallel plans are PostgreSQL's")
+    _enroll(session_factory, 12)
+    setting = select(func.current_setting("max_parallel_workers_per_gather"))
+    with session_factory() as session, session.begin():
+        before = session.scalar(setting)
+        assert before != "0"
+        during = [row[1] for row in stream_rows(session, select(Enterprise.uscc, setting.scalar_subquery()), 5,
+                                                serial=True)]
+        assert during == ["0"] * 12
+        assert session.scalar(setting) == before
+        rows = stream_rows(session, select(Enterprise.uscc).order_by(Enterprise.uscc), 5, serial=True)
+        assert len([next(rows) for _ in range(3)]) == 3
+        rows.close()  # stopped early: the savepoint's rollback takes the setting back
+        assert session.scalar(setting) == before
+
+
 def test_copy_rows_stores_none_as_the_column_type_does(session_factory: sessionmaker[Session], dialect: str) -> None:
     if dialect != "postgresql":
         pytest.skip("COPY is PostgreSQL's")

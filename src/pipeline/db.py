@@ -311,8 +311,8 @@ def driver_statement(statement: Executable, dialect: Dialect) -> DriverStatement
 STREAM_CHUNK = 1000
 
 
-def stream_rows(session: Session, statement: Select[*tuple[Any, ...]], chunk: int = STREAM_CHUNK,
-                ) -> Iterator[Sequence[Any]]:
+def stream_rows(session: Session, statement: Select[*tuple[Any, ...]], chunk: int = STREAM_CHUNK, *,
+                serial: bool = False) -> Iterator[Sequence[Any]]:
     """The rows of a long read (a list of the whole province), as they come, in flat memory.
 
     PostgreSQL: one ordinary query whose rows psycopg takes ``chunk`` at a time (libpq's chunked-rows mode;
@@ -326,6 +326,11 @@ def stream_rows(session: Session, statement: Select[*tuple[Any, ...]], chunk: in
     On PostgreSQL the rows are the driver's tuples and the parameters go to it as they are: neither passes
     through the columns' types (no ``TypeDecorator`` processing) — for plain columns and values (text, numbers,
     dates), as the exports select.
+
+    ``serial``: the statement is planned without parallel workers (``max_parallel_workers_per_gather`` 0 for it
+    alone), for a read whose client is the slower side: workers then only take the cores the client needs, and
+    some plans exist only serially — PostgreSQL 15 has no parallel hash *right* join, so the one parallel plan of a
+    left join hashes the right side whole before the first row, however wide.
     """
     connection = session.connection()
     if connection.dialect.name != "postgresql":
@@ -335,7 +340,11 @@ def stream_rows(session: Session, statement: Select[*tuple[Any, ...]], chunk: in
     driver: Any = connection.connection.driver_connection
     with driver.cursor() as cursor:
         cursor.execute("SAVEPOINT stream_rows")
+        workers = None
         try:
+            if serial:  # put back below; a rollback to the savepoint takes it back anyway
+                workers = cursor.execute("SELECT current_setting('max_parallel_workers_per_gather')").fetchone()
+                cursor.execute("SELECT set_config('max_parallel_workers_per_gather', '0', true)")
             yield from cursor.stream(str(compiled), compiled.params,
                                      size=chunk if psycopg.pq.version() >= 170000 else 1)
         finally:
@@ -343,6 +352,8 @@ def stream_rows(session: Session, statement: Select[*tuple[Any, ...]], chunk: in
             if status == psycopg.pq.TransactionStatus.INERROR:
                 cursor.execute("ROLLBACK TO SAVEPOINT stream_rows; RELEASE SAVEPOINT stream_rows")
             elif status == psycopg.pq.TransactionStatus.INTRANS:
+                if workers is not None:
+                    cursor.execute("SELECT set_config('max_parallel_workers_per_gather', %s, true)", workers)
                 cursor.execute("RELEASE SAVEPOINT stream_rows")
 
 

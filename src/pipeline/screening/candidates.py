@@ -5,7 +5,8 @@
   专精特新 → 小巨人) in the caller's jurisdiction that pass or nearly pass, ranked by the engine's gap. It scores
   every such firm in Python over one streamed query: no per-firm queries (on PostgreSQL
   :func:`~pipeline.db.stream_rows`: the server produces the rows on the machine's other core while these are
-  judged, and they come as the driver's tuples).
+  judged, and they come as the driver's tuples; planned serially — the parallel plan hashed every indicator
+  document, spilling to disk, before the first row, and its second process took the core the judging needs).
 * :func:`mark_candidate` pins a firm to a list or drops it from one, with a reason, as an audited amendment.
   The current marks live in ``enterprise.flags["candidates"]`` — ``{tier: {action, reason, actor, marked_on,
   seq}}`` — beside other features' flags, which are kept.
@@ -31,6 +32,7 @@ import binascii
 import datetime as dt
 import gc
 import json
+import operator
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -183,9 +185,20 @@ class Candidate:
         return self.mark is not None and self.mark.get("action") == "pin"
 
     def sort_key(self) -> tuple[int, int, tuple[int, int, int], str]:
-        passed = self.result is not None and self.result.passed is True
-        rank = self.result.gap.rank_key if self.result is not None else (1 << 30, 0, 0)
-        return (0 if self.pinned else 1, 0 if passed else 1, rank, self.uscc)
+        return (*_rank(self.pinned, self.result), self.uscc)
+
+
+_Rank = tuple[int, int, tuple[int, int, int]]
+
+
+def _rank(pinned: bool, result: Verdict | None) -> _Rank:
+    """:meth:`Candidate.sort_key` but the USCC: pinned first, then those that pass, then by gap."""
+    passed = result is not None and result.passed is True
+    gap = result.gap.rank_key if result is not None else (1 << 30, 0, 0)
+    return 0 if pinned else 1, 0 if passed else 1, gap
+
+
+_USCC = operator.attrgetter("uscc")
 
 
 _new_candidate: Callable[..., Candidate] = slot_constructor(Candidate)
@@ -244,13 +257,16 @@ def candidates(session: Session, actor: Actor, *, tier: str, region: str | None 
     )
     query = in_jurisdiction(query, actor, region)
     evaluate = criteria.evaluate
-    items: list[Candidate] = []
+    # The list by rank (Candidate.sort_key but the USCC): 100,000 firms fall in a few dozen ranks. Sorting the firms
+    # of each rank by USCC (text keys, compared as bytes) and taking the ranks in order is the stable sort by sort_key
+    # without its nested tuples to compare: 0.04 s, not 0.17 s, for 96,000 firms in the order the rows come.
+    ranks: dict[_Rank, list[Candidate]] = {}
     screened = 0
     collecting = gc.isenabled()
     gc.disable()  # each kept result is a tree of tuples: cyclic-GC passes over them would cost more than the scoring
     try:
         for (firm_id, uscc, name, region_code, firm_state, marks, data_year, document, holds_innovative,
-             holds_provincial) in stream_rows(session, query, chunk):
+             holds_provincial) in stream_rows(session, query, chunk, serial=True):
             values = _decoded(document)
             missing_title = PREREQUISITE_TITLE.get(tier) if firm_state != state else None
             mark = marks.get(tier) if isinstance(marks, dict) else None
@@ -271,15 +287,37 @@ def candidates(session: Session, actor: Actor, *, tier: str, region: str | None 
                     result = None  # a stored record the rulebook cannot read: listed only when pinned
             if action is None and not _near(result, max_conditions, max_points):
                 continue
-            items.append(_new_candidate(uscc, name, region_code, firm_state,
-                                        data_year if result is not None else None, result, mark, missing_title))
-        # ranked before the collector is back: the sort keys of 100,000 firms would set off full collections
-        # over every kept result
-        items.sort(key=Candidate.sort_key)
+            candidate = _new_candidate(uscc, name, region_code, firm_state,
+                                       data_year if result is not None else None, result, mark, missing_title)
+            rank = _rank(mark is not None and mark.get("action") == "pin", result)  # Candidate.pinned, as it has it
+            peers = ranks.get(rank)
+            if peers is None:
+                ranks[rank] = peers = []
+            peers.append(candidate)
+        # ranked before the collector is back: sort keys of 100,000 firms would set off full collections over every
+        # kept result
+        items: list[Candidate] = []
+        for rank in sorted(ranks):
+            peers = ranks[rank]
+            peers.sort(key=_USCC)
+            items += peers
     finally:
         if collecting:
-            gc.enable()
+            _collector_back_on()
     return CandidateList(tier, rulebook, state, screened, items)
+
+
+def _collector_back_on() -> None:
+    """Turn the cyclic collector back on after a list was built with it off, without the collection the next
+    allocation would set off over every object made meanwhile (the whole list: up to a tenth of a second at 100,000
+    firms). They move to the oldest generation at once — ``gc.freeze()`` then ``gc.unfreeze()`` move every tracked
+    object to the permanent generation and back into the oldest one, without visiting them — unless something in the
+    process froze objects on purpose, which ``unfreeze()`` would undo. Full collections still visit them, as they
+    visit any long-lived object."""
+    if gc.get_freeze_count() == 0:
+        gc.freeze()
+        gc.unfreeze()
+    gc.enable()
 
 
 def _decoded(document: str | None) -> Any:
