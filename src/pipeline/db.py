@@ -5,12 +5,12 @@ from __future__ import annotations
 import io
 import json
 import sys
-import threading
 import time
 from collections import namedtuple
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, cast
 
 import orjson
@@ -40,6 +40,7 @@ from sqlalchemy.sql.base import Executable
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
 from pipeline.errors import InvalidInput
+from pipeline.shared_settings import SharedSetting
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 POOL_SIZE = 15
@@ -173,20 +174,39 @@ def per_firm(query: Any, firm_column: Any, ids: list[int], postgres: bool, order
             .select_from(firm.join(rows, true())).order_by(firm.c.id, rows.c._order))
 
 
-_BULK_WRITE_PLANS = (
-    "WITH previous AS MATERIALIZED (SELECT current_setting('plan_cache_mode') AS plan_cache_mode, "
-    "current_setting('enable_hashjoin') AS enable_hashjoin, current_setting('enable_mergejoin') AS enable_mergejoin) "
-    "SELECT plan_cache_mode, enable_hashjoin, enable_mergejoin, set_config('plan_cache_mode', 'auto', true), "
-    "set_config('enable_hashjoin', 'off', true), set_config('enable_mergejoin', 'off', true) FROM previous")
-_RESTORE_PLANS = ("SELECT set_config('plan_cache_mode', %s, true), set_config('enable_hashjoin', %s, true), "
-                  "set_config('enable_mergejoin', %s, true)")
-
-
 @contextmanager
-def bulk_write_plans(cursor: Any) -> Iterator[None]:
-    """Inside: the psycopg ``cursor``'s statements — a chunk's bulk writes — are planned for them (``SET LOCAL``),
-    then the settings are put back; one statement each way (the settings as they were are read, in the CTE, before
-    they are set). Not put back after an error: the savepoint or transaction it aborted takes them with it.
+def local_settings(cursor: Any, settings: Mapping[str, str]) -> Iterator[None]:
+    """Inside: the psycopg ``cursor``'s transaction runs with these PostgreSQL ``settings`` (``SET LOCAL``); on the
+    way out they are put back as they were. One statement each way: the settings as they were are read, in a
+    materialised CTE, before the same statement sets them. Not put back when the transaction is in error: the
+    savepoint or transaction rolled back takes them with it."""
+    names = list(settings)
+    aliases = [f"s{index}" for index in range(len(names))]
+    set_each = ", ".join("set_config(%s, %s, true)" for _ in names)
+    # only placeholders and numbered aliases in the text: the names and values are parameters
+    previous = cursor.execute(
+        f"WITH previous AS MATERIALIZED (SELECT {', '.join(f'current_setting(%s) AS {a}' for a in aliases)}) "  # noqa: S608
+        f"SELECT {', '.join(aliases)}, {set_each} FROM previous",
+        [*names, *_pairs(names, [settings[name] for name in names])]).fetchone()[:len(names)]
+    try:
+        yield
+    finally:
+        if cursor.connection.info.transaction_status != psycopg.pq.TransactionStatus.INERROR:
+            cursor.execute(f"SELECT {set_each}", _pairs(names, previous))
+
+
+def _pairs(names: Sequence[str], values: Sequence[str]) -> list[str]:
+    """``name, value, name, value, …``: the parameters of ``set_config(%s, %s, true)`` repeated."""
+    return [part for name, value in zip(names, values, strict=True) for part in (name, value)]
+
+
+BULK_WRITE_PLANS = {"plan_cache_mode": "auto", "enable_hashjoin": "off", "enable_mergejoin": "off"}
+"""How a chunk's bulk writes are planned (:func:`bulk_write_plans`)."""
+
+
+def bulk_write_plans(cursor: Any) -> AbstractContextManager[None]:
+    """Inside: the psycopg ``cursor``'s statements — a chunk's bulk writes — are planned for them
+    (:func:`local_settings`, :data:`BULK_WRITE_PLANS`).
 
     * Joins by nested loops (hash and merge joins off), for an ``UPDATE … FROM unnest(ids)`` of a chunk's rows by
       primary key: on statistics that predate the rows a bulk write has just made, the planner hashes the whole
@@ -196,13 +216,8 @@ def bulk_write_plans(cursor: Any) -> Iterator[None]:
       one), for ``COPY`` into tables with foreign keys: each row's key check is a cached plan (``SELECT 1 FROM
       enterprises … FOR KEY SHARE``) that :func:`make_engine`'s ``force_custom_plan`` has planned afresh for every
       row — the server's CPU time for an import's 50,000 titles fell from 0.66 s to 0.35 s that way, for as many
-      events from 1.05 s to 0.77 s. The chunk's UPDATEs, by key with the joins above, have one plan either way.
-
-    One round trip each way, not three: every result wakes the writer's thread, which then waits for the
-    interpreter while the server waits for it."""
-    previous = cursor.execute(_BULK_WRITE_PLANS).fetchone()[:3]
-    yield
-    cursor.execute(_RESTORE_PLANS, previous)
+      events from 1.05 s to 0.77 s. The chunk's UPDATEs, by key with the joins above, have one plan either way."""
+    return local_settings(cursor, BULK_WRITE_PLANS)
 
 
 def without_jit(session: Session) -> None:
@@ -306,6 +321,16 @@ def driver_statement(statement: Executable, dialect: Dialect) -> DriverStatement
     return found
 
 
+def driver_rows(session: Session, sql: str, params: Sequence[Any]) -> list[Any]:
+    """The rows of a statement written out for psycopg (bulk reads by id arrays: an import's loads, run on its writer
+    thread beside the thread computing a chunk), run on the session's connection, in its transaction: the driver's
+    plain tuples, without SQLAlchemy's compiling and row wrapping — half the interpreter's time or less."""
+    driver: Any = session.connection().connection.driver_connection
+    with driver.cursor() as cursor:
+        rows: list[Any] = cursor.execute(sql, params).fetchall()
+        return rows
+
+
 # --- Long reads: a whole list, streamed ------------------------------------------------------------------------
 
 STREAM_CHUNK = 1000
@@ -340,21 +365,20 @@ def stream_rows(session: Session, statement: Select[*tuple[Any, ...]], chunk: in
     driver: Any = connection.connection.driver_connection
     with driver.cursor() as cursor:
         cursor.execute("SAVEPOINT stream_rows")
-        workers = None
         try:
-            if serial:  # put back below; a rollback to the savepoint takes it back anyway
-                workers = cursor.execute("SELECT current_setting('max_parallel_workers_per_gather')").fetchone()
-                cursor.execute("SELECT set_config('max_parallel_workers_per_gather', '0', true)")
-            yield from cursor.stream(str(compiled), compiled.params,
-                                     size=chunk if psycopg.pq.version() >= 170000 else 1)
+            with local_settings(cursor, SERIAL_PLANS) if serial else nullcontext():
+                yield from cursor.stream(str(compiled), compiled.params,
+                                         size=chunk if psycopg.pq.version() >= 170000 else 1)
         finally:
             status = driver.info.transaction_status
             if status == psycopg.pq.TransactionStatus.INERROR:
                 cursor.execute("ROLLBACK TO SAVEPOINT stream_rows; RELEASE SAVEPOINT stream_rows")
             elif status == psycopg.pq.TransactionStatus.INTRANS:
-                if workers is not None:
-                    cursor.execute("SELECT set_config('max_parallel_workers_per_gather', %s, true)", workers)
                 cursor.execute("RELEASE SAVEPOINT stream_rows")
+
+
+SERIAL_PLANS = {"max_parallel_workers_per_gather": "0"}
+""":func:`stream_rows`' ``serial`` reads."""
 
 
 # --- COPY on PostgreSQL: the bulk writes (imports, sweeps, awards sync) ----------------------------------------
@@ -418,9 +442,19 @@ class CopyBatch:
     data: bytes
 
     def send(self) -> None:
-        """The ``COPY``, its rows' foreign-key checks on cached plans (:func:`bulk_write_plans`)."""
-        with self.connection.cursor() as cursor, bulk_write_plans(cursor):
+        with self.connection.cursor() as cursor:
             send_copy(cursor, self.table, self.columns, self.data)
+
+
+def send_batches(batches: Sequence[CopyBatch]) -> None:
+    """A bulk writer's chunk of ``COPY`` batches (all on one connection), planned as bulk writes
+    (:func:`bulk_write_plans`: each row's foreign-key check on a cached plan); a few rows go by
+    :meth:`CopyBatch.send`, for which the settings would cost more round trips than they save."""
+    if not batches:
+        return
+    with batches[0].connection.cursor() as cursor, bulk_write_plans(cursor):
+        for batch in batches:
+            send_copy(cursor, batch.table, batch.columns, batch.data)
 
 
 def copy_batch(session: Session, table: Table, rows: Sequence[Mapping[str, Any]]) -> CopyBatch | None:
@@ -440,25 +474,18 @@ QUICK_SWITCH_INTERVAL = 0.0005
 default: 0.005). A writer thread wakes up for every block of COPY data the server has taken and for every
 result, and each time it waited up to the whole interval for a thread that never blocks: 50,000 rows of an
 import's recognitions waited ≈ 2.5 s that way (wall time, with the CPU time unchanged)."""
-_handoffs = threading.Lock()
-_writers = 0
-_default_interval = 0.0
 
 
-@contextmanager
-def quick_handoffs() -> Iterator[None]:
+def _switch_quickly() -> Callable[[], None]:
+    default = sys.getswitchinterval()
+    sys.setswitchinterval(min(default, QUICK_SWITCH_INTERVAL))
+    return partial(sys.setswitchinterval, default)
+
+
+_QUICK_HANDOFFS = SharedSetting(_switch_quickly)
+
+
+def quick_handoffs() -> AbstractContextManager[None]:
     """Inside: :data:`QUICK_SWITCH_INTERVAL` — for as long as any bulk writer's thread runs beside a computing
     one; the process's own interval back when the last one ends (an API server may run several at once)."""
-    global _writers, _default_interval
-    with _handoffs:
-        if _writers == 0:
-            _default_interval = sys.getswitchinterval()
-            sys.setswitchinterval(min(_default_interval, QUICK_SWITCH_INTERVAL))
-        _writers += 1
-    try:
-        yield
-    finally:
-        with _handoffs:
-            _writers -= 1
-            if _writers == 0:
-                sys.setswitchinterval(_default_interval)
+    return _QUICK_HANDOFFS.held()

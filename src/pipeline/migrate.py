@@ -70,8 +70,8 @@ def head_revision() -> str | None:
 
 
 def current_revision(engine: Engine) -> str | None:
-    """The revision(s) the database is at, as alembic recorded them in its version table (read with one query,
-    without loading alembic); ``None`` for a database never migrated."""
+    """The revision(s) the database is at, as alembic recorded them in its version table (read directly, without
+    loading alembic); ``None`` for a database never migrated."""
     with engine.connect() as connection:
         if not inspect(connection).has_table(VERSION_TABLE):
             return None

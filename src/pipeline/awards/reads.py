@@ -31,7 +31,7 @@ from pipeline.awards.service import (
     write,
 )
 from pipeline.dates import business_today
-from pipeline.db import CopyBatch, per_firm, quick_handoffs, without_jit
+from pipeline.db import per_firm, quick_handoffs, send_batches, without_jit
 from pipeline.errors import Forbidden, NotFound
 from pipeline.firms import repository
 from pipeline.history.replay import CORRECTION_KIND, voided_seqs
@@ -132,7 +132,7 @@ def sync(session: Session, *, actor: Actor, apply: bool, settle: Settle = "owed"
                     # the next chunk is read before this one is written (its firms are others: nothing it reads
                     # is written here), while the connection is free; the writing then runs beside its derivation
                     loaded = _load(session, next(chunks, None))
-                    sending = sender.submit(_send, batches)
+                    sending = sender.submit(send_batches, batches)
                 report.created.extend(item.record["details"] for item in derived)  # the view as created
             if sending is not None:
                 sending.result()
@@ -142,11 +142,6 @@ def sync(session: Session, *, actor: Actor, apply: bool, settle: Settle = "owed"
         else:
             savepoint.rollback()
     return report
-
-
-def _send(batches: list[CopyBatch]) -> None:
-    for batch in batches:
-        batch.send()
 
 
 def _load(session: Session, firms: list[Any] | None,

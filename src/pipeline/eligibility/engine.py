@@ -778,10 +778,7 @@ class _Check(_Node):
                 missing=f"tuple(k for k, x in zip({src.const(self.keys)}, ({', '.join(found)},)) if x is None)")
         truth = src.var("t")
         with src.block(f"if {' or '.join(f'{name} is None' for name in found)}:"):
-            if self.aggregate is None:
-                src.line(f"{out}.append({unknown})")
-            else:
-                src.append(out, unknown)
+            src.append(out, unknown)
             src.line(f"{truth} = None")
         with src.block("else:"):
             if self.aggregate is not None:

@@ -44,6 +44,7 @@ from sqlalchemy.orm import Session
 from pipeline.db import (
     bulk_write_plans,
     copy_data,
+    driver_rows,
     json_text,
     member_of,
     per_firm,
@@ -124,12 +125,10 @@ def fetch_firms(session: Session, codes: Sequence[str], run_id: int) -> FetchedF
     if not codes:
         return FetchedFirms()
     if _postgres(session):
-        driver: Any = session.connection().connection.driver_connection
-        with driver.cursor() as cursor:
-            rows: Sequence[Any] = cursor.execute(_LOAD_FIRMS, (run_id, list(codes))).fetchall()
-            if not rows:
-                return FetchedFirms()
-            return FetchedFirms(rows, cursor.execute(_LOAD_TITLES, ([row[0] for row in rows],)).fetchall())
+        rows: Sequence[Any] = driver_rows(session, _LOAD_FIRMS, (run_id, list(codes)))
+        if not rows:
+            return FetchedFirms()
+        return FetchedFirms(rows, driver_rows(session, _LOAD_TITLES, ([row[0] for row in rows],)))
     e, h, r = ENTERPRISES.c, EVENTS.c, RECOGNITIONS.c
     query = (select(e.id, e.uscc, e.name, e.region_code, e.state, e.version, e.last_seq, e.barred_until,
                     e.last_effective_date, e.created_at, e.updated_at, h.hash, h.evidence["import"].label("imported"))

@@ -25,9 +25,8 @@ from __future__ import annotations
 import datetime as dt
 import gc
 import hashlib
-import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from functools import partial
 from itertools import islice
@@ -66,6 +65,7 @@ from pipeline.screening.warning import (
     side_title_spans,
     warning_for,
 )
+from pipeline.shared_settings import SharedSetting
 from pipeline.text import clean_optional
 from pipeline.titles.replay import GRANT as GRANT_SIDE_TITLE
 
@@ -177,13 +177,25 @@ def run_import(
 
 YOUNG_COLLECTION_ALLOCATIONS = 10_000
 """The collector's first threshold while imports run (Python's default: 700)."""
-_collecting = threading.Lock()
-_imports_running = 0
-_thresholds: tuple[int, int, int] = (0, 0, 0)
 
 
-@contextmanager
-def _quiet_collector() -> Iterator[None]:
+def _collect_less() -> Callable[[], None]:
+    """The collector as :func:`_quiet_collector` wants it; returns what puts it back."""
+    gc.freeze()
+    thresholds = gc.get_threshold()
+    gc.set_threshold(max(thresholds[0], YOUNG_COLLECTION_ALLOCATIONS), *thresholds[1:])
+
+    def restore() -> None:
+        gc.set_threshold(*thresholds)
+        gc.unfreeze()
+
+    return restore
+
+
+_QUIET_COLLECTOR = SharedSetting(_collect_less)
+
+
+def _quiet_collector() -> AbstractContextManager[None]:
     """Inside: the cyclic garbage collector runs less often and over less, from the first running import's start
     to the last one's end. An import allocates millions of objects and holds a chunk's records (rows, firms,
     events, their evidence) while it works on them:
@@ -196,21 +208,7 @@ def _quiet_collector() -> Iterator[None]:
 
     Nothing is lost: the import's own garbage is collected as before, the older heap's by the first full
     collection after it."""
-    global _imports_running, _thresholds
-    with _collecting:
-        if _imports_running == 0:
-            gc.freeze()
-            _thresholds = gc.get_threshold()
-            gc.set_threshold(max(_thresholds[0], YOUNG_COLLECTION_ALLOCATIONS), *_thresholds[1:])
-        _imports_running += 1
-    try:
-        yield
-    finally:
-        with _collecting:
-            _imports_running -= 1
-            if _imports_running == 0:
-                gc.set_threshold(*_thresholds)
-                gc.unfreeze()
+    return _QUIET_COLLECTOR.held()
 
 
 class ImportAbandoned(Exception):

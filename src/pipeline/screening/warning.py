@@ -17,7 +17,7 @@ from typing import Any, Protocol
 from sqlalchemy import BigInteger, ColumnElement, Row, select
 from sqlalchemy.orm import Session
 
-from pipeline.db import member_of
+from pipeline.db import driver_rows, member_of
 from pipeline.eligibility.engine import ASSESSMENT_LAG, CriteriaError, criteria_for
 from pipeline.errors import PipelineError
 from pipeline.json_numbers import stored_value
@@ -53,8 +53,10 @@ def indicator_years(session: Session, firm_ids: Iterable[int]) -> dict[int, list
     1,000 firms)."""
     found: dict[int, list[tuple[int, Any]]] = defaultdict(list)
     ids = list(firm_ids)
+    if not ids:
+        return found
     if session.get_bind().dialect.name == "postgresql":
-        for firm_id, year, indicators in _driver_rows(session, _INDICATOR_YEARS, ids):
+        for firm_id, year, indicators in driver_rows(session, _INDICATOR_YEARS, (ids,)):
             found[firm_id].append((year, stored_value(indicators)))  # as the column's type reads it back
         return found
     for start in range(0, len(ids), 1000):
@@ -79,17 +81,6 @@ _SIDE_TITLE_SPANS = (
     "WHERE enterprise_id = ANY(%b::bigint[])")
 
 
-def _driver_rows(session: Session, statement: str, ids: list[int]) -> list[Any]:
-    """The rows of ``statement`` for ``ids`` (one array, whatever its length: one round trip), from the session's
-    psycopg connection."""
-    if not ids:
-        return []
-    driver: Any = session.connection().connection.driver_connection
-    with driver.cursor() as cursor:
-        rows: list[Any] = cursor.execute(statement, (ids,)).fetchall()
-        return rows
-
-
 SideSpan = tuple[str, dt.date, dt.date, dt.date | None]
 """A side title as screening needs it: ``(kind, granted_on, valid_until, ended_on)``."""
 
@@ -104,8 +95,10 @@ def side_title_spans(session: Session, firm_ids: Iterable[int]) -> dict[int, lis
     """Every firm's side titles — one query for a batch (imports; on SQLite one per 1,000 firms)."""
     found: dict[int, list[SideSpan]] = defaultdict(list)
     ids = list(firm_ids)
+    if not ids:
+        return found
     if session.get_bind().dialect.name == "postgresql":
-        for firm_id, kind, granted_on, valid_until, ended_on in _driver_rows(session, _SIDE_TITLE_SPANS, ids):
+        for firm_id, kind, granted_on, valid_until, ended_on in driver_rows(session, _SIDE_TITLE_SPANS, (ids,)):
             found[firm_id].append((kind, granted_on, valid_until, ended_on))
         return found
     for start in range(0, len(ids), 1000):
