@@ -88,6 +88,26 @@ def test_recognitions_judge_each_firm_by_its_state(session_factory: Factory, tmp
     assert footprint(session_factory, A) == before  # all or nothing: A's good row was not written either
 
 
+def test_a_recognition_list_names_a_wrong_check_character_even_when_it_repeats(
+        session_factory: Factory, tmp_path: Path) -> None:
+    # the codes of stored firms are looked up before their check characters are checked: a code nobody holds is
+    # still checked, and told apart from one that is merely not enrolled
+    bring_to(session_factory, A, "innovative")
+    path = write_csv(tmp_path / "省级.csv", [
+        (1, A, "甲公司", "", "2023-06-30", ""),
+        (2, bad_check(B), "乙公司", "", "2023-06-30", ""),
+        (3, bad_check(B), "乙公司（重复）", "", "2023-06-30", ""),
+        (4, C, "丙公司", "", "2023-06-30", ""),
+    ])
+    summary, rows = do_import(session_factory, path, CITY, "recognize_provincial", batch="2023-豫-1", apply=True)
+    assert (summary.ok, summary.problems, summary.applied) == (1, 3, False)
+    report = by_row(rows)
+    assert report[3].status == "ok"
+    for row in (4, 5):
+        assert "check character 18" in (report[row].problem or ""), report[row]
+    assert "enroll it first" in (report[6].problem or "")
+
+
 def test_a_clean_recognition_list_is_applied_with_the_rows_evidence(session_factory: Factory, tmp_path: Path) -> None:
     for code in (A, B):
         bring_to(session_factory, code, "innovative")

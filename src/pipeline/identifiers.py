@@ -27,6 +27,14 @@ def normalize_uscc(raw: str) -> str:
     return str(stdnum_uscc.compact(re.sub(r"\s+", "", text)))
 
 
+def in_canonical_form(raw: str) -> bool:
+    """Whether ``raw`` is already written as :func:`validate_uscc` returns a code (ASCII digits for characters
+    1–8, GB 32100's alphabet after, nothing to normalise) — its check character not yet checked. A code in that
+    form that the register holds was checked when its firm was enrolled: a bulk reader may look it up first and
+    check only the codes it does not find."""
+    return _CANONICAL_USCC.fullmatch(raw) is not None
+
+
 def validate_uscc(raw: str) -> str:
     """Return the normalized code or raise :class:`InvalidUSCC` saying which character is wrong."""
     if _CANONICAL_USCC.fullmatch(raw) and stdnum_uscc.calc_check_digit(raw[:17]) == raw[17]:

@@ -44,7 +44,7 @@ from pipeline.db import without_jit
 from pipeline.errors import AlreadyExists, Conflict, InvalidInput, NotFound, PipelineError
 from pipeline.firms.records import FirmRecord, TitleRecord
 from pipeline.firms.service import DEFAULT_ENROLL_REASON, check_new_firm, enroll_evidence
-from pipeline.identifiers import region_of_uscc, validate_uscc
+from pipeline.identifiers import in_canonical_form, region_of_uscc, validate_uscc
 from pipeline.imports.bulk import ChunkWriter, ChunkWrites, FetchedFirms, fetch_firms
 from pipeline.imports.reading import ImportFile, SourceRow
 from pipeline.imports.regions import resolve_region
@@ -225,6 +225,8 @@ class _Checked:
     codes: dict[int, str] = field(default_factory=dict)
     """row → code, for the first row naming each firm"""
     to_load: list[str] = field(default_factory=list)
+    unchecked: set[str] = field(default_factory=set)
+    """codes in canonical form whose check character is checked only if the register does not hold them"""
 
 
 @dataclass
@@ -531,7 +533,11 @@ class _Importer:
         first_row: dict[str, int] = {}
         for row in rows:
             try:
-                code = validate_uscc(row.uscc)
+                if not row.problems and row.uscc not in first_row and in_canonical_form(row.uscc):
+                    code = row.uscc  # checked once loaded, if the register does not hold it (_chunk)
+                    checked.unchecked.add(code)
+                else:
+                    code = validate_uscc(row.uscc)
             except PipelineError as exc:
                 checked.reports[row.number] = self._problem(row, row.uscc, exc.detail)
                 continue
@@ -552,6 +558,12 @@ class _Importer:
             code_or_none = checked.codes.get(row.number)
             if code_or_none is None:
                 continue
+            if code_or_none not in firms and code_or_none in checked.unchecked:
+                try:
+                    validate_uscc(code_or_none)
+                except PipelineError as exc:
+                    reports[row.number] = self._problem(row, code_or_none, exc.detail)
+                    continue
             if code_or_none in self.recent:  # written by the chunk before, maybe still being written
                 reports[row.number] = self._duplicate(row, code_or_none, self.recent[code_or_none])
             else:
