@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from zoneinfo import ZoneInfo
 
 from pipeline.errors import InvalidInput
@@ -26,8 +27,10 @@ def add_years(day: dt.date, years: int) -> dt.date:
         return day.replace(year=day.year + years, day=28)
 
 
+@functools.lru_cache(maxsize=1024)
 def validity_end(start: dt.date, years: int) -> dt.date:
-    """A title recognised on 2021-01-01 for 3 years is valid through 2023-12-31."""
+    """A title recognised on 2021-01-01 for 3 years is valid through 2023-12-31. (Remembered: a list's rows
+    share their decision date.)"""
     return add_years(start, years) - dt.timedelta(days=1)
 
 

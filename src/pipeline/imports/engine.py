@@ -53,7 +53,7 @@ from pipeline.imports.side_titles import import_rows
 from pipeline.lifecycle import machine
 from pipeline.lifecycle.chain import GENESIS_HASH, canonical_json
 from pipeline.lifecycle.decide import EXPIRY_REASON_CODE, decide, due_expiries
-from pipeline.lifecycle.events import TRANSITION, next_event
+from pipeline.lifecycle.events import TRANSITION, next_event, recording_instant
 from pipeline.lifecycle.machine import RECOGNITION_TIER, RECOGNIZE
 from pipeline.models.imports import ImportRun
 from pipeline.rulebooks import TITLE_TIERS, Rulebook, rulebook_in_force
@@ -250,6 +250,11 @@ class _Importer:
         self.sink = sink
         self.progress = progress
         self.today = business_today()
+        self.now = recording_instant()
+        """When the chunk being applied is recorded: its events' ``recorded_at`` (never before a firm's head's,
+        :func:`pipeline.lifecycle.chain.next_recorded_at`) and its new firms' ``created_at``. One instant a chunk,
+        as one statement's rows share one: the chunk's timestamps are then formatted once, for the hash and for
+        the database, not once a row."""
         self.run_id = 0
         self.summary = ImportSummary(
             file_name=source.file_name, file_sha256=source.sha256, action=options.action,
@@ -460,9 +465,8 @@ class _Importer:
         region = self._region(row.region or region_of_uscc(code))
         rulebook = self._rulebook(day)
         name = check_new_firm(name=row.name, region=region, day=day, rulebook=rulebook, actor=self.actor, reason=None)
-        now = utc_now()
         firm = FirmRecord(uscc=code, name=name, region_code=region, state=machine.NEW, version=0, last_seq=0,
-                          barred_until=None, last_effective_date=None, created_at=now, updated_at=now)
+                          barred_until=None, last_effective_date=None, created_at=self.now, updated_at=self.now)
         machine.fire(rulebook, "enroll", firm)
         return firm, rulebook
 
@@ -481,7 +485,7 @@ class _Importer:
             firm, kind=TRANSITION, trigger=trigger, from_state=from_state, effective_date=effective_date,
             actor_id=actor.id, rulebook=rulebook, reason_code=reason_code, reason=reason, evidence=evidence,
             request_id=self.request_id, enterprise_id=firm.id, previous_hash=firm.head_hash or GENESIS_HASH,
-            user=actor.user)
+            user=actor.user, now=self.now)
         firm.head_hash = event.hash
         self.writes.events.append(event)
         self.summary.events += 1
@@ -553,6 +557,7 @@ class _Importer:
 
     def _chunk(self, checked: _Checked, firms: dict[str, FirmRecord]) -> list[RowReport]:
         rows, reports = checked.rows, checked.reports
+        self.now = recording_instant()
         codes: dict[int, str] = {}
         for row in rows:
             code_or_none = checked.codes.get(row.number)
@@ -672,6 +677,7 @@ class _Importer:
         done = 0
         for start in range(0, len(codes), BACKFILL_CHUNK_FIRMS):
             chunk = codes[start:start + BACKFILL_CHUNK_FIRMS]
+            self.now = recording_instant()
             firms = self._load(chunk)
             created: dict[str, tuple[FirmRecord, Rulebook, dt.date, SourceRow]] = {}
             blocked: set[str] = set()

@@ -39,6 +39,7 @@ from pipeline.json_numbers import MAX_SAFE_INTEGER, canonical_value, stored_valu
 from pipeline.models import Event
 
 GENESIS_HASH = "0" * 64
+ONE_MICROSECOND = dt.timedelta(microseconds=1)
 
 JCS = "jcs-1"
 """RFC 8785 canonical JSON, SHA-256: every event sealed since recipes were recorded."""
@@ -68,11 +69,22 @@ HASHED_FIELDS: tuple[str, ...] = (
 
 
 def format_timestamp(value: dt.datetime) -> str:
-    if value.tzinfo is not dt.UTC:
-        value = value.astimezone(dt.UTC)
-    if value.year >= 1000:  # the same text as strftime below, three times faster
-        return value.isoformat(timespec="microseconds")[:-6] + "Z"
-    return value.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    """``YYYY-MM-DDTHH:MM:SS.ffffffZ`` in UTC. The last instant formatted is remembered: a bulk write records
+    its rows at one instant, formatted once for all their hashes and their COPY."""
+    global _last_timestamp
+    last = _last_timestamp
+    if last[0] is value:  # that very object: immutable, and kept alive by the memo, so its id is not reused
+        return last[1]
+    utc = value if value.tzinfo is dt.UTC else value.astimezone(dt.UTC)
+    if utc.year >= 1000:  # the same text as strftime below, three times faster
+        text = utc.isoformat(timespec="microseconds")[:-6] + "Z"
+    else:
+        text = utc.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    _last_timestamp = (value, text)  # one tuple, swapped whole: another thread reads an old pair or a new one
+    return text
+
+
+_last_timestamp: tuple[dt.datetime | None, str] = (None, "")
 
 
 # --- canonical forms -----------------------------------------------------------------------------------
@@ -334,4 +346,4 @@ def next_recorded_at(head_recorded_at: dt.datetime | None, now: dt.datetime | No
     current = now or utc_now()
     if head_recorded_at is None:
         return current
-    return max(current, head_recorded_at + dt.timedelta(microseconds=1))
+    return max(current, head_recorded_at + ONE_MICROSECOND)

@@ -74,6 +74,12 @@ class EventRecord:
         return {name: getattr(self, name) for name in _EVENT_FIELDS}
 
 
+def recording_instant() -> dt.datetime:
+    """Now, by the clock every event is recorded by (:func:`next_event` reads it when not given ``now``; a bulk
+    writer reads it once a chunk and hands it to each of the chunk's events)."""
+    return utc_now()
+
+
 def next_event(
     firm: FirmBook,
     *,
@@ -97,7 +103,7 @@ def next_event(
     ``recorded_at`` is now, but never before the head event's (the firm's ``updated_at``, which every event
     sets to its own ``recorded_at``) plus 1 µs: an honest chain never goes backwards across hosts.
     ``user``: the person behind the principal ``actor_id`` (a console account), kept as ``evidence.user``."""
-    now = chain.next_recorded_at(firm.updated_at if firm.last_seq else None, now or utc_now())
+    now = chain.next_recorded_at(firm.updated_at if firm.last_seq else None, now or recording_instant())
     record = EventRecord(
         enterprise_id=enterprise_id,
         uscc=firm.uscc,
