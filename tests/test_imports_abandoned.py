@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 
 from pipeline.db import unit_of_work
 from pipeline.imports import ImportFile, ImportOptions
-from pipeline.imports.engine import CHUNK_ROWS, ImportAbandoned, run_import
+from pipeline.imports.engine import CHUNK_ROWS, FIRST_CHUNK_ROWS, ImportAbandoned, run_import
 from pipeline.models import Enterprise, ImportRun
 
 
@@ -31,7 +31,7 @@ def test_an_import_asked_to_stop_stops_before_the_next_chunk_and_writes_nothing(
         run_import(session, ImportFile(stream, path.name), ImportOptions(action="enroll"), ADMIN, apply=True,
                    sink=seen.append, should_stop=stop)
     assert len(asked) == 2
-    assert len(seen) == CHUNK_ROWS  # the first chunk was reported, the second never read
+    assert len(seen) == FIRST_CHUNK_ROWS  # the first chunk was reported, the second never read
     with session_factory() as session:
         assert session.scalar(select(func.count()).select_from(Enterprise)) == 0
         assert session.scalar(select(func.count()).select_from(ImportRun)) == 0
