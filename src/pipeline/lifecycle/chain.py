@@ -148,10 +148,11 @@ def _walk(value: Any, *, exact: bool) -> bool:
         if kind is str or kind is bool or item is None:
             continue
         if kind is dict:
-            for key in item:
+            for key, child in item.items():
                 if type(key) is not str or not (key.isascii() or max(map(ord, key)) <= 0xFFFF):
                     return False
-            stack.extend(item.values())
+                if type(child) is not str:  # text is JSON's own and needs no look: most values are text
+                    stack.append(child)
         elif kind is list:
             stack.extend(item)
         elif kind is int:
