@@ -394,6 +394,18 @@ def json_text(document: Any) -> str:
         return json.dumps(document, ensure_ascii=False)
 
 
+def json_document(text: str | None) -> Any:
+    """A JSON column's value read as text (``jsonb::text``), decoded by orjson — four times faster than psycopg's
+    jsonb loader (the standard library's ``json``) — or by ``json`` where orjson refuses (a lone surrogate, an
+    integer beyond 64 bits, a number beyond a double): the same document either way."""
+    if text is None:
+        return None
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return json.loads(text)
+
+
 def copy_data(connection: Any, rows: Iterable[Sequence[Any]]) -> bytes:
     """Rows as ``COPY … FROM STDIN`` text data, formatted with the psycopg ``connection``'s adapters (nothing is
     sent: the data can be made on one thread and sent on another)."""
