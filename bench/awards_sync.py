@@ -38,9 +38,9 @@ from sqlalchemy.engine import make_url
 
 sys.path.insert(0, str(Path(__file__).parent))  # bench/import.py's helpers
 
-import pipeline  # noqa: E402
-from pipeline.cli import main as pipeline_main  # noqa: E402
-from pipeline.imports import engine  # noqa: E402
+import pipeline
+from pipeline.cli import main as pipeline_main
+from pipeline.imports import engine
 
 bench_import: Any = __import__("import")
 DATABASE = "pipeline_bench_awards_sync"
