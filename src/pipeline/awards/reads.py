@@ -103,7 +103,7 @@ def sync(session: Session, *, actor: Actor, apply: bool, settle: Settle = "owed"
     if settle == "none":
         return report
     without_jit(session)
-    packs = current_packs(session)
+    packs = PacksByRegion(current_packs(session))
     savepoint = session.begin_nested()
     try:
         if session.get_bind().dialect.name == "postgresql":
@@ -126,13 +126,13 @@ History = tuple[Any, list[Any], list[Any], list[Existing]]
 """A firm that may be paid here, its achieving events in seq order, its titles and its entitlements."""
 
 
-def _derive_chunk(report: SyncReport, packs: tuple[PolicyPack, ...], firms: list[Any], histories: list[History],
+def _derive_chunk(report: SyncReport, packs: PacksByRegion, firms: list[Any], histories: list[History],
                   *, actor: str, settle: Settle, allocate: Callable[[int], list[int]]) -> list[Derived]:
     """What a chunk's firms are owed and not yet derived, in firm then event order; counted into ``report``."""
     report.firms_checked += len(firms)
     derived = []
     for firm, events, titles, existing in histories:
-        context = Context(packs, existing)
+        context = Context(packs[firm.region_code], existing)
         for event in _achievements(events):
             earned = derive(firm, event, titles, context, actor=actor, settle=settle, allocate=allocate)
             context.existing.extend(item.entitlement for item in earned)  # stacking sees them next
@@ -141,12 +141,25 @@ def _derive_chunk(report: SyncReport, packs: tuple[PolicyPack, ...], firms: list
     return derived
 
 
-def _sync_postgres(session: Session, report: SyncReport, packs: tuple[PolicyPack, ...], actor: str, settle: Settle,
+class PacksByRegion(dict[str, tuple[PolicyPack, ...]]):
+    """Region → the packs, in their order, whose jurisdiction covers it: all that :func:`evaluate` looks at of them
+    for a firm there (it skips the others) — worked out once a region in a sync, not once an event and pack."""
+
+    def __init__(self, packs: tuple[PolicyPack, ...]) -> None:
+        super().__init__()
+        self.packs = packs
+
+    def __missing__(self, region_code: str) -> tuple[PolicyPack, ...]:
+        covering = self[region_code] = tuple(pack for pack in self.packs if pack.covers(region_code))
+        return covering
+
+
+def _sync_postgres(session: Session, report: SyncReport, packs: PacksByRegion, actor: str, settle: Settle,
                    uscc: str | None, usccs: Collection[str] | None) -> None:
     """:func:`sync` on PostgreSQL: the database's work beside Python's, as an import's ``ChunkWriter`` does it.
 
-    A writer thread runs, on the session's psycopg connection, the reads of the chunk after the one being derived
-    (written-out statements: :func:`_read_chunk`) and then the previous chunk's ``COPY``; new ids are drawn on the
+    A writer thread runs, on the session's psycopg connection, the previous chunk's ``COPY`` and then the reads of
+    the chunk after the one being derived (written-out statements: :func:`_read_chunk`); new ids are drawn on the
     same connection, between two of its statements. The session itself is left to this thread. The next chunk is
     read before this one is written: its firms are others, so nothing it reads is written here."""
     connection: Any = session.connection().connection.driver_connection
@@ -156,11 +169,12 @@ def _sync_postgres(session: Session, report: SyncReport, packs: tuple[PolicyPack
         reading = writer.submit(_read_chunk, connection, chunks)
         sending: Future[None] | None = None
         while (read := reading.result()) is not None:
-            if sending is not None:
-                sending.result()  # done before the read behind it: what it raised, raised now
-            reading = writer.submit(_read_chunk, connection, chunks)
+            reading = writer.submit(_read_chunk, connection, chunks)  # behind the previous chunk's COPY
             derived = _derive_chunk(report, packs, *_histories(read), actor=actor, settle=settle, allocate=ids.take)
-            sending = writer.submit(send_batches, copy_batches(session, derived))
+            batches = copy_batches(session, derived)
+            if sending is not None:
+                sending.result()
+            sending = writer.submit(send_batches, batches)
         if sending is not None:
             sending.result()
 
@@ -221,10 +235,33 @@ def _with_history(session: Session, firms: list[Any]) -> Iterator[History]:
 # it; its id lists rendered as literal IN (…) lists cost psycopg as much again to parse. Here: the firms by a code
 # array, their rows firm by firm as pipeline.db.per_firm reads them (LATERAL over unnest of the ids: an index serves
 # it whatever the statistics say), id and code lists in binary (%b), and each event's evidence as text that orjson
-# decodes (psycopg's jsonb loader is the standard library's json, 4× slower).
+# decodes if it is read at all (psycopg's jsonb loader, the standard library's json, is 4× slower and decodes all).
 
 FirmRow = namedtuple("FirmRow", ["id", "uscc", "region_code"])
-EventRow = namedtuple("EventRow", ["seq", "kind", "trigger", "reason_code", "effective_date", "evidence"])
+_UNREAD = object()
+
+
+class EventRow:
+    """An achieving event as a sync reads it on PostgreSQL, its evidence (jsonb text) decoded when first asked for:
+    most events' never is (a correction's names what it voids, a side-title grant's its kind, a matching award's
+    grant the funds; a recognition paid a fixed amount needs none)."""
+
+    __slots__ = ("_evidence", "_text", "effective_date", "kind", "reason_code", "seq", "trigger")
+
+    def __init__(self, seq: int, kind: str, trigger: str | None, reason_code: str | None,
+                 effective_date: dt.date, evidence: str | None) -> None:
+        self.seq, self.kind, self.trigger, self.reason_code = seq, kind, trigger, reason_code
+        self.effective_date = effective_date
+        self._text = evidence
+        self._evidence: Any = _UNREAD
+
+    @property
+    def evidence(self) -> Any:
+        if self._evidence is _UNREAD:
+            self._evidence = json_document(self._text)
+        return self._evidence
+
+
 TitleRow = namedtuple("TitleRow", ["tier", "granted_by_seq", "end_reason"])
 
 _FIRMS = "SELECT id, uscc, region_code FROM enterprises"
@@ -305,7 +342,7 @@ def _histories(read: ChunkRead) -> tuple[list[Any], list[History]]:
     titles: dict[int, list[Any]] = {firm.id: [] for firm in read.paying}
     owed: dict[int, list[Existing]] = {firm.id: [] for firm in read.paying}
     for firm_id, seq, kind, trigger, reason_code, effective_date, evidence in read.events:
-        events[firm_id].append(EventRow(seq, kind, trigger, reason_code, effective_date, json_document(evidence)))
+        events[firm_id].append(EventRow(seq, kind, trigger, reason_code, effective_date, evidence))
     for firm_id, *title in read.titles:
         titles[firm_id].append(TitleRow._make(title))
     for firm_id, *entitlement in read.owed:
