@@ -9,8 +9,9 @@ time it. A 省级 recognition earns under the Zhengzhou and Zhanhe packs, whose 
 firms: the import derives their entitlements (41,667 of 50,000).
 
 Prints, per run: the import's wall time, this process's CPU time over the import (user + system: the importer's),
-and the derivation's wall and CPU time. ``--runs`` repeats the whole (fresh database each time); on a shared
-machine compare CPU times, and alternate the two versions being compared.
+the derivation's wall and CPU time, and how long the cyclic garbage collector ran during the derivation.
+``--runs`` repeats the whole (fresh database each time); on a shared machine compare CPU times, and alternate the
+two versions being compared.
 
     PYTHONPATH=src:. .venv/bin/python bench/awards_sync.py --rows 20000
     PYTHONPATH=src:. .venv/bin/python bench/awards_sync.py --rows 50000 --runs 3
@@ -25,6 +26,7 @@ import argparse
 import compileall
 import contextlib
 import cProfile
+import gc
 import os
 import sys
 import tempfile
@@ -56,9 +58,19 @@ def timed_entitle(spent: dict[str, float], profile: Path | None) -> Iterator[Non
     """``_Importer._entitle`` timed (wall and CPU) into ``spent``, under cProfile when ``profile`` is a file."""
     original = engine._Importer._entitle
 
+    collecting: list[float] = []
+    spent["gc"] = 0.0
+
+    def collector(phase: str, _info: dict[str, Any]) -> None:
+        if phase == "start":
+            collecting.append(time.perf_counter())
+        elif collecting:
+            spent["gc"] += time.perf_counter() - collecting.pop()
+
     def wrapper(self: Any) -> None:
         profiler = cProfile.Profile() if profile else None
         started, started_cpu = time.perf_counter(), cpu()
+        gc.callbacks.append(collector)
         if profiler:
             profiler.enable()
         try:
@@ -67,6 +79,7 @@ def timed_entitle(spent: dict[str, float], profile: Path | None) -> Iterator[Non
             if profiler:
                 profiler.disable()
                 profiler.dump_stats(str(profile))
+            gc.callbacks.remove(collector)
             spent["wall"] = time.perf_counter() - started
             spent["cpu"] = cpu() - started_cpu
 
@@ -104,7 +117,7 @@ def one_run(admin_url: str, rows: int, folder: Path, profile: Path | None) -> No
         output = recognize_in_process(url, path)
         wall, used = time.perf_counter() - started, cpu() - started_cpu
     print(f"{rows:,} rows: import {wall:6.2f} s wall, CPU {used:6.2f} s; derivation (_entitle) "
-          f"{spent['wall']:6.2f} s wall, CPU {spent['cpu']:6.2f} s", flush=True)
+          f"{spent['wall']:6.2f} s wall, CPU {spent['cpu']:6.2f} s (cyclic GC {spent['gc']:5.2f} s)", flush=True)
     print(f"      {output.splitlines()[-1] if output else ''}", flush=True)
 
 
