@@ -19,6 +19,7 @@ import datetime as dt
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import cache, lru_cache
+from operator import attrgetter, itemgetter
 from typing import Any, Literal, Protocol
 
 from sqlalchemy import Select, bindparam, func, insert, literal, select, true
@@ -26,7 +27,7 @@ from sqlalchemy.orm import Session
 
 from pipeline.awards import ledger
 from pipeline.dates import business_today, utc_now
-from pipeline.db import CopyBatch, copy_batch
+from pipeline.db import CopyBatch, copy_values
 from pipeline.errors import InvalidInput
 from pipeline.identifiers import region_prefix
 from pipeline.lifecycle.machine import RECOGNITION_TIER
@@ -261,6 +262,10 @@ class NewEntitlement:
         return {name: getattr(self, name) for name in ENTITLEMENT_COLUMNS}
 
 
+_ENTITLEMENT_VALUES = attrgetter(*ENTITLEMENT_COLUMNS)
+"""A :class:`NewEntitlement`'s values in :data:`ENTITLEMENT_COLUMNS`' order, as one tuple (one C call)."""
+
+
 @dataclass(frozen=True)
 class Derived:
     """An entitlement to write and its first (``create``) record's columns."""
@@ -405,8 +410,13 @@ def write(session: Session, derived: Sequence[Derived]) -> None:
 def copy_batches(session: Session, derived: Sequence[Derived]) -> list[CopyBatch]:
     """:func:`write` on PostgreSQL, its two ``COPY`` formatted now, to be sent later (a bulk sync sends them on a
     second thread while it derives the next chunk)."""
-    entitlements = copy_batch(session, ENTITLEMENTS, [item.entitlement.columns() for item in derived])
-    records = copy_batch(session, RECORDS, [item.record for item in derived])
+    if not derived:
+        return []
+    record_columns = list(derived[0].record)
+    entitlements = copy_values(session, ENTITLEMENTS, ENTITLEMENT_COLUMNS,
+                               list(map(_ENTITLEMENT_VALUES, (item.entitlement for item in derived))))
+    records = copy_values(session, RECORDS, record_columns,
+                          list(map(itemgetter(*record_columns), (item.record for item in derived))))
     return [batch for batch in (entitlements, records) if batch is not None]
 
 
