@@ -5,6 +5,7 @@ owed by default."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 from helpers import ADMIN, Factory, make_uscc, walk
@@ -108,3 +109,54 @@ def test_sync_of_a_backfilled_history_derives_what_the_live_path_derived(session
     assert (national.net_amount, national.offsets[0]["entitlement_id"]) == (1_500_000, provincial.id)
     with unit_of_work(session_factory) as session:
         assert verify(session, uscc=synced).problems == []  # each entitlement's sealed first record included
+
+
+def test_a_sync_across_chunks_derives_each_firm_as_alone_in_firm_order_and_a_second_run_creates_nothing(
+        session_factory: Factory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(reads, "SYNC_CHUNK", 2)  # six firms: three chunks, a top-up's firm alone in one or not
+    paying = [make_uscc("410102", n) for n in range(1611, 1616)]
+    elsewhere = make_uscc("410302", 1616)  # 洛阳市老城区: no pack covers it, so no history is read
+    rows = [(firm, f"企业{firm[-5:]}", label, day, "", batch) for firm in [*paying, elsewhere]
+            for label, day, batch in (("创新型中小企业", "2022-03-01", "2022-创新"),
+                                      ("省级专精特新中小企业", "2023-03-01", "2023-豫-1"),
+                                      ("专精特新“小巨人”企业", "2024-04-01", "2024-国-1"))]
+    summary, report = do_import(session_factory, write_csv(tmp_path / "h.csv", rows, header=HEADER), ADMIN,
+                                "backfill", apply=True, awards="none")
+    assert summary.applied, report
+    with unit_of_work(session_factory) as session:
+        synced = reads.sync(session, actor=ADMIN, apply=True, usccs=[*paying, elsewhere])
+    assert synced.firms_checked == 6
+    created = [(item["id"], item["uscc"], item["achievement"]["seq"]) for item in synced.created]
+    assert [item[0] for item in created] == sorted(item[0] for item in created)  # ids drawn in derivation order
+    assert [item[1:] for item in created] == sorted(item[1:] for item in created)  # firm by firm, event by event
+
+    def comparable(entitlement: Entitlement) -> tuple[Any, ...]:
+        return (entitlement.id, entitlement.policy_id, entitlement.award_id, entitlement.achievement_seq,
+                entitlement.gross_amount, entitlement.net_amount, entitlement.payers, entitlement.offsets,
+                entitlement.superseded_by, entitlement.status)
+
+    first = sorted(_entitlements(session_factory, paying[0]), key=lambda e: e.id)
+    assert len(first) >= 2
+    assert any(e.offsets for e in first)  # the national top-up offsets the provincial award
+    for firm in paying:  # the same history earns the same, whatever chunk the firm was in
+        mine = sorted(_entitlements(session_factory, firm), key=lambda e: e.id)
+        shift = mine[0].id - first[0].id
+        assert [comparable(e) for e in mine] == [_shifted(comparable(e), shift) for e in first]
+        with unit_of_work(session_factory) as session:
+            assert verify(session, uscc=firm).problems == []
+    assert _entitlements(session_factory, elsewhere) == []
+    assert sorted(item[0] for item in created) == sorted(
+        e.id for firm in paying for e in _entitlements(session_factory, firm))
+    with unit_of_work(session_factory) as session:  # idempotent, by the file's firms and over every firm
+        again = reads.sync(session, actor=ADMIN, apply=True, usccs=[*paying, elsewhere])
+        everyone = reads.sync(session, actor=ADMIN, apply=True)
+    assert (again.firms_checked, again.created, everyone.firms_checked, everyone.created) == (6, [], 6, [])
+
+
+def _shifted(values: tuple[Any, ...], shift: int) -> tuple[Any, ...]:
+    """An entitlement's comparable values with its id and the ids it names (offsets, superseded_by) moved by
+    ``shift``."""
+    entitlement_id, policy_id, award_id, seq, gross, net, payers, offsets, superseded_by, status = values
+    moved = [{**offset, "entitlement_id": offset["entitlement_id"] + shift} for offset in offsets]
+    return (entitlement_id + shift, policy_id, award_id, seq, gross, net, payers, moved,
+            None if superseded_by is None else superseded_by + shift, status)

@@ -394,6 +394,18 @@ def json_text(document: Any) -> str:
         return json.dumps(document, ensure_ascii=False)
 
 
+def json_document(text: str | None) -> Any:
+    """A JSON column's value read as text (``jsonb::text``), decoded by orjson — four times faster than psycopg's
+    jsonb loader (the standard library's ``json``) — or by ``json`` where orjson refuses (a lone surrogate, an
+    integer beyond 64 bits, a number beyond a double): the same document either way."""
+    if text is None:
+        return None
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return json.loads(text)
+
+
 def copy_data(connection: Any, rows: Iterable[Sequence[Any]]) -> bytes:
     """Rows as ``COPY … FROM STDIN`` text data, formatted with the psycopg ``connection``'s adapters (nothing is
     sent: the data can be made on one thread and sent on another)."""
@@ -467,6 +479,25 @@ def copy_batch(session: Session, table: Table, rows: Sequence[Mapping[str, Any]]
     data = copy_data(connection, ([convert(row[name]) if convert else row[name] for name, convert in plan]
                                   for row in rows))
     return CopyBatch(connection, table.name, columns, data)
+
+
+def copy_values(session: Session, table: Table, columns: Sequence[str], rows: Sequence[Sequence[Any]],
+                ) -> CopyBatch | None:
+    """:func:`copy_batch` for rows given as their values in ``columns``' order (a bulk writer's tens of thousands:
+    no mapping made and read again per row, only the JSON columns converted)."""
+    if not rows:
+        return None
+    converters = [(index, convert) for index, name in enumerate(columns)
+                  if (convert := _json_converter(table.c[name].type)) is not None]
+    connection: Any = session.connection().connection.driver_connection
+
+    def converted(row: Sequence[Any]) -> list[Any]:
+        values = list(row)
+        for index, convert in converters:
+            values[index] = convert(values[index])
+        return values
+
+    return CopyBatch(connection, table.name, list(columns), copy_data(connection, map(converted, rows)))
 
 
 QUICK_SWITCH_INTERVAL = 0.0005

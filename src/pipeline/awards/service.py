@@ -19,6 +19,7 @@ import datetime as dt
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import cache, lru_cache
+from operator import attrgetter, itemgetter
 from typing import Any, Literal, Protocol
 
 from sqlalchemy import Select, bindparam, func, insert, literal, select, true
@@ -26,7 +27,7 @@ from sqlalchemy.orm import Session
 
 from pipeline.awards import ledger
 from pipeline.dates import business_today, utc_now
-from pipeline.db import CopyBatch, copy_batch
+from pipeline.db import CopyBatch, copy_values
 from pipeline.errors import InvalidInput
 from pipeline.identifiers import region_prefix
 from pipeline.lifecycle.machine import RECOGNITION_TIER
@@ -261,6 +262,10 @@ class NewEntitlement:
         return {name: getattr(self, name) for name in ENTITLEMENT_COLUMNS}
 
 
+_ENTITLEMENT_VALUES = attrgetter(*ENTITLEMENT_COLUMNS)
+"""A :class:`NewEntitlement`'s values in :data:`ENTITLEMENT_COLUMNS`' order, as one tuple (one C call)."""
+
+
 @dataclass(frozen=True)
 class Derived:
     """An entitlement to write and its first (``create``) record's columns."""
@@ -349,28 +354,44 @@ def allocate_ids(session: Session, count: int) -> list[int]:
     return list(range(top + 1, top + 1 + count))
 
 
+NEXT_IDS_SQL = "SELECT nextval('award_entitlements_id_seq') FROM generate_series(1, %s)"
+""":func:`allocate_ids`' statement written out, for :class:`IdPool` on a psycopg connection."""
+
+
 class IdPool:
     """New entitlement ids drawn in blocks, for a bulk derivation (``pipeline awards sync``, imports) that would
     otherwise spend a statement on each: the sequence on PostgreSQL (ids left unused are gaps, as after any
-    rollback); on SQLite, past the largest, counted here (writers are serialised)."""
+    rollback); on SQLite, past the largest, counted here (writers are serialised).
 
-    def __init__(self, session: Session, block: int = 1000) -> None:
+    ``connection``: the session's psycopg connection, to draw on directly (PostgreSQL) — for a sync whose
+    writer thread uses the connection meanwhile: its lock lets a draw go between two of that thread's
+    statements, where the session may not be shared between threads."""
+
+    def __init__(self, session: Session, block: int = 1000, connection: Any = None) -> None:
         self.session = session
         self.block = block
+        self.connection = connection
+        self.postgres = session.get_bind().dialect.name == "postgresql"
         self.ids: list[int] = []
         self.next_id: int | None = None
 
     def take(self, count: int) -> list[int]:
-        if self.session.get_bind().dialect.name != "postgresql":
+        if not self.postgres:
             if self.next_id is None:
                 self.next_id = allocate_ids(self.session, 1)[0]
             taken = list(range(self.next_id, self.next_id + count))
             self.next_id += count
             return taken
         if len(self.ids) < count:
-            self.ids.extend(allocate_ids(self.session, max(count - len(self.ids), self.block)))
+            self.ids.extend(self._draw(max(count - len(self.ids), self.block)))
         taken, self.ids = self.ids[:count], self.ids[count:]
         return taken
+
+    def _draw(self, count: int) -> list[int]:
+        if self.connection is None:
+            return allocate_ids(self.session, count)
+        with self.connection.cursor() as cursor:
+            return [int(value) for (value,) in cursor.execute(NEXT_IDS_SQL, (count,)).fetchall()]
 
 
 def write(session: Session, derived: Sequence[Derived]) -> None:
@@ -389,8 +410,13 @@ def write(session: Session, derived: Sequence[Derived]) -> None:
 def copy_batches(session: Session, derived: Sequence[Derived]) -> list[CopyBatch]:
     """:func:`write` on PostgreSQL, its two ``COPY`` formatted now, to be sent later (a bulk sync sends them on a
     second thread while it derives the next chunk)."""
-    entitlements = copy_batch(session, ENTITLEMENTS, [item.entitlement.columns() for item in derived])
-    records = copy_batch(session, RECORDS, [item.record for item in derived])
+    if not derived:
+        return []
+    record_columns = list(derived[0].record)
+    entitlements = copy_values(session, ENTITLEMENTS, ENTITLEMENT_COLUMNS,
+                               list(map(_ENTITLEMENT_VALUES, (item.entitlement for item in derived))))
+    records = copy_values(session, RECORDS, record_columns,
+                          list(map(itemgetter(*record_columns), (item.record for item in derived))))
     return [batch for batch in (entitlements, records) if batch is not None]
 
 
