@@ -8,11 +8,11 @@ from typing import Any
 
 import pytest
 
+from pipeline.db import json_document
 from pipeline.eligibility.engine import criteria_for
 from pipeline.errors import InvalidInput
 from pipeline.json_numbers import stored_value
 from pipeline.rulebooks import get_rulebook
-from pipeline.screening.candidates import _decoded
 
 DOCUMENTS = [
     '{"revenue": 2.0, "rd_spend": 300000.5, "years_in_niche": 7, "big": 10000000000000000, "own_brand": true, '
@@ -26,7 +26,7 @@ DOCUMENTS = [
 
 @pytest.mark.parametrize("document", DOCUMENTS)
 def test_an_indicator_document_reads_as_the_column_reads_it(document: str) -> None:
-    assert stored_value(_decoded(document)) == stored_value(json.loads(document))
+    assert stored_value(json_document(document)) == stored_value(json.loads(document))
 
 
 @pytest.mark.parametrize("document", [
@@ -48,8 +48,8 @@ def test_a_document_is_judged_as_the_column_gives_it_back(document: str, tier: s
         except InvalidInput as refused:  # the same refusal either way
             return str(refused)
 
-    assert judged(_decoded(document), stored=True) == judged(stored_value(json.loads(document)))
+    assert judged(json_document(document), stored=True) == judged(stored_value(json.loads(document)))
 
 
 def test_no_document_reads_as_none() -> None:
-    assert _decoded(None) is None
+    assert json_document(None) is None
