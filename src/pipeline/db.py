@@ -325,8 +325,12 @@ def driver_rows(session: Session, sql: str, params: Sequence[Any]) -> list[Any]:
     """The rows of a statement written out for psycopg (bulk reads by id arrays: an import's loads, run on its writer
     thread beside the thread computing a chunk), run on the session's connection, in its transaction: the driver's
     plain tuples, without SQLAlchemy's compiling and row wrapping — half the interpreter's time or less."""
-    driver: Any = session.connection().connection.driver_connection
-    with driver.cursor() as cursor:
+    return connection_rows(session.connection().connection.driver_connection, sql, params)
+
+
+def connection_rows(connection: Any, sql: str, params: Sequence[Any]) -> list[Any]:
+    """:func:`driver_rows` on a psycopg ``connection`` itself (a writer thread that holds it, not the session)."""
+    with connection.cursor() as cursor:
         rows: list[Any] = cursor.execute(sql, params).fetchall()
         return rows
 
@@ -474,11 +478,7 @@ def copy_batch(session: Session, table: Table, rows: Sequence[Mapping[str, Any]]
     if not rows:
         return None
     columns = list(rows[0])
-    plan = [(name, _json_converter(table.c[name].type)) for name in columns]
-    connection: Any = session.connection().connection.driver_connection
-    data = copy_data(connection, ([convert(row[name]) if convert else row[name] for name, convert in plan]
-                                  for row in rows))
-    return CopyBatch(connection, table.name, columns, data)
+    return copy_values(session, table, columns, [[row[name] for name in columns] for row in rows])
 
 
 def copy_values(session: Session, table: Table, columns: Sequence[str], rows: Sequence[Sequence[Any]],

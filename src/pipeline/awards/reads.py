@@ -32,7 +32,7 @@ from pipeline.awards.service import (
     write,
 )
 from pipeline.dates import business_today
-from pipeline.db import json_document, per_firm, quick_handoffs, send_batches, without_jit
+from pipeline.db import connection_rows, json_document, per_firm, quick_handoffs, send_batches, without_jit
 from pipeline.errors import Forbidden, NotFound
 from pipeline.firms import repository
 from pipeline.history.replay import CORRECTION_KIND, voided_seqs
@@ -306,18 +306,17 @@ def _postgres_firm_chunks(connection: Any, uscc: str | None, usccs: Collection[s
     if usccs is not None:
         codes = sorted(usccs)
         for start in range(0, len(codes), SYNC_CHUNK):
-            yield _firm_rows(connection, _FIRMS_BY_CODES, (codes[start:start + SYNC_CHUNK],))
+            yield _firm_rows(connection_rows(connection, _FIRMS_BY_CODES, (codes[start:start + SYNC_CHUNK],)))
         return
     after = 0
-    while chunk := _firm_rows(connection, *((_FIRMS_AFTER, (after, SYNC_CHUNK)) if uscc is None
-                                            else (_FIRM_AFTER, (after, uscc, SYNC_CHUNK)))):
+    while chunk := _firm_rows(connection_rows(connection, *((_FIRMS_AFTER, (after, SYNC_CHUNK)) if uscc is None
+                                                            else (_FIRM_AFTER, (after, uscc, SYNC_CHUNK))))):
         yield chunk
         after = chunk[-1].id
 
 
-def _firm_rows(connection: Any, sql: str, params: tuple[Any, ...]) -> list[Any]:
-    with connection.cursor() as cursor:
-        return [FirmRow._make(row) for row in cursor.execute(sql, params).fetchall()]
+def _firm_rows(rows: list[Any]) -> list[Any]:
+    return [FirmRow._make(row) for row in rows]
 
 
 def _read_chunk(connection: Any, chunks: Iterator[list[Any]]) -> ChunkRead | None:
@@ -330,11 +329,8 @@ def _read_chunk(connection: Any, chunks: Iterator[list[Any]]) -> ChunkRead | Non
     if not paying:
         return ChunkRead(firms, paying, [], [], [])
     ids = [firm.id for firm in paying]
-    with connection.cursor() as cursor:
-        events = cursor.execute(_EVENTS, (ids, ACHIEVING_TRIGGERS, CORRECTION_KIND)).fetchall()
-        titles = cursor.execute(_TITLES, (ids,)).fetchall()
-        owed = cursor.execute(_OWED, (ids,)).fetchall()
-    return ChunkRead(firms, paying, events, titles, owed)
+    return ChunkRead(firms, paying, connection_rows(connection, _EVENTS, (ids, ACHIEVING_TRIGGERS, CORRECTION_KIND)),
+                     connection_rows(connection, _TITLES, (ids,)), connection_rows(connection, _OWED, (ids,)))
 
 
 def _histories(read: ChunkRead) -> tuple[list[Any], list[History]]:

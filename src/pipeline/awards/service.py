@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session
 
 from pipeline.awards import ledger
 from pipeline.dates import business_today, utc_now
-from pipeline.db import CopyBatch, copy_values
+from pipeline.db import CopyBatch, connection_rows, copy_values
 from pipeline.errors import InvalidInput
 from pipeline.identifiers import region_prefix
 from pipeline.lifecycle.machine import RECOGNITION_TIER
@@ -354,8 +354,10 @@ def allocate_ids(session: Session, count: int) -> list[int]:
     return list(range(top + 1, top + 1 + count))
 
 
-NEXT_IDS_SQL = "SELECT nextval('award_entitlements_id_seq') FROM generate_series(1, %s)"
-""":func:`allocate_ids`' statement written out, for :class:`IdPool` on a psycopg connection."""
+def next_ids(connection: Any, count: int) -> list[int]:
+    """:func:`allocate_ids` on PostgreSQL, drawn on the psycopg ``connection`` itself (:class:`IdPool`)."""
+    return [value for (value,) in connection_rows(
+        connection, "SELECT nextval('award_entitlements_id_seq') FROM generate_series(1, %s)", (count,))]
 
 
 class IdPool:
@@ -388,10 +390,7 @@ class IdPool:
         return taken
 
     def _draw(self, count: int) -> list[int]:
-        if self.connection is None:
-            return allocate_ids(self.session, count)
-        with self.connection.cursor() as cursor:
-            return [int(value) for (value,) in cursor.execute(NEXT_IDS_SQL, (count,)).fetchall()]
+        return allocate_ids(self.session, count) if self.connection is None else next_ids(self.connection, count)
 
 
 def write(session: Session, derived: Sequence[Derived]) -> None:

@@ -141,10 +141,10 @@ class _Unchanged(Exception):
         self.message = message
 
 
-def _chunks(rows: Iterable[SourceRow], size: int, first: int | None = None) -> Iterator[list[SourceRow]]:
-    """``rows`` in lists of ``size``; from ``first`` rows doubling up to ``size`` when given."""
+def _chunks(rows: Iterable[SourceRow], first: int, size: int) -> Iterator[list[SourceRow]]:
+    """``rows`` in lists of ``first`` rows, each next one twice the last, up to ``size``."""
     iterator = iter(rows)
-    step = min(first or size, size)
+    step = min(first, size)
     while chunk := list(islice(iterator, step)):
         yield chunk
         step = min(step * 2, size)
@@ -232,8 +232,6 @@ class _Checked:
     codes: dict[int, str] = field(default_factory=dict)
     """row → code, for the first row naming each firm"""
     to_load: list[str] = field(default_factory=list)
-    unchecked: set[str] = field(default_factory=set)
-    """codes in canonical form whose check character is checked only if the register does not hold them"""
 
 
 @dataclass
@@ -521,7 +519,7 @@ class _Importer:
 
         Chunk N+1's firms are thus read before chunk N is written, as they always were before chunk N−1 was:
         a firm both name is a duplicate row (``recent``), and its copy loaded early is never used."""
-        chunks = _chunks(rows, CHUNK_ROWS, FIRST_CHUNK_ROWS)
+        chunks = _chunks(rows, FIRST_CHUNK_ROWS, CHUNK_ROWS)
         first = next(chunks, None)
         checked = self._check_codes(first) if first is not None else None
         loading = self.writer.submit(partial(self._fetch, checked.to_load)) if checked is not None else None
@@ -545,8 +543,7 @@ class _Importer:
         for row in rows:
             try:
                 if not row.problems and row.uscc not in first_row and in_canonical_form(row.uscc):
-                    code = row.uscc  # checked once loaded, if the register does not hold it (_chunk)
-                    checked.unchecked.add(code)
+                    code = row.uscc  # its check character checked once loaded, if the register lacks it (_chunk)
                 else:
                     code = validate_uscc(row.uscc)
             except PipelineError as exc:
@@ -570,7 +567,7 @@ class _Importer:
             code_or_none = checked.codes.get(row.number)
             if code_or_none is None:
                 continue
-            if code_or_none not in firms and code_or_none in checked.unchecked:
+            if code_or_none not in firms:  # a code the register holds was checked when its firm was enrolled
                 try:
                     validate_uscc(code_or_none)
                 except PipelineError as exc:

@@ -288,7 +288,7 @@ def candidates(session: Session, actor: Actor, *, tier: str, region: str | None 
                 continue
             candidate = _new_candidate(uscc, name, region_code, firm_state,
                                        data_year if result is not None else None, result, mark, missing_title)
-            rank = _rank(mark is not None and mark.get("action") == "pin", result)  # Candidate.pinned, as it has it
+            rank = _rank(candidate.pinned, result)
             peers = ranks.get(rank)
             if peers is None:
                 ranks[rank] = peers = []
