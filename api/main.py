@@ -13,7 +13,7 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.telemetry import TelemetryConfig
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api import docs, observability, openapi, problems, replica
+from api import deps, docs, observability, openapi, problems, replica
 from api.console import routes as console
 from api.guard import InputGuardMiddleware
 from api.routers import (
@@ -99,6 +99,8 @@ def create_app(database_url: str | None = None, *, read_database_url: str | None
         app.state.engine.dispose()
         if app.state.write_engine is not app.state.engine:
             app.state.write_engine.dispose()
+        if app.state.quick_write_engine is not None:
+            app.state.quick_write_engine.dispose()
         if getattr(app.state, "replica", None) is not None:
             app.state.replica.engine.dispose()
 
@@ -107,11 +109,17 @@ def create_app(database_url: str | None = None, *, read_database_url: str | None
                   telemetry=NO_OPENTELEMETRY)
     app.state.engine = make_engine(url)
     app.state.session_factory = make_session_factory(app.state.engine)
-    # enroll, transitions and PATCH (api.deps.in_one_thread): the same few statements again and again, each
-    # planned once per connection (generic plans) rather than at every run; everything else on the engine above
-    app.state.write_engine = (make_engine(url, generic_plans=True)
-                              if app.state.engine.dialect.name == "postgresql" else app.state.engine)
+    # enroll, transitions and PATCH (api.deps.write_unit): the same few statements again and again, each
+    # planned once per connection (generic plans) rather than at every run; everything else on the engine above.
+    # On PostgreSQL a unit runs first on the event loop, on connections whose lock waits are cut short, and
+    # again on a worker thread (the write engine, waiting as long as a lock is held) if one was
+    postgres = app.state.engine.dialect.name == "postgresql"
+    app.state.write_engine = make_engine(url, generic_plans=True) if postgres else app.state.engine
     app.state.write_session_factory = make_session_factory(app.state.write_engine)
+    app.state.quick_write_engine = (make_engine(url, generic_plans=True, lock_wait_ms=deps.QUICK_LOCK_WAIT_MS)
+                                    if postgres else None)
+    app.state.quick_write_session_factory = (make_session_factory(app.state.quick_write_engine)
+                                             if app.state.quick_write_engine is not None else None)
     app.state.principals = PrincipalCache(app.state.engine)
     problems.install(app)
     console.install_error_pages(app)

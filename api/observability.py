@@ -119,9 +119,10 @@ def _count_committed_events(factory: sessionmaker[Session]) -> None:
 
 
 def install(app: FastAPI) -> None:
-    engines = {app.state.engine, app.state.write_engine}  # one engine on SQLite
+    engines = {app.state.engine, app.state.write_engine, app.state.quick_write_engine} - {None}  # one on SQLite
     app.add_middleware(ObservabilityMiddleware, pools=tuple(engine.pool for engine in engines))
-    for factory in {app.state.session_factory, app.state.write_session_factory}:
+    for factory in {app.state.session_factory, app.state.write_session_factory,
+                    app.state.quick_write_session_factory} - {None}:
         _count_committed_events(factory)
 
     @app.get("/metrics", include_in_schema=False)

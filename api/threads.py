@@ -1,4 +1,5 @@
-"""Worker threads for the short write units (enroll, transitions, PATCH: :func:`api.deps.in_one_thread`).
+"""Worker threads for the short write units (enroll, transitions, PATCH: :func:`api.deps.write_unit`) on SQLite,
+and on PostgreSQL for a unit that has to wait for a lock.
 
 What ``anyio.to_thread.run_sync`` does for them, with less per call: the job goes to one queue that every
 worker thread takes from (``queue.SimpleQueue``, whose put and get are C, where anyio hands a job to an idle

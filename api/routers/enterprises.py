@@ -16,8 +16,8 @@ from api.deps import (
     SessionDep,
     StrictQueryRoute,
     header_parameter,
-    in_one_thread,
     unit_openapi,
+    write_unit,
 )
 from api.idempotency import IDEMPOTENCY_KEY_DESCRIPTION, IDEMPOTENCY_KEY_MAX, idempotency_from_headers
 from api.pagination import CursorParam, Limit, decode_cursor, encode_cursor
@@ -118,7 +118,7 @@ async def create_enterprise(payload: EnterpriseCreate, request: Request) -> Resp
         headers = {"Location": _firm_path(request, outcome.enterprise.uscc), "ETag": etag(outcome.enterprise)}
         return idem.finish(session, ModelResponse(detail(outcome.enterprise, actor), status_code=201, headers=headers))
 
-    return await in_one_thread(request, work)
+    return await write_unit(request, work)
 
 
 @router.get(
@@ -196,7 +196,7 @@ async def patch_enterprise(payload: EnterprisePatch, request: Request) -> Respon
                                 headers={"ETag": etag(outcome.enterprise)})
         return idem.finish(session, response)
 
-    return await in_one_thread(request, work)
+    return await write_unit(request, work)
 
 
 @router.post(
@@ -224,7 +224,7 @@ async def post_transition(payload: TransitionRequest, request: Request) -> Respo
         body = TransitionOut(enterprise=detail(outcome.enterprise, actor), event=event_out(outcome.event))
         return idem.finish(session, ModelResponse(body, headers={"ETag": etag(outcome.enterprise)}))
 
-    return await in_one_thread(request, work)
+    return await write_unit(request, work)
 
 
 @router.get(

@@ -74,9 +74,13 @@ def database_url(url: str | URL) -> URL:
     return parsed.set(drivername=driver)
 
 
-def make_engine(url: str | URL, *, generic_plans: bool = False, **kwargs: Any) -> Engine:
+def make_engine(url: str | URL, *, generic_plans: bool = False, lock_wait_ms: int | None = None,
+                **kwargs: Any) -> Engine:
     """An engine for ``url``. On PostgreSQL, ``generic_plans`` lets the server keep one plan per prepared
-    statement (see below): for an engine that runs only short statements of one shape, again and again."""
+    statement (see below): for an engine that runs only short statements of one shape, again and again; and
+    ``lock_wait_ms`` bounds every wait for a lock (a row, a unique key another transaction is inserting):
+    beyond it the statement fails with SQLSTATE 55P03 (:func:`lock_wait_timed_out`). Without it a statement
+    waits as long as the lock is held, as PostgreSQL's default."""
     url = database_url(url)
     if url.get_backend_name() == "sqlite":
         engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}, **kwargs)
@@ -96,10 +100,24 @@ def make_engine(url: str | URL, *, generic_plans: bool = False, **kwargs: Any) -
     # statement, both keyed by a unique column, planned on every run): the API's hot write path has its own
     # engine with ``generic_plans`` (PostgreSQL's default, ``auto``: generic once it costs no more).
     connect_args = kwargs.pop("connect_args", {})
-    connect_args.setdefault("options", "-c plan_cache_mode=" + ("auto" if generic_plans else "force_custom_plan"))
+    options = "-c plan_cache_mode=" + ("auto" if generic_plans else "force_custom_plan")
+    if lock_wait_ms is not None:
+        options += f" -c lock_timeout={int(lock_wait_ms)}ms"
+    connect_args.setdefault("options", options)
     engine = create_engine(url, connect_args=connect_args, **kwargs)
     _ping_when_idle(engine)
     return engine
+
+
+LOCK_NOT_AVAILABLE = "55P03"
+"""PostgreSQL's SQLSTATE for a lock not obtained within ``lock_timeout`` (or ``NOWAIT``)."""
+
+
+def lock_wait_timed_out(error: BaseException) -> bool:
+    """Whether ``error`` (a SQLAlchemy ``DBAPIError`` or the driver's own) is a lock wait cut short by
+    ``lock_timeout``: the transaction is in error and must be rolled back; nothing else went wrong."""
+    driver_error = error.orig if isinstance(error, DBAPIError) else error
+    return getattr(driver_error, "sqlstate", None) == LOCK_NOT_AVAILABLE
 
 
 IDLE_PING_SECONDS = 10.0
