@@ -12,6 +12,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from api import threads
+from api.metrics import LOCK_WAITS
 from api.problems import ProblemError
 from pipeline.access import Actor
 from pipeline.db import lock_wait_timed_out
@@ -98,6 +99,7 @@ async def write_unit(request: Request, work: Work) -> Response:
         except DBAPIError as error:
             if not lock_wait_timed_out(error):
                 raise
+            LOCK_WAITS.inc()
     patient: sessionmaker[Session] = request.app.state.write_session_factory  # generic plans: see api.main
     return await threads.run(_unit, patient, request, credentials, work)
 

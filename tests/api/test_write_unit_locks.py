@@ -13,6 +13,7 @@ import pytest
 from api_support import BASE, SHANGJIE, Caller, enroll, event_count, fire, make_uscc, transition_body
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from prometheus_client import REGISTRY
 from sqlalchemy import text
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -32,6 +33,7 @@ def test_a_locked_firm_holds_up_only_its_own_write(app: FastAPI, client: TestCli
     assert quick.checkedin() >= 1
     assert patient.checkedin() == 0
 
+    waits_before = REGISTRY.get_sample_value("pipeline_write_lock_waits_total") or 0.0
     headers = province.with_headers(idempotency_key="locked-firm-1")
     body = transition_body("recognize_innovative", "2025-02-01")
     outcome: dict[str, httpx.Response] = {}
@@ -67,6 +69,7 @@ def test_a_locked_firm_holds_up_only_its_own_write(app: FastAPI, client: TestCli
     assert outcome["held"].status_code == 200, outcome["held"].text
     assert outcome["held"].json()["event"]["seq"] == 2
     assert patient.checkedin() == 1  # the held firm's unit ran again on a worker thread, which waited
+    assert REGISTRY.get_sample_value("pipeline_write_lock_waits_total") == waits_before + 1  # operators see it
 
     retry = client.post(f"{BASE}/{held}/transitions", json=body, headers=headers)
     assert retry.status_code == 200
