@@ -111,8 +111,8 @@ def create_app(database_url: str | None = None, *, read_database_url: str | None
     app.state.session_factory = make_session_factory(app.state.engine)
     # enroll, transitions and PATCH (api.deps.write_unit): the same few statements again and again, each
     # planned once per connection (generic plans) rather than at every run; everything else on the engine above.
-    # On PostgreSQL a unit runs first on the event loop, on connections whose lock waits are cut short, and
-    # again on a worker thread (the write engine, waiting as long as a lock is held) if one was
+    # On PostgreSQL a unit runs first on the event loop, on connections whose lock waits are cut short, and,
+    # if a wait was cut short, again on a worker thread on the write engine, waiting as long as the lock is held
     postgres = app.state.engine.dialect.name == "postgresql"
     app.state.write_engine = make_engine(url, generic_plans=True) if postgres else app.state.engine
     app.state.write_session_factory = make_session_factory(app.state.write_engine)

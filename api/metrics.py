@@ -27,7 +27,7 @@ TRANSITIONS = Counter("pipeline_events_total", "Events committed through the API
 REFUSALS = Counter("pipeline_refusals_total", "Requests refused by a domain rule, by problem type and rule "
                    "(the guard, the permission, or the problem type when no finer rule applies)", ("type", "rule"))
 LOCK_WAITS = Counter("pipeline_write_lock_waits_total", "Enrolments, transitions and edits that found a lock held "
-                     "for longer than 20 ms on the event loop and ran again on a worker thread, waiting for it")
+                     "past their event loop's lock timeout and ran again on a worker thread, waiting for it")
 POOL = Gauge("pipeline_db_pool_connections", "Database connections of the API's pool, by state",
              ("state",), multiprocess_mode="livesum")
 

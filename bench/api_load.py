@@ -406,8 +406,8 @@ def profile(url: str, token: str, firms: int, top: int, dump: str | None = None)
         nonlocal statements
         statements += 1
 
-    engines = {app.state.engine, app.state.write_engine, app.state.quick_write_engine} - {None}  # the write units'
-    # own engines (see api.main)
+    # the write units run on engines of their own (see api.main)
+    engines = {app.state.engine, app.state.write_engine, app.state.quick_write_engine} - {None}
     for engine in engines:
         sa_event.listen(engine, "before_cursor_execute", count)
     cpu = time.process_time()

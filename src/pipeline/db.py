@@ -113,11 +113,10 @@ LOCK_NOT_AVAILABLE = "55P03"
 """PostgreSQL's SQLSTATE for a lock not obtained within ``lock_timeout`` (or ``NOWAIT``)."""
 
 
-def lock_wait_timed_out(error: BaseException) -> bool:
-    """Whether ``error`` (a SQLAlchemy ``DBAPIError`` or the driver's own) is a lock wait cut short by
-    ``lock_timeout``: the transaction is in error and must be rolled back; nothing else went wrong."""
-    driver_error = error.orig if isinstance(error, DBAPIError) else error
-    return getattr(driver_error, "sqlstate", None) == LOCK_NOT_AVAILABLE
+def lock_wait_timed_out(error: DBAPIError) -> bool:
+    """Whether ``error`` (as SQLAlchemy and :class:`DriverStatement` raise the driver's) is a lock wait cut short
+    by ``lock_timeout``: the transaction is in error and must be rolled back; nothing else went wrong."""
+    return getattr(error.orig, "sqlstate", None) == LOCK_NOT_AVAILABLE
 
 
 IDLE_PING_SECONDS = 10.0
