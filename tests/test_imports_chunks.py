@@ -70,6 +70,26 @@ def test_recognitions_over_several_chunks_are_all_written(session_factory: Facto
         assert second.evidence["document_no"] == f"文号{n}"
 
 
+def test_new_firms_across_chunks_each_get_their_own_id_and_their_events_carry_it(
+        session_factory: Factory, tmp_path: Path) -> None:
+    """New firms' ids are drawn ahead, as each chunk's loads find which of its codes are new; a chunk whose codes
+    are partly known leaves ids over, which the next chunk's new firms take. Whatever the draw, every firm has its
+    own id and its enroll event names that id."""
+    do_import(session_factory, write_csv(tmp_path / "a.csv", [(1, CODES[1], "乙", "", "2025-01-10", ""),
+                                                              (2, CODES[4], "戊", "", "2025-01-10", "")]),
+              CITY, "enroll", apply=True)
+    rows = [(n, code, f"企业{n}", "", "2025-01-10", "") for n, code in enumerate(CODES, start=1)]
+    summary, report = do_import(session_factory, write_csv(tmp_path / "b.csv", rows), CITY, "enroll", apply=True)
+    assert summary.applied
+    assert [r.status for r in report] == ["ok", "unchanged", "ok", "ok", "unchanged", "ok", "ok"]
+    with session_factory() as session:
+        firms = {code: firm_id for code, firm_id in session.execute(select(Enterprise.uscc, Enterprise.id))}
+        owners = [(code, owner) for code, owner in session.execute(select(Event.uscc, Event.enterprise_id))]
+    assert sorted(firms) == sorted(CODES)
+    assert len(set(firms.values())) == 7
+    assert all(firms[code] == owner for code, owner in owners)
+
+
 def test_the_chunk_update_arrays_read_back_as_the_values_themselves(session_factory: sessionmaker[Session],
                                                                     dialect: str) -> None:
     """The firm and title UPDATEs' columns go as array literals made on the computing thread (bulk._array_texts):

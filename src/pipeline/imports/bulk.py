@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -171,10 +172,11 @@ class ChunkWriter:
     The importer calls, per chunk: :meth:`start` (begin writing the previous chunk), then computes, then
     :meth:`join` and :meth:`prepare` (draw ids, snapshot the rows), so the database's work overlaps Python's.
     :meth:`submit` queues other work behind the writes — the next chunk's loads, on the importer's session —
-    whose result the caller waits for before it touches the session again; :meth:`prepare` draws ids on the
-    driver connection, whose lock lets it go between two of that work's statements. SQLite writes in
-    :meth:`start` and runs submitted work on the calling thread. :meth:`close` waits for any work in flight
-    (always call it).
+    whose result the caller waits for before it touches the session again. New firms' ids: work submitted that
+    way draws them ahead (:meth:`reserve_ids`, on the writer's thread, as a chunk's loads find which of its codes
+    are new), so that :meth:`prepare` — on the computing thread — need not wait for the connection while a chunk
+    is being written; it draws what the reserve lacks itself. SQLite writes in :meth:`start` and runs submitted
+    work on the calling thread. :meth:`close` waits for any work in flight (always call it).
     """
 
     def __init__(self, session: Session) -> None:
@@ -185,6 +187,14 @@ class ChunkWriter:
         self._writing: Future[None] | None = None
         self._connection: Any = None
         self._handoffs: contextlib.ExitStack | None = None
+        self._reserved: deque[int] = deque()
+
+    def reserve_ids(self, count: int) -> None:
+        """Draw ``count`` new firms' ids ahead, for :meth:`prepare` to hand out in the order drawn (PostgreSQL: from
+        the sequence, on the calling thread, which holds the connection — the writer's, in submitted work). Ids
+        drawn and never handed out are gaps in the sequence, as a rolled-back insert leaves."""
+        if self.postgres and count > 0:
+            self._reserved.extend(self._draw(count))
 
     def prepare(self, writes: ChunkWrites) -> None:
         """Take a computed chunk: its new firms get their ids and every row is copied out of the records."""
@@ -268,14 +278,20 @@ class ChunkWriter:
             self._connection = self.session.connection().connection.driver_connection
         return self._connection
 
+    def _draw(self, count: int) -> list[int]:
+        with self._driver().cursor() as cursor:
+            drawn = cursor.execute("SELECT nextval(pg_get_serial_sequence('enterprises', 'id')) "
+                                   "FROM generate_series(1, %s)", (count,)).fetchall()
+        return sorted(int(value) for (value,) in drawn)
+
     def _assign_ids(self, firms: list[FirmRecord]) -> None:
         if not firms:
             return
         if self.postgres:
-            with self._driver().cursor() as cursor:
-                drawn = cursor.execute("SELECT nextval(pg_get_serial_sequence('enterprises', 'id')) "
-                                       "FROM generate_series(1, %s)", (len(firms),)).fetchall()
-            ids = sorted(int(value) for (value,) in drawn)
+            reserved = self._reserved
+            ids = [reserved.popleft() for _ in range(min(len(firms), len(reserved)))]
+            if len(ids) < len(firms):
+                ids += self._draw(len(firms) - len(ids))
         else:
             # The writer lock is held since BEGIN IMMEDIATE: nobody else can insert a firm before we do.
             top = int(self.session.scalar(select(func.coalesce(func.max(ENTERPRISES.c.id), 0))) or 0)

@@ -414,6 +414,8 @@ class _Importer:
         """A chunk's firms, locked, with what a recognition's warning reads of them (rows only: on PostgreSQL
         this runs on the writer's thread, and :meth:`_use` makes the records)."""
         firms = fetch_firms(self.session, codes, self.run_id)
+        if self.options.action == "enroll":  # the codes not found are the chunk's new firms: their ids now
+            self.writer.reserve_ids(len(codes) - len(firms.firms))
         if self.options.action in RECOGNITION_TIER or self.options.action == "backfill":
             stored = firms.ids
             return _Loaded(firms, indicator_years(self.session, stored), side_title_spans(self.session, stored))
