@@ -4,13 +4,14 @@ rows written by COPY as an insert would write them."""
 from __future__ import annotations
 
 import datetime as dt
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from helpers import enroll, make_uscc
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from pipeline.db import copy_rows, stream_rows
+from pipeline.db import copy_rows, pending_rows, stream_rows
 from pipeline.models import Enterprise
 from pipeline.models.dynamic import AnnualFiling
 
@@ -74,3 +75,23 @@ def test_copy_rows_stores_none_as_the_column_type_does(session_factory: sessionm
     with session_factory() as session:  # a year filed without indicators is SQL NULL, as an insert stores it
         assert session.execute(select(AnnualFiling.year).where(AnnualFiling.indicators.is_(None))).scalars().all() \
             == [2024]
+
+
+def test_pending_rows_are_made_on_another_thread_while_the_connection_runs_on(
+        session_factory: sessionmaker[Session], dialect: str) -> None:
+    """An import's writer thread runs its loads and goes on; the computing thread makes the rows later, while
+    the same connection runs the next statements (pipeline.db.PendingRows)."""
+    if dialect != "postgresql":
+        pytest.skip("the driver's results are PostgreSQL's (psycopg)")
+    codes = _enroll(session_factory, 3)
+    with session_factory() as session, session.begin():
+        pending = pending_rows(session, "SELECT id, uscc FROM enterprises WHERE uscc = ANY(%s) ORDER BY uscc",
+                               (codes,))
+        ids = pending.integers(0)
+        assert len(pending) == 3
+        later = pending_rows(session, "SELECT count(*) FROM enterprises", ())  # the connection runs on
+        with ThreadPoolExecutor(max_workers=1) as elsewhere:
+            rows = elsewhere.submit(pending.rows).result()
+        assert rows == list(zip(ids, sorted(codes), strict=True))
+        assert later.rows() == [(3,)]
+        assert session.scalar(select(func.count()).select_from(Enterprise)) == 3

@@ -345,6 +345,38 @@ def driver_rows(session: Session, sql: str, params: Sequence[Any]) -> list[Any]:
     return connection_rows(session.connection().connection.driver_connection, sql, params)
 
 
+class PendingRows:
+    """A statement's result as the server sent it, its rows not made into Python values yet: :meth:`rows` makes
+    them, on whichever thread calls it. A bulk writer's thread runs the statement and goes on to its next one at
+    once; the thread that uses the rows pays for making them (psycopg reads a cursor's rows from the cursor's
+    own result, without the connection's lock, so the connection may meanwhile run other statements)."""
+
+    def __init__(self, cursor: Any) -> None:
+        self._cursor = cursor
+
+    def __len__(self) -> int:
+        result = self._cursor.pgresult
+        return 0 if result is None else int(result.ntuples)
+
+    def integers(self, column: int) -> list[int]:
+        """One integer column's values, read straight from the result's text (no row made)."""
+        result = self._cursor.pgresult
+        return [int(result.get_value(row, column)) for row in range(len(self))]
+
+    def rows(self) -> list[Any]:
+        rows: list[Any] = self._cursor.fetchall()
+        self._cursor.close()
+        return rows
+
+
+def pending_rows(session: Session, sql: str, params: Sequence[Any]) -> PendingRows:
+    """:func:`driver_rows`, the rows left to be made by whoever uses them (:class:`PendingRows`)."""
+    driver: Any = session.connection().connection.driver_connection
+    cursor = driver.cursor()
+    cursor.execute(sql, params)
+    return PendingRows(cursor)
+
+
 def connection_rows(connection: Any, sql: str, params: Sequence[Any]) -> list[Any]:
     """:func:`driver_rows` on a psycopg ``connection`` itself (a writer thread that holds it, not the session)."""
     with connection.cursor() as cursor:

@@ -43,11 +43,12 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from pipeline.db import (
+    PendingRows,
     bulk_write_plans,
     copy_data,
-    driver_rows,
     json_text,
     member_of,
+    pending_rows,
     per_firm,
     quick_handoffs,
     send_copy,
@@ -92,29 +93,35 @@ class FetchedFirms:
     importer does that on its computing thread, so that the writer's thread, whose database work is what the
     import waits for, goes on to its next statement at once."""
 
-    firms: Sequence[Any] = ()
-    titles: Sequence[Any] = ()
+    firms: Sequence[Any] | PendingRows = ()
+    titles: Sequence[Any] | PendingRows = ()
 
     @property
     def ids(self) -> list[int]:
+        if isinstance(self.firms, PendingRows):
+            return self.firms.integers(0)
         return [row[0] for row in self.firms]
 
     def records(self) -> dict[str, FirmRecord]:
         firms: dict[int, FirmRecord] = {}
         for (firm_id, uscc, name, region_code, state, version, last_seq, barred_until, last_effective_date,
-             created_at, updated_at, head_hash, imported) in self.firms:
+             created_at, updated_at, head_hash, imported) in _made(self.firms):
             firms[firm_id] = FirmRecord(
                 id=firm_id, uscc=uscc, name=name, region_code=region_code, state=state, version=version,
                 last_seq=last_seq, barred_until=barred_until, last_effective_date=last_effective_date,
                 created_at=created_at, updated_at=updated_at, head_hash=head_hash,
                 head_import=imported if isinstance(imported, dict) else None, stored_version=version)
         for (title_id, firm_id, tier, document_no, batch, recognized_on, valid_until, ended_on, end_reason,
-             granted_by_seq, ended_by_seq) in self.titles:
+             granted_by_seq, ended_by_seq) in _made(self.titles):
             firms[firm_id].recognitions.append(TitleRecord(
                 id=title_id, tier=tier, document_no=document_no, batch=batch, recognized_on=recognized_on,
                 valid_until=valid_until, ended_on=ended_on, end_reason=end_reason, granted_by_seq=granted_by_seq,
                 ended_by_seq=ended_by_seq, stored_end=(ended_on, end_reason, ended_by_seq)))
         return {firm.uscc: firm for firm in firms.values()}
+
+
+def _made(rows: Sequence[Any] | PendingRows) -> Sequence[Any]:
+    return rows.rows() if isinstance(rows, PendingRows) else rows
 
 
 def fetch_firms(session: Session, codes: Sequence[str], run_id: int) -> FetchedFirms:
@@ -127,10 +134,11 @@ def fetch_firms(session: Session, codes: Sequence[str], run_id: int) -> FetchedF
     if not codes:
         return FetchedFirms()
     if _postgres(session):
-        rows: Sequence[Any] = driver_rows(session, _LOAD_FIRMS, (run_id, list(codes)))
-        if not rows:
+        found = FetchedFirms(pending_rows(session, _LOAD_FIRMS, (run_id, list(codes))))
+        if not found.firms:
             return FetchedFirms()
-        return FetchedFirms(rows, driver_rows(session, _LOAD_TITLES, ([row[0] for row in rows],)))
+        found.titles = pending_rows(session, _LOAD_TITLES, (found.ids,))
+        return found
     e, h, r = ENTERPRISES.c, EVENTS.c, RECOGNITIONS.c
     query = (select(e.id, e.uscc, e.name, e.region_code, e.state, e.version, e.last_seq, e.barred_until,
                     e.last_effective_date, e.created_at, e.updated_at, h.hash, h.evidence["import"].label("imported"))
