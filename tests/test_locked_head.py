@@ -12,10 +12,12 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import ADMIN, Factory, enroll, events, make_uscc
+from helpers import ADMIN, CITY, Factory, enroll, events, make_uscc
+from imports_support import do_import, write_csv
 from sqlalchemy import Connection, Engine, event, text
 
 from pipeline.dates import parse_date
@@ -108,3 +110,46 @@ def test_a_transition_that_waited_for_the_lock_chains_to_the_holders_event(
     assert reads == ["waiter"]  # its locking read saw no head in its old snapshot, so it read it again
     with unit_of_work(session_factory) as session:
         assert verify(session, uscc=uscc).problems == []
+
+
+@pytest.mark.postgres_only
+def test_an_import_that_waited_for_a_firms_lock_chains_to_the_holders_event(
+        session_factory: Factory, engine: Engine, dialect: str, tmp_path: Path) -> None:
+    """The import's chunk load locks its firms and reads their chain heads in one statement; for a firm another
+    writer held, that statement reads the head in its old snapshot. The import must load the firm again and
+    chain its event to the holder's — not to the event before it, which would break the chain."""
+    if dialect != "postgresql":
+        pytest.skip("row locks between concurrent transactions are PostgreSQL's; SQLite serialises writers")
+    held, free = make_uscc("410106", 3), make_uscc("410106", 4)
+    for code in (held, free):
+        enroll(session_factory, code, "2024-01-10")
+    path = write_csv(tmp_path / "认定名单.csv", [(1, free, "乙", "", "2024-02-01", "豫工信〔2024〕1号"),
+                                                 (2, held, "甲", "", "2024-02-01", "豫工信〔2024〕1号")])
+    outcome: list[Any] = []
+
+    def importer() -> None:
+        try:
+            outcome.append(do_import(session_factory, path, CITY, "recognize_innovative", apply=True)[0])
+        except BaseException as exc:  # reported below
+            outcome.append(exc)
+
+    thread = threading.Thread(target=importer, name="importer")
+    with unit_of_work(session_factory) as holder:
+        service.amend(holder, held, changes={"name": "更名后的企业"}, actor=ADMIN)  # locks; appends seq 2
+        thread.start()
+        deadline = time.monotonic() + 60
+        with engine.connect() as probe:
+            while not _someone_waits_for_a_lock(probe):
+                assert thread.is_alive(), f"the import ended without waiting for the lock: {outcome}"
+                assert time.monotonic() < deadline, "the import never waited for the lock"
+                time.sleep(0.02)
+    thread.join(timeout=30)
+    [summary] = outcome
+    assert not isinstance(summary, BaseException), summary
+    assert (summary.applied, summary.ok) == (True, 2)
+    _, amended, recognized = events(session_factory, held)
+    assert (amended.kind, recognized.trigger, recognized.seq) == ("amendment", "recognize_innovative", 3)
+    assert recognized.prev_hash == amended.hash
+    with unit_of_work(session_factory) as session:
+        assert verify(session, uscc=held).problems == []
+        assert verify(session, uscc=free).problems == []

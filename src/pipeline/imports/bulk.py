@@ -46,6 +46,7 @@ from pipeline.db import (
     PendingRows,
     bulk_write_plans,
     copy_data,
+    json_document,
     json_text,
     member_of,
     pending_rows,
@@ -105,7 +106,10 @@ class FetchedFirms:
     def records(self) -> dict[str, FirmRecord]:
         firms: dict[int, FirmRecord] = {}
         for (firm_id, uscc, name, region_code, state, version, last_seq, barred_until, last_effective_date,
-             created_at, updated_at, head_hash, imported) in _made(self.firms):
+             created_at, updated_at, head) in _made(self.firms):
+            head_hash, imported = head if head is not None else (None, None)
+            if isinstance(imported, str):  # PostgreSQL sends it as text, parsed only for a firm this run wrote
+                imported = json_document(imported)
             firms[firm_id] = FirmRecord(
                 id=firm_id, uscc=uscc, name=name, region_code=region_code, state=state, version=version,
                 last_seq=last_seq, barred_until=barred_until, last_effective_date=last_effective_date,
@@ -130,7 +134,11 @@ def fetch_firms(session: Session, codes: Sequence[str], run_id: int) -> FetchedF
 
     ``head_import`` is the head event's ``import`` evidence when that event was written by import run ``run_id``
     (the only case the importer looks at it, to name a duplicate row across chunks): on PostgreSQL the other
-    heads' evidence is not even sent, nor parsed."""
+    heads' evidence is not even sent, nor parsed.
+
+    A firm whose record comes back without a chain head (``head_hash`` ``None``) was held by another writer when
+    the locking statement reached it (PostgreSQL; see :data:`_LOAD_FIRMS`): load it again — the lock is the
+    caller's now, so a new statement sees what the holder committed."""
     if not codes:
         return FetchedFirms()
     if _postgres(session):
@@ -144,7 +152,7 @@ def fetch_firms(session: Session, codes: Sequence[str], run_id: int) -> FetchedF
                     e.last_effective_date, e.created_at, e.updated_at, h.hash, h.evidence["import"].label("imported"))
              .select_from(ENTERPRISES.outerjoin(EVENTS, and_(h.uscc == e.uscc, h.seq == e.last_seq)))
              .where(member_of(e.uscc, list(codes), String(), postgres=False)))
-    rows = session.execute(query).all()
+    rows = [(*row[:11], None if row.hash is None else (row.hash, row.imported)) for row in session.execute(query)]
     if not rows:
         return FetchedFirms()
     titles = per_firm(select(r.id, r.enterprise_id, r.tier, r.document_no, r.batch, r.recognized_on, r.valid_until,
@@ -155,17 +163,21 @@ def fetch_firms(session: Session, codes: Sequence[str], run_id: int) -> FetchedF
 
 # The two loads on PostgreSQL, written out and sent on the driver's cursor: built and compiled by SQLAlchemy and
 # their rows wrapped by it, they cost the writer's thread — on which the import waits — twice the CPU time.
-# The head by its (uscc, seq) index, firm by firm (LIMIT 1 keeps the planner from hashing the whole events table
-# instead); jsonb = compares numbers as numbers (5 = 5.0), as Python's == does. The titles: firm by firm, as
-# pipeline.db.per_firm reads them (an IN (…) on stale statistics scans the whole table). The id lists go in binary
-# (%b): psycopg's text form of a list searches each value for characters to quote, 2.7 ms for 2,000 codes.
+# The head by its (uscc, seq) index, firm by firm, in a scalar subquery: a statement that waited for a firm's row
+# lock reads the row at its newest version (the holder's last_seq) but evaluates the subquery in the snapshot it
+# began with, where the holder's event is invisible — so the head comes back NULL, never an older event's hash
+# (a LATERAL join was not evaluated again: it kept the head of the row as first read, and the import chained its
+# event to the event before the holder's). NULL sends the firm to be loaded again (fetch_firms). Its two values —
+# the hash and, for an event of this run, its ``import`` evidence as text — as one array; jsonb = compares numbers
+# as numbers (5 = 5.0), as Python's == does. The titles: firm by firm, as pipeline.db.per_firm reads them (an
+# IN (…) on stale statistics scans the whole table). The id lists go in binary (%b): psycopg's text form of a list
+# searches each value for characters to quote, 2.7 ms for 2,000 codes.
 _LOAD_FIRMS = (
     "SELECT e.id, e.uscc, e.name, e.region_code, e.state, e.version, e.last_seq, e.barred_until, "
-    "e.last_effective_date, e.created_at, e.updated_at, head.hash, head.imported "
-    "FROM enterprises AS e LEFT JOIN LATERAL ("
-    "SELECT h.hash, CASE WHEN h.evidence -> 'import' -> 'run' = to_jsonb(%s::int) THEN h.evidence -> 'import' END "
-    "AS imported FROM events AS h WHERE h.uscc = e.uscc AND h.seq = e.last_seq LIMIT 1) AS head ON true "
-    "WHERE e.uscc = ANY(%b::varchar[]) FOR UPDATE OF e")
+    "e.last_effective_date, e.created_at, e.updated_at, (SELECT ARRAY[h.hash, CASE WHEN "
+    "h.evidence -> 'import' -> 'run' = to_jsonb(%s::int) THEN (h.evidence -> 'import')::text END] "
+    "FROM events AS h WHERE h.uscc = e.uscc AND h.seq = e.last_seq) "
+    "FROM enterprises AS e WHERE e.uscc = ANY(%b::varchar[]) FOR UPDATE OF e")
 _LOAD_TITLES = (
     "SELECT r.id, r.enterprise_id, r.tier, r.document_no, r.batch, r.recognized_on, r.valid_until, r.ended_on, "
     "r.end_reason, r.granted_by_seq, r.ended_by_seq "
