@@ -115,10 +115,10 @@ def test_the_chunk_update_arrays_read_back_as_the_values_themselves(session_fact
             assert from_text == from_list == values, kind
 
 
-def test_the_planner_settings_of_the_chunk_writes_are_put_back(session_factory: sessionmaker[Session],
-                                                               dialect: str, tmp_path: Path) -> None:
-    """The writes of each chunk run with the settings of pipeline.db.bulk_write_plans (SET LOCAL); the rest of
-    the transaction — the next chunk's loads, what the caller does after the import — has the session's own."""
+def test_the_chunk_writes_run_with_the_bulk_plans_which_are_put_back_after_the_import(
+        session_factory: sessionmaker[Session], dialect: str, tmp_path: Path) -> None:
+    """The writes of every chunk run with the settings of pipeline.db.bulk_write_plans (SET LOCAL, once for the
+    import's chunks); what the caller does after the import has the session's own again."""
     if dialect != "postgresql":
         pytest.skip("SET LOCAL of the planner settings is PostgreSQL's")
     enrol = [(n, code, f"企业{n}", "", "2025-01-10", "") for n, code in enumerate(CODES, start=1)]
@@ -128,9 +128,9 @@ def test_the_planner_settings_of_the_chunk_writes_are_put_back(session_factory: 
     seen: list[tuple[str, ...]] = []
     written = bulk._PostgresJob.run
 
-    def run(job: Any, connection: Any) -> None:
-        written(job, connection)
-        seen.append(connection.execute(settings).fetchone())
+    def run(job: Any, connection: Any, planned: bool = False) -> None:
+        written(job, connection, planned)
+        seen.append(connection.execute(settings).fetchone())  # the same transaction, as the writes saw it
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(bulk._PostgresJob, "run", run)
@@ -144,7 +144,7 @@ def test_the_planner_settings_of_the_chunk_writes_are_put_back(session_factory: 
                 assert session.connection().exec_driver_sql(settings).one() == before
                 assert before[0] == "force_custom_plan"
     assert len(seen) == 8  # four chunks of two rows, each import
-    assert set(seen) == {tuple(before)}
+    assert set(seen) == {("auto", "off", "off")}
 
 
 def test_the_collector_is_quieter_during_an_import_and_as_it_was_after(session_factory: Factory,

@@ -23,7 +23,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -208,6 +208,28 @@ class ChunkWriter:
         self._connection: Any = None
         self._handoffs: contextlib.ExitStack | None = None
         self._reserved: deque[int] = deque()
+        self._planned = False
+        """The bulk plans are held for the chunks (:meth:`bulk_plans`): a chunk's writes need not set them."""
+
+    @contextlib.contextmanager
+    def bulk_plans(self) -> Iterator[None]:
+        """Inside: the chunks' writes — and the loads between them — are planned as
+        :func:`pipeline.db.bulk_write_plans` plans them, set once (PostgreSQL) instead of once a chunk (two
+        statements fewer a chunk, on the writer's thread, which the import waits for); the last chunk is written
+        before they are put back. The loads read firms, titles and filings by key, the same plans either way."""
+        if not self.postgres:
+            yield
+            return
+        with self._driver().cursor() as cursor, bulk_write_plans(cursor):
+            self._planned = True
+            try:
+                yield
+                self.flush()
+            except BaseException:
+                self.close()  # no statement of the writer's thread may run beside the settings' restore
+                raise
+            finally:
+                self._planned = False
 
     def reserve_ids(self, count: int) -> None:
         """Draw ``count`` new firms' ids ahead, for :meth:`prepare` to hand out in the order drawn (PostgreSQL: from
@@ -243,7 +265,7 @@ class ChunkWriter:
         if job is None:
             return
         if isinstance(job, _PostgresJob):
-            self._writing = self._worker().submit(_write, job, self._driver())
+            self._writing = self._worker().submit(_write, job, self._driver(), self._planned)
         else:
             try:
                 job.run(self.session.connection())
@@ -320,9 +342,9 @@ class ChunkWriter:
             firm.id = firm_id
 
 
-def _write(job: _PostgresJob, connection: Any) -> None:
+def _write(job: _PostgresJob, connection: Any, planned: bool) -> None:
     try:
-        job.run(connection)
+        job.run(connection, planned)
     except psycopg.errors.UniqueViolation:
         raise _concurrent_write() from None
 
@@ -415,11 +437,12 @@ class _PostgresJob:
             _event_row(e, json_text(e.evidence), day(e.effective_date), format_timestamp(e.recorded_at))
             for e in events])
 
-    def run(self, connection: Any) -> None:
+    def run(self, connection: Any, planned: bool = False) -> None:
         """New firms first (the rows below refer to them); the stored firms' update last. Those firms are locked
         ``FOR UPDATE`` since their load, so the foreign-key checks of the titles and events find the lock held and
-        leave the row alone; after the update they would lock its new version, one more write per firm."""
-        with connection.cursor() as cursor, bulk_write_plans(cursor):
+        leave the row alone; after the update they would lock its new version, one more write per firm.
+        ``planned``: the bulk plans are held already (:meth:`ChunkWriter.bulk_plans`)."""
+        with connection.cursor() as cursor, contextlib.nullcontext() if planned else bulk_write_plans(cursor):
             if self.firms:
                 send_copy(cursor, "enterprises", FIRM_COLUMNS, self.firms)
             _update(cursor, _END_TITLES, self.ended)

@@ -292,11 +292,13 @@ class _Importer:
         try:
             run = self._start_run()
             if self.options.action == "backfill":
-                self._backfill(self.source.rows(self.options.mapping))
+                with self.writer.bulk_plans():
+                    self._backfill(self.source.rows(self.options.mapping))
             elif self.options.kind:
                 self._side_titles(self.options.kind)
             else:
-                self._chunked(self.source.rows(self.options.mapping))
+                with self.writer.bulk_plans():
+                    self._chunked(self.source.rows(self.options.mapping))
             self.writer.flush()
             self.writer.close()
             if self.progress:
