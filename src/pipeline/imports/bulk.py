@@ -96,12 +96,8 @@ class FetchedFirms:
 
     firms: Sequence[Any] | PendingRows = ()
     titles: Sequence[Any] | PendingRows = ()
-
-    @property
-    def ids(self) -> list[int]:
-        if isinstance(self.firms, PendingRows):
-            return self.firms.integers(0)
-        return [row[0] for row in self.firms]
+    ids: list[int] = field(default_factory=list)
+    """The firms' ids, in the rows' order."""
 
     def records(self) -> dict[str, FirmRecord]:
         firms: dict[int, FirmRecord] = {}
@@ -142,11 +138,11 @@ def fetch_firms(session: Session, codes: Sequence[str], run_id: int) -> FetchedF
     if not codes:
         return FetchedFirms()
     if _postgres(session):
-        found = FetchedFirms(pending_rows(session, _LOAD_FIRMS, (run_id, list(codes))))
-        if not found.firms:
+        firms = pending_rows(session, _LOAD_FIRMS, (run_id, list(codes)))
+        if not firms:
             return FetchedFirms()
-        found.titles = pending_rows(session, _LOAD_TITLES, (found.ids,))
-        return found
+        ids = firms.integers(0)
+        return FetchedFirms(firms, pending_rows(session, _LOAD_TITLES, (ids,)), ids)
     e, h, r = ENTERPRISES.c, EVENTS.c, RECOGNITIONS.c
     query = (select(e.id, e.uscc, e.name, e.region_code, e.state, e.version, e.last_seq, e.barred_until,
                     e.last_effective_date, e.created_at, e.updated_at, h.hash, h.evidence["import"].label("imported"))
@@ -155,10 +151,11 @@ def fetch_firms(session: Session, codes: Sequence[str], run_id: int) -> FetchedF
     rows = [(*row[:11], None if row.hash is None else (row.hash, row.imported)) for row in session.execute(query)]
     if not rows:
         return FetchedFirms()
+    ids = [row[0] for row in rows]
     titles = per_firm(select(r.id, r.enterprise_id, r.tier, r.document_no, r.batch, r.recognized_on, r.valid_until,
                              r.ended_on, r.end_reason, r.granted_by_seq, r.ended_by_seq),
-                      r.enterprise_id, [row[0] for row in rows], False, r.id)
-    return FetchedFirms(rows, session.execute(titles).all())
+                      r.enterprise_id, ids, False, r.id)
+    return FetchedFirms(rows, session.execute(titles).all(), ids)
 
 
 # The two loads on PostgreSQL, written out and sent on the driver's cursor: built and compiled by SQLAlchemy and
