@@ -74,6 +74,23 @@ def _someone_waits_for_a_lock(probe: Connection) -> bool:
         probe.rollback()
 
 
+def _amend_while_it_waits(factory: Factory, engine: Engine, uscc: str, thread: threading.Thread,
+                          outcome: list[Any]) -> None:
+    """Amend the firm (its row locked, seq 2 appended), start ``thread`` and commit only once it waits for the
+    lock."""
+    with unit_of_work(factory) as holder:
+        service.amend(holder, uscc, changes={"name": "更名后的企业"}, actor=ADMIN)  # locks; appends seq 2
+        thread.start()
+        deadline = time.monotonic() + 60  # generous: a loaded CI machine may be slow to start the thread
+        with engine.connect() as probe:
+            # pg_stat_activity is a snapshot taken once per transaction: each look is its own transaction,
+            # or a first look made before the thread reached the lock would be all the loop ever sees
+            while not _someone_waits_for_a_lock(probe):
+                assert thread.is_alive(), f"{thread.name} ended without waiting for the lock: {outcome}"
+                assert time.monotonic() < deadline, f"{thread.name} never waited for the lock"
+                time.sleep(0.02)
+
+
 @pytest.mark.postgres_only
 def test_a_transition_that_waited_for_the_lock_chains_to_the_holders_event(
         session_factory: Factory, engine: Engine, dialect: str) -> None:
@@ -91,17 +108,7 @@ def test_a_transition_that_waited_for_the_lock_chains_to_the_holders_event(
 
     thread = threading.Thread(target=waiter, name="waiter")
     with head_reads(engine) as reads:
-        with unit_of_work(session_factory) as holder:
-            service.amend(holder, uscc, changes={"name": "更名后的企业"}, actor=ADMIN)  # locks; appends seq 2
-            thread.start()
-            deadline = time.monotonic() + 60  # generous: a loaded CI machine may be slow to start the thread
-            with engine.connect() as probe:
-                # pg_stat_activity is a snapshot taken once per transaction: each look is its own transaction,
-                # or a first look made before the waiter reached the lock would be all the loop ever sees
-                while not _someone_waits_for_a_lock(probe):
-                    assert thread.is_alive(), f"the transition ended without waiting for the lock: {errors}"
-                    assert time.monotonic() < deadline, "the transition never waited for the lock"
-                    time.sleep(0.02)
+        _amend_while_it_waits(session_factory, engine, uscc, thread, errors)
         thread.join(timeout=30)
     assert errors == []
     _, amended, recognized = events(session_factory, uscc)
@@ -134,15 +141,7 @@ def test_an_import_that_waited_for_a_firms_lock_chains_to_the_holders_event(
             outcome.append(exc)
 
     thread = threading.Thread(target=importer, name="importer")
-    with unit_of_work(session_factory) as holder:
-        service.amend(holder, held, changes={"name": "更名后的企业"}, actor=ADMIN)  # locks; appends seq 2
-        thread.start()
-        deadline = time.monotonic() + 60
-        with engine.connect() as probe:
-            while not _someone_waits_for_a_lock(probe):
-                assert thread.is_alive(), f"the import ended without waiting for the lock: {outcome}"
-                assert time.monotonic() < deadline, "the import never waited for the lock"
-                time.sleep(0.02)
+    _amend_while_it_waits(session_factory, engine, held, thread, outcome)
     thread.join(timeout=30)
     [summary] = outcome
     assert not isinstance(summary, BaseException), summary
