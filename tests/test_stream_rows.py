@@ -87,7 +87,7 @@ def test_pending_rows_are_made_on_another_thread_while_the_connection_runs_on(
     with session_factory() as session, session.begin():
         pending = pending_rows(session, "SELECT id, uscc FROM enterprises WHERE uscc = ANY(%s) ORDER BY uscc",
                                (codes,))
-        ids = pending.integers(0)
+        ids = [int(value) for value in pending.column(0) if value is not None]
         assert len(pending) == 3
         later = pending_rows(session, "SELECT count(*) FROM enterprises", ())  # the connection runs on
         with ThreadPoolExecutor(max_workers=1) as elsewhere:

@@ -358,10 +358,10 @@ class PendingRows:
         result = self._cursor.pgresult
         return 0 if result is None else int(result.ntuples)
 
-    def integers(self, column: int) -> list[int]:
-        """One integer column's values, read straight from the result's text (no row made)."""
+    def column(self, index: int) -> list[bytes | None]:
+        """One column's values as the result's text (``None`` for NULL), no row made."""
         result = self._cursor.pgresult
-        return [int(result.get_value(row, column)) for row in range(len(self))]
+        return [result.get_value(row, index) for row in range(len(self))]
 
     def rows(self) -> list[Any]:
         rows: list[Any] = self._cursor.fetchall()

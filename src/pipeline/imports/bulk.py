@@ -132,16 +132,21 @@ def fetch_firms(session: Session, codes: Sequence[str], run_id: int) -> FetchedF
     (the only case the importer looks at it, to name a duplicate row across chunks): on PostgreSQL the other
     heads' evidence is not even sent, nor parsed.
 
-    A firm whose record comes back without a chain head (``head_hash`` ``None``) was held by another writer when
-    the locking statement reached it (PostgreSQL; see :data:`_LOAD_FIRMS`): load it again — the lock is the
-    caller's now, so a new statement sees what the holder committed."""
+    On PostgreSQL a firm another writer held when the locking statement reached it comes back without its chain
+    head (see :data:`_LOAD_FIRMS`): the chunk is read again — its locks are the caller's now, so the new statement
+    sees what the holder committed."""
     if not codes:
         return FetchedFirms()
     if _postgres(session):
         firms = pending_rows(session, _LOAD_FIRMS, (run_id, list(codes)))
+        if None in firms.column(_HEAD):
+            firms = pending_rows(session, _LOAD_FIRMS, (run_id, list(codes)))
+            if None in firms.column(_HEAD):
+                raise Conflict("企业的事件链头缺失 — a firm's latest event could not be read after its lock was taken; "
+                               "nothing of this import was written: run it again")
         if not firms:
             return FetchedFirms()
-        ids = firms.integers(0)
+        ids = [int(value) for value in firms.column(0) if value is not None]
         return FetchedFirms(firms, pending_rows(session, _LOAD_TITLES, (ids,)), ids)
     e, h, r = ENTERPRISES.c, EVENTS.c, RECOGNITIONS.c
     query = (select(e.id, e.uscc, e.name, e.region_code, e.state, e.version, e.last_seq, e.barred_until,
@@ -164,7 +169,7 @@ def fetch_firms(session: Session, codes: Sequence[str], run_id: int) -> FetchedF
 # lock reads the row at its newest version (the holder's last_seq) but evaluates the subquery in the snapshot it
 # began with, where the holder's event is invisible — so the head comes back NULL, never an older event's hash
 # (a LATERAL join was not evaluated again: it kept the head of the row as first read, and the import chained its
-# event to the event before the holder's). NULL sends the firm to be loaded again (fetch_firms). Its two values —
+# event to the event before the holder's). NULL sends the chunk to be loaded again (fetch_firms). Its two values —
 # the hash and, for an event of this run, its ``import`` evidence as text — as one array; jsonb = compares numbers
 # as numbers (5 = 5.0), as Python's == does. The titles: firm by firm, as pipeline.db.per_firm reads them (an
 # IN (…) on stale statistics scans the whole table). The id lists go in binary (%b): psycopg's text form of a list
@@ -175,6 +180,8 @@ _LOAD_FIRMS = (
     "h.evidence -> 'import' -> 'run' = to_jsonb(%s::int) THEN (h.evidence -> 'import')::text END] "
     "FROM events AS h WHERE h.uscc = e.uscc AND h.seq = e.last_seq) "
     "FROM enterprises AS e WHERE e.uscc = ANY(%b::varchar[]) FOR UPDATE OF e")
+_HEAD = 11
+"""The column of :data:`_LOAD_FIRMS` holding the head."""
 _LOAD_TITLES = (
     "SELECT r.id, r.enterprise_id, r.tier, r.document_no, r.batch, r.recognized_on, r.valid_until, r.ended_on, "
     "r.end_reason, r.granted_by_seq, r.ended_by_seq "
@@ -434,7 +441,7 @@ class _PostgresJob:
             _event_row(e, json_text(e.evidence), day(e.effective_date), format_timestamp(e.recorded_at))
             for e in events])
 
-    def run(self, connection: Any, planned: bool = False) -> None:
+    def run(self, connection: Any, planned: bool) -> None:
         """New firms first (the rows below refer to them); the stored firms' update last. Those firms are locked
         ``FOR UPDATE`` since their load, so the foreign-key checks of the titles and events find the lock held and
         leave the row alone; after the update they would lock its new version, one more write per firm.

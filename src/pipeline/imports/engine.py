@@ -424,17 +424,8 @@ class _Importer:
         return _Loaded(firms, {}, {})
 
     def _use(self, loaded: _Loaded) -> dict[str, FirmRecord]:
-        """Make a loaded chunk the one being applied. Firms that another writer held when the chunk was loaded
-        come without their chain head (:func:`pipeline.imports.bulk.fetch_firms`): loaded again, now that their
-        locks are the import's (their titles, indicators and side titles were read after the locks already)."""
+        """Make a loaded chunk the one being applied."""
         firms = loaded.firms.records()
-        waited = [code for code, firm in firms.items() if firm.head_hash is None]
-        if waited:
-            again = self.writer.submit(partial(fetch_firms, self.session, waited, self.run_id)).result().records()
-            if any(firm.head_hash is None for firm in again.values()):
-                raise Conflict("企业的事件链头缺失 — a firm's latest event could not be read after its lock was "
-                               "taken; nothing of this import was written: run it again")
-            firms.update(again)
         self.writes.firms.extend(firms.values())
         self._indicators, self._side_spans = loaded.indicators, loaded.side_spans
         return firms
